@@ -1,0 +1,101 @@
+// The one place that picks a TensorFlow.js backend. Nothing else in selfalign imports a
+// backend package. `auto` tries the native TensorFlow bindings (GPU, then CPU) when they
+// load, then WebAssembly (SIMD), then the pure-JS cpu backend, and reports what it chose and
+// why the others were passed over. An explicit choice that cannot load is an error.
+import { tf } from './tf.js';
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendChoice = 'auto' | BackendName;
+
+export interface BackendInfo {
+  /** What selfalign calls it. */
+  name: BackendName;
+  /** What tfjs calls it (`tensorflow` for both native bindings). */
+  tfName: string;
+  /** Backends tried before this one and why each was passed over. */
+  skipped: { name: BackendName; reason: string }[];
+}
+
+export interface BackendOptions {
+  /** Where the browser fetches tfjs-backend-wasm's .wasm files (a URL prefix). */
+  wasmPaths?: string;
+}
+
+export class BackendError extends Error {
+  override name = 'BackendError';
+}
+
+const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const NATIVE_PACKAGE: Partial<Record<BackendName, string>> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+};
+
+let current: BackendInfo | undefined;
+
+/** Reads `SELFALIGN_BACKEND` (auto | tensorflow-gpu | tensorflow | wasm | cpu). */
+export function backendChoiceFromEnv(
+  env: Record<string, string | undefined> = globalThis.process?.env ?? {},
+): BackendChoice {
+  const raw = env['SELFALIGN_BACKEND'];
+  if (raw === undefined || raw === '') return 'auto';
+  if (raw === 'auto' || (ORDER as string[]).includes(raw)) return raw as BackendChoice;
+  throw new BackendError(
+    `SELFALIGN_BACKEND=${raw} is not a backend; use one of auto, ${ORDER.join(', ')}`,
+  );
+}
+
+async function load(name: BackendName, options: BackendOptions): Promise<string> {
+  const pkg = NATIVE_PACKAGE[name];
+  if (pkg !== undefined) {
+    if (typeof process === 'undefined' || !process.versions?.node) {
+      throw new Error('native TensorFlow bindings exist only in Node.js');
+    }
+    // A variable specifier keeps bundlers from resolving the optional native packages.
+    await import(/* @vite-ignore */ pkg);
+    return 'tensorflow';
+  }
+  if (name === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
+    return 'wasm';
+  }
+  await import('@tensorflow/tfjs-backend-cpu');
+  return 'cpu';
+}
+
+/**
+ * Selects the tfjs backend for this process (idempotent for the same choice).
+ * @throws BackendError when an explicit choice cannot load, or when nothing can.
+ */
+export async function initBackend(
+  choice: BackendChoice = 'auto',
+  options: BackendOptions = {},
+): Promise<BackendInfo> {
+  if (current !== undefined && (choice === 'auto' || choice === current.name)) return current;
+  const candidates = choice === 'auto' ? ORDER : [choice];
+  const skipped: BackendInfo['skipped'] = [];
+  for (const name of candidates) {
+    try {
+      const tfName = await load(name, options);
+      if (!(await tf.setBackend(tfName))) throw new Error(`tf.setBackend('${tfName}') failed`);
+      await tf.ready();
+      current = { name, tfName, skipped };
+      return current;
+    } catch (err) {
+      const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+      skipped.push({ name, reason });
+    }
+  }
+  const detail = skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
+  throw new BackendError(
+    choice === 'auto'
+      ? `no TensorFlow.js backend could load (${detail})`
+      : `backend '${choice}' could not load: ${detail}`,
+  );
+}
+
+/** The backend chosen by `initBackend`, if any. */
+export function currentBackend(): BackendInfo | undefined {
+  return current;
+}

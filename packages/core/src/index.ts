@@ -1,0 +1,59 @@
+// @selfalign/core: the tensor layer under the selfalign policy.
+export {
+  type BackendChoice,
+  BackendError,
+  type BackendInfo,
+  type BackendName,
+  type BackendOptions,
+  backendChoiceFromEnv,
+  currentBackend,
+  initBackend,
+} from './backend.js';
+export { encodeParams, type LoadParamsOptions, loadParams } from './checkpoint.js';
+export { attention, type KVCache, MASKED_LOGIT } from './ops/attention.js';
+export { composeAttnMask, type MaskSegment, makeAttnMask } from './ops/attn-mask.js';
+export { embed } from './ops/embedding.js';
+export { layerNorm } from './ops/layer-norm.js';
+export { bmm, linear, transposeLast2 } from './ops/linear.js';
+export { gegluMlp, geluTanh, type MlpWeights } from './ops/mlp.js';
+export { posembSincos } from './ops/posemb.js';
+export { rmsNorm } from './ops/rms-norm.js';
+export { applyRope } from './ops/rope.js';
+export {
+  type AdamOptions,
+  createOptimizer,
+  disposeOptimizer,
+  type Optimizer,
+  optimizerStep,
+  type StepResult,
+  warmupCosine,
+} from './optim.js';
+export {
+  disposeSnapshot,
+  globToRegExp,
+  type ParamSnapshot,
+  ParamTree,
+  type PathFilter,
+  pathMatcher,
+} from './params.js';
+export {
+  beta15,
+  flowTime,
+  normalArray,
+  Rng,
+  randomNormal,
+  randomUniform,
+} from './random.js';
+export {
+  CheckpointError,
+  type DecodedSafetensors,
+  decodeSafetensors,
+  encodeSafetensors,
+  f16ToF32,
+  type HostTensor,
+  type SafetensorsDtype,
+} from './safetensors.js';
+export { assertShape, type Dim, SHAPE_LEGEND, ShapeError } from './shapes.js';
+export { tf };
+
+import { tf } from './tf.js';

@@ -1,0 +1,74 @@
+// Attention masks. `makeAttnMask` is pi0's rule (openpi pi0.py make_attn_mask): with
+// c = cumsum(ar), token i attends to token j iff c[j] <= c[i] and both are real tokens.
+// `composeAttnMask` concatenates named segments, applies that rule over the whole sequence
+// and ANDs a segment-by-segment allow table on top: this is how DESIGN section 3.5 keeps the
+// action suffix and the three alignment segments apart while they all read the prefix.
+import { tf } from '../tf.js';
+
+/**
+ * @param inputMask bool [B, N] (true = real token)
+ * @param arMask [N] or [B, N]; 1 starts a new causal block, 0 continues the previous one
+ * @returns bool [B, N, N] (query row, key column)
+ */
+export function makeAttnMask(
+  inputMask: tf.Tensor,
+  arMask: tf.Tensor | readonly number[],
+): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [b, n] = inputMask.shape as [number, number];
+    const ar = Array.isArray(arMask)
+      ? tf.tensor1d(arMask as number[], 'int32')
+      : tf.cast(arMask as tf.Tensor, 'int32');
+    if (ar.shape.at(-1) !== n) {
+      throw new Error(`makeAttnMask: ar mask [${ar.shape}] does not match ${n} tokens`);
+    }
+    const cum = tf.cumsum(tf.broadcastTo(ar, [b, n]), 1); // [B,N]
+    const causal = tf.lessEqual(tf.expandDims(cum, 1), tf.expandDims(cum, 2)); // [B,N(q),N(k)]
+    const real = tf.cast(inputMask, 'bool');
+    const valid = tf.logicalAnd(tf.expandDims(real, 1), tf.expandDims(real, 2));
+    return tf.logicalAnd(causal, valid) as tf.Tensor3D;
+  });
+}
+
+export interface MaskSegment {
+  name: string;
+  /** bool [B, n] */
+  inputMask: tf.Tensor;
+  /** [n] */
+  ar: readonly number[];
+}
+
+/**
+ * pi0's rule over the concatenated segments, ANDed with `allow(querySegment, keySegment)`.
+ * @returns bool [B, N, N] with N the total length
+ */
+export function composeAttnMask(
+  segments: readonly MaskSegment[],
+  allow: (query: string, key: string) => boolean,
+): tf.Tensor3D {
+  return tf.tidy(() => {
+    const input = tf.concat(
+      segments.map((s) => tf.cast(s.inputMask, 'bool')),
+      1,
+    );
+    const ar = segments.flatMap((s) => [...s.ar]);
+    const base = makeAttnMask(input, ar);
+    const n = ar.length;
+    const table = new Uint8Array(n * n);
+    let qi = 0;
+    for (const q of segments) {
+      const qn = q.ar.length;
+      let ki = 0;
+      for (const k of segments) {
+        const kn = k.ar.length;
+        if (allow(q.name, k.name)) {
+          for (let r = qi; r < qi + qn; r++) table.fill(1, r * n + ki, r * n + ki + kn);
+        }
+        ki += kn;
+      }
+      qi += qn;
+    }
+    const block = tf.cast(tf.tensor3d(table, [1, n, n], 'int32'), 'bool');
+    return tf.logicalAnd(base, block) as tf.Tensor3D;
+  });
+}

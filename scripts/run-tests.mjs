@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// The whole test suite: every package's vitest through turbo, then one plain summary line
+// summed over all packages ("N passed, N failed, N skipped"), read from the JSON report that
+// vitest.shared.ts makes each package write to .vitest/report.json. Exit code: turbo's, or 1
+// when a package that has tests wrote no report (it crashed before reporting).
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const packageDirs = ['packages', 'apps'].flatMap((group) =>
+  existsSync(join(root, group))
+    ? readdirSync(join(root, group)).map((name) => join(root, group, name))
+    : [],
+);
+const withTests = packageDirs.filter((dir) => {
+  const manifest = join(dir, 'package.json');
+  return existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).scripts?.test;
+});
+for (const dir of withTests) rmSync(join(dir, '.vitest'), { recursive: true, force: true });
+
+const turbo = spawnSync(
+  'pnpm',
+  ['exec', 'turbo', 'run', 'test', '--concurrency=1', '--continue', ...process.argv.slice(2)],
+  { cwd: root, stdio: 'inherit' },
+);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const missing = [];
+for (const dir of withTests) {
+  const report = join(dir, '.vitest', 'report.json');
+  if (!existsSync(report)) {
+    missing.push(dir.slice(root.length));
+    continue;
+  }
+  const r = JSON.parse(readFileSync(report, 'utf8'));
+  passed += r.numPassedTests;
+  failed += r.numFailedTests;
+  skipped += r.numPendingTests + r.numTodoTests;
+  if (r.numFailedTestSuites > 0 && r.numFailedTests === 0) failed += r.numFailedTestSuites;
+}
+if (missing.length > 0 && !process.argv.includes('--filter')) {
+  console.log(`no test report from: ${missing.join(', ')} (counted as failed)`);
+  failed += missing.length;
+}
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(turbo.status !== 0 || failed > 0 ? 1 : 0);
