@@ -12,10 +12,15 @@ export function embed(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
   const [vocab, width] = table.shape as [number, number];
   return tf.tidy(() => {
     const flat = tf.reshape(ids, [-1]) as tf.Tensor1D;
-    const lookup = tf.customGrad((tbl) => ({
-      value: tf.gather(tbl as tf.Tensor2D, flat),
-      gradFunc: (dy) => tf.scatterND(tf.reshape(flat, [-1, 1]), dy as tf.Tensor, [vocab, width]),
-    }));
+    // `save` keeps the ids alive for the backward pass (this tidy would dispose a capture).
+    const lookup = tf.customGrad((tbl, save) => {
+      (save as tf.GradSaveFunc)([flat]);
+      return {
+        value: tf.gather(tbl as tf.Tensor2D, flat),
+        gradFunc: (dy, [ids]) =>
+          tf.scatterND(tf.reshape(ids!, [-1, 1]), dy as tf.Tensor, [vocab, width]),
+      };
+    });
     return tf.reshape(lookup(table), [...ids.shape, width]);
   });
 }

@@ -105,6 +105,13 @@ describe('custom gradients equal numerical gradients', () => {
     expect(Array.from(g.slice([2, 0], [2, 3]).dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
+  it('embedding keeps its ids alive for a backward pass outside the call', () => {
+    const table = tf.variable(randomNormal(rng, [4, 2]));
+    const ids = tf.tensor1d([3, 3, 0], 'int32');
+    const { grads } = tf.variableGrads(() => tf.sum(embed(table, ids)) as tf.Scalar, [table]);
+    expect(Array.from(grads[table.name]!.dataSync())).toEqual([1, 1, 0, 0, 0, 0, 2, 2]);
+  });
+
   it('embedding rejects float ids', () => {
     expect(() => embed(tf.zeros([2, 2]), tf.tensor1d([0]))).toThrow(/int32/);
   });
