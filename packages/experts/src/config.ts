@@ -1,0 +1,170 @@
+// Policy configs: plain frozen data with named variants (openpi get_config). `tiny` keeps
+// unit tests fast, `small` is the CPU demo, `pi0` records the published pi0 sizes
+// (PaliGemma gemma_2b + gemma_300m action expert, SigLIP So400m/14 at 224) without weights so
+// the parameter layout can later load real pi0 checkpoints. All experts share depth, heads,
+// K/V heads and head dim; the Action and Alignment experts also share width (one TTT module).
+import type { InnerMode } from '@selfalign/ttt';
+
+export interface ExpertSize {
+  width: number;
+  mlp: number;
+}
+
+export interface VisionConfig {
+  /** I */
+  imageSize: number;
+  patch: number;
+  /** C */
+  cameras: number;
+  width: number;
+  depth: number;
+  heads: number;
+  mlp: number;
+}
+
+export interface TttSettings {
+  /** Ht */
+  heads: number;
+  /** E: embodiment slots */
+  slots: number;
+  inner: InnerMode;
+  baseLr: number;
+  alpha: number;
+  /** Layer positions that carry a TTT module (in the Action and Alignment experts). */
+  layers: readonly number[];
+}
+
+export interface PolicyConfig {
+  name: string;
+  /** L */
+  depth: number;
+  /** H */
+  heads: number;
+  /** Hkv */
+  kvHeads: number;
+  /** Dh */
+  headDim: number;
+  vlm: ExpertSize;
+  action: ExpertSize;
+  alignment: ExpertSize;
+  vision: VisionConfig;
+  /** Prompt tokens (right-padded / truncated). */
+  maxTokens: number;
+  /** Ha */
+  actionHorizon: number;
+  /** A (padded) */
+  actionDim: number;
+  /** Ds (padded) */
+  stateDim: number;
+  /** F */
+  featureDim: number;
+  ttt: TttSettings;
+  /** Euler steps of sampleActions. */
+  flowSteps: number;
+}
+
+const deepFreeze = <T>(o: T): T => {
+  if (o !== null && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+};
+
+export const tiny: PolicyConfig = deepFreeze({
+  name: 'tiny',
+  depth: 2,
+  heads: 2,
+  kvHeads: 1,
+  headDim: 8,
+  vlm: { width: 32, mlp: 64 },
+  action: { width: 32, mlp: 64 },
+  alignment: { width: 32, mlp: 64 },
+  vision: { imageSize: 16, patch: 8, cameras: 1, width: 32, depth: 1, heads: 2, mlp: 64 },
+  maxTokens: 8,
+  actionHorizon: 4,
+  actionDim: 4,
+  stateDim: 6,
+  featureDim: 8,
+  ttt: { heads: 2, slots: 4, inner: 'dual', baseLr: 1, alpha: 0.1, layers: [0, 1] },
+  flowSteps: 10,
+});
+
+export const small: PolicyConfig = deepFreeze({
+  name: 'small',
+  depth: 4,
+  heads: 4,
+  kvHeads: 1,
+  headDim: 32,
+  vlm: { width: 128, mlp: 256 },
+  action: { width: 128, mlp: 256 },
+  alignment: { width: 128, mlp: 256 },
+  vision: { imageSize: 64, patch: 8, cameras: 1, width: 128, depth: 2, heads: 4, mlp: 256 },
+  maxTokens: 16,
+  actionHorizon: 8,
+  actionDim: 4,
+  stateDim: 12,
+  featureDim: 64,
+  ttt: { heads: 4, slots: 40, inner: 'dual', baseLr: 1, alpha: 0.1, layers: [0, 1, 2, 3] },
+  flowSteps: 10,
+});
+
+export const pi0: PolicyConfig = deepFreeze({
+  name: 'pi0',
+  depth: 18,
+  heads: 8,
+  kvHeads: 1,
+  headDim: 256,
+  vlm: { width: 2048, mlp: 16384 },
+  action: { width: 1024, mlp: 4096 },
+  alignment: { width: 1024, mlp: 4096 },
+  vision: { imageSize: 224, patch: 14, cameras: 3, width: 1152, depth: 27, heads: 16, mlp: 4304 },
+  maxTokens: 48,
+  actionHorizon: 50,
+  actionDim: 32,
+  stateDim: 32,
+  featureDim: 384,
+  ttt: {
+    heads: 8,
+    slots: 8,
+    inner: 'dual',
+    baseLr: 1,
+    alpha: 0.1,
+    layers: Array.from({ length: 18 }, (_, i) => i),
+  },
+  flowSteps: 10,
+});
+
+export const CONFIGS = Object.freeze({ tiny, small, pi0 });
+export type ConfigName = keyof typeof CONFIGS;
+
+export function getConfig(name: string): PolicyConfig {
+  const c = (CONFIGS as Record<string, PolicyConfig>)[name];
+  if (c === undefined) {
+    throw new Error(
+      `unknown policy config '${name}'; use one of ${Object.keys(CONFIGS).join(', ')}`,
+    );
+  }
+  return c;
+}
+
+/** Checks the constraints the model relies on. @throws Error naming the field. */
+export function validateConfig(c: PolicyConfig): void {
+  const fail = (msg: string) => {
+    throw new Error(`policy config '${c.name}': ${msg}`);
+  };
+  if (c.action.width !== c.alignment.width) {
+    fail(`action width ${c.action.width} != alignment width ${c.alignment.width} (they share TTT)`);
+  }
+  if (c.heads % c.kvHeads !== 0) fail(`${c.heads} heads do not group over ${c.kvHeads} K/V heads`);
+  if (c.headDim % 2 !== 0) fail(`head dim ${c.headDim} must be even (RoPE)`);
+  if (c.action.width % c.ttt.heads !== 0)
+    fail(`width ${c.action.width} not divisible by ${c.ttt.heads} TTT heads`);
+  if (c.action.width % 2 !== 0) fail('action width must be even (sincos time embedding)');
+  if (c.vision.imageSize % c.vision.patch !== 0)
+    fail(`image ${c.vision.imageSize} not divisible by patch ${c.vision.patch}`);
+  if (c.vision.width % c.vision.heads !== 0) fail('vision width not divisible by vision heads');
+  for (const l of c.ttt.layers)
+    if (!(l >= 0 && l < c.depth)) fail(`TTT layer ${l} outside 0..${c.depth - 1}`);
+  if (c.ttt.slots < 1) fail('at least one TTT slot');
+}

@@ -1,0 +1,74 @@
+// @selfalign/experts: the pi0-style policy with an Action Expert and an Alignment Expert that
+// share one TTT adapter per layer.
+export { actionVelocity, embedActionSuffix, fuseTime, type SuffixTokens } from './action-suffix.js';
+export {
+  type AlignmentInputs,
+  type AlignmentPredictions,
+  type AlignmentTokens,
+  alignmentHeads,
+  embedAlignmentSuffix,
+} from './alignment-suffix.js';
+export { disposeBatch, type HostObservation, makeObservation, randomBatch } from './batch.js';
+export {
+  computeLoss,
+  DEFAULT_LOSS_WEIGHTS,
+  disposeLoss,
+  type LossOptions,
+  type LossTerms,
+  type LossWeights,
+  maskedMse,
+  prepareState,
+  type TrainBatch,
+} from './compute-loss.js';
+export {
+  CONFIGS,
+  type ConfigName,
+  type ExpertSize,
+  getConfig,
+  type PolicyConfig,
+  pi0,
+  small,
+  type TttSettings,
+  tiny,
+  type VisionConfig,
+  validateConfig,
+} from './config.js';
+export {
+  allows,
+  buildMask,
+  prefixPositions,
+  SEES,
+  type SegmentName,
+  suffixPositions,
+} from './masks.js';
+export {
+  dimMask,
+  type NormMode,
+  type NormStats,
+  normalize,
+  padLast,
+  parseNormStatsJson,
+  type Stats,
+  toNormStatsJson,
+  unnormalize,
+} from './normalize.js';
+export { createPolicy, type ExpertLayers, Policy, type PolicyOptions } from './policy.js';
+export {
+  checkObservation,
+  disposePrefixCache,
+  embedPrefix,
+  encodePrefix,
+  type PrefixCache,
+  type PrefixTokens,
+} from './prefix.js';
+export { type Observation, type SampleOptions, sampleActions } from './sample-actions.js';
+export { ByteTokenizer, type Tokenizer, tokenizeBatch } from './tokenizer.js';
+export {
+  type ExpertName,
+  type LayerKV,
+  runTransformer,
+  type Stream,
+  type TransformerOptions,
+  type TransformerOutput,
+} from './transformer.js';
+export { addVisionParams, embedImages } from './vision.js';

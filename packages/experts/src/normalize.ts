@@ -1,0 +1,99 @@
+// Normalisation statistics in openpi's norm_stats.json layout and the transforms around the
+// model: z-score `(x - mean) / (std + 1e-6)` (pi0) or quantile
+// `(x - q01) / (q99 - q01 + 1e-6) * 2 - 1` (pi0.5), then zero-padding to the model's Ds / A.
+import { tf } from '@selfalign/core';
+
+export interface Stats {
+  mean: number[];
+  std: number[];
+  q01: number[];
+  q99: number[];
+}
+
+export interface NormStats {
+  state: Stats;
+  actions: Stats;
+}
+
+export type NormMode = 'zscore' | 'quantile';
+
+/** openpi's file layout: `{ "norm_stats": { "state": {...}, "actions": {...} } }`. */
+export function toNormStatsJson(stats: NormStats): string {
+  return JSON.stringify({ norm_stats: stats }, null, 2);
+}
+
+/** @throws Error naming the missing or malformed field */
+export function parseNormStatsJson(text: string, file = 'norm_stats.json'): NormStats {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: bad JSON (${(err as Error).message})`);
+  }
+  const root = (raw as { norm_stats?: unknown })?.norm_stats;
+  if (root === undefined || root === null || typeof root !== 'object') {
+    throw new Error(`${file}: no "norm_stats" object`);
+  }
+  const read = (key: 'state' | 'actions'): Stats => {
+    const s = (root as Record<string, unknown>)[key] as Record<string, unknown> | undefined;
+    if (s === undefined) throw new Error(`${file}: norm_stats.${key} is missing`);
+    const out = {} as Stats;
+    let n: number | undefined;
+    for (const f of ['mean', 'std', 'q01', 'q99'] as const) {
+      const v = s[f];
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+        throw new Error(`${file}: norm_stats.${key}.${f} is not a list of finite numbers`);
+      }
+      if (n !== undefined && v.length !== n)
+        throw new Error(`${file}: norm_stats.${key}.${f} has ${v.length} values, expected ${n}`);
+      n = v.length;
+      out[f] = v as number[];
+    }
+    return out;
+  };
+  return { state: read('state'), actions: read('actions') };
+}
+
+function coefficients(stats: Stats, mode: NormMode): { shift: number[]; scale: number[] } {
+  return mode === 'zscore'
+    ? { shift: stats.mean, scale: stats.std.map((s) => 1 / (s + 1e-6)) }
+    : {
+        shift: stats.q01.map((q, i) => q + (stats.q99[i]! - q) / 2),
+        scale: stats.q01.map((q, i) => 2 / (stats.q99[i]! - q + 1e-6)),
+      };
+}
+
+/** Normalises the last axis of `x` (raw dims = stats length). */
+export function normalize(x: tf.Tensor, stats: Stats | undefined, mode: NormMode): tf.Tensor {
+  if (stats === undefined) return tf.clone(x);
+  const n = x.shape.at(-1)!;
+  if (stats.mean.length !== n)
+    throw new Error(`norm stats have ${stats.mean.length} dims, data has ${n}`);
+  const { shift, scale } = coefficients(stats, mode);
+  return tf.tidy(() => tf.mul(tf.sub(x, tf.tensor1d(shift)), tf.tensor1d(scale)));
+}
+
+/** Inverse of `normalize`. */
+export function unnormalize(x: tf.Tensor, stats: Stats | undefined, mode: NormMode): tf.Tensor {
+  if (stats === undefined) return tf.clone(x);
+  const n = x.shape.at(-1)!;
+  if (stats.mean.length !== n)
+    throw new Error(`norm stats have ${stats.mean.length} dims, data has ${n}`);
+  const { shift, scale } = coefficients(stats, mode);
+  return tf.tidy(() => tf.add(tf.div(x, tf.tensor1d(scale)), tf.tensor1d(shift)));
+}
+
+/** Zero-pads the last axis to `size`. @throws Error when it is already longer. */
+export function padLast(x: tf.Tensor, size: number, what = 'tensor'): tf.Tensor {
+  const n = x.shape.at(-1)!;
+  if (n > size) throw new Error(`${what} has ${n} dims, the model takes at most ${size}`);
+  if (n === size) return tf.clone(x);
+  return tf.pad(x, [...x.shape.slice(0, -1).map(() => [0, 0] as [number, number]), [0, size - n]]);
+}
+
+/** [size] with 1 for the first `n` entries. */
+export function dimMask(n: number, size: number): tf.Tensor1D {
+  const m = new Float32Array(size);
+  m.fill(1, 0, n);
+  return tf.tensor1d(m);
+}

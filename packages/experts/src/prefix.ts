@@ -1,0 +1,87 @@
+// The VLM prefix (no TTT, ever): image tokens from the vision tower, then the prompt tokens
+// (embedding * sqrt(D), as Gemma does); ar all 0, so the prefix is bidirectional.
+// `encodePrefix` runs it once into a per-layer K/V cache that later forwards only read.
+import { assertShape, embed, tf } from '@selfalign/core';
+import { prefixPositions } from './masks.js';
+import type { Policy } from './policy.js';
+import type { Observation } from './sample-actions.js';
+import { type LayerKV, runTransformer } from './transformer.js';
+import { embedImages } from './vision.js';
+
+export interface PrefixTokens {
+  /** [B, P, Dvlm] */
+  x: tf.Tensor;
+  /** bool [B, P] */
+  mask: tf.Tensor;
+}
+
+/** Checks the observation's shapes against the config. */
+export function checkObservation(policy: Policy, obs: Observation): number {
+  const c = policy.config;
+  const dims = assertShape(
+    obs.images,
+    ['B', c.vision.cameras, c.vision.imageSize, c.vision.imageSize, 3],
+    'observation.images',
+  );
+  assertShape(obs.promptIds, ['B', 'Lt'], 'observation.promptIds', dims);
+  assertShape(obs.promptMask, ['B', 'Lt'], 'observation.promptMask', dims);
+  assertShape(obs.state, ['B', null], 'observation.state', dims);
+  if (obs.state.shape[1]! > c.stateDim) {
+    throw new Error(
+      `observation.state has ${obs.state.shape[1]} dims, the model takes at most ${c.stateDim}`,
+    );
+  }
+  if (obs.imageMask)
+    assertShape(obs.imageMask, ['B', c.vision.cameras], 'observation.imageMask', dims);
+  if (obs.slot) assertShape(obs.slot, ['B'], 'observation.slot', dims);
+  return dims['B']!;
+}
+
+export function embedPrefix(policy: Policy, obs: Observation): PrefixTokens {
+  return tf.tidy(() => {
+    const c = policy.config;
+    const b = obs.images.shape[0]!;
+    const img = embedImages(policy.params, c.vision, obs.images); // [B, C*Np, D]
+    const np = img.shape[1]! / c.vision.cameras;
+    const lang = tf.mul(
+      embed(policy.params.get('vlm/embed'), tf.cast(obs.promptIds, 'int32')),
+      Math.sqrt(c.vlm.width),
+    );
+    const imgMask = obs.imageMask
+      ? tf.reshape(tf.tile(tf.expandDims(tf.cast(obs.imageMask, 'bool'), 2), [1, 1, np]), [
+          b,
+          c.vision.cameras * np,
+        ])
+      : tf.ones([b, c.vision.cameras * np], 'bool');
+    return {
+      x: tf.concat([img, lang], 1),
+      mask: tf.concat([imgMask, tf.cast(obs.promptMask, 'bool')], 1),
+    };
+  });
+}
+
+export interface PrefixCache {
+  /** Per layer: prefix keys (RoPE applied) and values [B, P, Hkv, Dh]. */
+  kv: LayerKV[];
+  /** bool [B, P] */
+  mask: tf.Tensor;
+}
+
+/** Runs the prefix once and keeps its K/V. Gradients do not flow into a cache's later use. */
+export function encodePrefix(policy: Policy, obs: Observation): PrefixCache {
+  return tf.tidy(() => {
+    const { x, mask } = embedPrefix(policy, obs);
+    const m = tf.logicalAnd(tf.expandDims(mask, 1), tf.expandDims(mask, 2)); // ar all 0
+    const out = runTransformer(policy, [{ expert: 'vlm', x, tokenMask: mask }], {
+      mask: m,
+      positions: prefixPositions(mask),
+      captureKV: true,
+    });
+    return { kv: out.kv!, mask } as unknown as tf.TensorContainer;
+  }) as unknown as PrefixCache;
+}
+
+export function disposePrefixCache(cache: PrefixCache): void {
+  for (const { k, v } of cache.kv) tf.dispose([k, v]);
+  cache.mask.dispose();
+}

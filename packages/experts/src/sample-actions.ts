@@ -1,0 +1,135 @@
+// sampleActions (mirrors openpi pi0.py sample_actions): the prefix runs once into a K/V
+// cache, then Euler integration from t = 1 (noise) with dt = -1/numSteps through the action
+// stream only (velocities at t = 1, 1 + dt, ..., -dt); the cache is only read. Actions come
+// back un-normalised and cut to the robot's action dims.
+import { type Rng, randomNormal, tf } from '@selfalign/core';
+import { actionVelocity, embedActionSuffix } from './action-suffix.js';
+import { prepareState } from './compute-loss.js';
+import { buildMask, prefixPositions, suffixPositions } from './masks.js';
+import { unnormalize } from './normalize.js';
+import type { Policy } from './policy.js';
+import {
+  checkObservation,
+  disposePrefixCache,
+  embedPrefix,
+  encodePrefix,
+  type PrefixCache,
+  type PrefixTokens,
+} from './prefix.js';
+import { runTransformer } from './transformer.js';
+
+export interface Observation {
+  /** [B, C, I, I, 3], values 0..255 */
+  images: tf.Tensor;
+  /** bool [B, C]: cameras present (default all) */
+  imageMask?: tf.Tensor;
+  /** int32 [B, Lt] prompt token ids */
+  promptIds: tf.Tensor;
+  /** bool [B, Lt] */
+  promptMask: tf.Tensor;
+  /** [B, ds] proprioceptive state in robot units (ds <= Ds) */
+  state: tf.Tensor;
+  /** int32 [B] embodiment slot (default 0) */
+  slot?: tf.Tensor;
+}
+
+export interface SampleOptions {
+  numSteps?: number;
+  /** [B, Ha, A] starting noise (default: drawn from `rng`). */
+  noise?: tf.Tensor;
+  rng?: Rng;
+  /** Run the prefix once into a K/V cache (default) or with every step. */
+  useCache?: boolean;
+  /** Called with t before each velocity evaluation. */
+  onVelocity?: (t: number) => void;
+  /** Action dims to return (default: the norm stats', else A). */
+  actionDims?: number;
+}
+
+/** v_t for noisy actions `x` [B,Ha,A] at time t, from a cache or a fresh prefix. */
+function velocity(
+  policy: Policy,
+  prefix: { cache: PrefixCache } | { tokens: PrefixTokens },
+  state: tf.Tensor,
+  x: tf.Tensor,
+  t: number,
+  slot: tf.Tensor | undefined,
+): tf.Tensor {
+  return tf.tidy(() => {
+    const b = x.shape[0]!;
+    const suffix = embedActionSuffix(policy, state, x, tf.fill([b], t));
+    const segment = { name: 'action', inputMask: suffix.mask, ar: suffix.ar };
+    const common = slot ? { slot } : {};
+    if ('cache' in prefix) {
+      const { cache } = prefix;
+      const out = runTransformer(
+        policy,
+        [{ expert: 'action', x: suffix.x, tokenMask: suffix.mask }],
+        {
+          mask: buildMask(cache.mask, [segment], false),
+          positions: suffixPositions(cache.mask, suffix.mask),
+          cache: cache.kv,
+          ...common,
+        },
+      );
+      return actionVelocity(policy, out.outputs[0]!);
+    }
+    const { tokens } = prefix;
+    const out = runTransformer(
+      policy,
+      [
+        { expert: 'vlm', x: tokens.x, tokenMask: tokens.mask },
+        { expert: 'action', x: suffix.x, tokenMask: suffix.mask },
+      ],
+      {
+        mask: buildMask(tokens.mask, [segment], true),
+        positions: tf.concat(
+          [prefixPositions(tokens.mask), suffixPositions(tokens.mask, suffix.mask)],
+          1,
+        ),
+        ...common,
+      },
+    );
+    return actionVelocity(policy, out.outputs[1]!);
+  });
+}
+
+/** @returns [B, Ha, a] actions in robot units */
+export function sampleActions(
+  policy: Policy,
+  obs: Observation,
+  opts: SampleOptions = {},
+): tf.Tensor {
+  const c = policy.config;
+  const b = checkObservation(policy, obs);
+  const steps = opts.numSteps ?? c.flowSteps;
+  if (!Number.isInteger(steps) || steps < 1)
+    throw new Error(`numSteps must be a positive integer, got ${steps}`);
+  const shape = [b, c.actionHorizon, c.actionDim];
+  if (opts.noise && !tf.util.arraysEqual(opts.noise.shape, shape)) {
+    throw new Error(`noise [${opts.noise.shape}] should be [${shape}]`);
+  }
+  const dims = opts.actionDims ?? policy.normStats?.actions.mean.length ?? c.actionDim;
+  const useCache = opts.useCache ?? true;
+  const cache = useCache ? encodePrefix(policy, obs) : undefined;
+  try {
+    return tf.tidy(() => {
+      const { state } = prepareState(policy, obs.state);
+      const prefix = cache ? { cache } : { tokens: embedPrefix(policy, obs) };
+      let x = opts.noise ? tf.clone(opts.noise) : randomNormal(opts.rng ?? policy.rng, shape);
+      const dt = -1 / steps;
+      for (let i = 0; i < steps; i++) {
+        const t = 1 + i * dt;
+        opts.onVelocity?.(t);
+        const v = velocity(policy, prefix, state, x, t, obs.slot);
+        const next = tf.add(x, tf.mul(v, dt));
+        tf.dispose([x, v]);
+        x = next;
+      }
+      const cut = tf.slice(x, [0, 0, 0], [b, c.actionHorizon, dims]);
+      return unnormalize(cut, policy.normStats?.actions, policy.normMode);
+    });
+  } finally {
+    if (cache) disposePrefixCache(cache);
+  }
+}
