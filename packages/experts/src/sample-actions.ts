@@ -46,10 +46,31 @@ export interface SampleOptions {
   actionDims?: number;
 }
 
+/** The action step's mask and positions: the same for every Euler step, so built once. */
+interface StepLayout {
+  mask: tf.Tensor;
+  positions: tf.Tensor;
+}
+
+function stepLayout(policy: Policy, prefixMask: tf.Tensor, cached: boolean): StepLayout {
+  return tf.tidy(() => {
+    const b = prefixMask.shape[0]!;
+    const ha = policy.config.actionHorizon;
+    const suffixMask = tf.ones([b, 1 + ha], 'bool');
+    const ar = [1, 1, ...new Array(ha - 1).fill(0)];
+    const positions = suffixPositions(prefixMask, suffixMask);
+    return {
+      mask: buildMask(prefixMask, [{ name: 'action', inputMask: suffixMask, ar }], !cached),
+      positions: cached ? positions : tf.concat([prefixPositions(prefixMask), positions], 1),
+    };
+  });
+}
+
 /** v_t for noisy actions `x` [B,Ha,A] at time t, from a cache or a fresh prefix. */
 function velocity(
   policy: Policy,
   prefix: { cache: PrefixCache } | { tokens: PrefixTokens },
+  layout: StepLayout,
   state: tf.Tensor,
   x: tf.Tensor,
   t: number,
@@ -58,37 +79,17 @@ function velocity(
   return tf.tidy(() => {
     const b = x.shape[0]!;
     const suffix = embedActionSuffix(policy, state, x, tf.fill([b], t));
-    const segment = { name: 'action', inputMask: suffix.mask, ar: suffix.ar };
-    const common = slot ? { slot } : {};
+    const action = { expert: 'action' as const, x: suffix.x, tokenMask: suffix.mask };
+    const common = { mask: layout.mask, positions: layout.positions, ...(slot ? { slot } : {}) };
     if ('cache' in prefix) {
-      const { cache } = prefix;
-      const out = runTransformer(
-        policy,
-        [{ expert: 'action', x: suffix.x, tokenMask: suffix.mask }],
-        {
-          mask: buildMask(cache.mask, [segment], false),
-          positions: suffixPositions(cache.mask, suffix.mask),
-          cache: cache.kv,
-          ...common,
-        },
-      );
+      const out = runTransformer(policy, [action], { ...common, cache: prefix.cache.kv });
       return actionVelocity(policy, out.outputs[0]!);
     }
     const { tokens } = prefix;
     const out = runTransformer(
       policy,
-      [
-        { expert: 'vlm', x: tokens.x, tokenMask: tokens.mask },
-        { expert: 'action', x: suffix.x, tokenMask: suffix.mask },
-      ],
-      {
-        mask: buildMask(tokens.mask, [segment], true),
-        positions: tf.concat(
-          [prefixPositions(tokens.mask), suffixPositions(tokens.mask, suffix.mask)],
-          1,
-        ),
-        ...common,
-      },
+      [{ expert: 'vlm', x: tokens.x, tokenMask: tokens.mask }, action],
+      common,
     );
     return actionVelocity(policy, out.outputs[1]!);
   });
@@ -116,12 +117,17 @@ export function sampleActions(
     return tf.tidy(() => {
       const { state } = prepareState(policy, obs.state);
       const prefix = cache ? { cache } : { tokens: embedPrefix(policy, obs) };
+      const layout = stepLayout(
+        policy,
+        cache ? cache.mask : prefix.tokens!.mask,
+        cache !== undefined,
+      );
       let x = opts.noise ? tf.clone(opts.noise) : randomNormal(opts.rng ?? policy.rng, shape);
       const dt = -1 / steps;
       for (let i = 0; i < steps; i++) {
         const t = 1 + i * dt;
         opts.onVelocity?.(t);
-        const v = velocity(policy, prefix, state, x, t, obs.slot);
+        const v = velocity(policy, prefix, layout, state, x, t, obs.slot);
         const next = tf.add(x, tf.mul(v, dt));
         tf.dispose([x, v]);
         x = next;

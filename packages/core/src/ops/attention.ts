@@ -20,7 +20,7 @@ export interface KVCache {
  * @param q [B, T, H, Dh] (RoPE already applied)
  * @param k [B, S, Hkv, Dh]
  * @param v [B, S, Hkv, Dh]
- * @param mask bool [B, T, S0 + S] (query row sees key column); keys are [cache, new]
+ * @param mask bool or 0/1 float [B, T, S0 + S] (query row sees key column); keys are [cache, new]
  * @param cache keys/values of earlier tokens, placed before `k`/`v`
  * @returns [B, T, H, Dh]
  */
@@ -49,12 +49,12 @@ export function attention(
     const kT = tf.transpose(keys, [0, 2, 3, 1]); // [B,Hkv,Dh,S]
     const vh = tf.transpose(values, [0, 2, 1, 3]); // [B,Hkv,S,Dh]
     const logits = tf.reshape(bmm(qg, kT), [b, hkv, g, t, s]);
-    const allowed = tf.reshape(tf.cast(mask, 'bool'), [b, 1, 1, t, s]);
-    const masked = tf.where(
-      tf.broadcastTo(allowed, logits.shape),
-      logits,
-      tf.fill(logits.shape, MASKED_LOGIT),
+    // Additive bias, broadcast inside the add: 0 where allowed, MASKED_LOGIT elsewhere.
+    const bias = tf.mul(
+      tf.sub(1, tf.cast(tf.reshape(mask, [b, 1, 1, t, s]), 'float32')),
+      MASKED_LOGIT,
     );
+    const masked = tf.add(logits, bias);
     const probs = tf.reshape(tf.softmax(masked, -1), [b, hkv, g * t, s]);
     const out = tf.reshape(bmm(probs, vh), [b, hkv, g, t, dh]); // [B,Hkv,G,T,Dh]
     return tf.reshape(tf.transpose(out, [0, 3, 1, 2, 4]), [b, t, h, dh]);

@@ -22,11 +22,12 @@ export function makeAttnMask(
     if (ar.shape.at(-1) !== n) {
       throw new Error(`makeAttnMask: ar mask [${ar.shape}] does not match ${n} tokens`);
     }
-    const cum = tf.cumsum(tf.broadcastTo(ar, [b, n]), 1); // [B,N]
-    const causal = tf.lessEqual(tf.expandDims(cum, 1), tf.expandDims(cum, 2)); // [B,N(q),N(k)]
-    const real = tf.cast(inputMask, 'bool');
-    const valid = tf.logicalAnd(tf.expandDims(real, 1), tf.expandDims(real, 2));
-    return tf.logicalAnd(causal, valid) as tf.Tensor3D;
+    // Float arithmetic: wasm's boolean kernels are slow (profiled), and this is the hot path.
+    const cum = tf.cumsum(tf.cast(tf.broadcastTo(ar, [b, n]), 'float32'), 1); // [B,N]
+    const causal = tf.cast(tf.lessEqual(tf.expandDims(cum, 1), tf.expandDims(cum, 2)), 'float32');
+    const real = tf.cast(inputMask, 'float32');
+    const valid = tf.mul(tf.expandDims(real, 1), tf.expandDims(real, 2));
+    return tf.cast(tf.mul(causal, valid), 'bool') as tf.Tensor3D;
   });
 }
 
@@ -48,7 +49,7 @@ export function composeAttnMask(
 ): tf.Tensor3D {
   return tf.tidy(() => {
     const input = tf.concat(
-      segments.map((s) => tf.cast(s.inputMask, 'bool')),
+      segments.map((s) => tf.cast(s.inputMask, 'float32')),
       1,
     );
     const ar = segments.flatMap((s) => [...s.ar]);
@@ -68,7 +69,7 @@ export function composeAttnMask(
       }
       qi += qn;
     }
-    const block = tf.cast(tf.tensor3d(table, [1, n, n], 'int32'), 'bool');
-    return tf.logicalAnd(base, block) as tf.Tensor3D;
+    const block = tf.tensor3d(table, [1, n, n], 'int32');
+    return tf.cast(tf.mul(tf.cast(base, 'int32'), block), 'bool') as tf.Tensor3D;
   });
 }
