@@ -36,14 +36,8 @@ export {
   type PathFilter,
   pathMatcher,
 } from './params.js';
-export {
-  beta15,
-  flowTime,
-  normalArray,
-  Rng,
-  randomNormal,
-  randomUniform,
-} from './random.js';
+export { flowTime, normalArray, randomNormal, randomUniform } from './random.js';
+export { beta15, Rng } from './rng.js';
 export {
   CheckpointError,
   type DecodedSafetensors,

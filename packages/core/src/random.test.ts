@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
-import { beta15, flowTime, normalArray, Rng, randomNormal } from './random.js';
+import { flowTime, normalArray, randomNormal } from './random.js';
+import { beta15, Rng } from './rng.js';
 
 beforeAll(() => initBackend('wasm'));
 

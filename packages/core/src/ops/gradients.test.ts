@@ -3,7 +3,8 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend.js';
-import { Rng, randomNormal } from '../random.js';
+import { randomNormal } from '../random.js';
+import { Rng } from '../rng.js';
 import { tf } from '../tf.js';
 import { embed } from './embedding.js';
 import { bmm, linear } from './linear.js';

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend.js';
-import { Rng, randomNormal } from '../random.js';
+import { randomNormal } from '../random.js';
+import { Rng } from '../rng.js';
 import { tf } from '../tf.js';
 import { layerNorm } from './layer-norm.js';
 import { gegluMlp, geluTanh } from './mlp.js';

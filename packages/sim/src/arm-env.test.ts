@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { ArmEnv, GEOMETRY } from './arm-env.js';
+import { getPreset, PRESETS } from './embodiment.js';
+import { expertController, ouController, randomController } from './play.js';
+import { renderScene } from './render.js';
+import { runEpisodes, seedRange } from './rollout.js';
+
+describe('determinism', () => {
+  it('the same seed gives bit-identical frames and states; another seed does not', async () => {
+    const run = (seed: number) =>
+      runEpisodes(getPreset('combo'), 'push', [seed], ouController(1), { record: true });
+    const [a, b, c] = await Promise.all([run(5), run(5), run(6)]);
+    const ea = a.episodes[0]!;
+    const eb = b.episodes[0]!;
+    expect(ea.length).toBe(eb.length);
+    expect(Buffer.from(ea.frames).equals(Buffer.from(eb.frames))).toBe(true);
+    expect(Buffer.from(ea.states.buffer).equals(Buffer.from(eb.states.buffer))).toBe(true);
+    expect(
+      Buffer.from(ea.frames).equals(
+        Buffer.from(c.episodes[0]!.frames.subarray(0, ea.frames.length)),
+      ),
+    ).toBe(false);
+  });
+});
+
+describe('the scripted expert on its own embodiment (200 seeded episodes)', () => {
+  it('reach: at least 95% success', async () => {
+    const r = await runEpisodes(PRESETS.source!, 'reach', seedRange(200), expertController());
+    expect(r.successRate).toBeGreaterThanOrEqual(0.95);
+    expect(r.actionMse).toBe(0); // it is the reference of the action MSE
+  });
+
+  it('push: at least 80% success', async () => {
+    const r = await runEpisodes(PRESETS.source!, 'push', seedRange(200), expertController());
+    expect(r.successRate).toBeGreaterThanOrEqual(0.8);
+  });
+});
+
+describe('rollout harness', () => {
+  it('records typed arrays of the right sizes with clipped actions', async () => {
+    const r = await runEpisodes(PRESETS.source!, 'reach', [1, 2, 3], randomController(0), {
+      record: true,
+      env: { imageSize: 32 },
+    });
+    expect(r.episodes.length).toBe(3);
+    for (const e of r.episodes) {
+      expect(e.length).toBe(40); // random play never reaches a 6 cm target in time here
+      expect(e.frames.length).toBe(e.length * 32 * 32 * 3);
+      expect(e.states.length).toBe(e.length * 9);
+      expect(e.actions.length).toBe(e.length * 3);
+      expect(e.actions.every((v) => v >= -1 && v <= 1)).toBe(true);
+      expect(e.instruction).toMatch(/red/);
+    }
+    expect(r.actionMse).toBeGreaterThan(0.1);
+  });
+
+  it('a controller with the wrong action size is an error', async () => {
+    const bad = { act: (o: readonly unknown[]) => o.map(() => [0, 0]) };
+    await expect(runEpisodes(PRESETS.source!, 'reach', [1], bad)).rejects.toThrow(
+      /2 dims, the arm has 3/,
+    );
+  });
+
+  it('parallel groups give the same results as one batch', async () => {
+    const all = await runEpisodes(
+      PRESETS.perm!,
+      'reach',
+      seedRange(6),
+      expertController(PRESETS.source),
+    );
+    const grouped = await runEpisodes(
+      PRESETS.perm!,
+      'reach',
+      seedRange(6),
+      expertController(PRESETS.source),
+      { parallel: 4 },
+    );
+    expect(grouped.summaries).toEqual(all.summaries);
+  });
+});
+
+describe('push physics', () => {
+  it('the end effector pushes the block; the block stays in the workspace', () => {
+    const env = new ArmEnv(PRESETS.source!).reset(7, 'push');
+    const [ex, ey] = env.endEffector();
+    env.block = [ex + 0.01, ey];
+    env.step([0, 0, 0]);
+    expect(Math.hypot(env.block[0] - ex, env.block[1] - ey)).toBeCloseTo(
+      GEOMETRY.blockRadius + GEOMETRY.eeRadius,
+      6,
+    );
+  });
+});
+
+describe('rendering', () => {
+  it('draws the target, the arm and the block where they are, at any size', () => {
+    for (const size of [32, 64, 96]) {
+      const env = new ArmEnv(PRESETS.source!, { imageSize: size }).reset(8, 'reach');
+      const img = env.render();
+      expect(img.length).toBe(size * size * 3);
+      const px = (x: number, y: number) => {
+        const col = Math.floor(((x + 1.05) / 2.1) * size);
+        const row = Math.floor(((1.05 - y) / 2.1) * size);
+        const k = (row * size + col) * 3;
+        return [img[k], img[k + 1], img[k + 2]];
+      };
+      expect(px(env.target[0], env.target[1])).toEqual([220, 40, 40]);
+      expect([
+        [20, 20, 60],
+        [40, 70, 170],
+      ]).toContainEqual(px(0, 0)); // the base joint / first link
+    }
+  });
+
+  it('appearance and camera shifts change the image', () => {
+    const scene = {
+      joints: [0, 0, 0.4, 0, 0.7, 0, 0.9, 0],
+      linkRadius: 0.035,
+      eeRadius: 0.045,
+      target: [0.5, 0.5] as const,
+      targetRadius: 0.07,
+      blockHalf: 0.06,
+      goalRadius: 0.1,
+    };
+    const base = renderScene(scene, 48);
+    const moved = renderScene(scene, 48, undefined, {
+      span: 2.1,
+      rotation: 0.3,
+      centerX: 0.1,
+      centerY: 0,
+    });
+    const tinted = renderScene(scene, 48, {
+      background: [0, 0, 0],
+      floor: [90, 90, 90],
+      arm: [200, 0, 200],
+      joint: [0, 0, 0],
+      target: [0, 0, 255],
+      block: [0, 0, 0],
+      goal: [0, 0, 0],
+    });
+    expect(Buffer.from(base).equals(Buffer.from(moved))).toBe(false);
+    expect(Buffer.from(base).equals(Buffer.from(tinted))).toBe(false);
+    expect(Buffer.from(renderScene(scene, 48)).equals(Buffer.from(base))).toBe(true);
+  });
+});

@@ -1,0 +1,57 @@
+// @selfalign/sim: the built-in robot benchmark. Zero tensor dependencies; the same code runs
+// in Node and the browser.
+export {
+  ArmEnv,
+  DEFAULT_ENV,
+  type EnvConfig,
+  GEOMETRY,
+  jointLimit,
+  type TaskName,
+} from './arm-env.js';
+export {
+  actionToCommand,
+  commandToAction,
+  DEFAULT_LINKS,
+  type Embodiment,
+  getPreset,
+  HELD_OUT,
+  PRESETS,
+  planeRotation,
+  sampleEmbodiment,
+  sampleSources,
+  sourceEmbodiment,
+  validateEmbodiment,
+} from './embodiment.js';
+export { expertAction } from './expert.js';
+export {
+  dlsStep,
+  forwardKinematics,
+  inverseKinematics3,
+  jacobian,
+  wrapAngle,
+} from './kinematics.js';
+export {
+  type Controller,
+  expertController,
+  ouController,
+  randomController,
+  type StepObservation,
+} from './play.js';
+export {
+  type Appearance,
+  type Camera,
+  DEFAULT_APPEARANCE,
+  DEFAULT_CAMERA,
+  Raster,
+  type Rgb,
+  renderScene,
+  type Scene,
+} from './render.js';
+export {
+  type Episode,
+  type EpisodeSummary,
+  type RunOptions,
+  type RunResult,
+  runEpisodes,
+  seedRange,
+} from './rollout.js';
