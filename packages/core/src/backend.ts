@@ -51,6 +51,7 @@ async function load(name: BackendName, options: BackendOptions): Promise<string>
     if (typeof process === 'undefined' || !process.versions?.node) {
       throw new Error('native TensorFlow bindings exist only in Node.js');
     }
+    await assertNativeBinding(pkg);
     // A variable specifier keeps bundlers from resolving the optional native packages.
     await import(/* @vite-ignore */ pkg);
     return 'tensorflow';
@@ -62,6 +63,34 @@ async function load(name: BackendName, options: BackendOptions): Promise<string>
   }
   await import('@tensorflow/tfjs-backend-cpu');
   return 'cpu';
+}
+
+/**
+ * Fails fast, before importing, when a tfjs-node package lacks its native binding (its install
+ * script downloads libtensorflow from outside the npm registry, so it often has not run).
+ * Importing such a package registers its kernels and then throws, which makes the next
+ * attempt print a warning per kernel.
+ */
+async function assertNativeBinding(pkg: string): Promise<void> {
+  const [{ createRequire }, { existsSync, readdirSync }, { dirname, join }] = await Promise.all([
+    import('node:module'),
+    import('node:fs'),
+    import('node:path'),
+  ]);
+  let dir: string;
+  try {
+    dir = dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`));
+  } catch {
+    throw new Error(`${pkg} is not installed`);
+  }
+  const lib = join(dir, 'lib');
+  const found =
+    existsSync(lib) && readdirSync(lib).some((d) => existsSync(join(lib, d, 'tfjs_binding.node')));
+  if (!found) {
+    throw new Error(
+      `${pkg} has no native binding (its install script, which downloads libtensorflow, did not run)`,
+    );
+  }
 }
 
 /**
