@@ -10,6 +10,13 @@ export {
   initBackend,
 } from './backend.js';
 export { encodeParams, type LoadParamsOptions, loadParams } from './checkpoint.js';
+export {
+  type NormMode,
+  type NormStats,
+  parseNormStatsJson,
+  type Stats,
+  toNormStatsJson,
+} from './norm-stats.js';
 export { attention, type KVCache, MASKED_LOGIT } from './ops/attention.js';
 export { composeAttnMask, type MaskSegment, makeAttnMask } from './ops/attn-mask.js';
 export { embed } from './ops/embedding.js';

@@ -47,9 +47,7 @@ export {
   type NormStats,
   normalize,
   padLast,
-  parseNormStatsJson,
   type Stats,
-  toNormStatsJson,
   unnormalize,
 } from './normalize.js';
 export { createPolicy, type ExpertLayers, Policy, type PolicyOptions } from './policy.js';

@@ -1,10 +1,17 @@
 // DESIGN section 7, items 6 (policy level), 9 (helpers), 10 and 11 for sampling.
-import { initBackend, Rng, randomNormal, tf } from '@selfalign/core';
+import {
+  initBackend,
+  type NormStats,
+  parseNormStatsJson,
+  Rng,
+  randomNormal,
+  tf,
+  toNormStatsJson,
+} from '@selfalign/core';
 import { TTT_FAST_WEIGHTS } from '@selfalign/ttt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { disposeBatch, randomBatch } from './batch.js';
 import { type PolicyConfig, tiny } from './config.js';
-import { type NormStats, parseNormStatsJson, toNormStatsJson } from './normalize.js';
 import { createPolicy, type Policy } from './policy.js';
 import { disposePrefixCache, encodePrefix } from './prefix.js';
 import type { Observation } from './sample-actions.js';
