@@ -1,0 +1,237 @@
+// From episodes to training samples and batches (DESIGN 5). A sample at frame t holds the
+// observation at t, the action chunk t .. t+Ha-1 with a mask that is 0 past the episode end
+// (those steps are zero), and the features of the frame after the chunk, t+Ha, clamped to the
+// last frame. A seeded shuffle buffer mixes samples across episodes with bounded memory;
+// batches are flat host arrays, and `toTensors` turns one into the tensors of a TrainBatch.
+
+import { tf } from '@selfalign/core';
+import { Rng } from '@selfalign/core/rng';
+import { DataError } from './errors.js';
+import { type ReadOptions, readEpisodes } from './reader.js';
+import type { DatasetMeta } from './schema.js';
+import type { EpisodeData } from './writer.js';
+
+export interface Sample {
+  episode: number;
+  frame: number;
+  task: string;
+  embodiment: string;
+  /** demo rows carry expert actions; play rows only exploration */
+  isDemo: boolean;
+  /** [H*W*3] view */
+  image: Uint8Array;
+  /** [Ds] view */
+  state: Float32Array;
+  /** [Ha*A], zeros past the episode end */
+  actions: Float32Array;
+  /** [Ha], 1 inside the episode */
+  actionMask: Uint8Array;
+  /** [F] view: features of frame min(t + Ha, T - 1) */
+  nextFeatures?: Float32Array;
+}
+
+/** Every sample of one episode, in frame order. */
+export function* episodeSamples(
+  ep: EpisodeData,
+  meta: Pick<DatasetMeta, 'imageShape' | 'stateDim' | 'actionDim' | 'featureDim' | 'kind'>,
+  horizon: number,
+): Generator<Sample> {
+  if (!(Number.isInteger(horizon) && horizon > 0))
+    throw new RangeError(`horizon must be a positive integer, got ${horizon}`);
+  const [h, w, c] = meta.imageShape;
+  const img = h * w * c;
+  const { stateDim: ds, actionDim: da, featureDim: df } = meta;
+  const T = ep.length;
+  for (let t = 0; t < T; t++) {
+    const steps = Math.min(horizon, T - t);
+    const actions = new Float32Array(horizon * da);
+    actions.set(ep.actions.subarray(t * da, (t + steps) * da));
+    const actionMask = new Uint8Array(horizon);
+    actionMask.fill(1, 0, steps);
+    const s: Sample = {
+      episode: ep.episodeIndex,
+      frame: t,
+      task: ep.task,
+      embodiment: ep.embodiment,
+      isDemo: meta.kind === 'demo',
+      image: ep.images.subarray(t * img, (t + 1) * img),
+      state: ep.states.subarray(t * ds, (t + 1) * ds),
+      actions,
+      actionMask,
+    };
+    if (df !== undefined && ep.features) {
+      const next = Math.min(t + horizon, T - 1);
+      s.nextFeatures = ep.features.subarray(next * df, (next + 1) * df);
+    }
+    yield s;
+  }
+}
+
+/** Seeded shuffle buffer: holds at most `size` items, emits a random one as each new one arrives. */
+export async function* shuffled<T>(
+  source: AsyncIterable<T> | Iterable<T>,
+  size: number,
+  seed: number,
+): AsyncGenerator<T> {
+  if (!(Number.isInteger(size) && size > 0))
+    throw new RangeError(`shuffle buffer size must be a positive integer, got ${size}`);
+  const rng = new Rng(seed);
+  const buffer: T[] = [];
+  for await (const item of source) {
+    if (buffer.length < size) {
+      buffer.push(item);
+      continue;
+    }
+    const k = rng.int(size);
+    const out = buffer[k]!;
+    buffer[k] = item;
+    yield out;
+  }
+  rng.shuffle(buffer);
+  yield* buffer;
+}
+
+export interface SampleStreamOptions extends ReadOptions {
+  /** Ha */
+  horizon: number;
+  /** Shuffle buffer size in samples (0 = file order). */
+  shuffle?: number;
+  seed?: number;
+  /** Passes over the files (default 1). */
+  epochs?: number;
+}
+
+/** Samples from frame files, shuffled across episodes and files. */
+export async function* sampleStream(
+  paths: readonly string[],
+  opts: SampleStreamOptions,
+): AsyncGenerator<Sample> {
+  async function* ordered(): AsyncGenerator<Sample> {
+    for (let epoch = 0; epoch < (opts.epochs ?? 1); epoch++) {
+      for (const path of paths) {
+        for await (const ep of readEpisodes(path, opts))
+          yield* episodeSamples(ep, ep.meta, opts.horizon);
+      }
+    }
+  }
+  yield* opts.shuffle ? shuffled(ordered(), opts.shuffle, opts.seed ?? 0) : ordered();
+}
+
+/** B samples as flat row-major host arrays. */
+export interface HostBatch {
+  size: number;
+  imageShape: [number, number, number];
+  stateDim: number;
+  actionDim: number;
+  horizon: number;
+  featureDim?: number;
+  /** uint8 [B*H*W*3] */
+  images: Uint8Array;
+  /** [B*Ds] */
+  states: Float32Array;
+  /** [B*Ha*A] */
+  actions: Float32Array;
+  /** [B*Ha] */
+  actionMask: Float32Array;
+  /** [B*F] */
+  nextFeatures?: Float32Array;
+  /** [B]: 1 demo, 0 play */
+  isDemo: Float32Array;
+  tasks: string[];
+  embodiments: string[];
+  episodes: Int32Array;
+  frames: Int32Array;
+}
+
+/** Packs samples into one batch. @throws DataError when they disagree in shape. */
+export function packBatch(
+  samples: readonly Sample[],
+  imageShape: [number, number, number],
+  file = '<samples>',
+): HostBatch {
+  const b = samples.length;
+  const s0 = samples[0];
+  if (s0 === undefined) throw new DataError('cannot pack an empty batch', file);
+  const img = imageShape[0] * imageShape[1] * imageShape[2];
+  const ds = s0.state.length;
+  const ha = s0.actionMask.length;
+  const da = s0.actions.length / ha;
+  const df = s0.nextFeatures?.length;
+  const out: HostBatch = {
+    size: b,
+    imageShape,
+    stateDim: ds,
+    actionDim: da,
+    horizon: ha,
+    images: new Uint8Array(b * img),
+    states: new Float32Array(b * ds),
+    actions: new Float32Array(b * ha * da),
+    actionMask: new Float32Array(b * ha),
+    isDemo: new Float32Array(b),
+    tasks: [],
+    embodiments: [],
+    episodes: new Int32Array(b),
+    frames: new Int32Array(b),
+  };
+  if (df !== undefined) {
+    out.featureDim = df;
+    out.nextFeatures = new Float32Array(b * df);
+  }
+  samples.forEach((s, i) => {
+    if (
+      s.image.length !== img ||
+      s.state.length !== ds ||
+      s.actions.length !== ha * da ||
+      (s.nextFeatures?.length ?? -1) !== (df ?? -1)
+    ) {
+      throw new DataError(
+        `sample ${i} (episode ${s.episode}, frame ${s.frame}) has other shapes than sample 0`,
+        file,
+      );
+    }
+    out.images.set(s.image, i * img);
+    out.states.set(s.state, i * ds);
+    out.actions.set(s.actions, i * ha * da);
+    for (let k = 0; k < ha; k++) out.actionMask[i * ha + k] = s.actionMask[k]!;
+    if (df !== undefined) out.nextFeatures!.set(s.nextFeatures!, i * df);
+    out.isDemo[i] = s.isDemo ? 1 : 0;
+    out.tasks.push(s.task);
+    out.embodiments.push(s.embodiment);
+    out.episodes[i] = s.episode;
+    out.frames[i] = s.frame;
+  });
+  return out;
+}
+
+/** Groups samples into batches of `size` (the last one may be smaller unless `dropLast`). */
+export async function* batched(
+  samples: AsyncIterable<Sample>,
+  size: number,
+  imageShape: [number, number, number],
+  dropLast = false,
+): AsyncGenerator<HostBatch> {
+  let group: Sample[] = [];
+  for await (const s of samples) {
+    group.push(s);
+    if (group.length === size) {
+      yield packBatch(group, imageShape);
+      group = [];
+    }
+  }
+  if (group.length > 0 && !dropLast) yield packBatch(group, imageShape);
+}
+
+/** Tensors of a host batch, shaped as @selfalign/experts' TrainBatch fields (one camera). */
+export function toTensors(b: HostBatch) {
+  const [h, w, c] = b.imageShape;
+  const t = {
+    images: tf.tensor(Int32Array.from(b.images), [b.size, 1, h, w, c], 'int32'),
+    state: tf.tensor2d(b.states, [b.size, b.stateDim]),
+    actions: tf.tensor3d(b.actions, [b.size, b.horizon, b.actionDim]),
+    actionMask: tf.tensor2d(b.actionMask, [b.size, b.horizon]),
+    isDemo: tf.tensor1d(b.isDemo),
+  };
+  return b.nextFeatures
+    ? { ...t, nextFeatures: tf.tensor2d(b.nextFeatures, [b.size, b.featureDim!]) }
+    : t;
+}
