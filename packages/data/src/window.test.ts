@@ -6,11 +6,25 @@ import { Rng } from '@selfalign/core/rng';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DataError } from './errors.js';
 import type { DatasetMeta } from './schema.js';
-import { computeNormStats, loadNormStats, quantile, StatsAccumulator, saveNormStats } from './stats.js';
+import {
+  computeNormStats,
+  loadNormStats,
+  quantile,
+  StatsAccumulator,
+  saveNormStats,
+} from './stats.js';
 import { batched, episodeSamples, packBatch, sampleStream, shuffled, toTensors } from './window.js';
 import { type EpisodeData, writeEpisodes } from './writer.js';
 
-const meta: DatasetMeta = { format: 'selfalign-frames/1', kind: 'play', fps: 10, imageShape: [2, 2, 3], stateDim: 2, actionDim: 2, featureDim: 3 };
+const meta: DatasetMeta = {
+  format: 'selfalign-frames/1',
+  kind: 'play',
+  fps: 10,
+  imageShape: [2, 2, 3],
+  stateDim: 2,
+  actionDim: 2,
+  featureDim: 3,
+};
 
 /** Episode whose values encode (episode, frame) so windows can be checked exactly. */
 function coded(index: number, length: number): EpisodeData {
@@ -19,9 +33,15 @@ function coded(index: number, length: number): EpisodeData {
     task: 'reach',
     embodiment: 'perm',
     length,
-    images: Uint8Array.from({ length: length * 12 }, (_, i) => (index * 50 + Math.floor(i / 12)) % 256),
+    images: Uint8Array.from(
+      { length: length * 12 },
+      (_, i) => (index * 50 + Math.floor(i / 12)) % 256,
+    ),
     states: Float32Array.from({ length: length * 2 }, (_, i) => index * 100 + Math.floor(i / 2)),
-    actions: Float32Array.from({ length: length * 2 }, (_, i) => index * 100 + Math.floor(i / 2) + (i % 2) * 0.5),
+    actions: Float32Array.from(
+      { length: length * 2 },
+      (_, i) => index * 100 + Math.floor(i / 2) + (i % 2) * 0.5,
+    ),
     features: Float32Array.from({ length: length * 3 }, (_, i) => index * 100 + Math.floor(i / 3)),
   };
 }
@@ -67,9 +87,16 @@ describe('windowing', () => {
     const path = join(dir, 'win.arrow');
     await writeEpisodes(path, meta, [coded(0, 4), coded(1, 3)]);
     const batches = [];
-    for await (const b of batched(sampleStream([path], { horizon: 2, shuffle: 4, seed: 3 }), 3, meta.imageShape)) batches.push(b);
+    for await (const b of batched(
+      sampleStream([path], { horizon: 2, shuffle: 4, seed: 3 }),
+      3,
+      meta.imageShape,
+    ))
+      batches.push(b);
     expect(batches.map((b) => b.size)).toEqual([3, 3, 1]);
-    const seen = batches.flatMap((b) => Array.from(b.episodes, (e, i) => `${e}:${b.frames[i]}`)).sort();
+    const seen = batches
+      .flatMap((b) => Array.from(b.episodes, (e, i) => `${e}:${b.frames[i]}`))
+      .sort();
     expect(seen).toEqual(['0:0', '0:1', '0:2', '0:3', '1:0', '1:1', '1:2']);
     const t = toTensors(batches[0]!);
     expect(t.images.shape).toEqual([3, 1, 2, 2, 3]);
@@ -89,11 +116,15 @@ describe('windowing', () => {
 describe('norm stats', () => {
   it('match a direct computation (mean, population std, numpy-linear q01/q99)', async () => {
     const rng = new Rng(5);
-    const eps = [0, 1, 2].map((i) => ({ ...coded(i, 40), states: Float32Array.from({ length: 80 }, () => rng.normal() * 3 + 1) }));
+    const eps = [0, 1, 2].map((i) => ({
+      ...coded(i, 40),
+      states: Float32Array.from({ length: 80 }, () => rng.normal() * 3 + 1),
+    }));
     const path = join(dir, 'stats.arrow');
     await writeEpisodes(path, meta, eps);
     const stats = await computeNormStats([path]);
-    const col = (j: number) => eps.flatMap((e) => Array.from(e.states).filter((_, i) => i % 2 === j));
+    const col = (j: number) =>
+      eps.flatMap((e) => Array.from(e.states).filter((_, i) => i % 2 === j));
     for (const j of [0, 1]) {
       const x = col(j);
       const mean = x.reduce((a, v) => a + v, 0) / x.length;
@@ -121,12 +152,19 @@ describe('norm stats', () => {
 
   it('save/load in openpi layout; bad files are clear errors', async () => {
     const path = join(dir, 'norm_stats.json');
-    const stats = { state: { mean: [1], std: [2], q01: [0], q99: [3] }, actions: { mean: [0, 1], std: [1, 1], q01: [-1, 0], q99: [1, 2] } };
+    const stats = {
+      state: { mean: [1], std: [2], q01: [0], q99: [3] },
+      actions: { mean: [0, 1], std: [1, 1], q01: [-1, 0], q99: [1, 2] },
+    };
     await saveNormStats(path, stats);
     expect(await loadNormStats(path)).toEqual(stats);
     await writeFile(join(dir, 'bad.json'), '{"norm_stats": {"state": {}}}');
-    await expect(loadNormStats(join(dir, 'bad.json'))).rejects.toThrow(/bad.json: norm_stats.state.mean is not a list of finite numbers/);
-    await expect(loadNormStats(join(dir, 'none.json'))).rejects.toThrow(/none.json: file not found/);
+    await expect(loadNormStats(join(dir, 'bad.json'))).rejects.toThrow(
+      /bad.json: norm_stats.state.mean is not a list of finite numbers/,
+    );
+    await expect(loadNormStats(join(dir, 'none.json'))).rejects.toThrow(
+      /none.json: file not found/,
+    );
     await expect(computeNormStats([])).rejects.toThrow(/no rows/);
   });
 });
