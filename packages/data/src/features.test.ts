@@ -3,9 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DataError } from './errors.js';
 import { defaultEncoderModel } from './encoder.js';
-import { addFeatures, defaultFeatureExtractor, IMAGENET_MEAN, IMAGENET_STD, OnnxFeatureExtractor, preprocess } from './features.js';
+import { DataError } from './errors.js';
+import {
+  addFeatures,
+  defaultFeatureExtractor,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  OnnxFeatureExtractor,
+  preprocess,
+} from './features.js';
 import { readEpisodes, validateFile } from './reader.js';
 import type { DatasetMeta } from './schema.js';
 import { writeEpisodes } from './writer.js';
@@ -15,7 +22,17 @@ const { onnx } = onnxProto;
 /** A second, hand-built graph: image [N,3,32,32] -> mean over H, W -> mean_rgb [N,3]. */
 function meanRgbModel(): Uint8Array {
   const vi = (name: string, dims: (number | string)[]) =>
-    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+    onnx.ValueInfoProto.create({
+      name,
+      type: {
+        tensorType: {
+          elemType: 1,
+          shape: {
+            dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+          },
+        },
+      },
+    });
   const graph = onnx.GraphProto.create({
     name: 'mean_rgb',
     node: [
@@ -24,15 +41,25 @@ function meanRgbModel(): Uint8Array {
         input: ['image'],
         output: ['mean_rgb'],
         attribute: [
-          onnx.AttributeProto.create({ name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [2, 3] }),
-          onnx.AttributeProto.create({ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 }),
+          onnx.AttributeProto.create({
+            name: 'axes',
+            type: onnx.AttributeProto.AttributeType.INTS,
+            ints: [2, 3],
+          }),
+          onnx.AttributeProto.create({
+            name: 'keepdims',
+            type: onnx.AttributeProto.AttributeType.INT,
+            i: 0,
+          }),
         ],
       }),
     ],
     input: [vi('image', ['N', 3, 32, 32])],
     output: [vi('mean_rgb', ['N', 3])],
   });
-  return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph })).finish();
+  return onnx.ModelProto.encode(
+    onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph }),
+  ).finish();
 }
 
 const solid = (n: number, side: number, rgb: [number, number, number]) => {
@@ -59,7 +86,11 @@ describe('the generated default encoder', () => {
     expect(x.inputSize).toEqual([64, 64]);
     expect(x.inputName).toBe('pixel_values');
     expect(x.dim).toBe(64);
-    const frames = new Uint8Array([...solid(2, 64, [200, 40, 40]), ...solid(2, 64, [40, 40, 200]), ...solid(1, 64, [200, 40, 40])]);
+    const frames = new Uint8Array([
+      ...solid(2, 64, [200, 40, 40]),
+      ...solid(2, 64, [40, 40, 200]),
+      ...solid(1, 64, [200, 40, 40]),
+    ]);
     const f = await x.extract(frames, 5, 64, 64);
     expect(f.length).toBe(5 * 64);
     const row = (i: number) => Array.from(f.subarray(i * 64, (i + 1) * 64));
@@ -75,7 +106,7 @@ describe('the generated default encoder', () => {
 });
 
 describe('OnnxFeatureExtractor on a hand-built graph with another input size', () => {
-  it('resizes 64 px frames to the model\'s 32 px and normalises with ImageNet mean/std', async () => {
+  it("resizes 64 px frames to the model's 32 px and normalises with ImageNet mean/std", async () => {
     const x = await OnnxFeatureExtractor.create(meanRgbModel(), { name: 'mean-rgb' });
     expect(x.inputSize).toEqual([32, 32]);
     expect(x.dim).toBe(3);
@@ -94,10 +125,16 @@ describe('OnnxFeatureExtractor on a hand-built graph with another input size', (
   });
 
   it('missing, corrupt and unsuitable models are clear errors', async () => {
-    await expect(OnnxFeatureExtractor.create(join(dir, 'none.onnx'))).rejects.toThrow(/none.onnx: ONNX model file not found/);
+    await expect(OnnxFeatureExtractor.create(join(dir, 'none.onnx'))).rejects.toThrow(
+      /none.onnx: ONNX model file not found/,
+    );
     await writeFile(join(dir, 'junk.onnx'), 'not a model');
-    await expect(OnnxFeatureExtractor.create(join(dir, 'junk.onnx'))).rejects.toThrow(/junk.onnx: onnxruntime cannot load this model/);
-    await expect(OnnxFeatureExtractor.create(meanRgbModel(), { outputName: 'logits' })).rejects.toThrow(/no output 'logits'; the model has mean_rgb/);
+    await expect(OnnxFeatureExtractor.create(join(dir, 'junk.onnx'))).rejects.toThrow(
+      /junk.onnx: onnxruntime cannot load this model/,
+    );
+    await expect(
+      OnnxFeatureExtractor.create(meanRgbModel(), { outputName: 'logits' }),
+    ).rejects.toThrow(/no output 'logits'; the model has mean_rgb/);
     const x = await OnnxFeatureExtractor.create(meanRgbModel());
     await expect(x.extract(new Uint8Array(10), 1, 4, 4)).rejects.toThrow(DataError);
     await x.dispose();
@@ -106,7 +143,14 @@ describe('OnnxFeatureExtractor on a hand-built graph with another input size', (
 
 describe('addFeatures', () => {
   it('streams a frame file into one with observation.features, in place too', async () => {
-    const meta: DatasetMeta = { format: 'selfalign-frames/1', kind: 'play', fps: 10, imageShape: [64, 64, 3], stateDim: 2, actionDim: 2 };
+    const meta: DatasetMeta = {
+      format: 'selfalign-frames/1',
+      kind: 'play',
+      fps: 10,
+      imageShape: [64, 64, 3],
+      stateDim: 2,
+      actionDim: 2,
+    };
     const ep = (i: number, n: number) => ({
       episodeIndex: i,
       task: 't',
@@ -121,14 +165,18 @@ describe('addFeatures', () => {
     const x = await defaultFeatureExtractor();
     let progress = 0;
     const out = join(dir, 'play-features.arrow');
-    expect(await addFeatures(src, out, x, { onProgress: (r) => (progress = r) })).toEqual({ rows: 7 });
+    expect(await addFeatures(src, out, x, { onProgress: (r) => (progress = r) })).toEqual({
+      rows: 7,
+    });
     expect(progress).toBe(7);
     const v = await validateFile(out);
     expect(v.meta.featureDim).toBe(64);
     expect(v.meta.featureModel).toMatch(/selfalign-default-encoder/);
     const eps = [];
     for await (const e of readEpisodes(out)) eps.push(e);
-    expect(Array.from(eps[0]!.features!.subarray(0, 64))).toEqual(Array.from(await x.extract(solid(1, 64, [0, 100, 30]), 1, 64, 64)));
+    expect(Array.from(eps[0]!.features!.subarray(0, 64))).toEqual(
+      Array.from(await x.extract(solid(1, 64, [0, 100, 30]), 1, 64, 64)),
+    );
     await addFeatures(src, src, x);
     expect((await validateFile(src)).meta.featureDim).toBe(64);
     await x.dispose();

@@ -1,0 +1,55 @@
+// @selfalign/data: robot data in and out of the model.
+export { Crc32, crc32, decodeFooter, encodeFooter, FOOTER_BYTES, FOOTER_TAG } from './checksum.js';
+export { DEFAULT_ENCODER, defaultEncoderModel, type EncoderOptions } from './encoder.js';
+export { DataError } from './errors.js';
+export {
+  addFeatures,
+  defaultFeatureExtractor,
+  type FeatureExtractor,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type OnnxExtractorOptions,
+  OnnxFeatureExtractor,
+  preprocess,
+} from './features.js';
+export {
+  importLeRobot,
+  type LeRobotImportOptions,
+  type LeRobotImportResult,
+  resizeRgb,
+} from './lerobot.js';
+export {
+  type FrameBatch,
+  openFrames,
+  type ReadOptions,
+  readEpisodes,
+  validateFile,
+  verifyChecksum,
+} from './reader.js';
+export { arrowSchema, COL, checkSchema, type DatasetMeta, readMeta } from './schema.js';
+export {
+  computeNormStats,
+  loadNormStats,
+  quantile,
+  StatsAccumulator,
+  saveNormStats,
+} from './stats.js';
+export {
+  batched,
+  episodeSamples,
+  type HostBatch,
+  packBatch,
+  type Sample,
+  type SampleStreamOptions,
+  sampleStream,
+  shuffled,
+  toTensors,
+} from './window.js';
+export {
+  buildBatch,
+  type EpisodeData,
+  episodeColumns,
+  type FrameColumns,
+  FrameWriter,
+  writeEpisodes,
+} from './writer.js';
