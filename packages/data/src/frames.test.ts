@@ -5,7 +5,6 @@ import { Rng } from '@selfalign/core/rng';
 import {
   Field,
   FixedSizeList,
-  Float32,
   Float64,
   RecordBatch,
   RecordBatchStreamWriter,

@@ -226,9 +226,9 @@ export async function importLeRobot(
   const features = info.features ?? {};
   const state = features['observation.state'];
   const action = features['action'];
-  if (!state || state.shape?.length !== 1)
+  if (state?.shape?.length !== 1)
     throw new DataError('needs an "observation.state" feature of shape [n]', infoPath);
-  if (!action || action.shape?.length !== 1)
+  if (action?.shape?.length !== 1)
     throw new DataError('needs an "action" feature of shape [n]', infoPath);
   const visual = Object.entries(features).filter(
     ([, f]) => f.dtype === 'image' || f.dtype === 'video',
