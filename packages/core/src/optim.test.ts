@@ -44,6 +44,16 @@ describe('optimizerStep', () => {
     t.dispose();
   });
 
+  it('lrScale gives a parameter its own rate', () => {
+    const { t, loss } = setup();
+    const opt = createOptimizer({ lr: 0.1, lrScale: (p) => (p === 'b' ? 3 : 1) });
+    optimizerStep(opt, t.select('**'), loss);
+    expect(t.get('a').dataSync()[0]).toBeCloseTo(0.9, 5);
+    expect(t.get('b').dataSync()[0]).toBeCloseTo(0.2, 5);
+    disposeOptimizer(opt);
+    t.dispose();
+  });
+
   it('a non-finite loss changes nothing', () => {
     const { t } = setup();
     const opt = createOptimizer({ lr: 0.1 });

@@ -14,10 +14,15 @@ export interface AdamOptions {
   weightDecay?: number;
   /** Clip the global gradient norm to this value. */
   clipNorm?: number;
+  /** Per-parameter multiplier of the learning rate (e.g. a faster rate for a few coefficients). */
+  lrScale?: (path: string) => number;
 }
 
 export interface Optimizer {
-  readonly options: Required<Omit<AdamOptions, 'clipNorm'>> & { clipNorm: number | undefined };
+  readonly options: Required<Omit<AdamOptions, 'clipNorm' | 'lrScale'>> & {
+    clipNorm: number | undefined;
+    lrScale: ((path: string) => number) | undefined;
+  };
   /** Steps taken. */
   step: number;
   /** First and second moments, keyed by parameter path. */
@@ -43,6 +48,7 @@ export function createOptimizer(options: AdamOptions): Optimizer {
       eps: options.eps ?? 1e-8,
       weightDecay: options.weightDecay ?? 0,
       clipNorm: options.clipNorm,
+      lrScale: options.lrScale,
     },
     step: 0,
     m: new Map(),
@@ -119,7 +125,7 @@ export function optimizerStep(
         vv.assign(vNew);
         let update = tf.div(tf.div(mNew, c1), tf.add(tf.sqrt(tf.div(vNew, c2)), o.eps));
         if (o.weightDecay > 0) update = tf.add(update, tf.mul(p, o.weightDecay));
-        p.assign(tf.sub(p, tf.mul(update, lr)));
+        p.assign(tf.sub(p, tf.mul(update, lr * (o.lrScale ? o.lrScale(path) : 1))));
       });
     });
     return { loss: lossValue, gradNorm, applied: true };

@@ -50,6 +50,18 @@ describe('Rng', () => {
     expect(t.reduce((a, v) => a + v, 0) / t.length).toBeCloseTo(0.999 * 0.6 + 0.001, 2);
   });
 
+  it('getState/fromState resumes a stream exactly', () => {
+    const a = new Rng(12);
+    a.normal();
+    const b = Rng.fromState(a.getState());
+    expect([a.normal(), a.nextUint32(), a.uniform()]).toEqual([
+      b.normal(),
+      b.nextUint32(),
+      b.uniform(),
+    ]);
+    expect(() => Rng.fromState([1, 2])).toThrow(/not an Rng state/);
+  });
+
   it('fork gives independent, reproducible streams; shuffle permutes', () => {
     const a = new Rng(9).fork('play');
     const b = new Rng(9).fork('play');

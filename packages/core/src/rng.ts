@@ -74,6 +74,25 @@ export class Rng {
     return new Rng((this.nextUint32() ^ h) >>> 0);
   }
 
+  /** The generator's state (to checkpoint a run and resume it exactly). */
+  getState(): number[] {
+    return [this.s0, this.s1, this.s2, this.s3, this.spare ?? Number.NaN];
+  }
+
+  /** A generator continuing exactly from a `getState()`. */
+  static fromState(state: readonly number[]): Rng {
+    if (
+      state.length !== 5 ||
+      state.slice(0, 4).some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff)
+    ) {
+      throw new Error(`not an Rng state: ${JSON.stringify(state)}`);
+    }
+    const r = new Rng(0);
+    [r.s0, r.s1, r.s2, r.s3] = state as [number, number, number, number];
+    r.spare = Number.isNaN(state[4]!) ? undefined : state[4];
+    return r;
+  }
+
   /** In-place Fisher-Yates shuffle. */
   shuffle<T>(items: T[]): T[] {
     for (let i = items.length - 1; i > 0; i--) {

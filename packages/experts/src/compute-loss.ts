@@ -59,6 +59,10 @@ export interface LossOptions {
   stopSlotGradient?: readonly ExpertName[];
   /** Compute L_ttt even with weight 0 (it is reported as 0 otherwise). */
   withTttLoss?: boolean;
+  /** Per layer position: W1/b1 replacing the TTT modules' own in this forward (align's slot parametrisations). */
+  fastWeights?: ReadonlyMap<number, { W1: tf.Tensor; b1: tf.Tensor }>;
+  /** Also return the weighted alignment loss of each row ([B]), e.g. for a slot-contrast term. */
+  rowLosses?: boolean;
 }
 
 export interface LossTerms {
@@ -68,6 +72,8 @@ export interface LossTerms {
   dynamics: tf.Scalar;
   inverseDynamics: tf.Scalar;
   ttt: tf.Scalar;
+  /** [B] weighted sum of the three alignment losses per row (with `rowLosses`). */
+  alignmentRows?: tf.Tensor1D;
 }
 
 /** sum(mask * (pred - target)^2) / max(1, sum(mask)), mask broadcast to pred. */
@@ -78,6 +84,18 @@ export function maskedMse(pred: tf.Tensor, target: tf.Tensor, mask: tf.Tensor): 
       tf.sum(tf.mul(tf.square(tf.sub(pred, target)), m)),
       tf.maximum(tf.sum(m), 1),
     ) as tf.Scalar;
+  });
+}
+
+/** Per-row masked MSE: [B] = sum over the rest of mask * (pred - target)^2 / max(1, sum(mask)). */
+export function maskedMseRows(pred: tf.Tensor, target: tf.Tensor, mask: tf.Tensor): tf.Tensor1D {
+  return tf.tidy(() => {
+    const m = tf.broadcastTo(tf.cast(mask, 'float32'), pred.shape);
+    const axes = pred.shape.slice(1).map((_, i) => i + 1);
+    return tf.div(
+      tf.sum(tf.mul(tf.square(tf.sub(pred, target)), m), axes),
+      tf.maximum(tf.sum(m, axes), 1),
+    ) as tf.Tensor1D;
   });
 }
 
@@ -172,6 +190,7 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
       ...(batch.slot ? { slot: batch.slot } : {}),
       withTttLoss: withTtt,
       ...(opts.stopSlotGradient ? { stopSlotGradient: opts.stopSlotGradient } : {}),
+      ...(opts.fastWeights ? { fastWeights: opts.fastWeights } : {}),
     });
     const zero = () => tf.scalar(0);
     let k = prefix ? 1 : 0;
@@ -186,11 +205,24 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
     let perception: tf.Scalar = zero();
     let dynamics: tf.Scalar = zero();
     let inverseDynamics: tf.Scalar = zero();
+    let alignmentRows: tf.Tensor1D | undefined;
     if (runAlign) {
       const pred = alignmentHeads(policy, out.outputs[k++]!);
-      perception = maskedMse(pred.perception, targets!.s, tf.expandDims(sdim, 0));
-      dynamics = maskedMse(pred.dynamics, targets!.f, tf.ones([1, c.featureDim]));
-      inverseDynamics = maskedMse(pred.inverse, targets!.a, tf.mul(chunk3, adim));
+      const masks = [
+        tf.expandDims(sdim, 0),
+        tf.ones([1, c.featureDim]),
+        tf.mul(chunk3, adim),
+      ] as const;
+      perception = maskedMse(pred.perception, targets!.s, masks[0]);
+      dynamics = maskedMse(pred.dynamics, targets!.f, masks[1]);
+      inverseDynamics = maskedMse(pred.inverse, targets!.a, masks[2]);
+      if (opts.rowLosses) {
+        alignmentRows = tf.addN([
+          tf.mul(maskedMseRows(pred.perception, targets!.s, masks[0]), w.perception),
+          tf.mul(maskedMseRows(pred.dynamics, targets!.f, masks[1]), w.dynamics),
+          tf.mul(maskedMseRows(pred.inverse, targets!.a, masks[2]), w.inverseDynamics),
+        ]) as tf.Tensor1D;
+      }
     }
     const ttt = out.tttLoss ?? zero();
     const total = tf.addN([
@@ -200,11 +232,13 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
       tf.mul(inverseDynamics, w.inverseDynamics),
       tf.mul(ttt, w.ttt),
     ]) as tf.Scalar;
-    return { total, action, perception, dynamics, inverseDynamics, ttt };
-  });
+    const terms: LossTerms = { total, action, perception, dynamics, inverseDynamics, ttt };
+    if (alignmentRows) terms.alignmentRows = alignmentRows;
+    return terms as unknown as tf.TensorContainer;
+  }) as unknown as LossTerms;
 }
 
 /** Disposes every term. */
 export function disposeLoss(terms: LossTerms): void {
-  tf.dispose(Object.values(terms));
+  tf.dispose(Object.values(terms) as tf.Tensor[]);
 }

@@ -17,6 +17,7 @@ export {
   type LossTerms,
   type LossWeights,
   maskedMse,
+  maskedMseRows,
   prepareState,
   type TrainBatch,
 } from './compute-loss.js';

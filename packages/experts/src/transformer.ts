@@ -40,6 +40,8 @@ export interface TransformerOptions {
   withTttLoss?: boolean;
   /** Experts whose TTT calls pass no gradient to W1/b1. */
   stopSlotGradient?: readonly ExpertName[];
+  /** Per layer position: W1/b1 to use instead of the TTT module's own (see TttForwardOptions). */
+  fastWeights?: ReadonlyMap<number, { W1: tf.Tensor; b1: tf.Tensor }>;
 }
 
 export interface TransformerOutput {
@@ -91,7 +93,8 @@ export function runTransformer(
       const v = proj('v', Hkv);
       if (opts.captureKV) kv.push({ k, v });
       const att = attention(q, k, v, opts.mask, opts.cache?.[l]); // [B,N,H,Dh]
-      const parts = tf.split(att, lens, 1);
+      // tfjs's SplitV gradient fails for a single piece (align's one-stream forward)
+      const parts = lens.length === 1 ? [att] : tf.split(att, lens, 1);
       xs = streams.map((s, i) => {
         const a = linear(tf.reshape(parts[i]!, [b, lens[i]!, H * Dh]), P(s.expert, l, 'attn/o'));
         let h = tf.add(xs[i]!, a);
@@ -103,6 +106,7 @@ export function runTransformer(
             tokenMask: s.tokenMask,
             withLoss: opts.withTttLoss ?? false,
             stopSlotGradient: opts.stopSlotGradient?.includes(s.expert) ?? false,
+            ...(opts.fastWeights?.has(l) ? { fastWeights: opts.fastWeights.get(l)! } : {}),
           });
           h = tf.add(h, r.out);
           if (r.loss) tttLosses.push(r.loss);

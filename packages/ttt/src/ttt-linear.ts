@@ -49,6 +49,11 @@ export interface TttForwardOptions {
   withLoss?: boolean;
   /** Stop gradients at W1/b1 (the module's other parameters still get them). */
   stopSlotGradient?: boolean;
+  /**
+   * W1 [E,Ht,d,d] and b1 [E,Ht,1,d] to use instead of the module's own (align builds them
+   * from its trainable slot parametrisation so gradients reach that; nothing is written).
+   */
+  fastWeights?: { W1: tf.Tensor; b1: tf.Tensor };
 }
 
 export interface TttOutput {
@@ -179,13 +184,26 @@ export class TttLinear {
    * W1/b1 of each sample's slot.
    * @returns W1 [B,Ht,d,d], b1 [B,Ht,1,d]
    */
-  slotWeights(slot: tf.Tensor, stop = false): { W1: tf.Tensor; b1: tf.Tensor } {
+  slotWeights(
+    slot: tf.Tensor,
+    stop = false,
+    override?: { W1: tf.Tensor; b1: tf.Tensor },
+  ): { W1: tf.Tensor; b1: tf.Tensor } {
     return tf.tidy(() => {
       const { slots: E, heads: Ht } = this.config;
       const d = this.d;
       const b = slot.shape[0]!;
-      let W1: tf.Tensor = this.get('W1');
-      let b1: tf.Tensor = this.get('b1');
+      let W1: tf.Tensor = override?.W1 ?? this.get('W1');
+      let b1: tf.Tensor = override?.b1 ?? this.get('b1');
+      if (
+        override &&
+        (!tf.util.arraysEqual(W1.shape, [E, Ht, d, d]) ||
+          !tf.util.arraysEqual(b1.shape, [E, Ht, 1, d]))
+      ) {
+        throw new Error(
+          `TTT ${this.prefix}: fast weights [${W1.shape}] / [${b1.shape}] should be [${[E, Ht, d, d]}] / [${[E, Ht, 1, d]}]`,
+        );
+      }
       if (stop) {
         W1 = stopGradient(W1);
         b1 = stopGradient(b1);
@@ -218,7 +236,11 @@ export class TttLinear {
       const XQ = this.heads(linear(x, this.get('q')));
       const XK = this.heads(linear(x, this.get('k')));
       const XV = this.heads(linear(x, this.get('v')));
-      const { W1, b1 } = this.slotWeights(slot, options.stopSlotGradient ?? false);
+      const { W1, b1 } = this.slotWeights(
+        slot,
+        options.stopSlotGradient ?? false,
+        options.fastWeights,
+      );
       const gamma = tf.reshape(this.get('lnGamma'), [1, Ht, 1, d]);
       const beta = tf.reshape(this.get('lnBeta'), [1, Ht, 1, d]);
       let Zbar = tf.add(bmm(XQ, W1), b1); // [B,Ht,T,d] @ [B,Ht,d,d] -> [B,Ht,T,d]

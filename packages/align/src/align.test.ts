@@ -1,0 +1,226 @@
+import { initBackend, Rng, randomNormal, tf } from '@selfalign/core';
+import {
+  createPolicy,
+  disposeBatch,
+  type Policy,
+  randomBatch,
+  type TrainBatch,
+  tiny,
+} from '@selfalign/experts';
+import { TTT_FAST_WEIGHTS } from '@selfalign/ttt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { align } from './align.js';
+import { SlotParam } from './slot-param.js';
+
+beforeAll(() => initBackend('wasm'));
+
+const values = (p: Policy) => new Map(p.params.select().map(([k, v]) => [k, v.dataSync().slice()]));
+const slotOf = (p: Policy, path: string, s: number) =>
+  Array.from(tf.slice(p.params.get(path), [s], [1]).dataSync());
+
+function setup(seed = 1) {
+  const policy = createPolicy(tiny, seed);
+  const rng = new Rng(seed + 10);
+  const play: TrainBatch[] = [0, 1].map(() =>
+    randomBatch(policy, 4, rng, { isDemo: [0, 0, 0, 0] }),
+  );
+  const heldOut = [randomBatch(policy, 4, rng, { isDemo: [0, 0, 0, 0] })];
+  return { policy, play, heldOut, dispose: () => [...play, ...heldOut].forEach(disposeBatch) };
+}
+
+describe('align: DESIGN section 7 items 8 and 9', () => {
+  let s: ReturnType<typeof setup>;
+  beforeAll(() => {
+    s = setup();
+  });
+  afterAll(() => {
+    s.dispose();
+    s.policy.dispose();
+  });
+
+  it('8: only W1/b1 of the slot change, the training flag stays, the Action Expert is never called, the alignment loss falls', async () => {
+    const { policy, play } = s;
+    policy.training = false;
+    const before = values(policy);
+    const calls = { ...policy.calls };
+    const r = await align(policy, play, { slot: 2, lr: 1e-2, maxSteps: 30 });
+    expect(policy.training).toBe(false);
+    expect(policy.calls.action).toBe(calls.action);
+    expect(policy.calls.alignment).toBeGreaterThan(calls.alignment);
+    const after = values(policy);
+    const fast = new Set(policy.params.select(TTT_FAST_WEIGHTS).map(([p]) => p));
+    for (const [path, v] of before) {
+      if (!fast.has(path)) {
+        expect(after.get(path), path).toEqual(v);
+        continue;
+      }
+      const per = v.length / tiny.ttt.slots;
+      for (let k = 0; k < tiny.ttt.slots; k++) {
+        const same = Array.from(after.get(path)!.subarray(k * per, (k + 1) * per)).every(
+          (x, i) => x === v[k * per + i],
+        );
+        expect(same, `${path} slot ${k}`).toBe(k !== 2);
+      }
+    }
+    expect(r.stopReason).toBe('maxSteps');
+    expect(r.steps).toBe(30);
+    expect(r.after.total).toBeLessThan(r.before.total);
+    expect(r.after.action).toBe(0);
+    r.state.dispose();
+  });
+
+  it('9: the same noise gives different actions after align and the original ones after restoring W1/b1', async () => {
+    const { policy, play } = s;
+    const obs = { ...play[0]!, slot: tf.fill([4], 3, 'int32') };
+    const noise = randomNormal(new Rng(3), [4, tiny.actionHorizon, tiny.actionDim]);
+    const snap = policy.params.snapshot(TTT_FAST_WEIGHTS);
+    const a0 = policy.sampleActions(obs, { noise });
+    const r = await align(policy, play, { slot: 3, lr: 1e-2, maxSteps: 10 });
+    const a1 = policy.sampleActions(obs, { noise });
+    expect(tf.max(tf.abs(tf.sub(a0, a1))).dataSync()[0]).toBeGreaterThan(1e-4);
+    policy.params.restore(snap);
+    const a2 = policy.sampleActions(obs, { noise });
+    expect(Array.from(a2.dataSync())).toEqual(Array.from(a0.dataSync()));
+    r.state.dispose();
+  });
+});
+
+describe('align: stopping, weights, guards, continuation', () => {
+  let s: ReturnType<typeof setup>;
+  beforeAll(() => {
+    s = setup(2);
+  });
+  afterAll(() => {
+    s.dispose();
+    s.policy.dispose();
+  });
+
+  it('stops on a smoothed loss under the threshold', async () => {
+    const r = await align(s.policy, s.play, { lossThreshold: 1e9, maxSteps: 50 });
+    expect(r.stopReason).toBe('threshold');
+    expect(r.steps).toBe(1);
+    r.state.dispose();
+  });
+
+  it('stops when the held-out loss stops improving and keeps the best slot', async () => {
+    const r = await align(s.policy, s.play, {
+      slot: 1,
+      lr: 0.3,
+      maxSteps: 200,
+      heldOut: s.heldOut,
+      evalEvery: 1,
+      patience: 2,
+    });
+    expect(r.stopReason).toBe('heldOut');
+    expect(r.steps).toBeLessThan(200);
+    const best = Math.min(...r.heldOutLosses);
+    expect(r.after.total).toBeCloseTo(best, 4);
+    r.state.dispose();
+  });
+
+  it('a zero weight removes that task: with every weight 0 the slot does not move', async () => {
+    const before = slotOf(s.policy, 'ttt/0/W1', 0);
+    const r = await align(s.policy, s.play, {
+      slot: 0,
+      lr: 1e-2,
+      maxSteps: 3,
+      lossWeights: { perception: 0, dynamics: 0, inverseDynamics: 0 },
+    });
+    expect(r.losses).toEqual([0, 0, 0]);
+    expect(slotOf(s.policy, 'ttt/0/W1', 0)).toEqual(before);
+    r.state.dispose();
+  });
+
+  it('a non-finite loss stops align and restores the last good slot', async () => {
+    const bad = { ...s.play[0]!, nextFeatures: tf.fill(s.play[0]!.nextFeatures.shape, Number.NaN) };
+    const before = slotOf(s.policy, 'ttt/1/W1', 2);
+    const r = await align(s.policy, [bad], { slot: 2, lr: 1e-2, maxSteps: 5 });
+    expect(r.stopReason).toBe('nonFinite');
+    expect(r.steps).toBe(0);
+    expect(slotOf(s.policy, 'ttt/1/W1', 2)).toEqual(before);
+    r.state.dispose();
+  });
+
+  it('a second call continues: 5 + 5 steps equal 10 steps', async () => {
+    const a = setup(5);
+    const b = setup(5);
+    const r1 = await align(a.policy, a.play, { slot: 1, lr: 1e-2, maxSteps: 5 });
+    const r2 = await align(a.policy, a.play, { maxSteps: 5, state: r1.state });
+    expect(r2.state.step).toBe(10);
+    expect(r2.state.opt.step).toBe(10);
+    const r3 = await align(b.policy, b.play, { slot: 1, lr: 1e-2, maxSteps: 10 });
+    expect([...r1.losses, ...r2.losses]).toEqual(r3.losses);
+    expect(slotOf(a.policy, 'ttt/0/W1', 1)).toEqual(slotOf(b.policy, 'ttt/0/W1', 1));
+    r2.state.dispose();
+    r3.state.dispose();
+    for (const x of [a, b]) {
+      x.dispose();
+      x.policy.dispose();
+    }
+  });
+});
+
+describe('slot parametrisations', () => {
+  let s: ReturnType<typeof setup>;
+  beforeAll(() => {
+    s = setup(3);
+  });
+  afterAll(() => {
+    s.dispose();
+    s.policy.dispose();
+  });
+
+  it('initialise from the mean of the basis or from another slot', () => {
+    const mean = new SlotParam(s.policy, { kind: 'free', slot: 3, init: 'mean', basis: [0, 1] });
+    const want = tf.mean(tf.slice(s.policy.params.get('ttt/0/W1'), [0], [2]), 0);
+    expect(tf.max(tf.abs(tf.sub(mean.slotWeights(0).W1, want))).dataSync()[0]).toBeLessThan(1e-7);
+    const copy = new SlotParam(s.policy, { kind: 'free', slot: 3, init: 1 });
+    expect(Array.from(copy.slotWeights(1).W1.dataSync())).toEqual(slotOf(s.policy, 'ttt/1/W1', 1));
+    mean.dispose();
+    copy.dispose();
+    expect(() => new SlotParam(s.policy, { kind: 'free', slot: 9 })).toThrow(
+      /slot 9 is out of range/,
+    );
+  });
+
+  it('span trains only its K coefficients and the slot stays in the span', async () => {
+    const r = await align(s.policy, s.play, {
+      slot: 3,
+      parametrisation: 'span',
+      basis: [0, 1, 2],
+      maxSteps: 10,
+    });
+    expect(r.state.param.tree.paths()).toEqual(['coef']);
+    const c = Array.from(r.state.param.tree.get('coef').dataSync());
+    expect(c.some((x) => x !== 0)).toBe(true);
+    // slot 3 == mean + sum_k c_k (slot_k - mean), from the policy's own values
+    const W1 = s.policy.params.get('ttt/1/W1');
+    const basis = [0, 1, 2].map((k) => tf.squeeze(tf.slice(W1, [k], [1]), [0]));
+    const mean = tf.div(tf.addN(basis), 3);
+    const want = tf.addN([mean, ...basis.map((b, k) => tf.mul(tf.sub(b, mean), c[k]!))]);
+    const got = tf.squeeze(tf.slice(W1, [3], [1]), [0]);
+    expect(tf.max(tf.abs(tf.sub(got, want))).dataSync()[0]).toBeLessThan(1e-6);
+    r.state.dispose();
+  });
+
+  it('span+residual adds a free part under an L2 penalty', async () => {
+    const r = await align(s.policy, s.play, {
+      slot: 3,
+      parametrisation: 'span+residual',
+      residualL2: 10,
+      maxSteps: 5,
+    });
+    expect(r.state.param.tree.paths()).toContain('residual/0/W1');
+    expect(r.state.param.penalty().dataSync()[0]).toBeGreaterThan(0);
+    r.state.dispose();
+  });
+
+  it('200 align steps leave the live tensor count unchanged', async () => {
+    const r = await align(s.policy, s.play, { slot: 2, maxSteps: 2 });
+    const live = tf.memory().numTensors;
+    const r2 = await align(s.policy, s.play, { maxSteps: 200, state: r.state });
+    expect(r2.steps).toBe(200);
+    expect(tf.memory().numTensors).toBe(live);
+    r2.state.dispose();
+  });
+});

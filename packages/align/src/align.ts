@@ -1,0 +1,273 @@
+// align (DESIGN 4): fit only the TTT fast weights of one slot to a new robot from unlabelled
+// play. The forward runs the prefix and the Alignment Expert only (computeLoss with
+// streams ['alignment'] and a prefix K/V cache that carries no gradient and, for a fixed play
+// set, is computed once per batch and reused across steps); the Action Expert is never called.
+// The loss is the weighted sum of the mean perception, dynamics and inverse-dynamics losses
+// (+ L_ttt, + the residual penalty of span+residual); Adam; the policy's training flag and every
+// tensor except the fitted slot of W1/b1 stay as they were. Stops on a smoothed loss under
+// `lossThreshold`, at `maxSteps`, on a held-out loss that stopped improving, or on a non-finite
+// loss (the last good slot is restored). Calling again with the returned state continues.
+import {
+  createOptimizer,
+  disposeOptimizer,
+  type Optimizer,
+  optimizerStep,
+  Rng,
+  tf,
+} from '@selfalign/core';
+import {
+  computeLoss,
+  disposePrefixCache,
+  encodePrefix,
+  type LossWeights,
+  type Policy,
+  type PrefixCache,
+  type TrainBatch,
+} from '@selfalign/experts';
+import { onSlot } from './batches.js';
+import {
+  DEFAULT_LR,
+  SlotParam,
+  type SlotParametrisation,
+  type SlotParamOptions,
+} from './slot-param.js';
+
+export type AlignWeights = Pick<LossWeights, 'perception' | 'dynamics' | 'inverseDynamics' | 'ttt'>;
+
+export interface AlignOptions {
+  /** Adam learning rate (default per parametrisation: free 1e-4, span 3e-2). */
+  lr?: number;
+  maxSteps?: number;
+  /** Stop once the smoothed (EMA) training loss is below this. */
+  lossThreshold?: number;
+  /** EMA factor of the smoothed loss (default 0.9). */
+  smoothing?: number;
+  lossWeights?: Partial<AlignWeights>;
+  /** The slot being fitted (default 0); every row is put on it. */
+  slot?: number;
+  parametrisation?: SlotParametrisation;
+  init?: SlotParamOptions['init'];
+  basis?: readonly number[];
+  residualL2?: number;
+  /** Held-out play batches: before/after losses, and early stopping when `patience` is set. */
+  heldOut?: readonly TrainBatch[];
+  /** Evaluate the held-out loss every this many steps (default 10). */
+  evalEvery?: number;
+  /** Stop after this many evaluations without improvement, restoring the best slot. */
+  patience?: number;
+  /** Keep each batch's prefix K/V across steps (default true). */
+  cachePrefix?: boolean;
+  /** Draws of t and noise (default seed 0). */
+  seed?: number;
+  /** What to fit: 'alignment' (align, unlabelled play) or 'action' (the oracle adapter: labelled target demos). */
+  objective?: 'alignment' | 'action';
+  /** Continue from an earlier call. */
+  state?: AlignState;
+  onStep?: (step: number, loss: number) => void;
+}
+
+export interface AlignState {
+  param: SlotParam;
+  opt: Optimizer;
+  rng: Rng;
+  /** Steps taken over all calls. */
+  step: number;
+  ema: number | undefined;
+  dispose(): void;
+}
+
+export interface TaskLosses {
+  total: number;
+  perception: number;
+  dynamics: number;
+  inverseDynamics: number;
+  action: number;
+}
+
+export type StopReason = 'threshold' | 'maxSteps' | 'heldOut' | 'nonFinite';
+
+export interface AlignResult {
+  /** Training loss of each step of this call. */
+  losses: number[];
+  steps: number;
+  stopReason: StopReason;
+  /** Per-task losses on the held-out batches (else the play batches) before and after, same draws. */
+  before: TaskLosses;
+  after: TaskLosses;
+  /** Held-out total at each evaluation. */
+  heldOutLosses: number[];
+  wallMs: number;
+  state: AlignState;
+}
+
+/** Mean per-task losses over batches, with fixed draws (seed) so two evaluations compare. */
+export function evaluateLosses(
+  policy: Policy,
+  batches: readonly TrainBatch[],
+  opts: {
+    weights?: Partial<LossWeights>;
+    fastWeights?: Map<number, { W1: tf.Tensor; b1: tf.Tensor }>;
+    objective?: 'alignment' | 'action';
+    seed?: number;
+    caches?: (b: TrainBatch) => PrefixCache | undefined;
+  } = {},
+): TaskLosses {
+  const rng = new Rng(opts.seed ?? 12345);
+  const sum: TaskLosses = { total: 0, perception: 0, dynamics: 0, inverseDynamics: 0, action: 0 };
+  for (const b of batches) {
+    const cache = opts.caches?.(b);
+    const t = computeLoss(policy, b, {
+      streams: [opts.objective === 'action' ? 'action' : 'alignment'],
+      rng,
+      ...(opts.weights ? { weights: opts.weights } : {}),
+      ...(opts.fastWeights ? { fastWeights: opts.fastWeights } : {}),
+      ...(cache ? { prefixCache: cache } : {}),
+    });
+    for (const k of Object.keys(sum) as (keyof TaskLosses)[])
+      sum[k] += t[k].dataSync()[0]! / batches.length;
+    tf.dispose(Object.values(t) as tf.Tensor[]);
+  }
+  return sum;
+}
+
+export async function align(
+  policy: Policy,
+  playBatches: readonly TrainBatch[],
+  opts: AlignOptions = {},
+): Promise<AlignResult> {
+  if (playBatches.length === 0) throw new Error('align needs at least one play batch');
+  const t0 = performance.now();
+  const slot = opts.state?.param.options.slot ?? opts.slot ?? 0;
+  const kind = opts.state?.param.options.kind ?? opts.parametrisation ?? 'free';
+  const objective = opts.objective ?? 'alignment';
+  const weights: Partial<LossWeights> =
+    objective === 'action'
+      ? { action: 1, perception: 0, dynamics: 0, inverseDynamics: 0, ttt: 0 }
+      : { action: 0, perception: 1, dynamics: 1, inverseDynamics: 1, ttt: 0, ...opts.lossWeights };
+  const lr = opts.lr ?? DEFAULT_LR[kind];
+  let state = opts.state;
+  if (state === undefined) {
+    const param = new SlotParam(policy, {
+      kind,
+      slot,
+      ...(opts.init !== undefined ? { init: opts.init } : {}),
+      ...(opts.basis ? { basis: opts.basis } : {}),
+      ...(opts.residualL2 !== undefined ? { residualL2: opts.residualL2 } : {}),
+    });
+    const opt = createOptimizer({ lr, lrScale: param.lrScale(lr) });
+    state = {
+      param,
+      opt,
+      rng: new Rng(opts.seed ?? 0),
+      step: 0,
+      ema: undefined,
+      dispose() {
+        param.dispose();
+        disposeOptimizer(opt);
+      },
+    };
+  }
+  const { param, opt } = state;
+  const batches = playBatches.map((b) => onSlot(b, slot));
+  const heldOut = (opts.heldOut ?? []).map((b) => onSlot(b, slot));
+  const evalSet = heldOut.length > 0 ? heldOut : batches;
+  // Prefix K/V: no TTT in the prefix, so it does not change while W1/b1 move.
+  const useCache = (opts.cachePrefix ?? true) && objective === 'alignment';
+  const caches = new Map<TrainBatch, PrefixCache>();
+  const cacheOf = (b: TrainBatch) => {
+    if (!useCache) return undefined;
+    let c = caches.get(b);
+    if (c === undefined) {
+      c = encodePrefix(policy, b);
+      caches.set(b, c);
+    }
+    return c;
+  };
+  const evaluate = () => {
+    const fw = param.fastWeights();
+    try {
+      return evaluateLosses(policy, evalSet, {
+        weights,
+        fastWeights: fw,
+        objective,
+        caches: cacheOf,
+      });
+    } finally {
+      for (const w of fw.values()) tf.dispose([w.W1, w.b1]);
+    }
+  };
+  const before = evaluate();
+  const losses: number[] = [];
+  const heldOutLosses: number[] = [];
+  let stopReason: StopReason = 'maxSteps';
+  let lastGood = param.tree.snapshot();
+  let best: { loss: number; snap: Map<string, tf.Tensor> } | undefined;
+  let sinceBest = 0;
+  const smoothing = opts.smoothing ?? 0.9;
+  const maxSteps = opts.maxSteps ?? 100;
+  const evalEvery = opts.evalEvery ?? 10;
+  try {
+    for (let i = 0; i < maxSteps; i++) {
+      const b = batches[state.step % batches.length]!;
+      const cache = cacheOf(b);
+      const res = optimizerStep(opt, param.tree.select(), () => {
+        const terms = computeLoss(policy, b, {
+          streams: [objective],
+          rng: state.rng,
+          weights,
+          fastWeights: param.fastWeights(),
+          ...(cache ? { prefixCache: cache } : {}),
+        });
+        const { total, ...rest } = terms;
+        tf.dispose(Object.values(rest) as tf.Tensor[]);
+        return tf.add(total, param.penalty()) as tf.Scalar;
+      });
+      if (!res.applied) {
+        param.tree.restore(lastGood);
+        stopReason = 'nonFinite';
+        break;
+      }
+      state.step += 1;
+      losses.push(res.loss);
+      opts.onStep?.(state.step, res.loss);
+      for (const t of lastGood.values()) t.dispose();
+      lastGood = param.tree.snapshot();
+      state.ema =
+        state.ema === undefined ? res.loss : smoothing * state.ema + (1 - smoothing) * res.loss;
+      if (opts.lossThreshold !== undefined && state.ema < opts.lossThreshold) {
+        stopReason = 'threshold';
+        break;
+      }
+      if (heldOut.length > 0 && opts.patience !== undefined && (i + 1) % evalEvery === 0) {
+        const h = evaluate().total;
+        heldOutLosses.push(h);
+        if (best === undefined || h < best.loss) {
+          if (best) for (const t of best.snap.values()) t.dispose();
+          best = { loss: h, snap: param.tree.snapshot() };
+          sinceBest = 0;
+        } else if (++sinceBest >= opts.patience) {
+          param.tree.restore(best.snap);
+          stopReason = 'heldOut';
+          break;
+        }
+      }
+    }
+    param.commit();
+    const after = evaluate();
+    return {
+      losses,
+      steps: losses.length,
+      stopReason,
+      before,
+      after,
+      heldOutLosses,
+      wallMs: performance.now() - t0,
+      state,
+    };
+  } finally {
+    for (const t of lastGood.values()) t.dispose();
+    if (best) for (const t of best.snap.values()) t.dispose();
+    for (const c of caches.values()) disposePrefixCache(c);
+    for (const b of [...batches, ...heldOut]) b.slot?.dispose();
+  }
+}

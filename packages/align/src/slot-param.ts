@@ -1,0 +1,193 @@
+// How align parametrises the slot it fits (DESIGN 4.1). The TTT fast weights of one slot
+// (W1 [Ht,d,d] and b1 [Ht,1,d] at every TTT layer) are a function of a few trainable tensors:
+//   free           slot = S                          S trains (the design note's recipe)
+//   span           slot = mean + sum_k c_k (s_k - mean)   only c [K] trains (an embodiment code
+//                                                    over the K trained source slots s_k)
+//   span+residual  slot = span + R,  + lambda ||R||^2     c and R train
+// The policy's own variables are read, never written, until `commit` puts the slot in place.
+import { ParamTree, tf } from '@selfalign/core';
+import type { Policy } from '@selfalign/experts';
+import { writeSlot } from '@selfalign/ttt';
+
+export type SlotParametrisation = 'free' | 'span' | 'span+residual';
+
+export interface SlotParamOptions {
+  kind: SlotParametrisation;
+  /** The policy slot being fitted. */
+  slot: number;
+  /** Starting point: the slot's current value, the mean of the basis, or a copy of another slot. */
+  init?: 'current' | 'mean' | number;
+  /** Source slots that span (and average to) the embodiment space (default: all but `slot`). */
+  basis?: readonly number[];
+  /** lambda of the residual's L2 penalty (span+residual, default 1e-2). */
+  residualL2?: number;
+}
+
+/** Default learning rates (Adam) per parametrisation, from DESIGN 4.1's measurements. */
+export const DEFAULT_LR: Readonly<Record<SlotParametrisation, number>> = Object.freeze({
+  free: 1e-4,
+  span: 3e-2,
+  'span+residual': 3e-2,
+});
+
+interface LayerBasis {
+  layer: number;
+  W1path: string;
+  b1path: string;
+  /** [Ht,d,d] / [Ht,1,d] */
+  meanW1: tf.Tensor;
+  meanB1: tf.Tensor;
+  /** [K, Ht*d*d] / [K, Ht*d]: s_k - mean */
+  diffW1: tf.Tensor;
+  diffB1: tf.Tensor;
+}
+
+export class SlotParam {
+  /** The trainable tensors (`slot/<l>/W1`, `coef`, `residual/<l>/b1`, ...). */
+  readonly tree = new ParamTree();
+  readonly basis: readonly number[];
+  private readonly layers: LayerBasis[];
+
+  constructor(
+    readonly policy: Policy,
+    readonly options: SlotParamOptions,
+  ) {
+    const E = policy.config.ttt.slots;
+    const { slot, kind } = options;
+    if (!Number.isInteger(slot) || slot < 0 || slot >= E)
+      throw new RangeError(`slot ${slot} is out of range: the policy has ${E} slots`);
+    this.basis = options.basis ?? Array.from({ length: E }, (_, k) => k).filter((k) => k !== slot);
+    if (this.basis.length === 0 && (kind !== 'free' || options.init === 'mean')) {
+      throw new Error(
+        `'${kind}' with init ${options.init} needs at least one basis slot besides slot ${slot}`,
+      );
+    }
+    for (const k of this.basis)
+      if (!(k >= 0 && k < E)) throw new RangeError(`basis slot ${k} is out of range`);
+    const idx = tf.tensor1d(Int32Array.from(this.basis), 'int32');
+    this.layers = policy.ttt.flatMap((m, layer) => {
+      if (m === undefined) return [];
+      const W1 = policy.params.get(m.paths.W1);
+      const b1 = policy.params.get(m.paths.b1);
+      return [
+        tf.tidy(() => {
+          const gW = this.basis.length ? tf.gather(W1, idx) : tf.zeros([1, ...W1.shape.slice(1)]);
+          const gB = this.basis.length ? tf.gather(b1, idx) : tf.zeros([1, ...b1.shape.slice(1)]);
+          const meanW1 = tf.mean(gW, 0);
+          const meanB1 = tf.mean(gB, 0);
+          return {
+            layer,
+            W1path: m.paths.W1,
+            b1path: m.paths.b1,
+            meanW1: tf.keep(meanW1),
+            meanB1: tf.keep(meanB1),
+            diffW1: tf.keep(tf.reshape(tf.sub(gW, meanW1), [gW.shape[0]!, -1])),
+            diffB1: tf.keep(tf.reshape(tf.sub(gB, meanB1), [gB.shape[0]!, -1])),
+          };
+        }),
+      ];
+    });
+    idx.dispose();
+    const start = (l: LayerBasis, which: 'W1' | 'b1'): tf.Tensor =>
+      tf.tidy(() => {
+        const v = policy.params.get(which === 'W1' ? l.W1path : l.b1path);
+        const init = options.init ?? 'current';
+        if (init === 'mean') return tf.clone(which === 'W1' ? l.meanW1 : l.meanB1);
+        const from = init === 'current' ? slot : init;
+        if (!(Number.isInteger(from) && from >= 0 && from < E))
+          throw new RangeError(`init slot ${from} is out of range`);
+        return tf.squeeze(tf.slice(v, [from], [1]), [0]);
+      });
+    if (kind === 'free') {
+      for (const l of this.layers) {
+        this.tree.add(`slot/${l.layer}/W1`, start(l, 'W1'));
+        this.tree.add(`slot/${l.layer}/b1`, start(l, 'b1'));
+      }
+    } else {
+      this.tree.add('coef', tf.zeros([this.basis.length]));
+      if (kind === 'span+residual') {
+        for (const l of this.layers) {
+          this.tree.add(`residual/${l.layer}/W1`, tf.zeros(l.meanW1.shape));
+          this.tree.add(`residual/${l.layer}/b1`, tf.zeros(l.meanB1.shape));
+        }
+      }
+    }
+  }
+
+  /** The fitted slot's W1 [Ht,d,d] and b1 [Ht,1,d] at one TTT layer position. */
+  slotWeights(layer: number): { W1: tf.Tensor; b1: tf.Tensor } {
+    const l = this.layers.find((x) => x.layer === layer);
+    if (l === undefined) throw new Error(`no TTT module at layer ${layer}`);
+    return tf.tidy(() => {
+      if (this.options.kind === 'free') {
+        return {
+          W1: tf.clone(this.tree.get(`slot/${layer}/W1`)),
+          b1: tf.clone(this.tree.get(`slot/${layer}/b1`)),
+        };
+      }
+      const c = tf.reshape(this.tree.get('coef'), [1, -1]); // [1,K]
+      let W1 = tf.add(l.meanW1, tf.reshape(tf.matMul(c, l.diffW1), l.meanW1.shape));
+      let b1 = tf.add(l.meanB1, tf.reshape(tf.matMul(c, l.diffB1), l.meanB1.shape));
+      if (this.options.kind === 'span+residual') {
+        W1 = tf.add(W1, this.tree.get(`residual/${layer}/W1`));
+        b1 = tf.add(b1, this.tree.get(`residual/${layer}/b1`));
+      }
+      return { W1, b1 };
+    });
+  }
+
+  /** Per layer: the policy's W1/b1 with the fitted slot replaced (differentiable in the trainables). */
+  fastWeights(): Map<number, { W1: tf.Tensor; b1: tf.Tensor }> {
+    const E = this.policy.config.ttt.slots;
+    const out = new Map<number, { W1: tf.Tensor; b1: tf.Tensor }>();
+    for (const l of this.layers) {
+      const w = this.slotWeights(l.layer);
+      const replace = (all: tf.Tensor, one: tf.Tensor) =>
+        tf.tidy(() => {
+          const hot = tf.reshape(tf.oneHot(tf.tensor1d([this.options.slot], 'int32'), E), [
+            E,
+            ...all.shape.slice(1).map(() => 1),
+          ]);
+          return tf.add(tf.mul(all, tf.sub(1, hot)), tf.mul(tf.expandDims(one, 0), hot));
+        });
+      out.set(l.layer, {
+        W1: replace(this.policy.params.get(l.W1path), w.W1),
+        b1: replace(this.policy.params.get(l.b1path), w.b1),
+      });
+      tf.dispose([w.W1, w.b1]);
+    }
+    return out;
+  }
+
+  /** lambda * sum ||R||^2 for span+residual, else 0. */
+  penalty(): tf.Scalar {
+    if (this.options.kind !== 'span+residual') return tf.scalar(0);
+    const lambda = this.options.residualL2 ?? 1e-2;
+    return tf.tidy(
+      () =>
+        tf.mul(
+          tf.addN(this.tree.select('residual/**').map(([, v]) => tf.sum(tf.square(v)))),
+          lambda,
+        ) as tf.Scalar,
+    );
+  }
+
+  /** Learning-rate scale per trainable path: residuals move at the free rate within a span optimiser. */
+  lrScale(baseLr: number): (path: string) => number {
+    return (path) => (path.startsWith('residual/') ? DEFAULT_LR.free / baseLr : 1);
+  }
+
+  /** Writes the fitted slot into the policy's W1/b1 (other slots and tensors untouched). */
+  commit(): void {
+    for (const l of this.layers) {
+      const w = this.slotWeights(l.layer);
+      writeSlot(this.policy.params.get(l.W1path), this.options.slot, w.W1);
+      writeSlot(this.policy.params.get(l.b1path), this.options.slot, w.b1);
+    }
+  }
+
+  dispose(): void {
+    this.tree.dispose();
+    for (const l of this.layers) tf.dispose([l.meanW1, l.meanB1, l.diffW1, l.diffB1]);
+  }
+}
