@@ -76,7 +76,7 @@ export class Rng {
 
   /** The generator's state (to checkpoint a run and resume it exactly). */
   getState(): number[] {
-    return [this.s0, this.s1, this.s2, this.s3, this.spare ?? Number.NaN];
+    return [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0, this.spare ?? Number.NaN];
   }
 
   /** A generator continuing exactly from a `getState()`. */
