@@ -1,15 +1,30 @@
 // The main job, as far as the packages that exist today reach (it grows as packages land;
-// the `selfalign demo` command of @selfalign/cli replaces it):
+// the `selfalign demo` command of @selfalign/cli will replace it):
 //   1. pick the TensorFlow.js backend;
 //   2. the simulator: how much each held-out embodiment shift hurts a controller that does
-//      not adapt (the source expert) next to the target's own expert;
-//   3. random play on a held-out target, turned into policy batches;
-//   4. the `small` policy on those batches: the three alignment losses (the signal align
-//      will follow) and sampled action chunks, with timings.
-// Not yet here: a pretrained checkpoint, Arrow data and ONNX features (issue 5), align
-// (issue 6), before/after evaluation and the report (issue 7). This script says so at the end.
-import { backendChoiceFromEnv, initBackend, Rng, tf } from '@selfalign/core';
-import { createPolicy, makeObservation, small, type TrainBatch } from '@selfalign/experts';
+//      not adapt (the source expert), next to the target's own expert;
+//   3. random play on a held-out robot, written to an Arrow frame file, next-observation
+//      features added by the embedded ONNX encoder, norm stats computed;
+//   4. align on that play: only TTT W1/b1 of one slot move (free and span), alignment losses
+//      before/after on held-out play, the Action Expert never called; the adapter is saved.
+// Not yet here: a pretrained checkpoint (issue 7), so the policy below is untrained and the
+// before/after *action* evaluation on the simulator cannot mean anything yet; this script
+// says so at the end. Outputs go to out/demo/.
+import { join } from 'node:path';
+import { AdapterStore, align, trainBatchFromHost } from '@selfalign/align';
+import { backendChoiceFromEnv, initBackend } from '@selfalign/core';
+import {
+  addFeatures,
+  batched,
+  computeNormStats,
+  type DatasetMeta,
+  defaultFeatureExtractor,
+  type HostBatch,
+  sampleStream,
+  saveNormStats,
+  writeEpisodes,
+} from '@selfalign/data';
+import { createPolicy, small } from '@selfalign/experts';
 import {
   expertController,
   HELD_OUT,
@@ -19,6 +34,7 @@ import {
   seedRange,
 } from '@selfalign/sim';
 
+const out = join(process.cwd(), 'out', 'demo');
 const t0 = performance.now();
 const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
 const info = await initBackend(backendChoiceFromEnv());
@@ -41,75 +57,94 @@ for (const name of HELD_OUT) {
 }
 
 const target = PRESETS.perm!;
-console.log(
-  `\n2. Random play on held-out target '${target.name}': 4 episodes at ${small.vision.imageSize} px`,
-);
-const play = await runEpisodes(target, 'reach', [1, 2, 3, 4], randomController(7), {
-  record: true,
-  env: { imageSize: small.vision.imageSize },
-});
-const frames = play.episodes.reduce((n, e) => n + e.length, 0);
-console.log(`   ${frames} frames collected (${secs()} s so far)`);
-
-console.log(
-  `\n3. The small policy (${(createPolicy(small, 0).params.count() / 1e6).toFixed(2)} M parameters, untrained) on play windows`,
-);
-const policy = createPolicy(small, 0);
-const rng = new Rng(3);
-const b = 8;
 const side = small.vision.imageSize;
-const frame = side * side * 3;
-const images = new Uint8Array(b * frame);
-const states = new Float32Array(b * 9);
-const actions = new Float32Array(b * small.actionHorizon * 3);
-const mask = new Float32Array(b * small.actionHorizon);
-for (let i = 0; i < b; i++) {
-  const e = play.episodes[i % play.episodes.length]!;
-  const t = rng.int(e.length);
-  images.set(e.frames.subarray(t * frame, (t + 1) * frame), i * frame);
-  states.set(e.states.subarray(t * 9, (t + 1) * 9), i * 9);
-  for (let h = 0; h < small.actionHorizon; h++) {
-    if (t + h >= e.length) continue;
-    mask[i * small.actionHorizon + h] = 1;
-    actions.set(
-      e.actions.subarray((t + h) * 3, (t + h + 1) * 3),
-      (i * small.actionHorizon + h) * 3,
-    );
-  }
-}
-const obs = makeObservation(policy, {
-  batch: b,
-  images,
-  prompts: new Array(b).fill(play.episodes[0]!.instruction),
-  state: states,
-  stateDims: 9,
+console.log(
+  `\n2. Random play on held-out robot '${target.name}': 12 episodes at ${side} px -> Arrow -> ONNX features`,
+);
+const play = await runEpisodes(target, 'reach', seedRange(12, 500), randomController(7), {
+  record: true,
+  env: { imageSize: side },
 });
-// Next-observation features come from the ONNX encoder of @selfalign/data (issue 5); until it
-// lands the dynamics task is fed zero features, and its loss below says nothing yet.
-const batch: TrainBatch = {
-  ...obs,
-  actions: tf.tensor3d(actions, [b, small.actionHorizon, 3]),
-  actionMask: tf.tensor2d(mask, [b, small.actionHorizon]),
-  nextFeatures: tf.zeros([b, small.featureDim]),
-  isDemo: tf.zeros([b]),
+const meta: DatasetMeta = {
+  format: 'selfalign-frames/1',
+  kind: 'play',
+  fps: 10,
+  imageShape: [side, side, 3],
+  stateDim: 9,
+  actionDim: 3,
+  source: { sim: 'planar-arm', embodiment: target.name },
 };
-let t1 = performance.now();
-const terms = policy.computeLoss(batch, { streams: ['alignment'] });
-const lossMs = performance.now() - t1;
-const v = (x: tf.Tensor) => x.dataSync()[0]!.toFixed(3);
-console.log(
-  `   alignment losses: perception ${v(terms.perception)}, dynamics ${v(terms.dynamics)}, inverse dynamics ${v(terms.inverseDynamics)} (${lossMs.toFixed(0)} ms, batch ${b}); Action Expert calls: ${policy.calls.action}`,
+const raw = join(out, 'play-perm.raw.arrow');
+const file = join(out, 'play-perm.arrow');
+await writeEpisodes(
+  raw,
+  meta,
+  play.episodes.map((e, i) => ({
+    episodeIndex: i,
+    task: e.instruction,
+    embodiment: e.embodiment,
+    length: e.length,
+    images: e.frames,
+    states: e.states,
+    actions: e.actions,
+  })),
 );
-t1 = performance.now();
-const chunk = policy.sampleActions(obs, { actionDims: 3 });
-console.log(
-  `   sampleActions: chunk [${chunk.shape}] in ${(performance.now() - t1).toFixed(0)} ms; first action ${Array.from(chunk.dataSync().slice(0, 3), (x) => x.toFixed(2)).join(', ')}`,
-);
+const extractor = await defaultFeatureExtractor();
+const { rows } = await addFeatures(raw, file, extractor);
+await extractor.dispose();
+const stats = await computeNormStats([file]);
+await saveNormStats(join(out, 'norm_stats.json'), stats);
+console.log(`   ${rows} frames with ${extractor.dim}-dim features in ${file} (${secs()} s so far)`);
 
-console.log(`\nDone in ${secs()} s.`);
+const policy = createPolicy(small, { seed: 0, normStats: stats });
 console.log(
-  'Not yet in this pipeline: a pretrained checkpoint, Arrow play data and ONNX features (issue 5),',
+  `\n3. align on that play: small policy (${(policy.params.count() / 1e6).toFixed(2)} M parameters, UNTRAINED), slot 5`,
+);
+const hosts: HostBatch[] = [];
+for await (const b of batched(
+  sampleStream([file], { horizon: small.actionHorizon, shuffle: 256, seed: 1 }),
+  16,
+  meta.imageShape,
+  true,
+))
+  hosts.push(b);
+const batches = hosts.slice(0, -1).map((h) => trainBatchFromHost(policy, h));
+const heldOut = [trainBatchFromHost(policy, hosts.at(-1)!)];
+const fmt = (l: { perception: number; dynamics: number; inverseDynamics: number; total: number }) =>
+  `perception ${l.perception.toFixed(3)}, dynamics ${l.dynamics.toFixed(3)}, inverse ${l.inverseDynamics.toFixed(3)} (total ${l.total.toFixed(3)})`;
+const store = new AdapterStore(join(out, 'adapters'));
+for (const [kind, lr] of [
+  ['free', 1e-3],
+  ['span', 3e-2],
+] as const) {
+  const calls = policy.calls.action;
+  const r = await align(policy, batches, {
+    slot: 5,
+    parametrisation: kind,
+    lr,
+    maxSteps: 20,
+    heldOut,
+    basis: [0, 1, 2, 3],
+  });
+  console.log(
+    `   ${kind} (lr ${lr}): ${r.steps} steps in ${(r.wallMs / 1000).toFixed(1)} s, stop: ${r.stopReason}, Action Expert calls: ${policy.calls.action - calls}`,
+  );
+  console.log(`     held-out before: ${fmt(r.before)}`);
+  console.log(`     held-out after:  ${fmt(r.after)}`);
+  const path = await store.save(`perm-${kind}`, policy, 5, {
+    steps: r.steps,
+    before: r.before.total,
+    after: r.after.total,
+  });
+  console.log(`     adapter: ${path}`);
+  r.state.dispose();
+}
+
+console.log(`\nDone in ${secs()} s. Outputs in ${out}.`);
+console.log(
+  'Not yet in this pipeline: a pretrained checkpoint and the before/after success on the simulator,',
 );
 console.log(
-  'align() on TTT W1/b1 only (issue 6), before/after evaluation and the HTML report (issue 7).',
+  'the CLI and the HTML report (issue 7). The policy above is untrained: its alignment losses fall,',
 );
+console.log('but nothing here says yet whether its actions improve.');
