@@ -1,5 +1,6 @@
 import { initBackend, Rng, randomNormal, tf } from '@selfalign/core';
 import {
+  computeLoss,
   createPolicy,
   disposeBatch,
   type Policy,
@@ -10,6 +11,7 @@ import {
 import { TTT_FAST_WEIGHTS } from '@selfalign/ttt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { align } from './align.js';
+import { onSlot } from './batches.js';
 import { SlotParam } from './slot-param.js';
 
 beforeAll(() => initBackend('wasm'));
@@ -129,6 +131,37 @@ describe('align: stopping, weights, guards, continuation', () => {
     expect(r.losses).toEqual([0, 0, 0]);
     expect(slotOf(s.policy, 'ttt/0/W1', 0)).toEqual(before);
     r.state.dispose();
+  });
+
+  it("a zero weight removes exactly that task's gradient: g(0,1,1) = g(1,1,1) - g(1,0,0)", () => {
+    const param = new SlotParam(s.policy, { kind: 'free', slot: 1 });
+    const vars = param.tree.select().map(([, v]) => v);
+    const batch = onSlot(s.play[0]!, 1);
+    const grad = (perception: number, dynamics: number, inverseDynamics: number) => {
+      const { value, grads } = tf.variableGrads(() => {
+        const t = computeLoss(s.policy, batch, {
+          streams: ['alignment'],
+          rng: new Rng(4),
+          weights: { perception, dynamics, inverseDynamics },
+          fastWeights: param.fastWeights(),
+        });
+        const { total, ...rest } = t;
+        tf.dispose(Object.values(rest) as tf.Tensor[]);
+        return total;
+      }, vars);
+      value.dispose();
+      return tf.concat(vars.map((v) => tf.reshape(grads[v.name]!, [-1])));
+    };
+    const noPerception = grad(0, 1, 1);
+    const want = tf.sub(grad(1, 1, 1), grad(1, 0, 0));
+    const scale = tf.max(tf.abs(want)).dataSync()[0]!;
+    expect(scale).toBeGreaterThan(0);
+    expect(tf.max(tf.abs(tf.sub(noPerception, want))).dataSync()[0]!).toBeLessThan(1e-4 * scale);
+    expect(tf.max(tf.abs(tf.sub(noPerception, grad(1, 1, 1)))).dataSync()[0]!).toBeGreaterThan(
+      1e-3 * scale,
+    );
+    param.dispose();
+    batch.slot!.dispose();
   });
 
   it('a non-finite loss stops align and restores the last good slot', async () => {
