@@ -6,7 +6,7 @@
 // dims and chunk steps past the episode end count nothing; play rows (isDemo = 0) add no action
 // loss. `streams: ['alignment']` with a `prefixCache` is align's forward: the Action Expert
 // is not called at all.
-import { assertShape, flowTime, type Rng, randomNormal, tf } from '@selfalign/core';
+import { assertShape, flowTime, type Rng, randomNormal, ShapeError, tf } from '@selfalign/core';
 import { actionVelocity, embedActionSuffix } from './action-suffix.js';
 import { alignmentHeads, embedAlignmentSuffix } from './alignment-suffix.js';
 import { buildMask, prefixPositions, suffixPositions } from './masks.js';
@@ -113,7 +113,7 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
   const b = checkObservation(policy, batch);
   assertShape(batch.actions, [b, c.actionHorizon, null], 'batch.actions');
   if (batch.actions.shape[2]! > c.actionDim) {
-    throw new Error(
+    throw new ShapeError(
       `batch.actions has ${batch.actions.shape[2]} dims, the model takes at most ${c.actionDim}`,
     );
   }

@@ -84,7 +84,7 @@ export const tiny: PolicyConfig = deepFreeze({
   maxTokens: 8,
   actionHorizon: 4,
   actionDim: 4,
-  stateDim: 6,
+  stateDim: 10,
   featureDim: 8,
   ttt: { heads: 2, slots: 4, inner: 'dual', baseLr: 1, alpha: 0.1, layers: [0, 1] },
   flowSteps: 10,

@@ -1,7 +1,7 @@
 // Normalisation statistics in openpi's norm_stats.json layout and the transforms around the
 // model: z-score `(x - mean) / (std + 1e-6)` (pi0) or quantile
 // `(x - q01) / (q99 - q01 + 1e-6) * 2 - 1` (pi0.5), then zero-padding to the model's Ds / A.
-import { type NormMode, type NormStats, type Stats, tf } from '@selfalign/core';
+import { type NormMode, type NormStats, ShapeError, type Stats, tf } from '@selfalign/core';
 
 export type { NormMode, NormStats, Stats };
 
@@ -37,7 +37,7 @@ export function unnormalize(x: tf.Tensor, stats: Stats | undefined, mode: NormMo
 /** Zero-pads the last axis to `size`. @throws Error when it is already longer. */
 export function padLast(x: tf.Tensor, size: number, what = 'tensor'): tf.Tensor {
   const n = x.shape.at(-1)!;
-  if (n > size) throw new Error(`${what} has ${n} dims, the model takes at most ${size}`);
+  if (n > size) throw new ShapeError(`${what} has ${n} dims, the model takes at most ${size}`);
   if (n === size) return tf.clone(x);
   return tf.pad(x, [...x.shape.slice(0, -1).map(() => [0, 0] as [number, number]), [0, size - n]]);
 }

@@ -1,7 +1,7 @@
 // The VLM prefix (no TTT, ever): image tokens from the vision tower, then the prompt tokens
 // (embedding * sqrt(D), as Gemma does); ar all 0, so the prefix is bidirectional.
 // `encodePrefix` runs it once into a per-layer K/V cache that later forwards only read.
-import { assertShape, embed, tf } from '@selfalign/core';
+import { assertShape, embed, ShapeError, tf } from '@selfalign/core';
 import { prefixPositions } from './masks.js';
 import type { Policy } from './policy.js';
 import type { Observation } from './sample-actions.js';
@@ -27,7 +27,7 @@ export function checkObservation(policy: Policy, obs: Observation): number {
   assertShape(obs.promptMask, ['B', 'Lt'], 'observation.promptMask', dims);
   assertShape(obs.state, ['B', null], 'observation.state', dims);
   if (obs.state.shape[1]! > c.stateDim) {
-    throw new Error(
+    throw new ShapeError(
       `observation.state has ${obs.state.shape[1]} dims, the model takes at most ${c.stateDim}`,
     );
   }

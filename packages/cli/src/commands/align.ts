@@ -1,0 +1,127 @@
+// selfalign align: fit one TTT slot of a checkpoint's policy to play data of a new robot.
+import { resolve } from 'node:path';
+import { AdapterStore, align, saveCheckpoint } from '@selfalign/align';
+import type { Command } from '../command.js';
+import { Progress, UserError } from '../io.js';
+import { drawBatch, loadPolicy, loadSamples, newRng } from '../shared.js';
+
+export const alignCommand: Command = {
+  name: 'align',
+  summary: 'fit only TTT W1/b1 of one slot to unlabelled play data, save the adapter',
+  usage: `selfalign align --checkpoint CKPT --data FILES --adapter NAME [options]
+  --slot K               slot to fit (default: the first slot no embodiment uses)
+  --param P              free | span | span+residual        (default span)
+  --init I               current | mean | K                 (default mean)
+  --steps N              (default 200)
+  --lr LR                (default: free 1e-4, span 3e-2)
+  --batch-size B         (default 16)
+  --batches N            play batches drawn (reused every step) (default 4)
+  --held-out N           extra batches for before/after and early stopping (default 1)
+  --patience N           stop after N held-out evaluations without improvement
+  --adapters DIR         where adapters are saved            (default adapters)
+  --save-checkpoint F    also write the checkpoint with the slot filled
+  --seed S               (default 0)`,
+  options: {
+    checkpoint: { type: 'string' },
+    data: { type: 'string' },
+    adapter: { type: 'string' },
+    slot: { type: 'string' },
+    param: { type: 'string' },
+    init: { type: 'string' },
+    steps: { type: 'string' },
+    lr: { type: 'string' },
+    'batch-size': { type: 'string' },
+    batches: { type: 'string' },
+    'held-out': { type: 'string' },
+    patience: { type: 'string' },
+    adapters: { type: 'string' },
+    'save-checkpoint': { type: 'string' },
+    seed: { type: 'string' },
+  },
+  async run(args, io) {
+    const loaded = await loadPolicy(resolve(io.cwd, args.str('checkpoint')));
+    const { policy, slots } = loaded;
+    try {
+      const name = args.str('adapter');
+      const store = new AdapterStore(resolve(io.cwd, args.str('adapters', 'adapters')));
+      store.pathOf(name); // checks the name before any work
+      const E = policy.config.ttt.slots;
+      const used = new Set(Object.values(slots));
+      const slot = args.has('slot')
+        ? args.int('slot', undefined, 0)
+        : Array.from({ length: E }, (_, k) => k).find((k) => !used.has(k));
+      if (slot === undefined || slot >= E)
+        throw new UserError(`align: no free slot among ${E}; pass --slot`);
+      const param = args.choice('param', ['free', 'span', 'span+residual'] as const, 'span');
+      const initArg = args.str('init', 'mean');
+      const init = initArg === 'current' || initArg === 'mean' ? initArg : Number(initArg);
+      if (typeof init === 'number' && !(Number.isInteger(init) && init >= 0 && init < E))
+        throw new UserError(`align: --init must be current, mean or a slot, got '${initArg}'`);
+      const basis = [...used].filter((k) => k !== slot).sort((a, b) => a - b);
+      if (basis.length === 0 && (param !== 'free' || init === 'mean'))
+        throw new UserError(
+          `align: '${param}' with --init ${initArg} needs the checkpoint's source slots; this checkpoint records none`,
+        );
+      const { samples, meta } = await loadSamples(
+        args.list('data').map((f) => resolve(io.cwd, f)),
+        policy.config.actionHorizon,
+      );
+      if (meta.featureDim !== policy.config.featureDim)
+        throw new UserError(
+          `align: the data has ${meta.featureDim ?? 'no'} features per frame, the policy needs ${policy.config.featureDim}`,
+        );
+      const seed = args.int('seed', 0);
+      const bs = args.int('batch-size', 16, 1);
+      const rng = newRng(seed);
+      const batches = Array.from({ length: args.int('batches', 4, 1) }, () =>
+        drawBatch(policy, samples, meta, bs, rng, slot),
+      );
+      const heldOut = Array.from({ length: args.int('held-out', 1, 0) }, () =>
+        drawBatch(policy, samples, meta, bs, rng, slot),
+      );
+      const steps = args.int('steps', 200, 1);
+      const progress = new Progress(io, 'align', steps, io.tty && !args.has('json'));
+      const r = await align(policy, batches, {
+        slot,
+        parametrisation: param,
+        init,
+        ...(basis.length ? { basis } : {}),
+        maxSteps: steps,
+        ...(args.has('lr') ? { lr: args.num('lr') } : {}),
+        ...(heldOut.length ? { heldOut } : {}),
+        ...(args.has('patience') ? { patience: args.int('patience', undefined, 1) } : {}),
+        seed,
+        onStep: (_, loss) => progress.tick(1, `loss ${loss.toFixed(3)}`),
+      });
+      progress.end();
+      const stats = {
+        steps: r.steps,
+        stopReason: r.stopReason,
+        before: r.before,
+        after: r.after,
+        wallMs: Math.round(r.wallMs),
+        param,
+        slot,
+        frames: samples.length,
+      };
+      const path = await store.save(name, policy, slot, stats);
+      const ck = args.optStr('save-checkpoint');
+      if (ck)
+        await saveCheckpoint(resolve(io.cwd, ck), policy, {
+          info: { ...loaded.info, slots: { ...slots, [name]: slot } },
+        });
+      r.state.dispose();
+      const f = (x: number) => x.toFixed(3);
+      return {
+        lines: [
+          `aligned slot ${slot} (${param}) for ${r.steps} steps in ${(r.wallMs / 1000).toFixed(1)} s, stopped: ${r.stopReason}`,
+          `  held-out   perception ${f(r.before.perception)} -> ${f(r.after.perception)}, dynamics ${f(r.before.dynamics)} -> ${f(r.after.dynamics)}, inverse ${f(r.before.inverseDynamics)} -> ${f(r.after.inverseDynamics)}`,
+          `  adapter ${path}`,
+        ],
+        json: { adapter: path, ...stats },
+      };
+    } finally {
+      policy.dispose();
+    }
+  },
+};

@@ -1,0 +1,93 @@
+// selfalign bench: a quick side-by-side measurement on this machine: one align step
+// (prefix cached, Alignment Expert only) against the naive full joint forward, and
+// sampleActions, for a config and batch size. The package benchmarks go deeper.
+import { cpus } from 'node:os';
+import { SlotParam } from '@selfalign/align';
+import { createOptimizer, currentBackend, optimizerStep, Rng, tf } from '@selfalign/core';
+import {
+  computeLoss,
+  createPolicy,
+  disposeBatch,
+  disposePrefixCache,
+  encodePrefix,
+  getConfig,
+  randomBatch,
+} from '@selfalign/experts';
+import type { Command } from '../command.js';
+import { UserError } from '../io.js';
+
+export const bench: Command = {
+  name: 'bench',
+  summary: 'time an align step against the naive joint forward, and sampleActions',
+  usage: `selfalign bench [--config tiny|small] [--batch-size B] [--repeats N]
+  (deeper benchmarks: pnpm bench, see each package README)`,
+  options: {
+    config: { type: 'string' },
+    'batch-size': { type: 'string' },
+    repeats: { type: 'string' },
+  },
+  async run(args) {
+    let config;
+    try {
+      config = getConfig(args.str('config', 'tiny'));
+    } catch (err) {
+      throw new UserError(`bench: ${(err as Error).message}`);
+    }
+    const b = args.int('batch-size', 8, 1);
+    const reps = args.int('repeats', 3, 1);
+    const policy = createPolicy(config, 0);
+    const batch = { ...randomBatch(policy, b, new Rng(1)), slot: tf.fill([b], 1, 'int32') };
+    const param = new SlotParam(policy, { kind: 'free', slot: 1 });
+    const opt = createOptimizer({ lr: 1e-4 });
+    const rng = new Rng(2);
+    const cache = encodePrefix(policy, batch);
+    const step = (naive: boolean) =>
+      optimizerStep(opt, param.tree.select(), () => {
+        const { total, ...rest } = computeLoss(policy, batch, {
+          rng,
+          fastWeights: param.fastWeights(),
+          ...(naive ? { weights: { action: 0 } } : { streams: ['alignment'], prefixCache: cache }),
+        });
+        tf.dispose(Object.values(rest) as tf.Tensor[]);
+        return total;
+      });
+    const time = (fn: () => unknown) => {
+      fn();
+      const times: number[] = [];
+      for (let i = 0; i < reps; i++) {
+        const t0 = performance.now();
+        fn();
+        times.push(performance.now() - t0);
+      }
+      return times.sort((x, y) => x - y)[times.length >> 1]!;
+    };
+    try {
+      const ours = time(() => step(false));
+      const naive = time(() => step(true));
+      const sampling = time(() => policy.sampleActions(batch).dispose());
+      const machine = `${cpus()[0]?.model ?? '?'} x${cpus().length}, node ${process.version}, backend ${currentBackend()?.name}`;
+      return {
+        lines: [
+          `${config.name}, batch ${b}, median of ${reps}; ${machine}`,
+          `  align step (prefix cached, Alignment Expert only): ${ours.toFixed(0)} ms`,
+          `  naive step (joint forward with the Action Expert): ${naive.toFixed(0)} ms  (${(naive / ours).toFixed(2)}x)`,
+          `  sampleActions (${config.flowSteps} steps): ${sampling.toFixed(0)} ms`,
+        ],
+        json: {
+          config: config.name,
+          batch: b,
+          alignMs: ours,
+          naiveMs: naive,
+          ratio: naive / ours,
+          sampleMs: sampling,
+          machine,
+        },
+      };
+    } finally {
+      disposePrefixCache(cache);
+      disposeBatch(batch);
+      param.dispose();
+      policy.dispose();
+    }
+  },
+};

@@ -1,0 +1,129 @@
+// selfalign pretrain: multi-embodiment pretraining from frame files, each embodiment on its own
+// TTT slot (in order of first appearance); the command line, seed, slot map and duration are
+// recorded in the checkpoint.
+import { resolve } from 'node:path';
+import { pretrain as runPretrain } from '@selfalign/align';
+import { computeNormStats } from '@selfalign/data';
+import { createPolicy, getConfig } from '@selfalign/experts';
+import type { Command } from '../command.js';
+import { Progress, UserError } from '../io.js';
+import { drawBatch, loadSamples, newRng, slotMap } from '../shared.js';
+
+export const pretrainCommand: Command = {
+  name: 'pretrain',
+  summary: 'pretrain a policy on demo (+ play) frame files from many embodiments, a TTT slot each',
+  usage: `selfalign pretrain --data FILES --out CKPT [options]
+  --data FILES           comma-separated frame files (demo and play; need features)
+  --config C             tiny | small                          (default small)
+  --steps N              total steps                           (default 2000)
+  --batch-size B         (default 16)
+  --lr LR                peak learning rate                    (default 3e-4)
+  --warmup N             warm-up steps                         (default 100)
+  --seed S               (default 0)
+  --checkpoint-every K   atomic checkpoint every K steps       (default 500)
+  --resume               continue from --out
+  --contrast W:MARGIN    slot-contrast loss weight and margin
+  --alignment-defined-slots   W1/b1 learn from the alignment losses only
+  --no-play              drop play rows`,
+  options: {
+    data: { type: 'string' },
+    out: { type: 'string' },
+    config: { type: 'string' },
+    steps: { type: 'string' },
+    'batch-size': { type: 'string' },
+    lr: { type: 'string' },
+    warmup: { type: 'string' },
+    seed: { type: 'string' },
+    'checkpoint-every': { type: 'string' },
+    resume: { type: 'boolean' },
+    contrast: { type: 'string' },
+    'alignment-defined-slots': { type: 'boolean' },
+    'no-play': { type: 'boolean' },
+  },
+  async run(args, io) {
+    const files = args.list('data').map((f) => resolve(io.cwd, f));
+    const out = resolve(io.cwd, args.str('out'));
+    let config;
+    try {
+      config = getConfig(args.str('config', 'small'));
+    } catch (err) {
+      throw new UserError(`pretrain: ${(err as Error).message}`);
+    }
+    const steps = args.int('steps', 2000, 1);
+    const batchSize = args.int('batch-size', 16, 1);
+    const seed = args.int('seed', 0);
+    const contrastArg = args.optStr('contrast');
+    let { samples, meta } = await loadSamples(files, config.actionHorizon);
+    if (args.has('no-play')) samples = samples.filter((s) => s.isDemo);
+    if (meta.featureDim !== config.featureDim) {
+      throw new UserError(
+        `pretrain: the data has ${meta.featureDim ?? 'no'} features per frame, config '${config.name}' needs ${config.featureDim} (add them with selfalign features)`,
+      );
+    }
+    if (meta.imageShape[0] !== config.vision.imageSize) {
+      throw new UserError(
+        `pretrain: frames are ${meta.imageShape[0]} px, config '${config.name}' takes ${config.vision.imageSize} px`,
+      );
+    }
+    const slots = slotMap(samples);
+    const used = Object.keys(slots).length;
+    if (used > config.ttt.slots)
+      throw new UserError(
+        `pretrain: ${used} embodiments but config '${config.name}' has ${config.ttt.slots} TTT slots`,
+      );
+    const normStats = await computeNormStats(files);
+    const policy = createPolicy(config, { seed, normStats });
+    const contrast = contrastArg
+      ? (() => {
+          const [w, m] = contrastArg.split(':').map(Number);
+          if (!Number.isFinite(w) || !Number.isFinite(m))
+            throw new UserError(`pretrain: --contrast must be WEIGHT:MARGIN, got '${contrastArg}'`);
+          return { weight: w!, margin: m!, slots: Object.values(slots) };
+        })()
+      : undefined;
+    const started = Date.now();
+    const progress = new Progress(io, 'pretrain', steps, io.tty && !args.has('json'));
+    let last = Number.NaN;
+    try {
+      const r = await runPretrain(
+        policy,
+        (step) =>
+          drawBatch(policy, samples, meta, batchSize, newRng(seed * 1_000_003 + step), slots),
+        {
+          steps,
+          lr: args.num('lr', 3e-4),
+          warmup: args.int('warmup', Math.min(100, Math.floor(steps / 10))),
+          seed,
+          ...(contrast ? { contrast } : {}),
+          ...(args.has('alignment-defined-slots') ? { alignmentDefinedSlots: true } : {}),
+          checkpoint: {
+            path: out,
+            every: args.int('checkpoint-every', 500, 1),
+            info: {
+              command: `selfalign ${['pretrain', ...process.argv.slice(3)].join(' ')}`,
+              seed,
+              slots,
+              data: files,
+              startedAt: new Date(started).toISOString(),
+            },
+          },
+          ...(args.has('resume') ? { resume: out } : {}),
+          onStep: (_, loss) => {
+            last = loss;
+            progress.tick(1, `loss ${loss.toFixed(3)}`);
+          },
+        },
+      );
+      progress.end();
+      const seconds = (Date.now() - started) / 1000;
+      return {
+        lines: [
+          `pretrained '${config.name}' for ${r.step} steps in ${seconds.toFixed(0)} s on ${used} embodiments (last loss ${last.toFixed(3)}); checkpoint ${out}`,
+        ],
+        json: { out, steps: r.step, seconds, lastLoss: last, slots },
+      };
+    } finally {
+      policy.dispose();
+    }
+  },
+};

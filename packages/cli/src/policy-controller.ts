@@ -1,0 +1,57 @@
+// The policy acting in the simulator: a sim Controller that batches every active episode's
+// observation into one sampleActions call, executes the first `execute` actions of each chunk
+// (receding horizon) and asks for a new chunk when those run out or an episode starts.
+import { tf } from '@selfalign/core';
+import { makeObservation, type Policy } from '@selfalign/experts';
+import type { Controller, StepObservation } from '@selfalign/sim';
+
+export interface PolicyControllerOptions {
+  /** Embodiment slot the policy acts with. */
+  slot: number;
+  /** Actions of each chunk executed before sampling again (default Ha / 2). */
+  execute?: number;
+  numSteps?: number;
+}
+
+export function policyController(policy: Policy, opts: PolicyControllerOptions): Controller {
+  const ha = policy.config.actionHorizon;
+  const execute = Math.max(1, Math.min(ha, opts.execute ?? Math.ceil(ha / 2)));
+  const queues = new Map<number, Float32Array[]>();
+  return {
+    reset: (i) => void queues.set(i, []),
+    async act(obs: readonly StepObservation[]) {
+      const need = obs.filter((o) => (queues.get(o.index)?.length ?? 0) === 0);
+      if (need.length > 0) {
+        const n = need[0]!.env.n;
+        const side = need[0]!.env.config.imageSize;
+        const images = new Uint8Array(need.length * side * side * 3);
+        const states = new Float32Array(need.length * need[0]!.state.length);
+        need.forEach((o, i) => {
+          images.set(o.image, i * side * side * 3);
+          states.set(o.state, i * o.state.length);
+        });
+        const o = makeObservation(policy, {
+          batch: need.length,
+          images,
+          prompts: need.map((x) => x.instruction),
+          state: states,
+          stateDims: need[0]!.state.length,
+          slots: need.map(() => opts.slot),
+        });
+        const chunk = policy.sampleActions(o, {
+          actionDims: n,
+          ...(opts.numSteps ? { numSteps: opts.numSteps } : {}),
+        });
+        const data = (await chunk.data()) as Float32Array;
+        tf.dispose([chunk, ...Object.values(o)]);
+        need.forEach((x, i) => {
+          const q: Float32Array[] = [];
+          for (let k = 0; k < execute; k++)
+            q.push(data.slice((i * ha + k) * n, (i * ha + k + 1) * n));
+          queues.set(x.index, q);
+        });
+      }
+      return obs.map((o) => queues.get(o.index)!.shift()!);
+    },
+  };
+}

@@ -1,0 +1,89 @@
+// Pieces several commands share: embodiments by name, frame files in memory as samples,
+// training batches with each row's slot, and policies from checkpoints with their slot map.
+import { type LoadedCheckpoint, loadCheckpoint, trainBatchFromHost } from '@selfalign/align';
+import { Rng } from '@selfalign/core';
+import {
+  type DatasetMeta,
+  episodeSamples,
+  packBatch,
+  readEpisodes,
+  type Sample,
+} from '@selfalign/data';
+import type { Policy, TrainBatch } from '@selfalign/experts';
+import { type Embodiment, getPreset, PRESETS, sampleSources } from '@selfalign/sim';
+import { UserError } from './io.js';
+
+/** A preset name (`perm`, `source`, ...) or a family member `src-K` (with its family seed). */
+export function embodimentByName(name: string, familySeed: number, familySize = 64): Embodiment {
+  if (name in PRESETS) return getPreset(name);
+  const m = /^src-(\d+)$/.exec(name);
+  if (m && Number(m[1]) < familySize)
+    return sampleSources(Number(m[1]) + 1, familySeed)[Number(m[1])]!;
+  throw new UserError(
+    `unknown embodiment '${name}': use a preset (${Object.keys(PRESETS).join(', ')}) or src-K from the source family`,
+  );
+}
+
+/** Every sample of the files, in memory (simulator-scale data). */
+export async function loadSamples(
+  files: readonly string[],
+  horizon: number,
+): Promise<{ samples: Sample[]; meta: DatasetMeta }> {
+  const samples: Sample[] = [];
+  let meta: DatasetMeta | undefined;
+  for (const f of files) {
+    for await (const ep of readEpisodes(f)) {
+      if (
+        meta &&
+        (meta.imageShape.join() !== ep.meta.imageShape.join() ||
+          meta.featureDim !== ep.meta.featureDim)
+      ) {
+        throw new UserError(`${f}: image shape or feature dim differs from ${files[0]}`);
+      }
+      meta ??= ep.meta;
+      for (const s of episodeSamples(ep, ep.meta, horizon)) samples.push(s);
+    }
+  }
+  if (!meta || samples.length === 0) throw new UserError(`no frames in ${files.join(', ')}`);
+  return { samples, meta };
+}
+
+/** Slot of each embodiment name, in order of first appearance. */
+export function slotMap(
+  samples: readonly Sample[],
+  start: Record<string, number> = {},
+): Record<string, number> {
+  const map = { ...start };
+  let next = Math.max(-1, ...Object.values(map)) + 1;
+  for (const s of samples) if (!(s.embodiment in map)) map[s.embodiment] = next++;
+  return map;
+}
+
+/** A batch of `size` samples drawn with `rng`, rows on their embodiment's slot. */
+export function drawBatch(
+  policy: Policy,
+  samples: readonly Sample[],
+  meta: DatasetMeta,
+  size: number,
+  rng: Rng,
+  slots: Record<string, number> | number,
+): TrainBatch {
+  const pick = Array.from(
+    { length: Math.min(size, samples.length) },
+    () => samples[rng.int(samples.length)]!,
+  );
+  const slot = typeof slots === 'number' ? slots : pick.map((s) => slots[s.embodiment]!);
+  return trainBatchFromHost(policy, packBatch(pick, meta.imageShape), slot);
+}
+
+export interface LoadedPolicy extends LoadedCheckpoint {
+  slots: Record<string, number>;
+}
+
+export async function loadPolicy(path: string): Promise<LoadedPolicy> {
+  const loaded = await loadCheckpoint(path);
+  const slots = (loaded.info['slots'] ?? {}) as Record<string, number>;
+  return { ...loaded, slots };
+}
+
+export const newRng = (seed: number) => new Rng(seed);

@@ -1,0 +1,377 @@
+// Every command of `selfalign` on tiny configs, in-process, in a temporary folder: a full
+// collect -> features -> pretrain -> align -> eval -> sample -> adapters -> inspect chain, bench
+// and demo, and the bad arguments and bad files a user will try.
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'selfalign-cli-'));
+});
+
+async function cli(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, {
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    raw: () => undefined,
+    tty: false,
+    cwd: dir,
+  });
+  return { code, out: out.join('\n'), err, json: () => JSON.parse(out.at(-1) ?? 'null') };
+}
+
+function oneLineError(r: { err: string[] }, pattern: RegExp) {
+  expect(r.err.length).toBe(1);
+  expect(r.err[0]).toMatch(/^selfalign: /);
+  expect(r.err[0]).not.toMatch(/\n|\n\s*at |\.ts:\d+/);
+  expect(r.err[0]).toMatch(pattern);
+}
+
+describe('usage', () => {
+  it('help for the tool and each command', async () => {
+    expect((await cli('--help')).code).toBe(0);
+    const none = await cli();
+    expect(none.code).toBe(2);
+    expect(none.out).toMatch(/collect .*features .*pretrain/s);
+    for (const c of [
+      'collect',
+      'features',
+      'pretrain',
+      'align',
+      'eval',
+      'sample',
+      'adapters',
+      'inspect',
+      'bench',
+      'demo',
+    ]) {
+      const r = await cli(c, '--help');
+      expect(r.code, c).toBe(0);
+      expect(r.out, c).toMatch(new RegExp(`selfalign ${c}`));
+    }
+  });
+
+  it('bad arguments exit 2 with one line that says what to fix', async () => {
+    oneLineError(await cli('colect'), /unknown command 'colect'/);
+    expect((await cli('colect')).code).toBe(2);
+    const flag = await cli('collect', '--out', 'x.arrow', '--bogus');
+    expect(flag.code).toBe(2);
+    oneLineError(flag, /collect: Unknown option '--bogus'/);
+    const missing = await cli('collect');
+    expect(missing.code).toBe(2);
+    oneLineError(missing, /--out is required/);
+    oneLineError(
+      await cli('collect', '--out', 'x.arrow', '--episodes', 'many'),
+      /--episodes must be an integer >= 1, got 'many'/,
+    );
+    oneLineError(
+      await cli('collect', '--out', 'x.arrow', '--task', 'fly'),
+      /--task must be one of reach, push/,
+    );
+    oneLineError(await cli('adapters', 'dance'), /unknown verb 'dance'/);
+  });
+});
+
+describe('the pipeline on tiny configs', () => {
+  it('collect -> features -> pretrain -> align -> eval -> sample -> adapters -> inspect', async () => {
+    // demos on two source embodiments, features straight away (tiny: 16 px, 8 features)
+    const demos = await cli(
+      'collect',
+      '--out',
+      'demos.arrow',
+      '--embodiment',
+      'src-0,src-1',
+      '--controller',
+      'expert',
+      '--episodes',
+      '3',
+      '--image-size',
+      '16',
+      '--features',
+      'default',
+      '--feature-dim',
+      '8',
+      '--json',
+    );
+    expect(demos.code).toBe(0);
+    expect(demos.json()).toMatchObject({ kind: 'demo', episodes: 6 });
+    // play on a held-out robot, features added afterwards
+    const play = await cli(
+      'collect',
+      '--out',
+      'play.arrow',
+      '--embodiment',
+      'perm',
+      '--controller',
+      'ou',
+      '--episodes',
+      '3',
+      '--image-size',
+      '16',
+      '--seed',
+      '5',
+    );
+    expect(play.code).toBe(0);
+    expect(play.out).toMatch(/wrote \d+ frames of 3 episodes \(perm, ou, reach\)/);
+    const feats = await cli(
+      'features',
+      '--in',
+      'play.arrow',
+      '--out',
+      'play-f.arrow',
+      '--feature-dim',
+      '8',
+      '--json',
+    );
+    expect(feats.code).toBe(0);
+    expect(feats.json()).toMatchObject({ featureDim: 8 });
+    const frames = await cli('inspect', 'play-f.arrow', '--json');
+    expect(frames.json()).toMatchObject({
+      type: 'frames',
+      episodes: 3,
+      meta: { kind: 'play', featureDim: 8 },
+    });
+
+    const pre = await cli(
+      'pretrain',
+      '--config',
+      'tiny',
+      '--data',
+      'demos.arrow',
+      '--out',
+      'ckpt.safetensors',
+      '--steps',
+      '4',
+      '--batch-size',
+      '4',
+      '--checkpoint-every',
+      '2',
+      '--json',
+    );
+    expect(pre.code).toBe(0);
+    expect(pre.json()).toMatchObject({ steps: 4, slots: { 'src-0': 0, 'src-1': 1 } });
+    const resumed = await cli(
+      'pretrain',
+      '--config',
+      'tiny',
+      '--data',
+      'demos.arrow',
+      '--out',
+      'ckpt.safetensors',
+      '--steps',
+      '6',
+      '--batch-size',
+      '4',
+      '--resume',
+      '--json',
+    );
+    expect(resumed.json()).toMatchObject({ steps: 6 });
+    expect((await cli('inspect', 'ckpt.safetensors', '--json')).json()).toMatchObject({
+      type: 'checkpoint',
+      step: 6,
+      config: { name: 'tiny' },
+    });
+
+    const al = await cli(
+      'align',
+      '--checkpoint',
+      'ckpt.safetensors',
+      '--data',
+      'play-f.arrow',
+      '--adapter',
+      'perm-span',
+      '--steps',
+      '3',
+      '--batch-size',
+      '4',
+      '--batches',
+      '2',
+      '--json',
+    );
+    expect(al.code).toBe(0);
+    expect(al.json()).toMatchObject({ steps: 3, param: 'span', slot: 2 });
+    expect(
+      (await cli('inspect', join('adapters', 'perm-span.safetensors'), '--json')).json(),
+    ).toMatchObject({ type: 'adapter', slotName: 'perm-span' });
+    const list = await cli('adapters', 'list', '--json');
+    expect(list.json().map((a: { name: string }) => a.name)).toEqual(['perm-span']);
+    expect((await cli('adapters', 'show', join('adapters', 'perm-span.safetensors'))).out).toMatch(
+      /ttt\/0\/W1 \[2,16,16\]/,
+    );
+    const sw = await cli(
+      'adapters',
+      'switch',
+      '--checkpoint',
+      'ckpt.safetensors',
+      '--adapter',
+      'perm-span',
+      '--slot',
+      '2',
+      '--out',
+      'ckpt-perm.safetensors',
+    );
+    expect(sw.code).toBe(0);
+
+    const ev = await cli(
+      'eval',
+      '--checkpoint',
+      'ckpt-perm.safetensors',
+      '--embodiment',
+      'perm',
+      '--slot',
+      '2',
+      '--episodes',
+      '4',
+      '--json',
+    );
+    expect(ev.code).toBe(0);
+    const e = ev.json();
+    expect(e).toMatchObject({ embodiment: 'perm', slot: 2, episodes: 4 });
+    expect(e.successRate).toBeGreaterThanOrEqual(0);
+    expect(e.actionMse).toBeGreaterThan(0);
+    const ev2 = await cli(
+      'eval',
+      '--checkpoint',
+      'ckpt.safetensors',
+      '--embodiment',
+      'perm',
+      '--slot',
+      '2',
+      '--adapter',
+      'perm-span',
+      '--episodes',
+      '2',
+      '--task',
+      'push',
+    );
+    expect(ev2.out).toMatch(/perm push, slot 2 with adapter perm-span: success/);
+
+    const s = await cli(
+      'sample',
+      '--checkpoint',
+      'ckpt.safetensors',
+      '--data',
+      'play-f.arrow',
+      '--row',
+      '5',
+      '--json',
+    );
+    expect(s.code).toBe(0);
+    expect(s.json().actions.length).toBe(4);
+    expect(s.json().actions[0].length).toBe(3);
+  });
+
+  it('bench and demo run on tiny', async () => {
+    const b = await cli(
+      'bench',
+      '--config',
+      'tiny',
+      '--batch-size',
+      '2',
+      '--repeats',
+      '1',
+      '--json',
+    );
+    expect(b.code).toBe(0);
+    expect(b.json().ratio).toBeGreaterThan(0);
+    const d = await cli(
+      'demo',
+      '--config',
+      'tiny',
+      '--episodes',
+      '3',
+      '--play',
+      '2',
+      '--steps',
+      '2',
+      '--out',
+      'demo',
+      '--json',
+    );
+    expect(d.code).toBe(0);
+    const j = d.json();
+    expect(Object.keys(j.shifts)).toEqual(['perm', 'sign', 'links', 'offset', 'rotate', 'combo']);
+    expect(j.results.free.actionCalls).toBe(0);
+    expect(j.pretrained).toBe(false);
+  });
+});
+
+describe('bad files', () => {
+  it('exit 1 with one line naming the file and the fix', async () => {
+    oneLineError(await cli('inspect', 'nope.arrow'), /nope.arrow: file not found/);
+    await writeFile(join(dir, 'junk.arrow'), 'this is not arrow');
+    const junk = await cli('inspect', 'junk.arrow');
+    expect(junk.code).toBe(1);
+    oneLineError(junk, /junk.arrow: (truncated|no selfalign integrity footer)/);
+    oneLineError(
+      await cli('eval', '--checkpoint', 'missing.safetensors', '--embodiment', 'perm'),
+      /missing.safetensors: file not found/,
+    );
+    oneLineError(
+      await cli('eval', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'octopus'),
+      /unknown embodiment 'octopus'/,
+    );
+    // pretrain on data without features
+    oneLineError(
+      await cli(
+        'pretrain',
+        '--config',
+        'tiny',
+        '--data',
+        'play.arrow',
+        '--out',
+        'x.safetensors',
+        '--steps',
+        '1',
+      ),
+      /no features per frame, config 'tiny' needs 8 \(add them with selfalign features\)/,
+    );
+    oneLineError(
+      await cli('pretrain', '--config', 'huge', '--data', 'play.arrow', '--out', 'x.safetensors'),
+      /unknown policy config 'huge'/,
+    );
+    // an adapter of another model
+    await cli(
+      'collect',
+      '--out',
+      'p64.arrow',
+      '--episodes',
+      '1',
+      '--image-size',
+      '64',
+      '--features',
+      'default',
+    );
+    await cli(
+      'pretrain',
+      '--config',
+      'small',
+      '--data',
+      'p64.arrow',
+      '--out',
+      'small.safetensors',
+      '--steps',
+      '1',
+      '--batch-size',
+      '2',
+    );
+    const mismatch = await cli(
+      'eval',
+      '--checkpoint',
+      'small.safetensors',
+      '--embodiment',
+      'perm',
+      '--adapter',
+      'perm-span',
+      '--episodes',
+      '1',
+    );
+    expect(mismatch.code).toBe(1);
+    oneLineError(mismatch, /perm-span.safetensors: adapter made for another model/);
+  });
+});
