@@ -9,7 +9,7 @@ import {
   readEpisodes,
   type Sample,
 } from '@selfalign/data';
-import type { Policy, TrainBatch } from '@selfalign/experts';
+import { getConfig, type Policy, type PolicyConfig, type TrainBatch } from '@selfalign/experts';
 import { type Embodiment, getPreset, PRESETS, sampleSources } from '@selfalign/sim';
 import { UserError } from './io.js';
 
@@ -87,3 +87,12 @@ export async function loadPolicy(path: string): Promise<LoadedPolicy> {
 }
 
 export const newRng = (seed: number) => new Rng(seed);
+
+/** A named policy config, or a user error naming the command. */
+export function configByName(name: string, command: string): PolicyConfig {
+  try {
+    return getConfig(name);
+  } catch (err) {
+    throw new UserError(`${command}: ${(err as Error).message}`);
+  }
+}

@@ -10,11 +10,10 @@ import {
   disposeBatch,
   disposePrefixCache,
   encodePrefix,
-  getConfig,
   randomBatch,
 } from '@selfalign/experts';
 import type { Command } from '../command.js';
-import { UserError } from '../io.js';
+import { configByName } from '../shared.js';
 
 export const bench: Command = {
   name: 'bench',
@@ -27,12 +26,7 @@ export const bench: Command = {
     repeats: { type: 'string' },
   },
   async run(args) {
-    let config;
-    try {
-      config = getConfig(args.str('config', 'tiny'));
-    } catch (err) {
-      throw new UserError(`bench: ${(err as Error).message}`);
-    }
+    const config = configByName(args.str('config', 'tiny'), 'bench');
     const b = args.int('batch-size', 8, 1);
     const reps = args.int('repeats', 3, 1);
     const policy = createPolicy(config, 0);

@@ -14,7 +14,7 @@ import {
   OnnxFeatureExtractor,
   writeEpisodes,
 } from '@selfalign/data';
-import { createPolicy, getConfig, type Policy } from '@selfalign/experts';
+import { createPolicy, type Policy } from '@selfalign/experts';
 import {
   expertController,
   HELD_OUT,
@@ -26,7 +26,7 @@ import {
 import type { Command } from '../command.js';
 import { UserError } from '../io.js';
 import { policyController } from '../policy-controller.js';
-import { drawBatch, loadSamples, newRng } from '../shared.js';
+import { configByName, drawBatch, loadSamples, newRng } from '../shared.js';
 
 export const demo: Command = {
   name: 'demo',
@@ -96,12 +96,7 @@ export const demo: Command = {
       sourceSlots = Object.values((loaded.info['slots'] ?? {}) as Record<string, number>);
       pretrained = true;
     } else {
-      let config;
-      try {
-        config = getConfig(args.str('config', 'small'));
-      } catch (err) {
-        throw new UserError(`demo: ${(err as Error).message}`);
-      }
+      const config = configByName(args.str('config', 'small'), 'demo');
       policy = createPolicy(config, seed);
       sourceSlots = [0, 1, 2, 3];
     }

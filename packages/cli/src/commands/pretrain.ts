@@ -4,10 +4,10 @@
 import { resolve } from 'node:path';
 import { pretrain as runPretrain } from '@selfalign/align';
 import { computeNormStats } from '@selfalign/data';
-import { createPolicy, getConfig } from '@selfalign/experts';
+import { createPolicy } from '@selfalign/experts';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
-import { drawBatch, loadSamples, newRng, slotMap } from '../shared.js';
+import { configByName, drawBatch, loadSamples, newRng, slotMap } from '../shared.js';
 
 export const pretrainCommand: Command = {
   name: 'pretrain',
@@ -43,12 +43,7 @@ export const pretrainCommand: Command = {
   async run(args, io) {
     const files = args.list('data').map((f) => resolve(io.cwd, f));
     const out = resolve(io.cwd, args.str('out'));
-    let config;
-    try {
-      config = getConfig(args.str('config', 'small'));
-    } catch (err) {
-      throw new UserError(`pretrain: ${(err as Error).message}`);
-    }
+    const config = configByName(args.str('config', 'small'), 'pretrain');
     const steps = args.int('steps', 2000, 1);
     const batchSize = args.int('batch-size', 16, 1);
     const seed = args.int('seed', 0);
