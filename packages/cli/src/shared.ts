@@ -1,10 +1,14 @@
 // Pieces several commands share: embodiments by name, frame files in memory as samples,
 // training batches with each row's slot, and policies from checkpoints with their slot map.
+import { resolve } from 'node:path';
 import { type LoadedCheckpoint, loadCheckpoint, trainBatchFromHost } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import {
   type DatasetMeta,
+  defaultEncoderModel,
   episodeSamples,
+  type FeatureExtractor,
+  OnnxFeatureExtractor,
   packBatch,
   readEpisodes,
   type Sample,
@@ -95,4 +99,20 @@ export function configByName(name: string, command: string): PolicyConfig {
   } catch (err) {
     throw new UserError(`${command}: ${(err as Error).message}`);
   }
+}
+
+/** `default` (the embedded encoder, `dim` features) or an ONNX model file. */
+export async function featureExtractor(
+  model: string,
+  cwd: string,
+  dim = 64,
+  opts: { batchSize?: number; outputName?: string } = {},
+): Promise<FeatureExtractor> {
+  if (model === 'default') {
+    return OnnxFeatureExtractor.create(defaultEncoderModel({ dim }), {
+      ...opts,
+      name: `selfalign-default-encoder(dim=${dim})`,
+    });
+  }
+  return OnnxFeatureExtractor.create(resolve(cwd, model), opts);
 }

@@ -14,23 +14,25 @@ function coefficients(stats: Stats, mode: NormMode): { shift: number[]; scale: n
       };
 }
 
+function checkedCoefficients(x: tf.Tensor, stats: Stats, mode: NormMode) {
+  const n = x.shape.at(-1)!;
+  if (stats.mean.length !== n) {
+    throw new ShapeError(`norm stats have ${stats.mean.length} dims, data has ${n}`);
+  }
+  return coefficients(stats, mode);
+}
+
 /** Normalises the last axis of `x` (raw dims = stats length). */
 export function normalize(x: tf.Tensor, stats: Stats | undefined, mode: NormMode): tf.Tensor {
   if (stats === undefined) return tf.clone(x);
-  const n = x.shape.at(-1)!;
-  if (stats.mean.length !== n)
-    throw new Error(`norm stats have ${stats.mean.length} dims, data has ${n}`);
-  const { shift, scale } = coefficients(stats, mode);
+  const { shift, scale } = checkedCoefficients(x, stats, mode);
   return tf.tidy(() => tf.mul(tf.sub(x, tf.tensor1d(shift)), tf.tensor1d(scale)));
 }
 
 /** Inverse of `normalize`. */
 export function unnormalize(x: tf.Tensor, stats: Stats | undefined, mode: NormMode): tf.Tensor {
   if (stats === undefined) return tf.clone(x);
-  const n = x.shape.at(-1)!;
-  if (stats.mean.length !== n)
-    throw new Error(`norm stats have ${stats.mean.length} dims, data has ${n}`);
-  const { shift, scale } = coefficients(stats, mode);
+  const { shift, scale } = checkedCoefficients(x, stats, mode);
   return tf.tidy(() => tf.add(tf.div(x, tf.tensor1d(scale)), tf.tensor1d(shift)));
 }
 

@@ -1,13 +1,6 @@
 // selfalign collect: run the simulator with the expert or a play policy and write a frame file.
 import { resolve } from 'node:path';
-import {
-  type DatasetMeta,
-  defaultEncoderModel,
-  defaultFeatureExtractor,
-  type EpisodeData,
-  FrameWriter,
-  OnnxFeatureExtractor,
-} from '@selfalign/data';
+import { type DatasetMeta, type EpisodeData, FrameWriter } from '@selfalign/data';
 import {
   expertController,
   ouController,
@@ -18,7 +11,7 @@ import {
 } from '@selfalign/sim';
 import type { Command } from '../command.js';
 import { Progress } from '../io.js';
-import { embodimentByName } from '../shared.js';
+import { embodimentByName, featureExtractor } from '../shared.js';
 
 export const collect: Command = {
   name: 'collect',
@@ -63,14 +56,7 @@ export const collect: Command = {
     const extractor =
       features === 'none'
         ? undefined
-        : features === 'default'
-          ? args.has('feature-dim')
-            ? await OnnxFeatureExtractor.create(
-                defaultEncoderModel({ dim: args.int('feature-dim', 64, 1) }),
-                { name: `selfalign-default-encoder(dim=${args.int('feature-dim', 64, 1)})` },
-              )
-            : await defaultFeatureExtractor()
-          : await OnnxFeatureExtractor.create(resolve(io.cwd, features));
+        : await featureExtractor(features, io.cwd, args.int('feature-dim', 64, 1));
     const n = embodiments[0]!.links.length;
     const meta: DatasetMeta = {
       format: 'selfalign-frames/1',

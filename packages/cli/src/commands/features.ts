@@ -1,14 +1,9 @@
 // selfalign features: add observation.features to a frame file with an ONNX image model.
 import { resolve } from 'node:path';
-import {
-  addFeatures,
-  defaultEncoderModel,
-  defaultFeatureExtractor,
-  OnnxFeatureExtractor,
-  openFrames,
-} from '@selfalign/data';
+import { addFeatures, openFrames } from '@selfalign/data';
 import type { Command } from '../command.js';
 import { Progress } from '../io.js';
+import { featureExtractor } from '../shared.js';
 
 export const features: Command = {
   name: 'features',
@@ -33,21 +28,10 @@ export const features: Command = {
     const model = args.str('model', 'default');
     const batchSize = args.int('batch-size', 32, 1);
     const output = args.optStr('output');
-    const extractor =
-      model === 'default'
-        ? args.has('feature-dim')
-          ? await OnnxFeatureExtractor.create(
-              defaultEncoderModel({ dim: args.int('feature-dim', 64, 1) }),
-              {
-                batchSize,
-                name: `selfalign-default-encoder(dim=${args.int('feature-dim', 64, 1)})`,
-              },
-            )
-          : await defaultFeatureExtractor({ batchSize })
-        : await OnnxFeatureExtractor.create(resolve(io.cwd, model), {
-            batchSize,
-            ...(output ? { outputName: output } : {}),
-          });
+    const extractor = await featureExtractor(model, io.cwd, args.int('feature-dim', 64, 1), {
+      batchSize,
+      ...(output ? { outputName: output } : {}),
+    });
     try {
       let total = 0;
       const { batches } = await openFrames(input);
