@@ -10,8 +10,7 @@ import {
 } from '@selfalign/experts';
 import { TTT_FAST_WEIGHTS } from '@selfalign/ttt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { align } from './align.js';
-import { onSlot } from './batches.js';
+import { align, onSlot } from './align.js';
 import { SlotParam } from './slot-param.js';
 
 beforeAll(() => initBackend('wasm'));

@@ -24,13 +24,17 @@ import {
   type PrefixCache,
   type TrainBatch,
 } from '@selfalign/experts';
-import { onSlot } from './batches.js';
 import {
   DEFAULT_LR,
   SlotParam,
   type SlotParametrisation,
   type SlotParamOptions,
 } from './slot-param.js';
+
+/** The same batch with every row on `slot` (the caller disposes the new slot tensor). */
+export function onSlot(batch: TrainBatch, slot: number): TrainBatch {
+  return { ...batch, slot: tf.fill([batch.state.shape[0]!], slot, 'int32') };
+}
 
 export type AlignWeights = Pick<LossWeights, 'perception' | 'dynamics' | 'inverseDynamics' | 'ttt'>;
 

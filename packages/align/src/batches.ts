@@ -1,5 +1,6 @@
 // From @selfalign/data's host batches to @selfalign/experts' TrainBatch tensors (prompts are
 // tokenised with the policy's tokenizer), with every row on one embodiment slot if asked.
+// Node only (it goes through @selfalign/data).
 import { tf } from '@selfalign/core';
 import type { HostBatch } from '@selfalign/data';
 import { toTensors } from '@selfalign/data';
@@ -36,9 +37,4 @@ export function trainBatchFromHost(
     isDemo: t.isDemo,
     nextFeatures: t.nextFeatures,
   };
-}
-
-/** The same batch with every row on `slot`. */
-export function onSlot(batch: TrainBatch, slot: number): TrainBatch {
-  return { ...batch, slot: tf.fill([batch.state.shape[0]!], slot, 'int32') };
 }

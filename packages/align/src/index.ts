@@ -7,12 +7,15 @@ export {
   type AlignWeights,
   align,
   evaluateLosses,
+  onSlot,
   type StopReason,
   type TaskLosses,
 } from './align.js';
-export { onSlot, trainBatchFromHost } from './batches.js';
+export { trainBatchFromHost } from './batches.js';
 export {
   CHECKPOINT_FORMAT,
+  decodeCheckpoint,
+  encodeCheckpoint,
   type LoadedCheckpoint,
   loadCheckpoint,
   restoreOptimizer,

@@ -5,30 +5,10 @@
 // Its weights come from a seeded generator, so the same (size, dim, seed) gives the same bytes
 // everywhere. The random projection of the patch grid keeps where things are in the image,
 // which is what the dynamics task needs from next-observation features.
-import { Rng } from '@selfalign/core/rng';
 import onnxProto from 'onnx-proto';
+import { defaultEncoderWeights, type EncoderOptions } from './encoder-weights.js';
 
 const { onnx } = onnxProto;
-
-export interface EncoderOptions {
-  /** S: input side (pixels). */
-  imageSize?: number;
-  /** Patch size (S must be a multiple). */
-  patch?: number;
-  /** Conv channels. */
-  channels?: number;
-  /** F: feature dim. */
-  dim?: number;
-  seed?: number;
-}
-
-export const DEFAULT_ENCODER = Object.freeze({
-  imageSize: 64,
-  patch: 8,
-  channels: 16,
-  dim: 64,
-  seed: 0,
-});
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 
@@ -55,16 +35,11 @@ function valueInfo(name: string, dims: (number | string)[]) {
   });
 }
 
-const normals = (rng: Rng, n: number, std: number) =>
-  Float32Array.from({ length: n }, () => rng.normal() * std);
-
 /** The default encoder as ONNX model bytes (deterministic). */
 export function defaultEncoderModel(options: EncoderOptions = {}): Uint8Array {
-  const { imageSize: s, patch: p, channels: c, dim: f, seed } = { ...DEFAULT_ENCODER, ...options };
-  if (s % p !== 0)
-    throw new RangeError(`encoder image size ${s} is not a multiple of the patch ${p}`);
+  const w = defaultEncoderWeights(options);
+  const { imageSize: s, patch: p, channels: c, dim: f, seed } = w;
   const g = s / p;
-  const rng = new Rng(seed);
   const node = (
     opType: string,
     input: string[],
@@ -111,9 +86,9 @@ export function defaultEncoderModel(options: EncoderOptions = {}): Uint8Array {
       }),
     ],
     initializer: [
-      tensor('conv_w', [c, 3, p, p], normals(rng, c * 3 * p * p, 1 / Math.sqrt(3 * p * p))),
+      tensor('conv_w', [c, 3, p, p], w.convW),
       tensor('conv_b', [c], new Float32Array(c)),
-      tensor('proj_w', [c * g * g, f], normals(rng, c * g * g * f, 1 / Math.sqrt(c * g * g))),
+      tensor('proj_w', [c * g * g, f], w.projW),
       tensor('proj_b', [f], new Float32Array(f)),
       tensor('ln_scale', [f], new Float32Array(f).fill(1)),
       tensor('ln_bias', [f], new Float32Array(f)),

@@ -1,9 +1,11 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { initBackend, tf } from '@selfalign/core';
 import onnxProto from 'onnx-proto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultEncoderModel } from './encoder.js';
+import { defaultEncoderTf } from './encoder-tf.js';
 import { DataError } from './errors.js';
 import {
   addFeatures,
@@ -102,6 +104,29 @@ describe('the generated default encoder', () => {
     const small = await x.extract(solid(1, 32, [200, 40, 40]), 1, 32, 32);
     row(0).forEach((v, i) => expect(small[i]).toBeCloseTo(v, 4));
     await x.dispose();
+  });
+});
+
+describe('the TensorFlow.js port of the default encoder', () => {
+  it('matches the ONNX graph to 1e-4, at 64 px and resizing 16 px frames', async () => {
+    await initBackend('wasm');
+    const onnxX = await defaultFeatureExtractor();
+    const tfX = defaultEncoderTf();
+    for (const side of [64, 16]) {
+      const frames = Uint8Array.from(
+        { length: 3 * side * side * 3 },
+        (_, i) => (i * 2654435761) >>> 24,
+      );
+      const want = await onnxX.extract(frames, 3, side, side);
+      const got = tfX
+        .encode(tf.tensor(Int32Array.from(frames), [3, side, side, 3], 'int32'))
+        .dataSync();
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(want[i]! - got[i]!));
+      expect(worst, `${side} px`).toBeLessThan(1e-4);
+    }
+    tfX.dispose();
+    await onnxX.dispose();
   });
 });
 

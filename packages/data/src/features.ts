@@ -6,7 +6,8 @@
 // token mean). `addFeatures` streams a frame file into a new one with observation.features.
 import { readFile, stat } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
-import { DEFAULT_ENCODER, defaultEncoderModel } from './encoder.js';
+import { defaultEncoderModel } from './encoder.js';
+import { DEFAULT_ENCODER } from './encoder-weights.js';
 import { DataError } from './errors.js';
 import { openFrames, type ReadOptions } from './reader.js';
 import { FrameWriter } from './writer.js';

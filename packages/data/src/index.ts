@@ -1,6 +1,13 @@
 // @selfalign/data: robot data in and out of the model.
 export { Crc32, crc32, decodeFooter, encodeFooter, FOOTER_BYTES, FOOTER_TAG } from './checksum.js';
-export { DEFAULT_ENCODER, defaultEncoderModel, type EncoderOptions } from './encoder.js';
+export { defaultEncoderModel } from './encoder.js';
+export { defaultEncoderTf, type TfEncoder } from './encoder-tf.js';
+export {
+  DEFAULT_ENCODER,
+  defaultEncoderWeights,
+  type EncoderOptions,
+  type EncoderWeights,
+} from './encoder-weights.js';
 export { DataError } from './errors.js';
 export {
   addFeatures,

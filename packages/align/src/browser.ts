@@ -1,0 +1,27 @@
+// @selfalign/align/browser: the parts of align that run in a browser (no file system, no
+// onnxruntime-node): align itself, the slot parametrisations, checkpoints as bytes.
+export {
+  type AlignOptions,
+  type AlignResult,
+  type AlignState,
+  type AlignWeights,
+  align,
+  evaluateLosses,
+  onSlot,
+  type StopReason,
+  type TaskLosses,
+} from './align.js';
+export {
+  CHECKPOINT_FORMAT,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  type LoadedCheckpoint,
+  restoreParams,
+  type TrainingState,
+} from './checkpoint-codec.js';
+export {
+  DEFAULT_LR,
+  SlotParam,
+  type SlotParametrisation,
+  type SlotParamOptions,
+} from './slot-param.js';
