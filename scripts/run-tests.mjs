@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The whole test suite: every package's vitest through turbo, then one plain summary line
+// The whole test suite: every package's vitest through turbo (the playground's in Chromium), then one plain summary line
 // summed over all packages ("N passed, N failed, N skipped"), read from the JSON report that
 // vitest.shared.ts makes each package write to .vitest/report.json. Exit code: turbo's, or 1
 // when a package that has tests wrote no report (it crashed before reporting).
@@ -8,6 +8,16 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+
+// The playground's browser test drives Debian's Chromium. Where it is missing and we may install
+// it (root, apt), do so; anywhere else the test says how.
+const CHROMIUM = '/usr/bin/chromium';
+if (!existsSync(CHROMIUM) && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+  console.log('installing Debian chromium for the browser test (apt-get install chromium)');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  spawnSync('apt-get', ['install', '-y', '-qq', 'chromium'], { stdio: 'inherit', env });
+}
 const packageDirs = ['packages', 'apps'].flatMap((group) =>
   existsSync(join(root, group))
     ? readdirSync(join(root, group)).map((name) => join(root, group, name))

@@ -17,8 +17,11 @@ export interface BackendInfo {
 }
 
 export interface BackendOptions {
-  /** Where the browser fetches tfjs-backend-wasm's .wasm files (a URL prefix). */
-  wasmPaths?: string;
+  /**
+   * Where the browser fetches tfjs-backend-wasm's .wasm files: a URL prefix, or a map from file
+   * name (`tfjs-backend-wasm-simd.wasm`, ...) to URL (what a bundler's `?url` imports give).
+   */
+  wasmPaths?: string | Record<string, string>;
 }
 
 export class BackendError extends Error {
@@ -58,7 +61,7 @@ async function load(name: BackendName, options: BackendOptions): Promise<string>
   }
   if (name === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
+    if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths as string);
     return 'wasm';
   }
   await import('@tensorflow/tfjs-backend-cpu');

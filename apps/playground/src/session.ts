@@ -1,0 +1,301 @@
+// What the page does, without the page: a policy (from a checkpoint, or fresh and untrained),
+// random play on a target robot with next-observation features from the tfjs port of the
+// default encoder, align in short chunks (so the plot can update between them), acting with
+// the policy, and adapters kept in memory and switched by name. Browser-safe throughout.
+import {
+  type AlignState,
+  align,
+  decodeCheckpoint,
+  type TaskLosses,
+} from '@selfalign/align/browser';
+import { policyController } from '@selfalign/cli/policy-controller';
+import { Rng, tf } from '@selfalign/core';
+import { defaultEncoderTf, type TfEncoder } from '@selfalign/data/encoder-tf';
+import {
+  createPolicy,
+  getConfig,
+  makeObservation,
+  type Policy,
+  type TrainBatch,
+} from '@selfalign/experts';
+import {
+  ArmEnv,
+  type Embodiment,
+  type Episode,
+  randomController,
+  runEpisodes,
+  seedRange,
+} from '@selfalign/sim';
+import { encodeAdapter, loadAdapter } from '@selfalign/ttt';
+
+export interface LossPoint {
+  step: number;
+  perception: number;
+  dynamics: number;
+  inverseDynamics: number;
+}
+
+interface PlayFrame {
+  image: Uint8Array;
+  state: Float32Array;
+  instruction: string;
+  actions: Float32Array; // [Ha*3], zeros past the episode end
+  mask: Float32Array; // [Ha]
+  next: Float32Array; // [F]
+}
+
+export class Session {
+  readonly adapters = new Map<string, Uint8Array>();
+  activeAdapter: string | undefined;
+  readonly history: LossPoint[] = [];
+  lastAlignMs = 0;
+  private play: PlayFrame[] = [];
+  private state: AlignState | undefined;
+
+  private constructor(
+    readonly policy: Policy,
+    readonly pretrained: boolean,
+    readonly sourceSlots: number[],
+    readonly encoder: TfEncoder,
+  ) {}
+
+  static async create(opts: {
+    config?: string;
+    checkpointUrl?: string;
+    seed?: number;
+  }): Promise<Session> {
+    if (opts.checkpointUrl) {
+      const res = await fetch(opts.checkpointUrl);
+      if (!res.ok) throw new Error(`checkpoint ${opts.checkpointUrl}: HTTP ${res.status}`);
+      const loaded = decodeCheckpoint(new Uint8Array(await res.arrayBuffer()), opts.checkpointUrl);
+      const slots = Object.values((loaded.info['slots'] ?? {}) as Record<string, number>);
+      return new Session(
+        loaded.policy,
+        true,
+        slots,
+        defaultEncoderTf({ dim: loaded.policy.config.featureDim }),
+      );
+    }
+    const policy = createPolicy(getConfig(opts.config ?? 'small'), opts.seed ?? 0);
+    return new Session(policy, false, [0], defaultEncoderTf({ dim: policy.config.featureDim }));
+  }
+
+  /** The slot that alignment fills: the first one no source embodiment uses. */
+  get slot(): number {
+    const E = this.policy.config.ttt.slots;
+    return (
+      Array.from({ length: E }, (_, k) => k).find((k) => !this.sourceSlots.includes(k)) ?? E - 1
+    );
+  }
+
+  get imageSize(): number {
+    return this.policy.config.vision.imageSize;
+  }
+
+  /** Random play on `target`: frames, actions and next-observation features. */
+  async collectPlay(target: Embodiment, episodes: number, seed: number): Promise<number> {
+    const r = await runEpisodes(
+      target,
+      'reach',
+      seedRange(episodes, seed),
+      randomController(seed),
+      { record: true, env: { imageSize: this.imageSize } },
+    );
+    this.play = r.episodes.flatMap((e) => this.windows(e));
+    if (!this.policy.normStats) this.policy.normStats = normStatsOf(this.play);
+    return this.play.length;
+  }
+
+  private windows(e: Episode): PlayFrame[] {
+    const ha = this.policy.config.actionHorizon;
+    const s = this.imageSize;
+    const frame = s * s * 3;
+    const feats = tf.tidy(
+      () =>
+        this.encoder
+          .encode(tf.tensor(Int32Array.from(e.frames), [e.length, s, s, 3], 'int32'))
+          .dataSync() as Float32Array,
+    );
+    const f = this.encoder.dim;
+    return Array.from({ length: e.length }, (_, t) => {
+      const steps = Math.min(ha, e.length - t);
+      const actions = new Float32Array(ha * 3);
+      actions.set(e.actions.subarray(t * 3, (t + steps) * 3));
+      const mask = new Float32Array(ha);
+      mask.fill(1, 0, steps);
+      const next = Math.min(t + ha, e.length - 1);
+      return {
+        image: e.frames.subarray(t * frame, (t + 1) * frame),
+        state: e.states.subarray(t * 9, (t + 1) * 9),
+        instruction: e.instruction,
+        actions,
+        mask,
+        next: feats.subarray(next * f, (next + 1) * f),
+      };
+    });
+  }
+
+  private batch(size: number, rng: Rng): TrainBatch {
+    const pick = Array.from({ length: size }, () => this.play[rng.int(this.play.length)]!);
+    const s = this.imageSize;
+    const ha = this.policy.config.actionHorizon;
+    const images = new Uint8Array(size * s * s * 3);
+    const states = new Float32Array(size * 9);
+    const actions = new Float32Array(size * ha * 3);
+    const mask = new Float32Array(size * ha);
+    const next = new Float32Array(size * this.encoder.dim);
+    pick.forEach((p, i) => {
+      images.set(p.image, i * s * s * 3);
+      states.set(p.state, i * 9);
+      actions.set(p.actions, i * ha * 3);
+      mask.set(p.mask, i * ha);
+      next.set(p.next, i * this.encoder.dim);
+    });
+    const obs = makeObservation(this.policy, {
+      batch: size,
+      images,
+      prompts: pick.map((p) => p.instruction),
+      state: states,
+      stateDims: 9,
+      slots: pick.map(() => this.slot),
+    });
+    return {
+      ...obs,
+      actions: tf.tensor3d(actions, [size, ha, 3]),
+      actionMask: tf.tensor2d(mask, [size, ha]),
+      nextFeatures: tf.tensor2d(next, [size, this.encoder.dim]),
+      isDemo: tf.zeros([size]),
+    };
+  }
+
+  /**
+   * Aligns a fresh slot on the collected play, `chunk` steps at a time, calling `onChunk` with
+   * the held-out per-task losses after each chunk (and yielding to the page in between).
+   */
+  async alignLive(
+    opts: {
+      steps: number;
+      chunk?: number;
+      lr?: number;
+      batchSize?: number;
+      seed?: number;
+      parametrisation?: 'free' | 'span';
+    },
+    onChunk: (p: LossPoint) => void,
+  ): Promise<{ before: TaskLosses; after: TaskLosses }> {
+    if (this.play.length === 0) throw new Error('collect play data first');
+    const rng = new Rng(opts.seed ?? 0);
+    const bs = opts.batchSize ?? 8;
+    const batches = [this.batch(bs, rng), this.batch(bs, rng)];
+    const heldOut = [this.batch(bs, rng)];
+    const t0 = performance.now();
+    this.state?.dispose();
+    this.state = undefined;
+    this.history.length = 0;
+    let before: TaskLosses | undefined;
+    let after: TaskLosses | undefined;
+    const chunk = opts.chunk ?? 5;
+    try {
+      for (let done = 0; done < opts.steps; done += chunk) {
+        const kind = opts.parametrisation ?? 'free';
+        const r = await align(this.policy, batches, {
+          slot: this.slot,
+          parametrisation: kind,
+          ...(kind === 'span' ? { basis: this.sourceSlots, init: 'mean' as const } : {}),
+          lr: opts.lr ?? (kind === 'span' ? 3e-2 : 1e-2),
+          maxSteps: Math.min(chunk, opts.steps - done),
+          heldOut,
+          ...(this.state ? { state: this.state } : {}),
+        });
+        this.state = r.state;
+        before ??= r.before;
+        after = r.after;
+        if (this.history.length === 0) this.history.push({ step: 0, ...pick(r.before) });
+        const point = { step: r.state.step, ...pick(r.after) };
+        this.history.push(point);
+        onChunk(point);
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    } finally {
+      for (const b of [...batches, ...heldOut])
+        tf.dispose(Object.values(b).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+    }
+    this.lastAlignMs = performance.now() - t0;
+    return { before: before!, after: after! };
+  }
+
+  /** Keeps the current slot as adapter `name` (and makes it the active one). */
+  async saveAdapter(name: string): Promise<void> {
+    this.adapters.set(
+      name,
+      await encodeAdapter(this.policy.tttModules(), this.slot, {
+        fingerprint: this.policy.fingerprint,
+        slotName: name,
+        stats: { alignMs: this.lastAlignMs },
+      }),
+    );
+    this.activeAdapter = name;
+  }
+
+  switchAdapter(name: string): void {
+    const bytes = this.adapters.get(name);
+    if (!bytes) throw new Error(`no adapter '${name}'`);
+    loadAdapter(this.policy.tttModules(), bytes, this.slot, this.policy.fingerprint, name);
+    this.activeAdapter = name;
+  }
+
+  /** One episode of the policy acting on `target` (through the aligned slot); frames go to onFrame. */
+  async act(
+    target: Embodiment,
+    seed: number,
+    onFrame: (image: Uint8Array, env: ArmEnv) => Promise<void> | void,
+  ): Promise<boolean> {
+    const env = new ArmEnv(target, { imageSize: this.imageSize }).reset(seed, 'reach');
+    const controller = policyController(this.policy, { slot: this.slot });
+    controller.reset?.(0, seed);
+    while (!env.done()) {
+      const image = env.render();
+      await onFrame(image, env);
+      const [a] = await controller.act([
+        {
+          index: 0,
+          env,
+          image,
+          state: env.observeState(),
+          instruction: env.instruction,
+          step: env.steps,
+        },
+      ]);
+      env.step(a!);
+    }
+    await onFrame(env.render(), env);
+    return env.success();
+  }
+}
+
+const pick = (l: TaskLosses) => ({
+  perception: l.perception,
+  dynamics: l.dynamics,
+  inverseDynamics: l.inverseDynamics,
+});
+
+/** Mean/std (and quantiles) of the play data, when the policy has no stats of its own. */
+function normStatsOf(frames: PlayFrame[]) {
+  const stats = (dim: number, get: (f: PlayFrame) => Float32Array) => {
+    const vals = Array.from({ length: dim }, (_, j) =>
+      frames.map((f) => get(f)[j]!).sort((a, b) => a - b),
+    );
+    const q = (v: number[], p: number) =>
+      v[Math.min(v.length - 1, Math.floor(p * (v.length - 1)))]!;
+    return {
+      mean: vals.map((v) => v.reduce((a, b) => a + b, 0) / v.length),
+      std: vals.map((v) => {
+        const m = v.reduce((a, b) => a + b, 0) / v.length;
+        return Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length);
+      }),
+      q01: vals.map((v) => q(v, 0.01)),
+      q99: vals.map((v) => q(v, 0.99)),
+    };
+  };
+  return { state: stats(9, (f) => f.state), actions: stats(3, (f) => f.actions.subarray(0, 3)) };
+}
