@@ -113,6 +113,7 @@ async function main() {
     box.innerHTML = '<span class="muted">adapters:</span> ';
     for (const name of session.adapters.keys()) {
       const b = document.createElement('button');
+      b.type = 'button';
       b.textContent = name;
       b.dataset['adapter'] = name;
       if (name === session.activeAdapter) b.className = 'active';
