@@ -2,9 +2,10 @@
 // simulator's source embodiments on this CPU? 8 random sources (a slot each), expert reach
 // demos + random play, default ONNX features, pretrain with batch 16; every `evalEvery` steps
 // the reach success on 3 sources (10 episodes each). Usage:
-//   tsx --conditions=@selfalign/source scripts/pretrain-probe.ts [--minutes 35] [--demos 30]
+//   pnpm --filter @selfalign/cli pretrain-probe [--minutes 45] [--demos 30] [--eval-every 300]
+// (log: /tmp/probe.log; one core: tfjs-wasm is single-threaded)
 import { appendFileSync, writeFileSync } from 'node:fs';
-import { pretrain, saveCheckpoint, trainBatchFromHost } from '@selfalign/align';
+import { pretrain, trainBatchFromHost } from '@selfalign/align';
 import { initBackend, Rng } from '@selfalign/core';
 import {
   type DatasetMeta,
@@ -109,10 +110,11 @@ const evaluate = async (step: number) => {
   log(`step ${step}: reach ${rates.join('; ')}`);
 };
 await evaluate(0);
-const tStart = performance.now();
 let done = 0;
 // train in chunks (resuming from the checkpoint, on one schedule) and evaluate between them
 while (done < total && performance.now() < deadline) {
+  const chunkStart = performance.now();
+  const chunkFrom = done;
   const r = await pretrain(
     policy,
     (step) => {
@@ -134,7 +136,7 @@ while (done < total && performance.now() < deadline) {
       onStep: (step, loss, t) => {
         if (step % 50 === 0)
           log(
-            `step ${step} loss ${loss.toFixed(3)} action ${t['action']?.toFixed(3)} (${((performance.now() - tStart) / (step - done + 1e-9)).toFixed(0)} ms/step this chunk)`,
+            `step ${step} loss ${loss.toFixed(3)} action ${t['action']?.toFixed(3)} (${((performance.now() - chunkStart) / (step - chunkFrom)).toFixed(0)} ms/step)`,
           );
       },
     },
@@ -142,5 +144,4 @@ while (done < total && performance.now() < deadline) {
   done = r.step;
   await evaluate(done);
 }
-void saveCheckpoint;
 log('done');
