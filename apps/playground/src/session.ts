@@ -10,7 +10,7 @@ import {
 } from '@selfalign/align/browser';
 import { policyController } from '@selfalign/cli/policy-controller';
 import { Rng, tf } from '@selfalign/core';
-import { defaultEncoderTf, type TfEncoder } from '@selfalign/data/encoder-tf';
+import { defaultEncoderTf, StatsAccumulator, type TfEncoder } from '@selfalign/data/browser';
 import {
   createPolicy,
   getConfig,
@@ -279,23 +279,13 @@ const pick = (l: TaskLosses) => ({
   inverseDynamics: l.inverseDynamics,
 });
 
-/** Mean/std (and quantiles) of the play data, when the policy has no stats of its own. */
+/** Normalisation stats of the play data, when the policy has no stats of its own. */
 function normStatsOf(frames: PlayFrame[]) {
-  const stats = (dim: number, get: (f: PlayFrame) => Float32Array) => {
-    const vals = Array.from({ length: dim }, (_, j) =>
-      frames.map((f) => get(f)[j]!).sort((a, b) => a - b),
-    );
-    const q = (v: number[], p: number) =>
-      v[Math.min(v.length - 1, Math.floor(p * (v.length - 1)))]!;
-    return {
-      mean: vals.map((v) => v.reduce((a, b) => a + b, 0) / v.length),
-      std: vals.map((v) => {
-        const m = v.reduce((a, b) => a + b, 0) / v.length;
-        return Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length);
-      }),
-      q01: vals.map((v) => q(v, 0.01)),
-      q99: vals.map((v) => q(v, 0.99)),
-    };
-  };
-  return { state: stats(9, (f) => f.state), actions: stats(3, (f) => f.actions.subarray(0, 3)) };
+  const state = new StatsAccumulator(9);
+  const actions = new StatsAccumulator(3);
+  for (const f of frames) {
+    state.add(f.state, 1);
+    actions.add(f.actions.subarray(0, 3), 1);
+  }
+  return { state: state.result(), actions: actions.result() };
 }

@@ -1,4 +1,4 @@
-// The default encoder in TensorFlow.js (`@selfalign/data/encoder-tf`), for places without
+// The default encoder in TensorFlow.js (`@selfalign/data/browser`), for places without
 // onnxruntime-node such as the browser. Same seeded weights and the same arithmetic as the ONNX
 // graph (a test holds the two to 1e-4): frames resized bilinearly with half-pixel centres to the
 // encoder size, ImageNet-normalised, patch conv as reshape + matmul, Relu, Flatten in NCHW

@@ -1,0 +1,9 @@
+// @selfalign/data/browser: the parts of the data package that run in a browser.
+export { defaultEncoderTf, type TfEncoder } from './encoder-tf.js';
+export {
+  DEFAULT_ENCODER,
+  defaultEncoderWeights,
+  type EncoderOptions,
+  type EncoderWeights,
+} from './encoder-weights.js';
+export { quantile, StatsAccumulator } from './stats-accumulator.js';
