@@ -69,6 +69,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       name,
       parsed.values as Record<string, string | boolean | undefined>,
       parsed.positionals,
+      argv,
     );
     if (args.has('help')) {
       io.out(

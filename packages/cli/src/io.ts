@@ -31,6 +31,8 @@ export class Args {
     readonly command: string,
     readonly flags: Flags,
     readonly positionals: string[],
+    /** The command line after `selfalign`, as given (recorded in checkpoints). */
+    readonly argv: readonly string[] = [],
   ) {}
 
   has(name: string): boolean {

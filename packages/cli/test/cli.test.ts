@@ -175,6 +175,11 @@ describe('the pipeline on tiny configs', () => {
       type: 'checkpoint',
       step: 6,
       config: { name: 'tiny' },
+      info: {
+        command: expect.stringMatching(
+          /^selfalign pretrain --config tiny --data demos.arrow .*--resume/,
+        ),
+      },
     });
 
     const al = await cli(

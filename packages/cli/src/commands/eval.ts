@@ -37,10 +37,7 @@ export const evalCommand: Command = {
     try {
       const name = args.str('embodiment');
       const embodiment = embodimentByName(name, args.int('family-seed', 1));
-      if (
-        embodiment.links.length !== policy.config.actionDim &&
-        embodiment.links.length > policy.config.actionDim
-      ) {
+      if (embodiment.links.length > policy.config.actionDim) {
         throw new UserError(
           `eval: the arm has ${embodiment.links.length} joints, the policy at most ${policy.config.actionDim} action dims`,
         );

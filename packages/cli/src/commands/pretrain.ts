@@ -95,7 +95,7 @@ export const pretrainCommand: Command = {
             path: out,
             every: args.int('checkpoint-every', 500, 1),
             info: {
-              command: `selfalign ${['pretrain', ...process.argv.slice(3)].join(' ')}`,
+              command: `selfalign ${args.argv.join(' ')}`,
               seed,
               slots,
               data: files,
