@@ -3,7 +3,7 @@
 // demos + random play, default ONNX features, pretrain with batch 16; every `evalEvery` steps
 // the reach success on 3 sources (10 episodes each). Usage:
 //   pnpm --filter @selfalign/cli pretrain-probe [--minutes 45] [--demos 30] [--eval-every 300]
-// (log: /tmp/probe.log; one core: tfjs-wasm is single-threaded)
+//     [--lr 3e-4] [--log /tmp/probe.log]   (one core: tfjs-wasm is single-threaded)
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { pretrain, trainBatchFromHost } from '@selfalign/align';
 import { initBackend, Rng } from '@selfalign/core';
@@ -30,10 +30,14 @@ const arg = (n: string, d: number) =>
 const minutes = arg('--minutes', 35);
 const demosPer = arg('--demos', 30);
 const evalEvery = arg('--eval-every', 300);
+const lr = arg('--lr', 3e-4);
+const logFile = process.argv.includes('--log')
+  ? process.argv[process.argv.indexOf('--log') + 1]!
+  : '/tmp/probe.log';
 const log = (s: string) => {
-  appendFileSync('/tmp/probe.log', `${new Date().toISOString().slice(11, 19)} ${s}\n`);
+  appendFileSync(logFile, `${new Date().toISOString().slice(11, 19)} ${s}\n`);
 };
-writeFileSync('/tmp/probe.log', '');
+writeFileSync(logFile, '');
 await initBackend('wasm');
 const sources = sampleSources(8, 1);
 const side = small.vision.imageSize;
@@ -92,7 +96,7 @@ log(
 const policy = createPolicy(small, { seed: 0, normStats: stats });
 const total = 3000;
 const deadline = performance.now() + minutes * 60_000;
-const ckpt = '/tmp/probe-train.safetensors';
+const ckpt = `${logFile}.ckpt.safetensors`;
 const evaluate = async (step: number) => {
   const rates: string[] = [];
   for (const k of [0, 3, 6]) {
@@ -129,7 +133,7 @@ while (done < total && performance.now() < deadline) {
     {
       steps: total,
       until: done + evalEvery,
-      lr: 3e-4,
+      lr,
       warmup: 100,
       checkpoint: { path: ckpt, every: evalEvery },
       ...(done > 0 ? { resume: ckpt } : {}),
