@@ -1,13 +1,8 @@
 // @selfalign/data: robot data in and out of the model.
+// Everything of ./browser.ts, plus what needs Node (files, onnxruntime-node).
+export * from './browser.js';
 export { Crc32, crc32, decodeFooter, encodeFooter, FOOTER_BYTES, FOOTER_TAG } from './checksum.js';
 export { defaultEncoderModel } from './encoder.js';
-export { defaultEncoderTf, type TfEncoder } from './encoder-tf.js';
-export {
-  DEFAULT_ENCODER,
-  defaultEncoderWeights,
-  type EncoderOptions,
-  type EncoderWeights,
-} from './encoder-weights.js';
 export { DataError } from './errors.js';
 export {
   addFeatures,
@@ -34,13 +29,7 @@ export {
   verifyChecksum,
 } from './reader.js';
 export { arrowSchema, COL, checkSchema, type DatasetMeta, readMeta } from './schema.js';
-export {
-  computeNormStats,
-  loadNormStats,
-  quantile,
-  StatsAccumulator,
-  saveNormStats,
-} from './stats.js';
+export { computeNormStats, loadNormStats, saveNormStats } from './stats.js';
 export {
   batched,
   episodeSamples,
