@@ -303,6 +303,27 @@ describe('the pipeline on tiny configs', () => {
     expect(Object.keys(j.shifts)).toEqual(['perm', 'sign', 'links', 'offset', 'rotate', 'combo']);
     expect(j.results.free.actionCalls).toBe(0);
     expect(j.pretrained).toBe(false);
+    // with a checkpoint: success on the robot before and after, still no Action Expert in align
+    const withCkpt = await cli(
+      'demo',
+      '--checkpoint',
+      'ckpt.safetensors',
+      '--episodes',
+      '2',
+      '--play',
+      '2',
+      '--steps',
+      '2',
+      '--out',
+      'demo2',
+      '--json',
+    );
+    expect(withCkpt.code).toBe(0);
+    const k = withCkpt.json();
+    expect(k.pretrained).toBe(true);
+    expect(k.results.span.actionCalls).toBe(0);
+    expect(k.results.span.successBefore).toBeGreaterThanOrEqual(0);
+    expect(k.results.span.successAfter).toBeGreaterThanOrEqual(0);
   });
 });
 

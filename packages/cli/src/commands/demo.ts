@@ -179,9 +179,9 @@ export const demo: Command = {
         ['free', 1e-3],
         ['span', 3e-2],
       ] as const) {
-        const calls = policy.calls.action;
         const basis = sourceSlots.filter((k) => k !== slot);
         const before = pretrained ? await evalSuccess() : undefined;
+        const calls = policy.calls.action; // align's own forwards only, not the evaluations
         const r = await align(policy, batches, {
           slot,
           parametrisation: kind,
