@@ -11,6 +11,7 @@ const arg = (n: string, d: string) =>
   process.argv.includes(n) ? process.argv[process.argv.indexOf(n) + 1]! : d;
 const k = Number(arg('--source', '3'));
 const episodes = Number(arg('--episodes', '20'));
+const ds = process.argv.includes('--no-velocity') ? 6 : 9;
 await initBackend('wasm');
 const { policy, step } = await loadCheckpoint(process.argv[2]!);
 const robot = sampleSources(8, 1)[k]!;
@@ -20,7 +21,7 @@ const count = new Float64Array(40);
 const envs = Array.from({ length: episodes }, (_, i) =>
   new ArmEnv(robot, { imageSize: side }).reset(10_000 + i, 'reach'),
 );
-const ctl = policyController(policy, { slot: k, execute: 1 });
+const ctl = policyController(policy, { slot: k, execute: 1, stateDims: ds });
 envs.forEach((_, i) => ctl.reset?.(i, 10_000 + i));
 for (let t = 0; t < 40; t++) {
   const active = envs.map((e, i) => ({ e, i })).filter(({ e }) => !e.done());

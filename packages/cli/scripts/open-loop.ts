@@ -15,6 +15,8 @@ const arg = (n: string, d: string) =>
   process.argv.includes(n) ? process.argv[process.argv.indexOf(n) + 1]! : d;
 const which = arg('--sources', '0,3,6').split(',').map(Number);
 const episodes = Number(arg('--episodes', '10'));
+/** --no-velocity: the checkpoint was trained on joint angles only (6 state values). */
+const ds = process.argv.includes('--no-velocity') ? 6 : 9;
 await initBackend('wasm');
 const loaded = await loadCheckpoint(path);
 const trained = loaded.policy;
@@ -49,8 +51,11 @@ for (const k of which) {
         batch: T,
         images: e.frames,
         prompts: new Array(T).fill(e.instruction),
-        state: e.states,
-        stateDims: 9,
+        state: Float32Array.from(
+          { length: T * ds },
+          (_, i) => e.states[Math.floor(i / ds) * 9 + (i % ds)]!,
+        ),
+        stateDims: ds,
         slots: new Array(T).fill(k),
       });
     for (const [name, p] of [

@@ -31,6 +31,8 @@ const minutes = arg('--minutes', 35);
 const demosPer = arg('--demos', 30);
 const evalEvery = arg('--eval-every', 300);
 const lr = arg('--lr', 3e-4);
+/** --no-velocity: the policy sees joint angles only (cos, sin), not joint velocities. */
+const ds = process.argv.includes('--no-velocity') ? 6 : 9;
 const logFile = process.argv.includes('--log')
   ? process.argv[process.argv.indexOf('--log') + 1]!
   : '/tmp/probe.log';
@@ -49,7 +51,7 @@ const meta: DatasetMeta = {
   kind: 'demo',
   fps: 10,
   imageShape: [side, side, 3],
-  stateDim: 9,
+  stateDim: ds,
   actionDim: 3,
   featureDim: 64,
 };
@@ -74,7 +76,11 @@ for (const [k, e] of sources.entries()) {
         embodiment: e.name,
         length: ep.length,
         images: ep.frames,
-        states: ep.states,
+        // keep the first `ds` of each frame's 9 values (all of them, or the angles only)
+        states: Float32Array.from(
+          { length: ep.length * ds },
+          (_, i) => ep.states[Math.floor(i / ds) * 9 + (i % ds)]!,
+        ),
         actions: ep.actions,
         features,
       };
@@ -83,7 +89,7 @@ for (const [k, e] of sources.entries()) {
   }
 }
 // norm stats over every frame (state) and every executed action
-const stateAcc = new StatsAccumulator(9);
+const stateAcc = new StatsAccumulator(ds);
 const actionAcc = new StatsAccumulator(3);
 for (const s of samples) {
   stateAcc.add(s.state, 1);
@@ -104,7 +110,7 @@ const evaluate = async (step: number) => {
       sources[k]!,
       'reach',
       seedRange(10, 900_000 + k),
-      policyController(policy, { slot: k }),
+      policyController(policy, { slot: k, stateDims: ds }),
       { env: { imageSize: side } },
     );
     rates.push(

@@ -11,6 +11,8 @@ export interface PolicyControllerOptions {
   /** Actions of each chunk executed before sampling again (default Ha / 2). */
   execute?: number;
   numSteps?: number;
+  /** Only the first `stateDims` proprioceptive values reach the policy (e.g. 6: angles without velocities). */
+  stateDims?: number;
 }
 
 export function policyController(policy: Policy, opts: PolicyControllerOptions): Controller {
@@ -25,17 +27,18 @@ export function policyController(policy: Policy, opts: PolicyControllerOptions):
         const n = need[0]!.env.n;
         const side = need[0]!.env.config.imageSize;
         const images = new Uint8Array(need.length * side * side * 3);
-        const states = new Float32Array(need.length * need[0]!.state.length);
+        const ds = opts.stateDims ?? need[0]!.state.length;
+        const states = new Float32Array(need.length * ds);
         need.forEach((o, i) => {
           images.set(o.image, i * side * side * 3);
-          states.set(o.state, i * o.state.length);
+          states.set(o.state.subarray(0, ds), i * ds);
         });
         const o = makeObservation(policy, {
           batch: need.length,
           images,
           prompts: need.map((x) => x.instruction),
           state: states,
-          stateDims: need[0]!.state.length,
+          stateDims: ds,
           slots: need.map(() => opts.slot),
         });
         const chunk = policy.sampleActions(o, {
