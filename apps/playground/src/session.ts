@@ -7,17 +7,19 @@ import {
   align,
   decodeCheckpoint,
   type TaskLosses,
+  trainBatchFromHost,
 } from '@selfalign/align/browser';
 import { policyController } from '@selfalign/cli/policy-controller';
 import { Rng, tf } from '@selfalign/core';
-import { defaultEncoderTf, StatsAccumulator, type TfEncoder } from '@selfalign/data/browser';
 import {
-  createPolicy,
-  getConfig,
-  makeObservation,
-  type Policy,
-  type TrainBatch,
-} from '@selfalign/experts';
+  defaultEncoderTf,
+  episodeSamples,
+  packBatch,
+  type Sample,
+  StatsAccumulator,
+  type TfEncoder,
+} from '@selfalign/data/browser';
+import { createPolicy, getConfig, type Policy, type TrainBatch } from '@selfalign/experts';
 import {
   ArmEnv,
   type Embodiment,
@@ -35,21 +37,12 @@ export interface LossPoint {
   inverseDynamics: number;
 }
 
-interface PlayFrame {
-  image: Uint8Array;
-  state: Float32Array;
-  instruction: string;
-  actions: Float32Array; // [Ha*3], zeros past the episode end
-  mask: Float32Array; // [Ha]
-  next: Float32Array; // [F]
-}
-
 export class Session {
   readonly adapters = new Map<string, Uint8Array>();
   activeAdapter: string | undefined;
   readonly history: LossPoint[] = [];
   lastAlignMs = 0;
-  private play: PlayFrame[] = [];
+  private play: Sample[] = [];
   private state: AlignState | undefined;
 
   private constructor(
@@ -106,66 +99,39 @@ export class Session {
     return this.play.length;
   }
 
-  private windows(e: Episode): PlayFrame[] {
-    const ha = this.policy.config.actionHorizon;
+  /** Training samples of one episode, with next-observation features from the tfjs encoder. */
+  private windows(e: Episode): Sample[] {
     const s = this.imageSize;
-    const frame = s * s * 3;
-    const feats = tf.tidy(
+    const features = tf.tidy(
       () =>
         this.encoder
           .encode(tf.tensor(Int32Array.from(e.frames), [e.length, s, s, 3], 'int32'))
           .dataSync() as Float32Array,
     );
-    const f = this.encoder.dim;
-    return Array.from({ length: e.length }, (_, t) => {
-      const steps = Math.min(ha, e.length - t);
-      const actions = new Float32Array(ha * 3);
-      actions.set(e.actions.subarray(t * 3, (t + steps) * 3));
-      const mask = new Float32Array(ha);
-      mask.fill(1, 0, steps);
-      const next = Math.min(t + ha, e.length - 1);
-      return {
-        image: e.frames.subarray(t * frame, (t + 1) * frame),
-        state: e.states.subarray(t * 9, (t + 1) * 9),
-        instruction: e.instruction,
-        actions,
-        mask,
-        next: feats.subarray(next * f, (next + 1) * f),
-      };
-    });
+    const ep = {
+      episodeIndex: 0,
+      task: e.instruction,
+      embodiment: e.embodiment,
+      length: e.length,
+      images: e.frames,
+      states: e.states,
+      actions: e.actions,
+      features,
+    };
+    const meta = {
+      kind: 'play' as const,
+      imageShape: [s, s, 3] as [number, number, number],
+      stateDim: 9,
+      actionDim: 3,
+      featureDim: this.encoder.dim,
+    };
+    return [...episodeSamples(ep, meta, this.policy.config.actionHorizon)];
   }
 
   private batch(size: number, rng: Rng): TrainBatch {
     const pick = Array.from({ length: size }, () => this.play[rng.int(this.play.length)]!);
     const s = this.imageSize;
-    const ha = this.policy.config.actionHorizon;
-    const images = new Uint8Array(size * s * s * 3);
-    const states = new Float32Array(size * 9);
-    const actions = new Float32Array(size * ha * 3);
-    const mask = new Float32Array(size * ha);
-    const next = new Float32Array(size * this.encoder.dim);
-    pick.forEach((p, i) => {
-      images.set(p.image, i * s * s * 3);
-      states.set(p.state, i * 9);
-      actions.set(p.actions, i * ha * 3);
-      mask.set(p.mask, i * ha);
-      next.set(p.next, i * this.encoder.dim);
-    });
-    const obs = makeObservation(this.policy, {
-      batch: size,
-      images,
-      prompts: pick.map((p) => p.instruction),
-      state: states,
-      stateDims: 9,
-      slots: pick.map(() => this.slot),
-    });
-    return {
-      ...obs,
-      actions: tf.tensor3d(actions, [size, ha, 3]),
-      actionMask: tf.tensor2d(mask, [size, ha]),
-      nextFeatures: tf.tensor2d(next, [size, this.encoder.dim]),
-      isDemo: tf.zeros([size]),
-    };
+    return trainBatchFromHost(this.policy, packBatch(pick, [s, s, 3]), this.slot);
   }
 
   /**
@@ -280,7 +246,7 @@ const pick = (l: TaskLosses) => ({
 });
 
 /** Normalisation stats of the play data, when the policy has no stats of its own. */
-function normStatsOf(frames: PlayFrame[]) {
+function normStatsOf(frames: Sample[]) {
   const state = new StatsAccumulator(9);
   const actions = new StatsAccumulator(3);
   for (const f of frames) {

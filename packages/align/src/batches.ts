@@ -1,9 +1,7 @@
 // From @selfalign/data's host batches to @selfalign/experts' TrainBatch tensors (prompts are
 // tokenised with the policy's tokenizer), with every row on one embodiment slot if asked.
-// Node only (it goes through @selfalign/data).
 import { tf } from '@selfalign/core';
-import type { HostBatch } from '@selfalign/data';
-import { toTensors } from '@selfalign/data';
+import { type HostBatch, toTensors } from '@selfalign/data/browser';
 import { makeObservation, type Policy, type TrainBatch } from '@selfalign/experts';
 
 export function trainBatchFromHost(

@@ -11,6 +11,7 @@ export {
   type StopReason,
   type TaskLosses,
 } from './align.js';
+export { trainBatchFromHost } from './batches.js';
 export {
   CHECKPOINT_FORMAT,
   decodeCheckpoint,

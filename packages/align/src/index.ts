@@ -2,7 +2,6 @@
 // Everything of ./browser.ts, plus what needs Node (files, @selfalign/data).
 
 export { AdapterStore, type StoredAdapter } from './adapters.js';
-export { trainBatchFromHost } from './batches.js';
 export * from './browser.js';
 export { loadCheckpoint, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
 export { OnlineAligner, type OnlineOptions, type Step } from './online.js';

@@ -3,7 +3,7 @@
 // episode, and align every `every` calls once the buffer holds `minSize` transitions, with an
 // optimiser state that persists across calls (optionally reset at each new episode).
 import type { FeatureExtractor, HostBatch } from '@selfalign/data';
-import type { Policy } from '@selfalign/experts';
+import { disposeBatch, type Policy } from '@selfalign/experts';
 import { type AlignOptions, type AlignResult, type AlignState, align } from './align.js';
 import { trainBatchFromHost } from './batches.js';
 
@@ -86,9 +86,7 @@ export class OnlineAligner {
       this.results.push(r);
       return r;
     } finally {
-      for (const t of Object.values(batch))
-        if (t && typeof (t as { dispose?: unknown }).dispose === 'function')
-          (t as { dispose(): void }).dispose();
+      disposeBatch(batch);
     }
   }
 

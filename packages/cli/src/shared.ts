@@ -2,7 +2,7 @@
 // training batches with each row's slot, and policies from checkpoints with their slot map.
 import { resolve } from 'node:path';
 import { type LoadedCheckpoint, loadCheckpoint, trainBatchFromHost } from '@selfalign/align';
-import { Rng } from '@selfalign/core';
+import type { Rng } from '@selfalign/core';
 import {
   type DatasetMeta,
   defaultEncoderModel,
@@ -89,8 +89,6 @@ export async function loadPolicy(path: string): Promise<LoadedPolicy> {
   const slots = (loaded.info['slots'] ?? {}) as Record<string, number>;
   return { ...loaded, slots };
 }
-
-export const newRng = (seed: number) => new Rng(seed);
 
 /** A named policy config, or a user error naming the command. */
 export function configByName(name: string, command: string): PolicyConfig {

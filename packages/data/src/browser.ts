@@ -7,3 +7,12 @@ export {
   type EncoderWeights,
 } from './encoder-weights.js';
 export { quantile, StatsAccumulator } from './stats-accumulator.js';
+export {
+  batched,
+  episodeSamples,
+  type HostBatch,
+  packBatch,
+  type Sample,
+  shuffled,
+  toTensors,
+} from './window.js';

@@ -28,19 +28,9 @@ export {
   validateFile,
   verifyChecksum,
 } from './reader.js';
+export { type SampleStreamOptions, sampleStream } from './sample-stream.js';
 export { arrowSchema, COL, checkSchema, type DatasetMeta, readMeta } from './schema.js';
 export { computeNormStats, loadNormStats, saveNormStats } from './stats.js';
-export {
-  batched,
-  episodeSamples,
-  type HostBatch,
-  packBatch,
-  type Sample,
-  type SampleStreamOptions,
-  sampleStream,
-  shuffled,
-  toTensors,
-} from './window.js';
 export {
   buildBatch,
   type EpisodeData,

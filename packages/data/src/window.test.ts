@@ -5,6 +5,7 @@ import { initBackend } from '@selfalign/core';
 import { Rng } from '@selfalign/core/rng';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DataError } from './errors.js';
+import { sampleStream } from './sample-stream.js';
 import type { DatasetMeta } from './schema.js';
 import {
   computeNormStats,
@@ -13,7 +14,7 @@ import {
   StatsAccumulator,
   saveNormStats,
 } from './stats.js';
-import { batched, episodeSamples, packBatch, sampleStream, shuffled, toTensors } from './window.js';
+import { batched, episodeSamples, packBatch, shuffled, toTensors } from './window.js';
 import { type EpisodeData, writeEpisodes } from './writer.js';
 
 const meta: DatasetMeta = {

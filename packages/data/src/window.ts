@@ -3,11 +3,11 @@
 // (those steps are zero), and the features of the frame after the chunk, t+Ha, clamped to the
 // last frame. A seeded shuffle buffer mixes samples across episodes with bounded memory;
 // batches are flat host arrays, and `toTensors` turns one into the tensors of a TrainBatch.
+// No file system here (browser-safe); sample-stream.ts reads samples from frame files.
 
 import { tf } from '@selfalign/core';
 import { Rng } from '@selfalign/core/rng';
 import { DataError } from './errors.js';
-import { type ReadOptions, readEpisodes } from './reader.js';
 import type { DatasetMeta } from './schema.js';
 import type { EpisodeData } from './writer.js';
 
@@ -89,32 +89,6 @@ export async function* shuffled<T>(
   }
   rng.shuffle(buffer);
   yield* buffer;
-}
-
-export interface SampleStreamOptions extends ReadOptions {
-  /** Ha */
-  horizon: number;
-  /** Shuffle buffer size in samples (0 = file order). */
-  shuffle?: number;
-  seed?: number;
-  /** Passes over the files (default 1). */
-  epochs?: number;
-}
-
-/** Samples from frame files, shuffled across episodes and files. */
-export async function* sampleStream(
-  paths: readonly string[],
-  opts: SampleStreamOptions,
-): AsyncGenerator<Sample> {
-  async function* ordered(): AsyncGenerator<Sample> {
-    for (let epoch = 0; epoch < (opts.epochs ?? 1); epoch++) {
-      for (const path of paths) {
-        for await (const ep of readEpisodes(path, opts))
-          yield* episodeSamples(ep, ep.meta, opts.horizon);
-      }
-    }
-  }
-  yield* opts.shuffle ? shuffled(ordered(), opts.shuffle, opts.seed ?? 0) : ordered();
 }
 
 /** B samples as flat row-major host arrays. */

@@ -1,9 +1,11 @@
 // selfalign align: fit one TTT slot of a checkpoint's policy to play data of a new robot.
+
 import { resolve } from 'node:path';
 import { AdapterStore, align, saveCheckpoint } from '@selfalign/align';
+import { Rng } from '@selfalign/core';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
-import { drawBatch, loadPolicy, loadSamples, newRng } from '../shared.js';
+import { drawBatch, loadPolicy, loadSamples } from '../shared.js';
 
 export const alignCommand: Command = {
   name: 'align',
@@ -72,7 +74,7 @@ export const alignCommand: Command = {
         );
       const seed = args.int('seed', 0);
       const bs = args.int('batch-size', 16, 1);
-      const rng = newRng(seed);
+      const rng = new Rng(seed);
       const batches = Array.from({ length: args.int('batches', 4, 1) }, () =>
         drawBatch(policy, samples, meta, bs, rng, slot),
       );

@@ -4,9 +4,10 @@
 // (3) align only TTT W1/b1 of a fresh slot (free, span) and report the held-out alignment
 // losses before/after; with --checkpoint, (4) the policy's success on the robot before and
 // after. Without a pretrained checkpoint the policy is untrained and the demo says so.
+
 import { join, resolve } from 'node:path';
 import { AdapterStore, align, loadCheckpoint } from '@selfalign/align';
-import { currentBackend } from '@selfalign/core';
+import { currentBackend, Rng } from '@selfalign/core';
 import {
   computeNormStats,
   type DatasetMeta,
@@ -26,7 +27,7 @@ import {
 import type { Command } from '../command.js';
 import { UserError } from '../io.js';
 import { policyController } from '../policy-controller.js';
-import { configByName, drawBatch, loadSamples, newRng } from '../shared.js';
+import { configByName, drawBatch, loadSamples } from '../shared.js';
 
 export const demo: Command = {
   name: 'demo',
@@ -150,7 +151,7 @@ export const demo: Command = {
       const E = c.ttt.slots;
       const slot =
         Array.from({ length: E }, (_, k) => k).find((k) => !sourceSlots.includes(k)) ?? E - 1;
-      const rng = newRng(seed + 1);
+      const rng = new Rng(seed + 1);
       const batches = Array.from({ length: 3 }, () =>
         drawBatch(policy, samples, meta, 16, rng, slot),
       );

@@ -1,13 +1,15 @@
 // selfalign pretrain: multi-embodiment pretraining from frame files, each embodiment on its own
 // TTT slot (in order of first appearance); the command line, seed, slot map and duration are
 // recorded in the checkpoint.
+
 import { resolve } from 'node:path';
 import { pretrain as runPretrain } from '@selfalign/align';
+import { Rng } from '@selfalign/core';
 import { computeNormStats } from '@selfalign/data';
 import { createPolicy } from '@selfalign/experts';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
-import { configByName, drawBatch, loadSamples, newRng, slotMap } from '../shared.js';
+import { configByName, drawBatch, loadSamples, slotMap } from '../shared.js';
 
 export const pretrainCommand: Command = {
   name: 'pretrain',
@@ -83,7 +85,7 @@ export const pretrainCommand: Command = {
       const r = await runPretrain(
         policy,
         (step) =>
-          drawBatch(policy, samples, meta, batchSize, newRng(seed * 1_000_003 + step), slots),
+          drawBatch(policy, samples, meta, batchSize, new Rng(seed * 1_000_003 + step), slots),
         {
           steps,
           lr: args.num('lr', 3e-4),
