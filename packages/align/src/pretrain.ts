@@ -170,7 +170,7 @@ export async function pretrain(
         terms['contrast'] = hinge.dataSync()[0]!;
         total = tf.add(total, tf.mul(hinge, opts.contrast.weight)) as tf.Scalar;
       }
-      for (const k of ['action', 'perception', 'dynamics', 'inverseDynamics'] as const)
+      for (const k of ['action', 'perception', 'dynamics', 'inverseDynamics', 'keypoints'] as const)
         terms[k] = t[k].dataSync()[0]!;
       return total;
     });

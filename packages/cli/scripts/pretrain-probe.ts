@@ -31,6 +31,8 @@ const minutes = arg('--minutes', 35);
 const demosPer = arg('--demos', 30);
 const evalEvery = arg('--eval-every', 300);
 const lr = arg('--lr', 3e-4);
+/** --keypoints W: weight of the auxiliary keypoint loss (the vision tower locates the target). */
+const kpWeight = arg('--keypoints', 0);
 /** --no-velocity: the policy sees joint angles only (cos, sin), not joint velocities. */
 const ds = process.argv.includes('--no-velocity') ? 6 : 9;
 const logFile = process.argv.includes('--log')
@@ -54,6 +56,7 @@ const meta: DatasetMeta = {
   stateDim: ds,
   actionDim: 3,
   featureDim: 64,
+  objectDim: 4,
 };
 const t0 = performance.now();
 for (const [k, e] of sources.entries()) {
@@ -83,6 +86,7 @@ for (const [k, e] of sources.entries()) {
         ),
         actions: ep.actions,
         features,
+        objects: ep.objects,
       };
       for (const s of episodeSamples(data, { ...meta, kind }, small.actionHorizon)) samples.push(s);
     }
@@ -142,11 +146,12 @@ while (done < total && performance.now() < deadline) {
       lr,
       warmup: 100,
       checkpoint: { path: ckpt, every: evalEvery },
+      lossWeights: { keypoints: kpWeight },
       ...(done > 0 ? { resume: ckpt } : {}),
       onStep: (step, loss, t) => {
         if (step % 50 === 0)
           log(
-            `step ${step} loss ${loss.toFixed(3)} action ${t['action']?.toFixed(3)} (${((performance.now() - chunkStart) / (step - chunkFrom)).toFixed(0)} ms/step)`,
+            `step ${step} loss ${loss.toFixed(3)} action ${t['action']?.toFixed(3)} keypoints ${t['keypoints']?.toFixed(4)} (${((performance.now() - chunkStart) / (step - chunkFrom)).toFixed(0)} ms/step)`,
           );
       },
     },

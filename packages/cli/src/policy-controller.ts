@@ -11,7 +11,11 @@ export interface PolicyControllerOptions {
   /** Actions of each chunk executed before sampling again (default Ha / 2). */
   execute?: number;
   numSteps?: number;
-  /** Only the first `stateDims` proprioceptive values reach the policy (e.g. 6: angles without velocities). */
+  /**
+   * Only the first `stateDims` proprioceptive values reach the policy (e.g. 6: angles without
+   * velocities). Default: as many as the policy's state norm stats have (what it was trained on),
+   * else all.
+   */
   stateDims?: number;
 }
 
@@ -27,7 +31,10 @@ export function policyController(policy: Policy, opts: PolicyControllerOptions):
         const n = need[0]!.env.n;
         const side = need[0]!.env.config.imageSize;
         const images = new Uint8Array(need.length * side * side * 3);
-        const ds = opts.stateDims ?? need[0]!.state.length;
+        const ds = Math.min(
+          need[0]!.state.length,
+          opts.stateDims ?? policy.normStats?.state.mean.length ?? need[0]!.state.length,
+        );
         const states = new Float32Array(need.length * ds);
         need.forEach((o, i) => {
           images.set(o.image, i * side * side * 3);

@@ -40,9 +40,12 @@ export async function loadSamples(
       if (
         meta &&
         (meta.imageShape.join() !== ep.meta.imageShape.join() ||
-          meta.featureDim !== ep.meta.featureDim)
+          meta.featureDim !== ep.meta.featureDim ||
+          meta.objectDim !== ep.meta.objectDim)
       ) {
-        throw new UserError(`${f}: image shape or feature dim differs from ${files[0]}`);
+        throw new UserError(
+          `${f}: image shape, feature dim or object positions differ from ${files[0]}`,
+        );
       }
       meta ??= ep.meta;
       for (const s of episodeSamples(ep, ep.meta, horizon)) samples.push(s);

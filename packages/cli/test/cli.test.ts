@@ -182,6 +182,80 @@ describe('the pipeline on tiny configs', () => {
       },
     });
 
+    // the collected files carry object positions, so the keypoint loss is on by default
+    expect((await cli('inspect', 'ckpt.safetensors', '--json')).json().info).toMatchObject({
+      keypointWeight: 1,
+      stateDims: 9,
+    });
+    // a policy on joint angles only: align on 9-dim play data and eval both see its 6 dims
+    const angles = await cli(
+      'pretrain',
+      '--config',
+      'tiny',
+      '--data',
+      'demos.arrow',
+      '--out',
+      'angles.safetensors',
+      '--steps',
+      '2',
+      '--batch-size',
+      '4',
+      '--state-dims',
+      '6',
+      '--keypoint-weight',
+      '0',
+      '--json',
+    );
+    expect(angles.code).toBe(0);
+    const info = (await cli('inspect', 'angles.safetensors', '--json')).json();
+    expect(info.info).toMatchObject({ keypointWeight: 0, stateDims: 6 });
+    expect(
+      (
+        await cli(
+          'align',
+          '--checkpoint',
+          'angles.safetensors',
+          '--data',
+          'play-f.arrow',
+          '--adapter',
+          'perm-angles',
+          '--steps',
+          '2',
+          '--batch-size',
+          '4',
+        )
+      ).code,
+    ).toBe(0);
+    expect(
+      (
+        await cli(
+          'eval',
+          '--checkpoint',
+          'angles.safetensors',
+          '--embodiment',
+          'src-0',
+          '--slot',
+          '0',
+          '--episodes',
+          '2',
+        )
+      ).code,
+    ).toBe(0);
+    oneLineError(
+      await cli(
+        'pretrain',
+        '--config',
+        'tiny',
+        '--data',
+        'demos.arrow',
+        '--out',
+        'x.safetensors',
+        '--state-dims',
+        '12',
+      ),
+      /--state-dims 12 but the data has 9 state values/,
+    );
+
     const al = await cli(
       'align',
       '--checkpoint',
@@ -204,7 +278,12 @@ describe('the pipeline on tiny configs', () => {
       (await cli('inspect', join('adapters', 'perm-span.safetensors'), '--json')).json(),
     ).toMatchObject({ type: 'adapter', slotName: 'perm-span' });
     const list = await cli('adapters', 'list', '--json');
-    expect(list.json().map((a: { name: string }) => a.name)).toEqual(['perm-span']);
+    expect(
+      list
+        .json()
+        .map((a: { name: string }) => a.name)
+        .sort(),
+    ).toEqual(['perm-angles', 'perm-span']);
     expect((await cli('adapters', 'show', join('adapters', 'perm-span.safetensors'))).out).toMatch(
       /ttt\/0\/W1 \[2,16,16\]/,
     );

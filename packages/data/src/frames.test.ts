@@ -15,6 +15,7 @@ import { crc32, encodeFooter } from './checksum.js';
 import { DataError } from './errors.js';
 import { openFrames, readEpisodes, validateFile } from './reader.js';
 import { arrowSchema, COL, type DatasetMeta } from './schema.js';
+import { episodeSamples, packBatch } from './window.js';
 import {
   buildBatch,
   type EpisodeData,
@@ -123,6 +124,38 @@ describe('frame files', () => {
     await w.abort();
     expect((await readFile(path)).equals(before)).toBe(true);
     expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('object positions round-trip with NaN for absent objects and reach samples and batches', async () => {
+    const path = join(dir, 'objects.arrow');
+    const m: DatasetMeta = { ...meta, objectDim: 4 };
+    const ep = {
+      ...fakeEpisode(0, 3),
+      objects: Float32Array.from([0.1, -0.2, NaN, NaN, 0.3, 0.4, NaN, NaN, -0.5, 0.6, 0.7, -0.8]),
+    };
+    await writeEpisodes(path, m, [ep]);
+    const eps = [];
+    for await (const e of readEpisodes(path)) eps.push(e);
+    const back = eps[0];
+    expect(back!.meta.objectDim).toBe(4);
+    expect(Array.from(back!.objects!)).toEqual(Array.from(ep.objects));
+    const samples = [...episodeSamples(back!, m, 2)];
+    expect(Array.from(samples[2]!.objects!)).toEqual(Array.from(ep.objects.subarray(8, 12)));
+    const batch = packBatch(samples, m.imageShape);
+    expect(batch.objectDim).toBe(4);
+    expect(Array.from(batch.objects!)).toEqual(Array.from(ep.objects));
+    // a sample without objects does not pack with samples that have them
+    const { objects: _drop, ...plain } = samples[0]!;
+    expect(() => packBatch([samples[1]!, plain], m.imageShape)).toThrow(/other shapes/);
+    // infinities are refused, the row is named; a file without objects needs none
+    const w = await FrameWriter.open(join(dir, 'objects-bad.arrow'), m);
+    expect(() =>
+      w.writeEpisode({ ...ep, objects: ep.objects.map((v, i) => (i === 5 ? Infinity : v)) }),
+    ).toThrow(/column 'observation.objects', row 1\): Infinity/);
+    expect(() => w.writeEpisode(fakeEpisode(1, 2))).toThrow(
+      /missing: the file has object positions/,
+    );
+    await w.abort();
   });
 
   it('an empty file still carries its schema', async () => {

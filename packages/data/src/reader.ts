@@ -269,6 +269,8 @@ export async function openFrames(
       out.features = lists<Float32Array>(batch, COL.features, meta.featureDim, path, row);
       checkFinite(out.features, meta.featureDim, COL.features, path, row);
     }
+    if (meta.objectDim !== undefined)
+      out.objects = lists<Float32Array>(batch, COL.objects, meta.objectDim, path, row);
     row += n;
     return out;
   }
@@ -326,6 +328,12 @@ export async function* readEpisodes(
       ep.features = join(
         (b) => b.features!,
         meta.featureDim,
+        (n) => new Float32Array(n),
+      );
+    if (meta.objectDim !== undefined)
+      ep.objects = join(
+        (b) => b.objects!,
+        meta.objectDim,
         (n) => new Float32Array(n),
       );
     parts = [];

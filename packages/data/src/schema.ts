@@ -4,6 +4,8 @@
 //   observation.state  fixed_size_list<float32>[Ds]
 //   action             fixed_size_list<float32>[A]
 //   observation.features fixed_size_list<float32>[F]   (optional, added by addFeatures)
+//   observation.objects  fixed_size_list<float32>[2G]  (optional: image positions (u, v) in
+//     [-1, 1] of G task objects, NaN where absent; a pretraining label, never a policy input)
 // Schema metadata `selfalign` holds a JSON DatasetMeta (shapes, fps, names, kind).
 import { Field, FixedSizeList, Float32, Int32, Schema, Uint8, Utf8 } from 'apache-arrow';
 import { DataError } from './errors.js';
@@ -18,6 +20,7 @@ export const COL = Object.freeze({
   state: 'observation.state',
   action: 'action',
   features: 'observation.features',
+  objects: 'observation.objects',
 });
 
 export interface DatasetMeta {
@@ -33,6 +36,8 @@ export interface DatasetMeta {
   featureDim?: number;
   stateNames?: string[];
   actionNames?: string[];
+  /** Present when the file has object image positions: 2 values (u, v) per object slot. */
+  objectDim?: number;
   /** Where the features came from (model name / file). */
   featureModel?: string;
   /** Free-form provenance (simulator, LeRobot repo, ...). */
@@ -56,6 +61,8 @@ export function arrowSchema(meta: DatasetMeta): Schema {
   ];
   if (meta.featureDim !== undefined)
     fields.push(new Field(COL.features, list(meta.featureDim, new Float32()), false));
+  if (meta.objectDim !== undefined)
+    fields.push(new Field(COL.objects, list(meta.objectDim, new Float32()), false));
   return new Schema(fields, new Map([['selfalign', JSON.stringify(meta)]]));
 }
 
@@ -91,6 +98,8 @@ export function readMeta(schema: Schema, file: string): DatasetMeta {
   if (!positiveInt(meta.actionDim)) throw bad('actionDim must be a positive integer');
   if (meta.featureDim !== undefined && !positiveInt(meta.featureDim))
     throw bad('featureDim must be a positive integer');
+  if (meta.objectDim !== undefined && !(positiveInt(meta.objectDim) && meta.objectDim % 2 === 0))
+    throw bad('objectDim must be a positive even integer');
   return meta;
 }
 
@@ -123,4 +132,6 @@ export function checkSchema(schema: Schema, meta: DatasetMeta, file: string): vo
   if (extra !== undefined && meta.featureDim === undefined) {
     throw new DataError('column present but the metadata has no featureDim', file, COL.features);
   }
+  if (schema.fields.some((g) => g.name === COL.objects) && meta.objectDim === undefined)
+    throw new DataError('column present but the metadata has no objectDim', file, COL.objects);
 }

@@ -28,12 +28,17 @@ export interface Sample {
   actionMask: Uint8Array;
   /** [F] view: features of frame min(t + Ha, T - 1) */
   nextFeatures?: Float32Array;
+  /** [2G] view: image positions of the task objects at t (NaN where absent) */
+  objects?: Float32Array;
 }
 
 /** Every sample of one episode, in frame order. */
 export function* episodeSamples(
   ep: EpisodeData,
-  meta: Pick<DatasetMeta, 'imageShape' | 'stateDim' | 'actionDim' | 'featureDim' | 'kind'>,
+  meta: Pick<
+    DatasetMeta,
+    'imageShape' | 'stateDim' | 'actionDim' | 'featureDim' | 'objectDim' | 'kind'
+  >,
   horizon: number,
 ): Generator<Sample> {
   if (!(Number.isInteger(horizon) && horizon > 0))
@@ -63,6 +68,8 @@ export function* episodeSamples(
       const next = Math.min(t + horizon, T - 1);
       s.nextFeatures = ep.features.subarray(next * df, (next + 1) * df);
     }
+    const dobj = meta.objectDim;
+    if (dobj !== undefined && ep.objects) s.objects = ep.objects.subarray(t * dobj, (t + 1) * dobj);
     yield s;
   }
 }
@@ -109,6 +116,9 @@ export interface HostBatch {
   actionMask: Float32Array;
   /** [B*F] */
   nextFeatures?: Float32Array;
+  /** [B*2G] object image positions, when every sample has them */
+  objects?: Float32Array;
+  objectDim?: number;
   /** [B]: 1 demo, 0 play */
   isDemo: Float32Array;
   tasks: string[];
@@ -151,12 +161,18 @@ export function packBatch(
     out.featureDim = df;
     out.nextFeatures = new Float32Array(b * df);
   }
+  const dobj = s0.objects?.length;
+  if (dobj !== undefined) {
+    out.objectDim = dobj;
+    out.objects = new Float32Array(b * dobj);
+  }
   samples.forEach((s, i) => {
     if (
       s.image.length !== img ||
       s.state.length !== ds ||
       s.actions.length !== ha * da ||
-      (s.nextFeatures?.length ?? -1) !== (df ?? -1)
+      (s.nextFeatures?.length ?? -1) !== (df ?? -1) ||
+      (s.objects?.length ?? -1) !== (dobj ?? -1)
     ) {
       throw new DataError(
         `sample ${i} (episode ${s.episode}, frame ${s.frame}) has other shapes than sample 0`,
@@ -168,6 +184,7 @@ export function packBatch(
     out.actions.set(s.actions, i * ha * da);
     for (let k = 0; k < ha; k++) out.actionMask[i * ha + k] = s.actionMask[k]!;
     if (df !== undefined) out.nextFeatures!.set(s.nextFeatures!, i * df);
+    if (dobj !== undefined) out.objects!.set(s.objects!, i * dobj);
     out.isDemo[i] = s.isDemo ? 1 : 0;
     out.tasks.push(s.task);
     out.embodiments.push(s.embodiment);
@@ -205,7 +222,10 @@ export function toTensors(b: HostBatch) {
     actionMask: tf.tensor2d(b.actionMask, [b.size, b.horizon]),
     isDemo: tf.tensor1d(b.isDemo),
   };
+  const objects = b.objects
+    ? { objects: tf.tensor3d(b.objects, [b.size, b.objectDim! / 2, 2]) }
+    : {};
   return b.nextFeatures
-    ? { ...t, nextFeatures: tf.tensor2d(b.nextFeatures, [b.size, b.featureDim!]) }
-    : t;
+    ? { ...t, ...objects, nextFeatures: tf.tensor2d(b.nextFeatures, [b.size, b.featureDim!]) }
+    : { ...t, ...objects };
 }

@@ -41,6 +41,8 @@ export interface FrameColumns {
   actions: Float32Array;
   /** [rows * F] when the file has features */
   features?: Float32Array;
+  /** [rows * 2G] when the file has object positions (NaN where an object is absent) */
+  objects?: Float32Array;
 }
 
 /** One episode, as the simulator and importers produce it. */
@@ -53,6 +55,8 @@ export interface EpisodeData {
   states: Float32Array;
   actions: Float32Array;
   features?: Float32Array;
+  /** [T * 2G] image positions of the task objects (NaN where absent) */
+  objects?: Float32Array;
 }
 
 /** Columns of one episode (frame index 0.., timestamps frame / fps). */
@@ -70,6 +74,7 @@ export function episodeColumns(ep: EpisodeData, fps: number): FrameColumns {
     actions: ep.actions,
   };
   if (ep.features) cols.features = ep.features;
+  if (ep.objects) cols.objects = ep.objects;
   return cols;
 }
 
@@ -155,6 +160,19 @@ export class FrameWriter {
         throw new DataError('missing: the file has features', this.path, COL.features);
       check(COL.features, cols.features.length, m.featureDim);
     }
+    if (m.objectDim !== undefined) {
+      if (cols.objects === undefined)
+        throw new DataError('missing: the file has object positions', this.path, COL.objects);
+      check(COL.objects, cols.objects.length, m.objectDim);
+      const i = cols.objects.findIndex((v) => v === Infinity || v === -Infinity);
+      if (i >= 0)
+        throw new DataError(
+          `${cols.objects[i]} at value ${i % m.objectDim} (NaN marks an absent object; infinities are not allowed)`,
+          this.path,
+          COL.objects,
+          this.rows + Math.floor(i / m.objectDim),
+        );
+    }
     const finite = (name: string, values: Float32Array, per: number) => {
       const i = values.findIndex((v) => !Number.isFinite(v));
       if (i >= 0)
@@ -231,6 +249,7 @@ function emptyBatch(meta: DatasetMeta): RecordBatch {
     actions: new Float32Array(0),
   };
   if (meta.featureDim !== undefined) cols.features = new Float32Array(0);
+  if (meta.objectDim !== undefined) cols.objects = new Float32Array(0);
   return buildBatch(meta, cols);
 }
 
@@ -267,6 +286,8 @@ export function buildBatch(m: DatasetMeta, cols: FrameColumns): RecordBatch {
   ];
   if (m.featureDim !== undefined)
     children.push(listData(m.featureDim, n, new Float32(), cols.features!));
+  if (m.objectDim !== undefined)
+    children.push(listData(m.objectDim, n, new Float32(), cols.objects!));
   return new RecordBatch(
     schema,
     makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children }),

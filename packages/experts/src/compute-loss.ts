@@ -1,6 +1,10 @@
 // The pretraining loss (openpi pi0.py compute_loss, extended with the Alignment Expert): one
 // joint forward over [prefix, action suffix, alignment suffix] with the DESIGN 3.5 mask.
 //   total = w_a L_action + w_p L_perception + w_d L_dynamics + w_i L_inverse + w_t L_ttt
+//           + w_k L_keypoints
+// L_keypoints (pretraining only, weight 0 by default) is an auxiliary label for the vision
+// tower: its first G keypoints regress the image positions of the G task objects
+// (`batch.objects`, NaN where absent), so the goal becomes perceivable (docs/results.md).
 // Flow matching everywhere: x_t = t eps + (1 - t) x0, target u = eps - x0, t = 0.999 Beta(1.5,1)
 // + 0.001, one t per sample shared by all tasks, independent noise per task. Padded state/action
 // dims and chunk steps past the episode end count nothing; play rows (isDemo = 0) add no action
@@ -25,6 +29,8 @@ export interface TrainBatch extends Observation {
   nextFeatures: tf.Tensor;
   /** [B] 1 for demo rows (all losses), 0 for play rows (alignment losses only); default all 1 */
   isDemo?: tf.Tensor;
+  /** [B, G, 2] image positions (u, v) of the task objects in camera 0, NaN where absent (L_keypoints) */
+  objects?: tf.Tensor;
 }
 
 export interface LossWeights {
@@ -33,6 +39,8 @@ export interface LossWeights {
   dynamics: number;
   inverseDynamics: number;
   ttt: number;
+  /** Auxiliary keypoint loss (needs `batch.objects` and a config with keypoints). */
+  keypoints: number;
 }
 
 export const DEFAULT_LOSS_WEIGHTS: Readonly<LossWeights> = Object.freeze({
@@ -41,6 +49,7 @@ export const DEFAULT_LOSS_WEIGHTS: Readonly<LossWeights> = Object.freeze({
   dynamics: 1,
   inverseDynamics: 1,
   ttt: 0,
+  keypoints: 0,
 });
 
 export interface LossOptions {
@@ -72,6 +81,8 @@ export interface LossTerms {
   dynamics: tf.Scalar;
   inverseDynamics: tf.Scalar;
   ttt: tf.Scalar;
+  /** Mean squared keypoint error over present objects (0 without `batch.objects` or a prefix). */
+  keypoints: tf.Scalar;
   /** [B] weighted sum of the three alignment losses per row (with `rowLosses`). */
   alignmentRows?: tf.Tensor1D;
 }
@@ -120,6 +131,14 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
   assertShape(batch.nextFeatures, [b, c.featureDim], 'batch.nextFeatures');
   if (batch.actionMask) assertShape(batch.actionMask, [b, c.actionHorizon], 'batch.actionMask');
   if (batch.isDemo) assertShape(batch.isDemo, [b], 'batch.isDemo');
+  if (batch.objects) {
+    assertShape(batch.objects, [b, null, 2], 'batch.objects');
+    const k = c.vision.keypoints ?? 0;
+    if (batch.objects.shape[1]! > k)
+      throw new ShapeError(
+        `batch.objects has ${batch.objects.shape[1]} objects, the vision tower has ${k} keypoints`,
+      );
+  }
   const w = { ...DEFAULT_LOSS_WEIGHTS, ...opts.weights };
   const streams = opts.streams ?? ['action', 'alignment'];
   const runAction = streams.includes('action');
@@ -225,14 +244,30 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
       }
     }
     const ttt = out.tttLoss ?? zero();
+    let keypoints: tf.Scalar = zero();
+    if (batch.objects && prefix?.keypoints) {
+      const g = batch.objects.shape[1]!;
+      const pred = tf.slice(prefix.keypoints, [0, 0, 0, 0], [b, 1, g, 2]).reshape([b, g, 2]);
+      const present = tf.logicalNot(tf.isNaN(batch.objects));
+      keypoints = maskedMse(pred, tf.where(present, batch.objects, tf.zerosLike(pred)), present);
+    }
     const total = tf.addN([
       tf.mul(action, w.action),
       tf.mul(perception, w.perception),
       tf.mul(dynamics, w.dynamics),
       tf.mul(inverseDynamics, w.inverseDynamics),
       tf.mul(ttt, w.ttt),
+      tf.mul(keypoints, w.keypoints),
     ]) as tf.Scalar;
-    const terms: LossTerms = { total, action, perception, dynamics, inverseDynamics, ttt };
+    const terms: LossTerms = {
+      total,
+      action,
+      perception,
+      dynamics,
+      inverseDynamics,
+      ttt,
+      keypoints,
+    };
     if (alignmentRows) terms.alignmentRows = alignmentRows;
     return terms as unknown as tf.TensorContainer;
   }) as unknown as LossTerms;

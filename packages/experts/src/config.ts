@@ -20,6 +20,8 @@ export interface VisionConfig {
   depth: number;
   heads: number;
   mlp: number;
+  /** K: spatial soft-argmax keypoint tokens per camera after its patch tokens (0 or absent: none). */
+  keypoints?: number;
 }
 
 export interface TttSettings {
@@ -80,7 +82,16 @@ export const tiny: PolicyConfig = deepFreeze({
   vlm: { width: 32, mlp: 64 },
   action: { width: 32, mlp: 64 },
   alignment: { width: 32, mlp: 64 },
-  vision: { imageSize: 16, patch: 8, cameras: 1, width: 32, depth: 1, heads: 2, mlp: 64 },
+  vision: {
+    imageSize: 16,
+    patch: 8,
+    cameras: 1,
+    width: 32,
+    depth: 1,
+    heads: 2,
+    mlp: 64,
+    keypoints: 2,
+  },
   maxTokens: 8,
   actionHorizon: 4,
   actionDim: 4,
@@ -99,7 +110,16 @@ export const small: PolicyConfig = deepFreeze({
   vlm: { width: 128, mlp: 256 },
   action: { width: 128, mlp: 256 },
   alignment: { width: 128, mlp: 256 },
-  vision: { imageSize: 64, patch: 8, cameras: 1, width: 128, depth: 2, heads: 4, mlp: 256 },
+  vision: {
+    imageSize: 64,
+    patch: 8,
+    cameras: 1,
+    width: 128,
+    depth: 2,
+    heads: 4,
+    mlp: 256,
+    keypoints: 16,
+  },
   maxTokens: 16,
   actionHorizon: 8,
   actionDim: 4,
@@ -164,6 +184,8 @@ export function validateConfig(c: PolicyConfig): void {
   if (c.vision.imageSize % c.vision.patch !== 0)
     fail(`image ${c.vision.imageSize} not divisible by patch ${c.vision.patch}`);
   if (c.vision.width % c.vision.heads !== 0) fail('vision width not divisible by vision heads');
+  const kp = c.vision.keypoints ?? 0;
+  if (!(Number.isInteger(kp) && kp >= 0)) fail(`keypoints must be a count >= 0, got ${kp}`);
   for (const l of c.ttt.layers)
     if (!(l >= 0 && l < c.depth)) fail(`TTT layer ${l} outside 0..${c.depth - 1}`);
   if (c.ttt.slots < 1) fail('at least one TTT slot');

@@ -70,4 +70,10 @@ export {
   type TransformerOptions,
   type TransformerOutput,
 } from './transformer.js';
-export { addVisionParams, embedImages } from './vision.js';
+export {
+  addVisionParams,
+  embedImages,
+  encodeImages,
+  type ImageEncoding,
+  keypointPositions,
+} from './vision.js';

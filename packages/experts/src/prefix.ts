@@ -6,13 +6,15 @@ import { prefixPositions } from './masks.js';
 import type { Policy } from './policy.js';
 import type { Observation } from './sample-actions.js';
 import { type LayerKV, runTransformer } from './transformer.js';
-import { embedImages } from './vision.js';
+import { encodeImages } from './vision.js';
 
 export interface PrefixTokens {
   /** [B, P, Dvlm] */
   x: tf.Tensor;
   /** bool [B, P] */
   mask: tf.Tensor;
+  /** [B, C, K, 2] the vision tower's keypoint positions (configs with keypoints) */
+  keypoints?: tf.Tensor;
 }
 
 /** Checks the observation's shapes against the config. */
@@ -41,7 +43,8 @@ export function embedPrefix(policy: Policy, obs: Observation): PrefixTokens {
   return tf.tidy(() => {
     const c = policy.config;
     const b = obs.images.shape[0]!;
-    const img = embedImages(policy.params, c.vision, obs.images); // [B, C*Np, D]
+    const enc = encodeImages(policy.params, c.vision, obs.images);
+    const img = enc.tokens; // [B, C*(Np+K), D]
     const np = img.shape[1]! / c.vision.cameras;
     const lang = tf.mul(
       embed(policy.params.get('vlm/embed'), tf.cast(obs.promptIds, 'int32')),
@@ -53,11 +56,13 @@ export function embedPrefix(policy: Policy, obs: Observation): PrefixTokens {
           c.vision.cameras * np,
         ])
       : tf.ones([b, c.vision.cameras * np], 'bool');
-    return {
+    const out: PrefixTokens = {
       x: tf.concat([img, lang], 1),
       mask: tf.concat([imgMask, tf.cast(obs.promptMask, 'bool')], 1),
     };
-  });
+    if (enc.keypoints) out.keypoints = enc.keypoints;
+    return out as unknown as tf.TensorContainer;
+  }) as unknown as PrefixTokens;
 }
 
 export interface PrefixCache {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ArmEnv, GEOMETRY } from './arm-env.js';
 import { getPreset, PRESETS } from './embodiment.js';
 import { expertController, ouController, randomController } from './play.js';
-import { renderScene } from './render.js';
+import { DEFAULT_APPEARANCE, DEFAULT_CAMERA, renderScene } from './render.js';
 import { runEpisodes, seedRange } from './rollout.js';
 
 describe('determinism', () => {
@@ -141,5 +141,48 @@ describe('rendering', () => {
     expect(Buffer.from(base).equals(Buffer.from(moved))).toBe(false);
     expect(Buffer.from(base).equals(Buffer.from(tinted))).toBe(false);
     expect(Buffer.from(renderScene(scene, 48)).equals(Buffer.from(base))).toBe(true);
+  });
+});
+
+describe('observeObjects', () => {
+  it('gives the image position of the reach target: the rendered red disc is there', () => {
+    const env = new ArmEnv(getPreset('source'), { imageSize: 64 }).reset(7, 'reach');
+    const uv = env.observeObjects();
+    expect(Number.isNaN(uv[2]!) && Number.isNaN(uv[3]!)).toBe(true);
+    // centroid of the target-coloured pixels, in the same (u, v) convention
+    const img = env.render();
+    let su = 0;
+    let sv = 0;
+    let n = 0;
+    for (let r = 0; r < 64; r++)
+      for (let c = 0; c < 64; c++) {
+        const k = (r * 64 + c) * 3;
+        const [R, G, B] = DEFAULT_APPEARANCE.target;
+        if (img[k] === R && img[k + 1] === G && img[k + 2] === B) {
+          su += ((c + 0.5) / 64) * 2 - 1;
+          sv += ((r + 0.5) / 64) * 2 - 1;
+          n++;
+        }
+      }
+    expect(n).toBeGreaterThan(4);
+    // the arm may cover part of the disc: a pixel and a half of slack
+    expect(Math.abs(su / n - uv[0]!)).toBeLessThan(3 / 64);
+    expect(Math.abs(sv / n - uv[1]!)).toBeLessThan(3 / 64);
+  });
+
+  it('gives block then goal for push, and follows a rotated camera', () => {
+    const env = new ArmEnv(getPreset('source'), { imageSize: 32 }).reset(3, 'push');
+    const uv = env.observeObjects();
+    expect(uv.every(Number.isFinite)).toBe(true);
+    expect(uv[0]).toBeCloseTo(env.block[0] / 1.05, 5);
+    expect(uv[1]).toBeCloseTo(-env.block[1] / 1.05, 5);
+    expect(uv[2]).toBeCloseTo(env.goal[0] / 1.05, 5);
+    const turned = new ArmEnv(getPreset('source'), {
+      camera: { ...DEFAULT_CAMERA, rotation: Math.PI / 2 },
+    }).reset(3, 'push');
+    const w = turned.observeObjects();
+    // the view turned a quarter: world +y appears to the right and world +x downwards
+    expect(w[0]).toBeCloseTo(env.block[1] / 1.05, 5);
+    expect(w[1]).toBeCloseTo(env.block[0] / 1.05, 5);
   });
 });

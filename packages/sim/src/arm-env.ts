@@ -12,6 +12,7 @@ import {
   DEFAULT_APPEARANCE,
   DEFAULT_CAMERA,
   renderScene,
+  worldToImage,
 } from './render.js';
 
 export type TaskName = 'reach' | 'push';
@@ -60,6 +61,9 @@ const TEMPLATES: Readonly<Record<TaskName, readonly string[]>> = Object.freeze({
     'slide the block into the goal',
   ],
 });
+
+/** Objects per frame in `observeObjects` (reach uses one, push two). */
+export const OBJECT_SLOTS = 2;
 
 /** Joint limits of the measured angles: the base turns without limit, the others to +-2.6 rad. */
 export function jointLimit(j: number): number {
@@ -199,6 +203,24 @@ export class ArmEnv {
       out[this.n + j] = Math.sin(this.q[j]!);
       out[2 * this.n + j] = this.qd[j]!;
     }
+    return out;
+  }
+
+  /**
+   * Where the task's objects appear in the camera image: (u, v) in [-1, 1] of up to
+   * OBJECT_SLOTS objects ([u0, v0, u1, v1]); reach: the target, then NaN; push: the block, then
+   * the goal. Privileged information (a label for pretraining a vision tower's keypoints,
+   * never an input to a policy).
+   */
+  observeObjects(out: Float32Array = new Float32Array(2 * OBJECT_SLOTS)): Float32Array {
+    const cam = this.config.camera;
+    const objs = this.task === 'reach' ? [this.target] : [this.block, this.goal];
+    out.fill(Number.NaN);
+    objs.forEach(([x, y], i) => {
+      const [u, v] = worldToImage(cam, x, y);
+      out[2 * i] = u;
+      out[2 * i + 1] = v;
+    });
     return out;
   }
 

@@ -6,6 +6,7 @@ export {
   type EnvConfig,
   GEOMETRY,
   jointLimit,
+  OBJECT_SLOTS,
   type TaskName,
 } from './arm-env.js';
 export {
@@ -46,6 +47,7 @@ export {
   type Rgb,
   renderScene,
   type Scene,
+  worldToImage,
 } from './render.js';
 export {
   type Episode,

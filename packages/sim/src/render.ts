@@ -55,6 +55,19 @@ export interface Scene {
   goalRadius: number;
 }
 
+/**
+ * World point -> image position (u, v) in [-1, 1] (u to the right, v down; the image edges are
+ * -1 and 1), the convention of a vision tower's keypoints.
+ */
+export function worldToImage(camera: Camera, x: number, y: number): [number, number] {
+  const dx = x - camera.centerX;
+  const dy = y - camera.centerY;
+  const c = Math.cos(-camera.rotation);
+  const s = Math.sin(-camera.rotation);
+  const k = 2 / camera.span;
+  return [(dx * c - dy * s) * k, -(dx * s + dy * c) * k];
+}
+
 /** A canvas bound to one image buffer and one camera. */
 export class Raster {
   private readonly scale: number;

@@ -3,7 +3,7 @@
 // actions) ready for @selfalign/data, without per-row objects. Metrics: success rate over a
 // fixed seed set, final task distance, steps to success, and the action MSE against the
 // target's own expert on the states the controller visited.
-import { ArmEnv, type EnvConfig, type TaskName } from './arm-env.js';
+import { ArmEnv, type EnvConfig, OBJECT_SLOTS, type TaskName } from './arm-env.js';
 import type { Embodiment } from './embodiment.js';
 import { expertAction } from './expert.js';
 import type { Controller, StepObservation } from './play.js';
@@ -22,6 +22,8 @@ export interface Episode {
   states: Float32Array;
   /** float32 [T, n]: the actions sent (clipped to [-1, 1]). */
   actions: Float32Array;
+  /** float32 [T, 2 * OBJECT_SLOTS]: the task objects' image positions (`ArmEnv.observeObjects`). */
+  objects: Float32Array;
   success: boolean;
   finalDistance: number;
   /** Steps until success, or -1. */
@@ -84,6 +86,7 @@ export async function runEpisodes(
             frames: new Uint8Array(maxT * frame),
             states: new Float32Array(maxT * 3 * n),
             actions: new Float32Array(maxT * n),
+            objects: new Float32Array(maxT * 2 * OBJECT_SLOTS),
           }
         : undefined,
     );
@@ -100,6 +103,8 @@ export async function runEpisodes(
         env.render(image);
         const state = r ? r.states.subarray(t * 3 * n, (t + 1) * 3 * n) : new Float32Array(3 * n);
         env.observeState(state);
+        if (r)
+          env.observeObjects(r.objects.subarray(t * 2 * OBJECT_SLOTS, (t + 1) * 2 * OBJECT_SLOTS));
         return { index: k, env, image, state, instruction: env.instruction, step: t };
       });
       const actions = await controller.act(obs);
@@ -147,6 +152,7 @@ export async function runEpisodes(
             frames: r.frames.slice(0, t * frame),
             states: r.states.slice(0, t * 3 * n),
             actions: r.actions.slice(0, t * n),
+            objects: r.objects.slice(0, t * 2 * OBJECT_SLOTS),
             success: env.success(),
             finalDistance: env.distance(),
             stepsToSuccess: firstSuccess[k]!,

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { type DatasetMeta, type EpisodeData, FrameWriter } from '@selfalign/data';
 import {
   expertController,
+  OBJECT_SLOTS,
   ouController,
   randomController,
   runEpisodes,
@@ -65,6 +66,8 @@ export const collect: Command = {
       imageShape: [size, size, 3],
       stateDim: 3 * n,
       actionDim: n,
+      // the task objects' image positions: a pretraining label for the vision tower's keypoints
+      objectDim: 2 * OBJECT_SLOTS,
       ...(extractor ? { featureDim: extractor.dim, featureModel: extractor.name } : {}),
       source: {
         simulator: 'selfalign-sim planar arm',
@@ -105,6 +108,7 @@ export const collect: Command = {
             images: ep.frames,
             states: ep.states,
             actions: ep.actions,
+            objects: ep.objects,
           };
           if (extractor) data.features = await extractor.extract(ep.frames, ep.length, size, size);
           writer.writeEpisode(data);

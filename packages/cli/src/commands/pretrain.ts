@@ -26,6 +26,11 @@ export const pretrainCommand: Command = {
   --resume               continue from --out
   --contrast W:MARGIN    slot-contrast loss weight and margin
   --alignment-defined-slots   W1/b1 learn from the alignment losses only
+  --keypoint-weight W    weight of the auxiliary loss that puts the vision tower's keypoints
+                         on the task objects (default 1 when the data has object positions
+                         and the config has keypoints, else 0)
+  --state-dims N         keep the first N state values (e.g. 6 = joint angles without
+                         velocities; default all)
   --no-play              drop play rows`,
   options: {
     data: { type: 'string' },
@@ -41,6 +46,8 @@ export const pretrainCommand: Command = {
     contrast: { type: 'string' },
     'alignment-defined-slots': { type: 'boolean' },
     'no-play': { type: 'boolean' },
+    'keypoint-weight': { type: 'string' },
+    'state-dims': { type: 'string' },
   },
   async run(args, io) {
     const files = args.list('data').map((f) => resolve(io.cwd, f));
@@ -52,6 +59,25 @@ export const pretrainCommand: Command = {
     const contrastArg = args.optStr('contrast');
     let { samples, meta } = await loadSamples(files, config.actionHorizon);
     if (args.has('no-play')) samples = samples.filter((s) => s.isDemo);
+    const stateDims = args.int('state-dims', meta.stateDim, 1);
+    if (stateDims > meta.stateDim)
+      throw new UserError(
+        `pretrain: --state-dims ${stateDims} but the data has ${meta.stateDim} state values`,
+      );
+    if (stateDims < meta.stateDim) {
+      samples = samples.map((s) => ({ ...s, state: s.state.subarray(0, stateDims) }));
+      meta = { ...meta, stateDim: stateDims };
+    }
+    const keypoints = config.vision.keypoints ?? 0;
+    const canKeypoint = meta.objectDim !== undefined && meta.objectDim / 2 <= keypoints;
+    const keypointWeight = args.num('keypoint-weight', canKeypoint ? 1 : 0);
+    if (keypointWeight > 0 && !canKeypoint)
+      throw new UserError(
+        meta.objectDim === undefined
+          ? 'pretrain: --keypoint-weight needs object positions in the data (selfalign collect writes them)'
+          : `pretrain: the data has ${meta.objectDim / 2} objects, config '${config.name}' has ${keypoints} keypoints`,
+      );
+    if (keypointWeight === 0) samples = samples.map(({ objects: _, ...s }) => s);
     if (meta.featureDim !== config.featureDim) {
       throw new UserError(
         `pretrain: the data has ${meta.featureDim ?? 'no'} features per frame, config '${config.name}' needs ${config.featureDim} (add them with selfalign features)`,
@@ -68,7 +94,15 @@ export const pretrainCommand: Command = {
       throw new UserError(
         `pretrain: ${used} embodiments but config '${config.name}' has ${config.ttt.slots} TTT slots`,
       );
-    const normStats = await computeNormStats(files);
+    const fileStats = await computeNormStats(files);
+    // the policy's state stats cover the dims it sees: they tell every later user how many
+    const cut = (s: typeof fileStats.state) => ({
+      mean: s.mean.slice(0, stateDims),
+      std: s.std.slice(0, stateDims),
+      q01: s.q01.slice(0, stateDims),
+      q99: s.q99.slice(0, stateDims),
+    });
+    const normStats = { ...fileStats, state: cut(fileStats.state) };
     const policy = createPolicy(config, { seed, normStats });
     const contrast = contrastArg
       ? (() => {
@@ -91,6 +125,7 @@ export const pretrainCommand: Command = {
           lr: args.num('lr', 3e-4),
           warmup: args.int('warmup', Math.min(100, Math.floor(steps / 10))),
           seed,
+          lossWeights: { keypoints: keypointWeight },
           ...(contrast ? { contrast } : {}),
           ...(args.has('alignment-defined-slots') ? { alignmentDefinedSlots: true } : {}),
           checkpoint: {
@@ -100,6 +135,8 @@ export const pretrainCommand: Command = {
               command: `selfalign ${args.argv.join(' ')}`,
               seed,
               slots,
+              stateDims,
+              keypointWeight,
               data: files,
               startedAt: new Date(started).toISOString(),
             },
