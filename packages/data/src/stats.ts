@@ -4,7 +4,7 @@
 // order statistics, numpy's default). Saved in openpi's norm_stats.json layout, atomically.
 
 import { readFile } from 'node:fs/promises';
-import { type NormStats, parseNormStatsJson, type Stats, toNormStatsJson } from '@selfalign/core';
+import { type NormStats, parseNormStatsJson, toNormStatsJson } from '@selfalign/core';
 import { writeFileAtomic } from '@selfalign/core/node';
 import { DataError } from './errors.js';
 import { openFrames, type ReadOptions } from './reader.js';
