@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ArmEnv, GEOMETRY } from './arm-env.js';
 import { getPreset, PRESETS } from './embodiment.js';
+import { expertAction } from './expert.js';
 import { expertController, ouController, randomController } from './play.js';
 import { DEFAULT_APPEARANCE, DEFAULT_CAMERA, renderScene } from './render.js';
 import { runEpisodes, seedRange } from './rollout.js';
@@ -184,5 +185,30 @@ describe('observeObjects', () => {
     // the view turned a quarter: world +y appears to the right and world +x downwards
     expect(w[0]).toBeCloseTo(env.block[1] / 1.05, 5);
     expect(w[1]).toBeCloseTo(env.block[0] / 1.05, 5);
+  });
+});
+
+describe('reach expert IK choice', () => {
+  /** Runs the expert from a given start pose to the end; returns the final angles (base wrapped). */
+  const finalPose = (start: number[], reach: 'canonical' | 'nearest') => {
+    const env = new ArmEnv(getPreset('source')).reset(11, 'reach');
+    start.forEach((v, j) => {
+      env.q[j] = v;
+    });
+    // past success too, so the pose settles on the goal
+    for (let t = 0; t < 80; t++) env.step(expertAction(env, undefined, undefined, reach));
+    expect(env.success()).toBe(true);
+    return [Math.atan2(Math.sin(env.q[0]!), Math.cos(env.q[0]!)), env.q[1]!, env.q[2]!];
+  };
+
+  it('canonical: the goal pose depends on the target only; nearest: on where the arm starts', () => {
+    const starts = [
+      [0.3, 1.2, -1.0],
+      [-2.5, -1.2, 1.3],
+    ];
+    const [a, b] = starts.map((s) => finalPose(s, 'canonical'));
+    for (let j = 0; j < 3; j++) expect(Math.abs(a![j]! - b![j]!)).toBeLessThan(0.02);
+    const [c, d] = starts.map((s) => finalPose(s, 'nearest'));
+    expect(Math.max(...c!.map((v, j) => Math.abs(v - d![j]!)))).toBeGreaterThan(0.5);
   });
 });

@@ -23,7 +23,7 @@ export {
   sourceEmbodiment,
   validateEmbodiment,
 } from './embodiment.js';
-export { expertAction } from './expert.js';
+export { expertAction, type ReachSolution } from './expert.js';
 export {
   dlsStep,
   forwardKinematics,

@@ -1,0 +1,122 @@
+// Diagnostic for docs/results.md: how hard is the reach control problem itself, with perception
+// solved? Behaviour cloning of the scripted expert by a plain MLP from privileged inputs
+// (cos/sin of the joint angles, the target's (x, y), a one-hot of the source robot) on the same
+// 8 source robots as the pretraining probe; MSE regression of the expert's action, Adam, batch 64;
+// closed-loop reach success on fresh seeds every `--eval-every` steps.
+//   pnpm --filter @selfalign/cli exec tsx --conditions=@selfalign/source scripts/privileged-bc.ts
+//     [--demos 30] [--steps 3000] [--eval-every 500] [--width 256] [--lr 1e-3] [--dagger 0]
+import {
+  createOptimizer,
+  initBackend,
+  linear,
+  optimizerStep,
+  ParamTree,
+  Rng,
+  randomNormal,
+  tf,
+} from '@selfalign/core';
+import {
+  type Controller,
+  expertController,
+  runEpisodes,
+  type StepObservation,
+  sampleSources,
+  seedRange,
+} from '@selfalign/sim';
+
+const arg = (n: string, d: string) =>
+  process.argv.includes(n) ? process.argv[process.argv.indexOf(n) + 1]! : d;
+const demos = Number(arg('--demos', '30'));
+const steps = Number(arg('--steps', '3000'));
+const evalEvery = Number(arg('--eval-every', '500'));
+const width = Number(arg('--width', '256'));
+const lr = Number(arg('--lr', '1e-3'));
+/** --dart S: the demos execute the expert's action plus N(0, S^2) noise; the label stays clean (DART). */
+const dart = Number(arg('--dart', '0'));
+const noise = new Rng(77);
+const reachMode = arg('--reach', 'nearest') as 'nearest' | 'canonical';
+await initBackend('wasm');
+const sources = sampleSources(8, 1);
+const IN = 6 + 2 + 8;
+const features = (o: StepObservation, k: number, out: Float32Array, at: number) => {
+  out.set(o.state.subarray(0, 6), at);
+  out[at + 6] = o.env.target[0];
+  out[at + 7] = o.env.target[1];
+  out[at + 8 + k] = 1;
+};
+const xs: number[] = [];
+const ys: number[] = [];
+for (const [k, e] of sources.entries()) {
+  const rec: Controller = {
+    act: (obs) => {
+      const a = expertController(undefined, reachMode).act(obs) as Float64Array[];
+      obs.forEach((o, i) => {
+        const f = new Float32Array(IN);
+        features(o, k, f, 0);
+        xs.push(...f);
+        ys.push(...a[i]!);
+      });
+      return dart > 0 ? a.map((v) => v.map((x) => x + dart * noise.normal())) : a;
+    },
+  };
+  await runEpisodes(e, 'reach', seedRange(demos, 100_000 + k * 1000), rec);
+}
+const n = ys.length / 3;
+const X = tf.tensor2d(xs, [n, IN]);
+const Y = tf.tensor2d(ys, [n, 3]);
+const tree = new ParamTree();
+const rng = new Rng(0);
+const dense = (p: string, a: number, b: number) => {
+  tree.add(`${p}/w`, randomNormal(rng, [a, b], 1 / Math.sqrt(a)));
+  tree.add(`${p}/b`, tf.zeros([b]));
+};
+dense('l1', IN, width);
+dense('l2', width, width);
+dense('l3', width, 3);
+const P = (p: string) => tree.get(p);
+const mlp = (x: tf.Tensor) =>
+  linear(
+    tf.relu(linear(tf.relu(linear(x, P('l1/w'), P('l1/b'))), P('l2/w'), P('l2/b'))),
+    P('l3/w'),
+    P('l3/b'),
+  );
+const evaluate = async (step: number) => {
+  const rates: string[] = [];
+  let total = 0;
+  for (const [k, e] of sources.entries()) {
+    const ctrl: Controller = {
+      act: (obs) =>
+        tf.tidy(() => {
+          const f = new Float32Array(obs.length * IN);
+          obs.forEach((o, i) => features(o, k, f, i * IN));
+          const a = mlp(tf.tensor2d(f, [obs.length, IN])).arraySync() as number[][];
+          return a;
+        }),
+    };
+    const r = await runEpisodes(e, 'reach', seedRange(25, 900_000 + k * 100), ctrl);
+    rates.push(`${(100 * r.successRate).toFixed(0)} (d ${r.meanFinalDistance.toFixed(2)})`);
+    total += r.successRate;
+  }
+  console.log(
+    `step ${step}: reach success per source ${rates.join(' / ')} %, mean ${((100 * total) / 8).toFixed(0)}%`,
+  );
+};
+console.log(`${n} demo frames (${demos} demos per source)`);
+const opt = createOptimizer({ lr });
+const params = tree.select();
+for (let s = 1; s <= steps; s++) {
+  const idx = tf.tensor1d(
+    Array.from({ length: 64 }, () => rng.int(n)),
+    'int32',
+  );
+  const r = optimizerStep(
+    opt,
+    params,
+    () => tf.mean(tf.square(tf.sub(mlp(tf.gather(X, idx)), tf.gather(Y, idx)))) as tf.Scalar,
+  );
+  idx.dispose();
+  if (s % evalEvery === 0) {
+    console.log(`step ${s}: train mse ${r.loss.toFixed(4)}`);
+    await evaluate(s);
+  }
+}
