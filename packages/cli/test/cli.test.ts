@@ -204,9 +204,16 @@ describe('the pipeline on tiny configs', () => {
       '6',
       '--keypoint-weight',
       '0',
+      '--log-every',
+      '1',
       '--json',
     );
     expect(angles.code).toBe(0);
+    // --log-every: one plain line per step on stderr with every loss term
+    expect(angles.err).toHaveLength(2);
+    expect(angles.err[1]).toMatch(
+      /step 2\/2 loss [\d.]+ action [\d.]+ perception [\d.]+ dynamics [\d.]+ inverseDynamics [\d.]+ keypoints 0\.0000/,
+    );
     const info = (await cli('inspect', 'angles.safetensors', '--json')).json();
     expect(info.info).toMatchObject({ keypointWeight: 0, stateDims: 6 });
     expect(

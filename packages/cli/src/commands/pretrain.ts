@@ -31,7 +31,9 @@ export const pretrainCommand: Command = {
                          and the config has keypoints, else 0)
   --state-dims N         keep the first N state values (e.g. 6 = joint angles without
                          velocities; default all)
-  --no-play              drop play rows`,
+  --no-play              drop play rows
+  --log-every N          also print a plain line with the loss terms every N steps (stderr;
+                         for logs of long runs)`,
   options: {
     data: { type: 'string' },
     out: { type: 'string' },
@@ -48,6 +50,7 @@ export const pretrainCommand: Command = {
     'no-play': { type: 'boolean' },
     'keypoint-weight': { type: 'string' },
     'state-dims': { type: 'string' },
+    'log-every': { type: 'string' },
   },
   async run(args, io) {
     const files = args.list('data').map((f) => resolve(io.cwd, f));
@@ -113,6 +116,7 @@ export const pretrainCommand: Command = {
         })()
       : undefined;
     const started = Date.now();
+    const logEvery = args.int('log-every', 0, 0);
     const progress = new Progress(io, 'pretrain', steps, io.tty && !args.has('json'));
     let last = Number.NaN;
     try {
@@ -142,9 +146,16 @@ export const pretrainCommand: Command = {
             },
           },
           ...(args.has('resume') ? { resume: out } : {}),
-          onStep: (_, loss) => {
+          onStep: (step, loss, terms) => {
             last = loss;
             progress.tick(1, `loss ${loss.toFixed(3)}`);
+            if (logEvery > 0 && step % logEvery === 0) {
+              const parts = Object.entries(terms).map(([k, v]) => `${k} ${v.toFixed(4)}`);
+              const secs = (Date.now() - started) / 1000;
+              io.err(
+                `${new Date().toISOString()} step ${step}/${steps} loss ${loss.toFixed(4)} ${parts.join(' ')} (${secs.toFixed(0)} s)`,
+              );
+            }
           },
         },
       );
