@@ -12,6 +12,7 @@ import { evalCommand } from './commands/eval.js';
 import { features } from './commands/features.js';
 import { inspect } from './commands/inspect.js';
 import { pretrainCommand } from './commands/pretrain.js';
+import { results } from './commands/results.js';
 import { sample } from './commands/sample.js';
 import { Args, explain, type Io, UsageError } from './io.js';
 
@@ -26,6 +27,7 @@ export const COMMANDS: readonly Command[] = [
   inspect,
   bench,
   demo,
+  results,
 ];
 
 function help(): string {

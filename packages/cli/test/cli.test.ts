@@ -1,7 +1,7 @@
 // Every command of `selfalign` on tiny configs, in-process, in a temporary folder: a full
 // collect -> features -> pretrain -> align -> eval -> sample -> adapters -> inspect chain, bench
 // and demo, and the bad arguments and bad files a user will try.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -341,6 +341,49 @@ describe('the pipeline on tiny configs', () => {
       'push',
     );
     expect(ev2.out).toMatch(/perm push, slot 2 with adapter perm-span: success/);
+
+    // the results table in one command (tiny budgets: the pipeline, not the numbers)
+    const res = await cli(
+      'results',
+      '--checkpoint',
+      'ckpt.safetensors',
+      '--targets',
+      'perm',
+      '--play',
+      '2',
+      '--episodes',
+      '2',
+      '--steps',
+      '2',
+      '--finetune-steps',
+      '2',
+      '--out',
+      'table.md',
+      '--json',
+    );
+    expect(res.code).toBe(0);
+    const rows = res.json().rows as { method: string; success: number; actionMse: number }[];
+    expect(rows.map((r) => r.method)).toEqual([
+      'no adaptation',
+      'align free',
+      'align span',
+      'align span+residual',
+      'oracle adapter',
+      'fine-tune (all parameters)',
+    ]);
+    for (const r of rows) {
+      expect(r.success).toBeGreaterThanOrEqual(0);
+      expect(r.success).toBeLessThanOrEqual(1);
+      expect(r.actionMse).toBeGreaterThan(0);
+    }
+    // align moved the slot: its actions differ from no adaptation's
+    expect(rows[2]!.actionMse).not.toBe(rows[0]!.actionMse);
+    const table = await readFile(join(dir, 'table.md'), 'utf8');
+    expect(table).toMatch(/\| perm \| 2 \| align span \| [\d.]+% \| [\d.]+ \| (-?\d+%|no gap) \|/);
+    oneLineError(
+      await cli('results', '--checkpoint', 'ckpt.safetensors', '--play', '0'),
+      /--play takes positive integers, got '0'/,
+    );
 
     const s = await cli(
       'sample',

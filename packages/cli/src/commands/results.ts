@@ -1,0 +1,325 @@
+// selfalign results: the self-alignment results table for a pretrained checkpoint, in one
+// command. Per held-out target, play budget and seed: random play (features from the embedded
+// encoder) -> a new slot; rows: no adaptation (the slot = the mean of the source slots), align
+// TTT-only with each slot parametrisation, the oracle adapter (TTT-only fitted to labelled
+// target demos of the same budget) and full fine-tuning on those demos; each evaluated on a
+// fixed seed set (success, action MSE against the target's own expert). The headline: the share
+// of the no-adaptation -> oracle gap that align closes, in success and in action MSE.
+
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { align, disposePretrain, finetune, loadCheckpoint } from '@selfalign/align';
+import { Rng, tf } from '@selfalign/core';
+import {
+  type DatasetMeta,
+  episodeSamples,
+  type FeatureExtractor,
+  type Sample,
+} from '@selfalign/data';
+import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
+import {
+  type Controller,
+  type Embodiment,
+  expertController,
+  randomController,
+  runEpisodes,
+  seedRange,
+} from '@selfalign/sim';
+import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
+import type { Command } from '../command.js';
+import { Progress, UserError } from '../io.js';
+import { policyController } from '../policy-controller.js';
+import { drawBatch, embodimentByName, featureExtractor } from '../shared.js';
+
+const PARAMS = ['free', 'span', 'span+residual'] as const;
+
+interface Row {
+  target: string;
+  budget: number;
+  seed: number;
+  method: string;
+  success: number;
+  actionMse: number;
+  wallS: number;
+}
+
+export const results: Command = {
+  name: 'results',
+  summary:
+    'the results table: no adaptation vs align (each slot parametrisation) vs oracle vs fine-tuning',
+  usage: `selfalign results --checkpoint CKPT [options]
+  --targets NAMES      held-out robots                      (default perm,sign,links,offset,combo)
+  --play LIST          play (and oracle demo) trajectories   (default 10,100)
+  --seeds N            seeds per cell                        (default 1)
+  --episodes N         evaluation episodes per row           (default 100)
+  --steps N            align / oracle steps                  (default 200)
+  --finetune-steps N   full fine-tuning steps (0: skip)      (default 200)
+  --params LIST        slot parametrisations                 (default free,span,span+residual)
+  --batch-size B       (default 16)
+  --out FILE           also write the markdown table here`,
+  options: {
+    checkpoint: { type: 'string' },
+    targets: { type: 'string' },
+    play: { type: 'string' },
+    seeds: { type: 'string' },
+    episodes: { type: 'string' },
+    steps: { type: 'string' },
+    'finetune-steps': { type: 'string' },
+    params: { type: 'string' },
+    'batch-size': { type: 'string' },
+    out: { type: 'string' },
+  },
+  async run(args, io) {
+    const ckpt = resolve(io.cwd, args.str('checkpoint'));
+    const targets = args.list('targets', ['perm', 'sign', 'links', 'offset', 'combo']);
+    const budgets = args.list('play', ['10', '100']).map((b) => {
+      const n = Number(b);
+      if (!(Number.isInteger(n) && n > 0))
+        throw new UserError(`results: --play takes positive integers, got '${b}'`);
+      return n;
+    });
+    const params = args.list('params', [...PARAMS]).map((p) => {
+      if (!(PARAMS as readonly string[]).includes(p))
+        throw new UserError(`results: unknown parametrisation '${p}' (${PARAMS.join(', ')})`);
+      return p as (typeof PARAMS)[number];
+    });
+    const seeds = args.int('seeds', 1, 1);
+    const episodes = args.int('episodes', 100, 1);
+    const steps = args.int('steps', 200, 1);
+    const ftSteps = args.int('finetune-steps', 200, 0);
+    const batchSize = args.int('batch-size', 16, 1);
+    const embodiments = targets.map((t) => [t, embodimentByName(t, 1)] as const);
+    const loaded = await loadCheckpoint(ckpt);
+    const policy = loaded.policy;
+    const sourceSlots = Object.values((loaded.info['slots'] ?? {}) as Record<string, number>);
+    if (sourceSlots.length === 0)
+      throw new UserError(`results: ${ckpt} records no source slots (not a pretrain checkpoint)`);
+    const c = policy.config;
+    const E = c.ttt.slots;
+    const slot = Array.from({ length: E }, (_, k) => k).find((k) => !sourceSlots.includes(k));
+    if (slot === undefined) throw new UserError(`results: no free slot among ${E}`);
+    const side = c.vision.imageSize;
+    const extractor = await featureExtractor('default', io.cwd, c.featureDim);
+    const fast = policy.params.select(TTT_FAST_WEIGHTS as string[]);
+    const pretrained = new Map(fast.map(([p, v]) => [p, tf.clone(v)]));
+    const rows: Row[] = [];
+    const cells = targets.length * budgets.length * seeds;
+    const progress = new Progress(io, 'results', cells, io.tty && !args.has('json'));
+    try {
+      /** Back to the checkpoint's fast weights, with the new slot = the mean of the source slots. */
+      const resetSlot = () => {
+        for (const [p, v] of fast) {
+          v.assign(pretrained.get(p)!);
+          writeSlot(
+            v,
+            slot,
+            tf.tidy(() => tf.mean(tf.gather(v, sourceSlots), 0)),
+          );
+        }
+      };
+      const evaluate = async (p: Policy, e: Embodiment, s: number) => {
+        const r = await runEpisodes(
+          e,
+          'reach',
+          seedRange(episodes, 700_000 + 10_000 * s),
+          policyController(p, { slot }),
+          { env: { imageSize: side }, parallel: 25 },
+        );
+        return { success: r.successRate, actionMse: r.actionMse };
+      };
+      for (const [name, e] of embodiments) {
+        for (const budget of budgets) {
+          for (let s = 0; s < seeds; s++) {
+            const row = (method: string, r: { success: number; actionMse: number }, t0: number) =>
+              rows.push({
+                target: name,
+                budget,
+                seed: s,
+                method,
+                ...r,
+                wallS: (performance.now() - t0) / 1000,
+              });
+            const base = 1_000_000 * (s + 1) + 10_000 * budget;
+            const play = await record(
+              e,
+              randomController(s),
+              'play',
+              budget,
+              base,
+              side,
+              extractor,
+              c,
+            );
+            const demos = await record(
+              e,
+              expertController(),
+              'demo',
+              budget,
+              base + 5_000,
+              side,
+              extractor,
+              c,
+            );
+            const batches = (samples: Sample[], n: number, rng: Rng): TrainBatch[] =>
+              Array.from({ length: n }, () =>
+                drawBatch(policy, samples, play.meta, batchSize, rng, slot),
+              );
+            let t0 = performance.now();
+            resetSlot();
+            row('no adaptation', await evaluate(policy, e, s), t0);
+            const playBatches = batches(play.samples, 4, new Rng(s + 11));
+            for (const param of params) {
+              t0 = performance.now();
+              resetSlot();
+              const r = await align(policy, playBatches, {
+                slot,
+                parametrisation: param,
+                init: 'mean',
+                basis: sourceSlots,
+                maxSteps: steps,
+                seed: s,
+              });
+              r.state.dispose();
+              row(`align ${param}`, await evaluate(policy, e, s), t0);
+            }
+            for (const b of playBatches) disposeBatch(b);
+            const demoBatches = batches(demos.samples, 4, new Rng(s + 13));
+            t0 = performance.now();
+            resetSlot();
+            const o = await align(policy, demoBatches, {
+              slot,
+              parametrisation: 'free',
+              init: 'mean',
+              basis: sourceSlots,
+              maxSteps: steps,
+              lr: 1e-3,
+              objective: 'action',
+              seed: s,
+            });
+            o.state.dispose();
+            row('oracle adapter', await evaluate(policy, e, s), t0);
+            for (const b of demoBatches) disposeBatch(b);
+            if (ftSteps > 0) {
+              t0 = performance.now();
+              const ft = await loadCheckpoint(ckpt);
+              try {
+                const fp = ft.policy;
+                for (const [, v] of fp.params.select(TTT_FAST_WEIGHTS as string[]))
+                  writeSlot(
+                    v,
+                    slot,
+                    tf.tidy(() => tf.mean(tf.gather(v, sourceSlots), 0)),
+                  );
+                const rng = new Rng(s + 17);
+                const r = await finetune(
+                  fp,
+                  () => drawBatch(fp, demos.samples, demos.meta, batchSize, rng, slot),
+                  { steps: ftSteps, lr: 1e-4, warmup: Math.min(20, ftSteps), seed: s },
+                );
+                disposePretrain(r);
+                row('fine-tune (all parameters)', await evaluate(fp, e, s), t0);
+              } finally {
+                ft.policy.dispose();
+              }
+            }
+            progress.tick();
+          }
+        }
+      }
+      progress.end();
+    } finally {
+      for (const t of pretrained.values()) t.dispose();
+      await extractor.dispose();
+      policy.dispose();
+    }
+    const table = formatTable(rows, loaded.step, episodes);
+    const outFile = args.optStr('out');
+    if (outFile) await writeFile(resolve(io.cwd, outFile), `${table.join('\n')}\n`);
+    return { lines: table, json: { checkpoint: ckpt, step: loaded.step, episodes, rows } };
+  },
+};
+
+/** Episodes of `controller` on `e`, as in-memory samples with features. */
+async function record(
+  e: Embodiment,
+  controller: Controller,
+  kind: 'demo' | 'play',
+  n: number,
+  seed0: number,
+  side: number,
+  extractor: FeatureExtractor,
+  c: Policy['config'],
+): Promise<{ samples: Sample[]; meta: DatasetMeta }> {
+  const r = await runEpisodes(e, 'reach', seedRange(n, seed0), controller, {
+    record: true,
+    env: { imageSize: side },
+  });
+  const meta: DatasetMeta = {
+    format: 'selfalign-frames/1',
+    kind,
+    fps: 10,
+    imageShape: [side, side, 3],
+    stateDim: 9,
+    actionDim: 3,
+    featureDim: c.featureDim,
+  };
+  const samples: Sample[] = [];
+  for (const [i, ep] of r.episodes.entries()) {
+    const data = {
+      episodeIndex: i,
+      task: ep.instruction,
+      embodiment: e.name,
+      length: ep.length,
+      images: ep.frames,
+      states: ep.states,
+      actions: ep.actions,
+      features: await extractor.extract(ep.frames, ep.length, side, side),
+    };
+    for (const s of episodeSamples(data, meta, c.actionHorizon)) samples.push(s);
+  }
+  return { samples, meta };
+}
+
+/** Markdown: one row per (target, budget, method), mean (and spread over seeds), then the gap closed. */
+export function formatTable(rows: readonly Row[], step: number, episodes: number): string[] {
+  const key = (r: Row) => `${r.target}|${r.budget}|${r.method}`;
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) groups.set(key(r), [...(groups.get(key(r)) ?? []), r]);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = (xs: number[]) =>
+    xs.length < 2
+      ? 0
+      : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1));
+  const fmt = (xs: number[], pct: boolean) => {
+    const m = pct ? `${(100 * mean(xs)).toFixed(1)}%` : mean(xs).toFixed(4);
+    if (xs.length < 2) return m;
+    return `${m} +- ${pct ? (100 * sd(xs)).toFixed(1) : sd(xs).toFixed(4)}`;
+  };
+  const out = [
+    `checkpoint step ${step}; reach, ${episodes} evaluation episodes per row; gap closed = (method - none) / (oracle - none)`,
+    '',
+    '| target | play | method | success | action MSE | gap closed (success) | gap closed (MSE) | wall (s) |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const [k, g] of groups) {
+    const [target, budget] = k.split('|');
+    const none = groups.get(`${target}|${budget}|no adaptation`) ?? [];
+    const oracle = groups.get(`${target}|${budget}|oracle adapter`) ?? [];
+    const gap = (f: (r: Row) => number) => {
+      if (none.length === 0 || oracle.length === 0) return '-';
+      const d = mean(oracle.map(f)) - mean(none.map(f));
+      if (Math.abs(d) < 1e-9) return 'no gap';
+      return `${((100 * (mean(g.map(f)) - mean(none.map(f)))) / d).toFixed(0)}%`;
+    };
+    out.push(
+      `| ${target} | ${budget} | ${g[0]!.method} | ${fmt(
+        g.map((r) => r.success),
+        true,
+      )} | ${fmt(
+        g.map((r) => r.actionMse),
+        false,
+      )} | ${gap((r) => r.success)} | ${gap((r) => r.actionMse)} | ${mean(g.map((r) => r.wallS)).toFixed(0)} |`,
+    );
+  }
+  return out;
+}
