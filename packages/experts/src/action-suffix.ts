@@ -35,7 +35,29 @@ export interface SuffixTokens {
 }
 
 /**
+ * The state token's input: the state, then (with `vision.keypointsToState` = N) the first N
+ * keypoint positions of camera 0.
  * @param state [B, Ds] normalised, padded
+ * @param keypoints [B, C, K, 2] from the prefix (required when N > 0)
+ */
+export function actionStateInput(
+  policy: Policy,
+  state: tf.Tensor,
+  keypoints: tf.Tensor | undefined,
+): tf.Tensor {
+  const n = policy.config.vision.keypointsToState ?? 0;
+  if (n === 0) return state;
+  if (keypoints === undefined)
+    throw new Error('the Action Expert reads keypoints, but the prefix gave none');
+  return tf.tidy(() => {
+    const b = state.shape[0]!;
+    const kp = tf.reshape(tf.slice(keypoints, [0, 0, 0, 0], [b, 1, n, 2]), [b, 2 * n]);
+    return tf.concat([state, kp], 1);
+  });
+}
+
+/**
+ * @param state [B, Ds (+ 2N)] normalised, padded (see `actionStateInput`)
  * @param xt [B, Ha, A] noisy actions
  * @param t [B]
  */

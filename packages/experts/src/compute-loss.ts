@@ -11,7 +11,7 @@
 // loss. `streams: ['alignment']` with a `prefixCache` is align's forward: the Action Expert
 // is not called at all.
 import { assertShape, flowTime, type Rng, randomNormal, ShapeError, tf } from '@selfalign/core';
-import { actionVelocity, embedActionSuffix } from './action-suffix.js';
+import { actionStateInput, actionVelocity, embedActionSuffix } from './action-suffix.js';
 import { alignmentHeads, embedAlignmentSuffix } from './alignment-suffix.js';
 import { buildMask, prefixPositions, suffixPositions } from './masks.js';
 import { dimMask, normalize, padLast } from './normalize.js';
@@ -178,7 +178,13 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
     if (runAction) {
       const eps = draw('actions', [b, ha, c.actionDim]);
       uAction = tf.sub(eps, actions);
-      const suffix = embedActionSuffix(policy, state, mix(eps, actions, t3), t);
+      const kp = cache ? cache.keypoints : prefix!.keypoints;
+      const suffix = embedActionSuffix(
+        policy,
+        actionStateInput(policy, state, kp),
+        mix(eps, actions, t3),
+        t,
+      );
       list.push({ expert: 'action', x: suffix.x, tokenMask: suffix.mask });
       segments.push({ name: 'action', inputMask: suffix.mask, ar: suffix.ar });
       positions.push(suffixPositions(prefixMask, suffix.mask));

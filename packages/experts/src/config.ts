@@ -22,6 +22,12 @@ export interface VisionConfig {
   mlp: number;
   /** K: spatial soft-argmax keypoint tokens per camera after its patch tokens (0 or absent: none). */
   keypoints?: number;
+  /**
+   * The first N keypoints of camera 0 also join the Action Expert's state token: state_proj
+   * reads [state, u1, v1, ..., uN, vN] (Levine et al. 2016 fed feature points to the controller
+   * beside the joint angles). 0 or absent: the state token is the state only.
+   */
+  keypointsToState?: number;
 }
 
 export interface TttSettings {
@@ -91,6 +97,7 @@ export const tiny: PolicyConfig = deepFreeze({
     heads: 2,
     mlp: 64,
     keypoints: 2,
+    keypointsToState: 2,
   },
   maxTokens: 8,
   actionHorizon: 4,
@@ -119,6 +126,7 @@ export const small: PolicyConfig = deepFreeze({
     heads: 4,
     mlp: 256,
     keypoints: 16,
+    keypointsToState: 2,
   },
   maxTokens: 16,
   actionHorizon: 8,
@@ -186,6 +194,9 @@ export function validateConfig(c: PolicyConfig): void {
   if (c.vision.width % c.vision.heads !== 0) fail('vision width not divisible by vision heads');
   const kp = c.vision.keypoints ?? 0;
   if (!(Number.isInteger(kp) && kp >= 0)) fail(`keypoints must be a count >= 0, got ${kp}`);
+  const ks = c.vision.keypointsToState ?? 0;
+  if (!(Number.isInteger(ks) && ks >= 0 && ks <= kp))
+    fail(`keypointsToState must be a count from 0 to keypoints (${kp}), got ${ks}`);
   for (const l of c.ttt.layers)
     if (!(l >= 0 && l < c.depth)) fail(`TTT layer ${l} outside 0..${c.depth - 1}`);
   if (c.ttt.slots < 1) fail('at least one TTT slot');

@@ -10,11 +10,12 @@ import {
   tf,
 } from '@selfalign/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { actionStateInput } from './action-suffix.js';
 import { disposeBatch, randomBatch } from './batch.js';
 import { computeLoss, disposeLoss } from './compute-loss.js';
 import { tiny } from './config.js';
 import { createPolicy, type Policy } from './policy.js';
-import { embedPrefix } from './prefix.js';
+import { disposePrefixCache, embedPrefix, encodePrefix } from './prefix.js';
 import { addVisionParams, encodeImages, keypointPositions } from './vision.js';
 
 beforeAll(() => initBackend('wasm'));
@@ -63,6 +64,39 @@ describe('keypointPositions', () => {
       tree.dispose();
     }
     images.dispose();
+  });
+});
+
+describe('keypoints in the state token', () => {
+  it('the state token reads [state, first N keypoints of camera 0], with a cache too', () => {
+    const policy = createPolicy(tiny, 0);
+    expect(policy.params.get('action/state_proj/w').shape).toEqual([
+      tiny.stateDim + 2 * tiny.vision.keypointsToState!,
+      tiny.action.width,
+    ]);
+    const batch = randomBatch(policy, 2, new Rng(6));
+    const kp = tf.tidy(() => embedPrefix(policy, batch).keypoints!);
+    const state = tf.ones([2, tiny.stateDim]);
+    const input = actionStateInput(policy, state, kp);
+    const k = kp.arraySync() as number[][][][];
+    const row = (input.arraySync() as number[][])[1]!;
+    expect(row.slice(0, tiny.stateDim)).toEqual(new Array(tiny.stateDim).fill(1));
+    expect(row[tiny.stateDim]).toBeCloseTo(k[1]![0]![0]![0]!, 6);
+    expect(row[tiny.stateDim + 3]).toBeCloseTo(k[1]![0]![1]![1]!, 6);
+    expect(() => actionStateInput(policy, state, undefined)).toThrow(/reads keypoints/);
+    // the action loss through a prefix cache equals the one with the prefix in the forward
+    const cache = encodePrefix(policy, batch);
+    expect(cache.keypoints!.shape).toEqual(kp.shape);
+    const opts = { streams: ['action'] as const, rng: new Rng(3) };
+    const a = computeLoss(policy, batch, { ...opts, rng: new Rng(3) });
+    const b = computeLoss(policy, batch, { ...opts, rng: new Rng(3), prefixCache: cache });
+    expect(b.action.dataSync()[0]).toBeCloseTo(a.action.dataSync()[0]!, 5);
+    disposeLoss(a);
+    disposeLoss(b);
+    disposePrefixCache(cache);
+    tf.dispose([kp, state, input]);
+    disposeBatch(batch);
+    policy.dispose();
   });
 });
 

@@ -98,7 +98,7 @@ export class Policy {
     const aRng = root.fork('action');
     addExpert(tree, c, 'action', aRng);
     const D = c.action.width;
-    dense(tree, 'action/state_proj', c.stateDim, D, aRng);
+    dense(tree, 'action/state_proj', c.stateDim + 2 * (c.vision.keypointsToState ?? 0), D, aRng);
     dense(tree, 'action/action_in', c.actionDim, D, aRng);
     dense(tree, 'action/time_in', 2 * D, D, aRng);
     dense(tree, 'action/time_out', D, D, aRng);

@@ -70,23 +70,30 @@ export interface PrefixCache {
   kv: LayerKV[];
   /** bool [B, P] */
   mask: tf.Tensor;
+  /** [B, C, K, 2] keypoint positions (configs with keypoints) */
+  keypoints?: tf.Tensor;
 }
 
 /** Runs the prefix once and keeps its K/V. Gradients do not flow into a cache's later use. */
 export function encodePrefix(policy: Policy, obs: Observation): PrefixCache {
   return tf.tidy(() => {
-    const { x, mask } = embedPrefix(policy, obs);
+    const { x, mask, keypoints } = embedPrefix(policy, obs);
     const m = tf.logicalAnd(tf.expandDims(mask, 1), tf.expandDims(mask, 2)); // ar all 0
     const out = runTransformer(policy, [{ expert: 'vlm', x, tokenMask: mask }], {
       mask: m,
       positions: prefixPositions(mask),
       captureKV: true,
     });
-    return { kv: out.kv!, mask } as unknown as tf.TensorContainer;
+    return {
+      kv: out.kv!,
+      mask,
+      ...(keypoints ? { keypoints } : {}),
+    } as unknown as tf.TensorContainer;
   }) as unknown as PrefixCache;
 }
 
 export function disposePrefixCache(cache: PrefixCache): void {
   for (const { k, v } of cache.kv) tf.dispose([k, v]);
   cache.mask.dispose();
+  cache.keypoints?.dispose();
 }

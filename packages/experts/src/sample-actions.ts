@@ -3,7 +3,7 @@
 // stream only (velocities at t = 1, 1 + dt, ..., -dt); the cache is only read. Actions come
 // back un-normalised and cut to the robot's action dims.
 import { type Rng, randomNormal, tf } from '@selfalign/core';
-import { actionVelocity, embedActionSuffix } from './action-suffix.js';
+import { actionStateInput, actionVelocity, embedActionSuffix } from './action-suffix.js';
 import { prepareState } from './compute-loss.js';
 import { buildMask, prefixPositions, suffixPositions } from './masks.js';
 import { unnormalize } from './normalize.js';
@@ -115,8 +115,12 @@ export function sampleActions(
   const cache = useCache ? encodePrefix(policy, obs) : undefined;
   try {
     return tf.tidy(() => {
-      const { state } = prepareState(policy, obs.state);
       const prefix = cache ? { cache } : { tokens: embedPrefix(policy, obs) };
+      const state = actionStateInput(
+        policy,
+        prepareState(policy, obs.state).state,
+        cache ? cache.keypoints : prefix.tokens!.keypoints,
+      );
       const layout = stepLayout(
         policy,
         cache ? cache.mask : prefix.tokens!.mask,
