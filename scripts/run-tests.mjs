@@ -39,6 +39,17 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const missing = [];
+// Repository hygiene, counted as one test: every changeset parses (a formatter once turned
+// single-package front matter into a markdown heading, and nothing noticed).
+const changesets = spawnSync('pnpm', ['exec', 'changeset', 'status'], {
+  cwd: root,
+  encoding: 'utf8',
+});
+if (changesets.status === 0) passed += 1;
+else {
+  failed += 1;
+  console.log(`changesets do not parse:\n${changesets.stdout}${changesets.stderr}`);
+}
 for (const dir of withTests) {
   const report = join(dir, '.vitest', 'report.json');
   if (!existsSync(report)) {
