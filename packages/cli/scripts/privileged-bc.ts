@@ -4,7 +4,8 @@
 // 8 source robots as the pretraining probe; MSE regression of the expert's action, Adam, batch 64;
 // closed-loop reach success on fresh seeds every `--eval-every` steps.
 //   pnpm --filter @selfalign/cli exec tsx --conditions=@selfalign/source scripts/privileged-bc.ts
-//     [--demos 30] [--steps 3000] [--eval-every 500] [--width 256] [--lr 1e-3] [--dagger 0]
+//     [--demos 30] [--steps 3000] [--eval-every 500] [--width 256] [--batch 64] [--lr 1e-3]
+//     [--dart 0] [--reach canonical|nearest]
 import {
   createOptimizer,
   initBackend,
@@ -30,6 +31,7 @@ const demos = Number(arg('--demos', '30'));
 const steps = Number(arg('--steps', '3000'));
 const evalEvery = Number(arg('--eval-every', '500'));
 const width = Number(arg('--width', '256'));
+const batch = Number(arg('--batch', '64'));
 const lr = Number(arg('--lr', '1e-3'));
 /** --dart S: the demos execute the expert's action plus N(0, S^2) noise; the label stays clean (DART). */
 const dart = Number(arg('--dart', '0'));
@@ -106,7 +108,7 @@ const opt = createOptimizer({ lr });
 const params = tree.select();
 for (let s = 1; s <= steps; s++) {
   const idx = tf.tensor1d(
-    Array.from({ length: 64 }, () => rng.int(n)),
+    Array.from({ length: batch }, () => rng.int(n)),
     'int32',
   );
   const r = optimizerStep(

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
+import { formatTable } from '../src/commands/results.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -528,5 +529,37 @@ describe('bad files', () => {
     );
     expect(mismatch.code).toBe(1);
     oneLineError(mismatch, /perm-span.safetensors: adapter made for another model/);
+  });
+});
+
+describe('results table', () => {
+  it('gap closed is the share of the no adaptation -> oracle improvement, in success and MSE', () => {
+    const row = (target: string, method: string, success: number, actionMse: number, seed = 0) => ({
+      target,
+      budget: 10,
+      seed,
+      method,
+      success,
+      actionMse,
+      wallS: 1,
+    });
+    const lines = formatTable(
+      [
+        row('perm', 'no adaptation', 0.2, 0.5),
+        row('perm', 'align span', 0.5, 0.35),
+        row('perm', 'align span', 0.5, 0.35, 1),
+        row('perm', 'oracle adapter', 0.6, 0.3),
+        row('sign', 'no adaptation', 0.2, 0.5),
+        row('sign', 'align span', 0.1, 0.6),
+        row('sign', 'oracle adapter', 0.1, 0.55),
+      ],
+      1000,
+      100,
+    );
+    expect(lines).toContain(
+      '| perm | 10 | align span | 50.0% +- 0.0% | 0.3500 +- 0.0000 | 75% | 75% | 1 |',
+    );
+    // an oracle that is not better leaves no gap to close
+    expect(lines).toContain('| sign | 10 | align span | 10.0% | 0.6000 | no gap | no gap | 1 |');
   });
 });

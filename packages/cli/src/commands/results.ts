@@ -293,10 +293,10 @@ export function formatTable(rows: readonly Row[], step: number, episodes: number
   const fmt = (xs: number[], pct: boolean) => {
     const m = pct ? `${(100 * mean(xs)).toFixed(1)}%` : mean(xs).toFixed(4);
     if (xs.length < 2) return m;
-    return `${m} +- ${pct ? (100 * sd(xs)).toFixed(1) : sd(xs).toFixed(4)}`;
+    return `${m} +- ${pct ? `${(100 * sd(xs)).toFixed(1)}%` : sd(xs).toFixed(4)}`;
   };
   const out = [
-    `checkpoint step ${step}; reach, ${episodes} evaluation episodes per row; gap closed = (method - none) / (oracle - none)`,
+    `checkpoint step ${step}; reach, ${episodes} evaluation episodes per row; gap closed = the share of the no adaptation -> oracle adapter improvement that the method achieves ("no gap" where the oracle is not better)`,
     '',
     '| target | play | method | success | action MSE | gap closed (success) | gap closed (MSE) | wall (s) |',
     '|---|---|---|---|---|---|---|---|',
@@ -305,11 +305,13 @@ export function formatTable(rows: readonly Row[], step: number, episodes: number
     const [target, budget] = k.split('|');
     const none = groups.get(`${target}|${budget}|no adaptation`) ?? [];
     const oracle = groups.get(`${target}|${budget}|oracle adapter`) ?? [];
-    const gap = (f: (r: Row) => number) => {
+    /** (method - none) / (oracle - none), signed so that better is positive; no gap when the oracle is not better. */
+    const gap = (f: (r: Row) => number, higherIsBetter: boolean) => {
       if (none.length === 0 || oracle.length === 0) return '-';
-      const d = mean(oracle.map(f)) - mean(none.map(f));
-      if (Math.abs(d) < 1e-9) return 'no gap';
-      return `${((100 * (mean(g.map(f)) - mean(none.map(f)))) / d).toFixed(0)}%`;
+      const sign = higherIsBetter ? 1 : -1;
+      const d = sign * (mean(oracle.map(f)) - mean(none.map(f)));
+      if (d <= 1e-9) return 'no gap';
+      return `${((100 * sign * (mean(g.map(f)) - mean(none.map(f)))) / d).toFixed(0)}%`;
     };
     out.push(
       `| ${target} | ${budget} | ${g[0]!.method} | ${fmt(
@@ -318,7 +320,7 @@ export function formatTable(rows: readonly Row[], step: number, episodes: number
       )} | ${fmt(
         g.map((r) => r.actionMse),
         false,
-      )} | ${gap((r) => r.success)} | ${gap((r) => r.actionMse)} | ${mean(g.map((r) => r.wallS)).toFixed(0)} |`,
+      )} | ${gap((r) => r.success, true)} | ${gap((r) => r.actionMse, false)} | ${mean(g.map((r) => r.wallS)).toFixed(0)} |`,
     );
   }
   return out;
