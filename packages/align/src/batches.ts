@@ -9,30 +9,20 @@ export function trainBatchFromHost(
   host: HostBatch,
   slots?: number | readonly number[],
 ): TrainBatch {
-  // a policy trained on the first N state values (its state norm stats have N) sees those
-  const ds = Math.min(host.stateDim, policy.normStats?.state.mean.length ?? host.stateDim);
-  const states =
-    ds === host.stateDim
-      ? host.states
-      : Float32Array.from(
-          { length: host.size * ds },
-          (_, i) => host.states[Math.floor(i / ds) * host.stateDim + (i % ds)]!,
-        );
   const obs = makeObservation(policy, {
     batch: host.size,
     images: host.images,
     prompts: host.tasks,
-    state: states,
-    stateDims: ds,
+    state: host.states,
+    stateDims: host.stateDim,
     ...(slots === undefined
       ? {}
       : { slots: typeof slots === 'number' ? new Array(host.size).fill(slots) : slots }),
   });
   const t = toTensors(host);
+  // the images come from toTensors; the state from makeObservation (it keeps the dims the policy takes)
   obs.images.dispose();
-  // the host's state when it is what the policy sees, else the observation's first N dims
-  const state = ds === host.stateDim ? t.state : obs.state;
-  (ds === host.stateDim ? obs.state : t.state).dispose();
+  t.state.dispose();
   if (!('nextFeatures' in t)) {
     tf.dispose(Object.values(t));
     throw new Error('this batch has no next-observation features: add them with addFeatures first');
@@ -40,7 +30,7 @@ export function trainBatchFromHost(
   return {
     ...obs,
     images: t.images,
-    state,
+    state: obs.state,
     actions: t.actions,
     actionMask: t.actionMask,
     isDemo: t.isDemo,

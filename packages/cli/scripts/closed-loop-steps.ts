@@ -6,9 +6,8 @@ import { loadCheckpoint } from '@selfalign/align';
 import { initBackend } from '@selfalign/core';
 import { ArmEnv, expertAction, sampleSources } from '@selfalign/sim';
 import { policyController } from '../src/policy-controller.js';
+import { arg } from './args.js';
 
-const arg = (n: string, d: string) =>
-  process.argv.includes(n) ? process.argv[process.argv.indexOf(n) + 1]! : d;
 const k = Number(arg('--source', '3'));
 const episodes = Number(arg('--episodes', '20'));
 const ds = process.argv.includes('--no-velocity') ? 6 : 9;

@@ -9,10 +9,10 @@ import { initBackend, Rng, tf } from '@selfalign/core';
 import { defaultFeatureExtractor } from '@selfalign/data';
 import { createPolicy, makeObservation, type Policy } from '@selfalign/experts';
 import { expertController, runEpisodes, sampleSources, seedRange } from '@selfalign/sim';
+import { arg } from './args.js';
 
 const path = process.argv[2]!;
-const arg = (n: string, d: string) =>
-  process.argv.includes(n) ? process.argv[process.argv.indexOf(n) + 1]! : d;
+
 const which = arg('--sources', '0,3,6').split(',').map(Number);
 const episodes = Number(arg('--episodes', '10'));
 /** --no-velocity: the checkpoint was trained on joint angles only (6 state values). */

@@ -24,15 +24,15 @@ import {
   seedRange,
 } from '@selfalign/sim';
 import { policyController } from '../src/policy-controller.js';
+import { arg } from './args.js';
 
-const arg = (n: string, d: number) =>
-  process.argv.includes(n) ? Number(process.argv[process.argv.indexOf(n) + 1]) : d;
-const minutes = arg('--minutes', 35);
-const demosPer = arg('--demos', 30);
-const evalEvery = arg('--eval-every', 300);
-const lr = arg('--lr', 3e-4);
+const num = (n: string, d: number) => Number(arg(n, String(d)));
+const minutes = num('--minutes', 35);
+const demosPer = num('--demos', 30);
+const evalEvery = num('--eval-every', 300);
+const lr = num('--lr', 3e-4);
 /** --keypoints W: weight of the auxiliary keypoint loss (the vision tower locates the target). */
-const kpWeight = arg('--keypoints', 0);
+const kpWeight = num('--keypoints', 0);
 /** --no-velocity: the policy sees joint angles only (cos, sin), not joint velocities. */
 const ds = process.argv.includes('--no-velocity') ? 6 : 9;
 const logFile = process.argv.includes('--log')

@@ -24,9 +24,8 @@ import {
   sampleSources,
   seedRange,
 } from '@selfalign/sim';
+import { arg } from './args.js';
 
-const arg = (n: string, d: string) =>
-  process.argv.includes(n) ? process.argv[process.argv.indexOf(n) + 1]! : d;
 const demos = Number(arg('--demos', '30'));
 const steps = Number(arg('--steps', '3000'));
 const evalEvery = Number(arg('--eval-every', '500'));

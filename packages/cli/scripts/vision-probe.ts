@@ -16,9 +16,8 @@ import {
 } from '@selfalign/core';
 import { addVisionParams, embedImages, encodeImages, small } from '@selfalign/experts';
 import { ArmEnv, sampleSources } from '@selfalign/sim';
+import { arg } from './args.js';
 
-const arg = (n: string, d: string) =>
-  process.argv.includes(n) ? process.argv[process.argv.indexOf(n) + 1]! : d;
 const steps = Number(arg('--steps', '300'));
 const lr = Number(arg('--lr', '1e-3'));
 await initBackend('wasm');

@@ -13,8 +13,8 @@ export interface PolicyControllerOptions {
   numSteps?: number;
   /**
    * Only the first `stateDims` proprioceptive values reach the policy (e.g. 6: angles without
-   * velocities). Default: as many as the policy's state norm stats have (what it was trained on),
-   * else all.
+   * velocities). Default: all; `makeObservation` keeps as many as the policy's state norm stats
+   * cover (what it was trained on).
    */
   stateDims?: number;
 }
@@ -31,10 +31,7 @@ export function policyController(policy: Policy, opts: PolicyControllerOptions):
         const n = need[0]!.env.n;
         const side = need[0]!.env.config.imageSize;
         const images = new Uint8Array(need.length * side * side * 3);
-        const ds = Math.min(
-          need[0]!.state.length,
-          opts.stateDims ?? policy.normStats?.state.mean.length ?? need[0]!.state.length,
-        );
+        const ds = opts.stateDims ?? need[0]!.state.length;
         const states = new Float32Array(need.length * ds);
         need.forEach((o, i) => {
           images.set(o.image, i * side * side * 3);

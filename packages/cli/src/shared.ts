@@ -6,6 +6,7 @@ import type { Rng } from '@selfalign/core';
 import {
   type DatasetMeta,
   defaultEncoderModel,
+  type EpisodeData,
   episodeSamples,
   type FeatureExtractor,
   OnnxFeatureExtractor,
@@ -14,7 +15,7 @@ import {
   type Sample,
 } from '@selfalign/data';
 import { getConfig, type Policy, type PolicyConfig, type TrainBatch } from '@selfalign/experts';
-import { type Embodiment, getPreset, PRESETS, sampleSources } from '@selfalign/sim';
+import { type Embodiment, type Episode, getPreset, PRESETS, sampleSources } from '@selfalign/sim';
 import { UserError } from './io.js';
 
 /** A preset name (`perm`, `source`, ...) or a family member `src-K` (with its family seed). */
@@ -116,4 +117,25 @@ export async function featureExtractor(
     });
   }
   return OnnxFeatureExtractor.create(resolve(cwd, model), opts);
+}
+
+/** A recorded simulator episode as frame-file data, with features from `extractor` when given. */
+export async function simEpisodeData(
+  ep: Episode,
+  episodeIndex: number,
+  extractor?: FeatureExtractor,
+): Promise<EpisodeData> {
+  const data: EpisodeData = {
+    episodeIndex,
+    task: ep.instruction,
+    embodiment: ep.embodiment,
+    length: ep.length,
+    images: ep.frames,
+    states: ep.states,
+    actions: ep.actions,
+    objects: ep.objects,
+  };
+  if (extractor)
+    data.features = await extractor.extract(ep.frames, ep.length, ep.imageSize, ep.imageSize);
+  return data;
 }

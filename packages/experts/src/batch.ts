@@ -20,7 +20,11 @@ export interface HostObservation {
   slots?: readonly number[];
 }
 
-/** Tensors for `sampleActions` / `computeLoss` from host arrays (the caller disposes them). */
+/**
+ * Tensors for `sampleActions` / `computeLoss` from host arrays (the caller disposes them). A
+ * policy whose state norm stats cover N < stateDims values was trained on the first N of each
+ * row (e.g. joint angles without velocities): only those are kept.
+ */
 export function makeObservation(policy: Policy, h: HostObservation): Observation {
   const c = policy.config;
   const { batch: b } = h;
@@ -34,12 +38,20 @@ export function makeObservation(policy: Policy, h: HostObservation): Observation
   if (h.prompts.length !== b) throw new Error(`${h.prompts.length} prompts for a batch of ${b}`);
   if (h.state.length !== b * h.stateDims)
     throw new Error(`state holds ${h.state.length} values, expected ${b * h.stateDims}`);
+  const ds = Math.min(h.stateDims, policy.normStats?.state.mean.length ?? h.stateDims);
+  const state =
+    ds === h.stateDims
+      ? h.state
+      : Float32Array.from(
+          { length: b * ds },
+          (_, i) => h.state[Math.floor(i / ds) * h.stateDims + (i % ds)]!,
+        );
   const { ids, mask } = tokenizeBatch(policy.tokenizer, h.prompts, c.maxTokens);
   const obs: Observation = {
     images: tf.tensor(Int32Array.from(h.images), [b, c.vision.cameras, side, side, 3], 'int32'),
     promptIds: tf.tensor2d(ids, [b, c.maxTokens], 'int32'),
     promptMask: tf.cast(tf.tensor2d(mask, [b, c.maxTokens], 'int32'), 'bool'),
-    state: tf.tensor2d(h.state, [b, h.stateDims]),
+    state: tf.tensor2d(state, [b, ds]),
   };
   if (h.slots) obs.slot = tf.tensor1d(Int32Array.from(h.slots), 'int32');
   return obs;

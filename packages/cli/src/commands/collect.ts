@@ -1,6 +1,6 @@
 // selfalign collect: run the simulator with the expert or a play policy and write a frame file.
 import { resolve } from 'node:path';
-import { type DatasetMeta, type EpisodeData, FrameWriter } from '@selfalign/data';
+import { type DatasetMeta, FrameWriter } from '@selfalign/data';
 import {
   expertController,
   OBJECT_SLOTS,
@@ -12,7 +12,7 @@ import {
 } from '@selfalign/sim';
 import type { Command } from '../command.js';
 import { Progress } from '../io.js';
-import { embodimentByName, featureExtractor } from '../shared.js';
+import { embodimentByName, featureExtractor, simEpisodeData } from '../shared.js';
 
 export const collect: Command = {
   name: 'collect',
@@ -99,20 +99,8 @@ export const collect: Command = {
           onEpisode: () => progress.tick(),
         });
         per[e.name] = { episodes: r.episodes.length, success: r.successRate };
-        for (const ep of r.episodes) {
-          const data: EpisodeData = {
-            episodeIndex: index++,
-            task: ep.instruction,
-            embodiment: e.name,
-            length: ep.length,
-            images: ep.frames,
-            states: ep.states,
-            actions: ep.actions,
-            objects: ep.objects,
-          };
-          if (extractor) data.features = await extractor.extract(ep.frames, ep.length, size, size);
-          writer.writeEpisode(data);
-        }
+        for (const ep of r.episodes)
+          writer.writeEpisode(await simEpisodeData(ep, index++, extractor));
         await writer.flush();
       }
       const { rows } = await writer.close();

@@ -8,13 +8,7 @@
 import { join, resolve } from 'node:path';
 import { AdapterStore, align, loadCheckpoint } from '@selfalign/align';
 import { currentBackend, Rng } from '@selfalign/core';
-import {
-  computeNormStats,
-  type DatasetMeta,
-  defaultEncoderModel,
-  OnnxFeatureExtractor,
-  writeEpisodes,
-} from '@selfalign/data';
+import { computeNormStats, type DatasetMeta, writeEpisodes } from '@selfalign/data';
 import { createPolicy, type Policy } from '@selfalign/experts';
 import {
   expertController,
@@ -27,7 +21,13 @@ import {
 import type { Command } from '../command.js';
 import { UserError } from '../io.js';
 import { policyController } from '../policy-controller.js';
-import { configByName, drawBatch, loadSamples } from '../shared.js';
+import {
+  configByName,
+  drawBatch,
+  featureExtractor,
+  loadSamples,
+  simEpisodeData,
+} from '../shared.js';
 
 export const demo: Command = {
   name: 'demo',
@@ -115,10 +115,7 @@ export const demo: Command = {
         randomController(7 + seed),
         { record: true, env: { imageSize: side } },
       );
-      const extractor = await OnnxFeatureExtractor.create(
-        defaultEncoderModel({ dim: c.featureDim }),
-        { name: `selfalign-default-encoder(dim=${c.featureDim})` },
-      );
+      const extractor = await featureExtractor('default', io.cwd, c.featureDim);
       const meta: DatasetMeta = {
         format: 'selfalign-frames/1',
         kind: 'play',
@@ -131,18 +128,7 @@ export const demo: Command = {
       };
       const file = join(out, `play-${targetName}.arrow`);
       const eps = [];
-      for (const [i, e] of play.episodes.entries()) {
-        eps.push({
-          episodeIndex: i,
-          task: e.instruction,
-          embodiment: e.embodiment,
-          length: e.length,
-          images: e.frames,
-          states: e.states,
-          actions: e.actions,
-          features: await extractor.extract(e.frames, e.length, side, side),
-        });
-      }
+      for (const [i, e] of play.episodes.entries()) eps.push(await simEpisodeData(e, i, extractor));
       await extractor.dispose();
       await writeEpisodes(file, meta, eps);
       if (!policy.normStats) policy.normStats = await computeNormStats([file]);

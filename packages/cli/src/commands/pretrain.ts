@@ -67,10 +67,6 @@ export const pretrainCommand: Command = {
       throw new UserError(
         `pretrain: --state-dims ${stateDims} but the data has ${meta.stateDim} state values`,
       );
-    if (stateDims < meta.stateDim) {
-      samples = samples.map((s) => ({ ...s, state: s.state.subarray(0, stateDims) }));
-      meta = { ...meta, stateDim: stateDims };
-    }
     const keypoints = config.vision.keypoints ?? 0;
     const canKeypoint = meta.objectDim !== undefined && meta.objectDim / 2 <= keypoints;
     const keypointWeight = args.num('keypoint-weight', canKeypoint ? 1 : 0);
@@ -98,7 +94,8 @@ export const pretrainCommand: Command = {
         `pretrain: ${used} embodiments but config '${config.name}' has ${config.ttt.slots} TTT slots`,
       );
     const fileStats = await computeNormStats(files);
-    // the policy's state stats cover the dims it sees: they tell every later user how many
+    // the policy's state stats cover the dims it sees; makeObservation keeps that many of every
+    // later observation (eval, align, sample), so nothing else needs to know
     const cut = (s: typeof fileStats.state) => ({
       mean: s.mean.slice(0, stateDims),
       std: s.std.slice(0, stateDims),

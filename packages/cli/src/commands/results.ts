@@ -29,7 +29,7 @@ import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { policyController } from '../policy-controller.js';
-import { drawBatch, embodimentByName, featureExtractor } from '../shared.js';
+import { drawBatch, embodimentByName, featureExtractor, simEpisodeData } from '../shared.js';
 
 const PARAMS = ['free', 'span', 'span+residual'] as const;
 
@@ -100,23 +100,12 @@ export const results: Command = {
     if (slot === undefined) throw new UserError(`results: no free slot among ${E}`);
     const side = c.vision.imageSize;
     const extractor = await featureExtractor('default', io.cwd, c.featureDim);
-    const fast = policy.params.select(TTT_FAST_WEIGHTS as string[]);
-    const pretrained = new Map(fast.map(([p, v]) => [p, tf.clone(v)]));
     const rows: Row[] = [];
     const cells = targets.length * budgets.length * seeds;
     const progress = new Progress(io, 'results', cells, io.tty && !args.has('json'));
     try {
-      /** Back to the checkpoint's fast weights, with the new slot = the mean of the source slots. */
-      const resetSlot = () => {
-        for (const [p, v] of fast) {
-          v.assign(pretrained.get(p)!);
-          writeSlot(
-            v,
-            slot,
-            tf.tidy(() => tf.mean(tf.gather(v, sourceSlots), 0)),
-          );
-        }
-      };
+      // align and the oracle change only the new slot: resetting it is all a row needs
+      const resetSlot = () => fillWithSourceMean(policy, slot, sourceSlots);
       const evaluate = async (p: Policy, e: Embodiment, s: number) => {
         const r = await runEpisodes(
           e,
@@ -140,23 +129,13 @@ export const results: Command = {
                 wallS: (performance.now() - t0) / 1000,
               });
             const base = 1_000_000 * (s + 1) + 10_000 * budget;
-            const play = await record(
-              e,
-              randomController(s),
-              'play',
-              budget,
-              base,
-              side,
-              extractor,
-              c,
-            );
+            const play = await record(e, randomController(s), 'play', budget, base, extractor, c);
             const demos = await record(
               e,
               expertController(),
               'demo',
               budget,
               base + 5_000,
-              side,
               extractor,
               c,
             );
@@ -204,12 +183,7 @@ export const results: Command = {
               const ft = await loadCheckpoint(ckpt);
               try {
                 const fp = ft.policy;
-                for (const [, v] of fp.params.select(TTT_FAST_WEIGHTS as string[]))
-                  writeSlot(
-                    v,
-                    slot,
-                    tf.tidy(() => tf.mean(tf.gather(v, sourceSlots), 0)),
-                  );
+                fillWithSourceMean(fp, slot, sourceSlots);
                 const rng = new Rng(s + 17);
                 const r = await finetune(
                   fp,
@@ -228,7 +202,6 @@ export const results: Command = {
       }
       progress.end();
     } finally {
-      for (const t of pretrained.values()) t.dispose();
       await extractor.dispose();
       policy.dispose();
     }
@@ -239,6 +212,16 @@ export const results: Command = {
   },
 };
 
+/** The new slot's W1/b1 = the mean of the source slots' (where align's `init: 'mean'` starts): no adaptation. */
+function fillWithSourceMean(policy: Policy, slot: number, sourceSlots: readonly number[]): void {
+  for (const [, v] of policy.params.select(TTT_FAST_WEIGHTS as string[]))
+    writeSlot(
+      v,
+      slot,
+      tf.tidy(() => tf.mean(tf.gather(v, [...sourceSlots]), 0)),
+    );
+}
+
 /** Episodes of `controller` on `e`, as in-memory samples with features. */
 async function record(
   e: Embodiment,
@@ -246,10 +229,10 @@ async function record(
   kind: 'demo' | 'play',
   n: number,
   seed0: number,
-  side: number,
   extractor: FeatureExtractor,
   c: Policy['config'],
 ): Promise<{ samples: Sample[]; meta: DatasetMeta }> {
+  const side = c.vision.imageSize;
   const r = await runEpisodes(e, 'reach', seedRange(n, seed0), controller, {
     record: true,
     env: { imageSize: side },
@@ -264,19 +247,9 @@ async function record(
     featureDim: c.featureDim,
   };
   const samples: Sample[] = [];
-  for (const [i, ep] of r.episodes.entries()) {
-    const data = {
-      episodeIndex: i,
-      task: ep.instruction,
-      embodiment: e.name,
-      length: ep.length,
-      images: ep.frames,
-      states: ep.states,
-      actions: ep.actions,
-      features: await extractor.extract(ep.frames, ep.length, side, side),
-    };
-    for (const s of episodeSamples(data, meta, c.actionHorizon)) samples.push(s);
-  }
+  for (const [i, ep] of r.episodes.entries())
+    for (const s of episodeSamples(await simEpisodeData(ep, i, extractor), meta, c.actionHorizon))
+      samples.push(s);
   return { samples, meta };
 }
 
