@@ -11,12 +11,18 @@ const root = new URL('..', import.meta.url).pathname;
 
 // The playground's browser test drives Debian's Chromium. Where it is missing and we may install
 // it (root, apt), do so; anywhere else the test says how.
+// The kernel test rebuilds the committed wasm kernels with Debian's clang + lld and checks the
+// bytes; install them the same way.
 const CHROMIUM = '/usr/bin/chromium';
-if (!existsSync(CHROMIUM) && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-  console.log('installing Debian chromium for the browser test (apt-get install chromium)');
+const toInstall = [
+  ...(existsSync(CHROMIUM) ? [] : ['chromium']),
+  ...(existsSync('/usr/bin/clang') && existsSync('/usr/bin/wasm-ld') ? [] : ['clang', 'lld']),
+];
+if (toInstall.length > 0 && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+  console.log(`installing Debian packages for the tests: apt-get install ${toInstall.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  spawnSync('apt-get', ['install', '-y', '-qq', 'chromium'], { stdio: 'inherit', env });
+  spawnSync('apt-get', ['install', '-y', '-qq', ...toInstall], { stdio: 'inherit', env });
 }
 const packageDirs = ['packages', 'apps'].flatMap((group) =>
   existsSync(join(root, group))

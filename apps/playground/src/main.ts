@@ -29,6 +29,8 @@ window.addEventListener('unhandledrejection', (e) => fail(e.reason));
 /** State the browser test reads. */
 const hooks = {
   backend: '',
+  /** Which wasm kernels run: 'fast' (selfalign's SIMD kernels) or 'stock' (and why). */
+  kernels: '',
   ready: false,
   busy: false,
   errors: [] as string[],
@@ -68,6 +70,7 @@ async function main() {
     },
   });
   hooks.backend = info.name;
+  hooks.kernels = info.kernelsReason ? `${info.kernels} (${info.kernelsReason})` : info.kernels;
   const checkpointUrl = params.get('checkpoint') ?? undefined;
   const session = await Session.create({
     config: params.get('config') ?? 'small',
@@ -80,7 +83,7 @@ async function main() {
   for (const name of targets.keys()) select.add(new Option(name, name));
   const target = () => targets.get(select.value)!;
   say(
-    `backend: ${currentBackend()?.name}; policy '${session.policy.config.name}' (${(session.policy.params.count() / 1e6).toFixed(2)} M parameters), ${session.pretrained ? 'pretrained' : 'UNTRAINED (load one with ?checkpoint=URL)'}; aligning slot ${session.slot}`,
+    `backend: ${currentBackend()?.name} (${currentBackend()?.kernels} kernels); policy '${session.policy.config.name}' (${(session.policy.params.count() / 1e6).toFixed(2)} M parameters), ${session.pretrained ? 'pretrained' : 'UNTRAINED (load one with ?checkpoint=URL)'}; aligning slot ${session.slot}`,
   );
 
   const run = (fn: () => Promise<void>) => async () => {

@@ -27,6 +27,7 @@ interface Hooks {
   ready: boolean;
   busy: boolean;
   backend: string;
+  kernels: string;
   errors: string[];
   losses: { step: number; perception: number; dynamics: number; inverseDynamics: number }[];
   actedFrames: number;
@@ -88,6 +89,7 @@ describe('playground in Chromium', () => {
     expect(h.errors).toEqual([]);
     expect(h.ready).toBe(true);
     expect(h.backend).toBe('wasm');
+    expect(h.kernels).toBe('fast'); // selfalign's SIMD kernels run in the browser too
     expect(await page.textContent('#status')).toMatch(/policy 'tiny'.*UNTRAINED/);
   });
 

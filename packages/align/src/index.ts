@@ -4,6 +4,7 @@
 export { AdapterStore, type StoredAdapter } from './adapters.js';
 export * from './browser.js';
 export { loadCheckpoint, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
+export { defaultWorkers, WorkerPool } from './data-parallel.js';
 export { OnlineAligner, type OnlineOptions, type Step } from './online.js';
 export {
   contrastSlots,

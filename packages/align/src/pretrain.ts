@@ -9,6 +9,7 @@
 // periodic atomic checkpoints, and resume that continues exactly. Full fine-tuning on target
 // demos is this same loop (`finetune`).
 import {
+  applyGradients,
   createOptimizer,
   disposeOptimizer,
   flowTime,
@@ -17,11 +18,24 @@ import {
   type PathFilter,
   Rng,
   randomNormal,
+  type StepResult,
   tf,
   warmupCosine,
 } from '@selfalign/core';
-import { computeLoss, type LossWeights, type Policy, type TrainBatch } from '@selfalign/experts';
+import {
+  computeLoss,
+  type LossWeights,
+  lossDenominators,
+  type Policy,
+  type TrainBatch,
+} from '@selfalign/experts';
 import { loadCheckpoint, restoreOptimizer, restoreParams, saveCheckpoint } from './checkpoint.js';
+
+/** Data-parallel replicas (Node): loaded on demand so that browser bundles never see worker_threads. */
+async function startPool(policy: Policy, n: number, paths: string[]) {
+  const { WorkerPool } = await import('./data-parallel.js');
+  return WorkerPool.start(policy, n, paths);
+}
 
 export interface PretrainOptions {
   /** Total steps: the schedule's length (a resumed run continues up to this). */
@@ -45,6 +59,14 @@ export interface PretrainOptions {
   /** Resume from this checkpoint (its config must match the policy's). */
   resume?: string;
   seed?: number;
+  /**
+   * Data-parallel replicas in all, this thread's included (Node; default 1 = this thread only):
+   * each step's batch is split by rows over `worker_threads`, gradients are summed, one
+   * optimiser step is taken. Not combined with `contrast`.
+   */
+  workers?: number;
+  /** Check every N steps that every replica holds the same parameters (default 0 = never). */
+  checkReplicasEvery?: number;
   onStep?: (step: number, loss: number, terms: Record<string, number>) => void;
 }
 
@@ -122,70 +144,122 @@ export async function pretrain(
   }
   const params = policy.params.select(opts.filter ?? '**');
   const losses: number[] = [];
-  const save = async () => {
-    if (opts.checkpoint)
-      await saveCheckpoint(opts.checkpoint.path, policy, {
-        opt,
-        step,
-        rng,
-        info: opts.checkpoint.info ?? {},
-      });
-  };
-  const stop = Math.min(opts.steps, opts.until ?? opts.steps);
-  while (step < stop) {
-    const batch = await getBatch(step);
-    const b = batch.state.shape[0]!;
-    // one set of draws per step, shared by the contrast pass
-    const { time, noise } = drawStep(rng, policy, b);
-    const own = batch.slot ? (batch.slot.dataSync() as Int32Array) : new Int32Array(b);
-    const other = opts.contrast
-      ? tf.tensor1d(contrastSlots(own, opts.contrast.slots, step), 'int32')
-      : undefined;
-    const terms: Record<string, number> = {};
-    const res = optimizerStep(opt, params, () => {
-      const t = computeLoss(policy, batch, {
-        time,
-        noise,
-        ...(opts.lossWeights ? { weights: opts.lossWeights } : {}),
-        ...(opts.alignmentDefinedSlots ? { stopSlotGradient: ['action'] } : {}),
-        rowLosses: opts.contrast !== undefined,
-      });
-      let total: tf.Scalar = t.total;
-      if (opts.contrast && other) {
-        const o = computeLoss(
+  const nWorkers = opts.workers ?? 1;
+  if (nWorkers > 1 && opts.contrast)
+    throw new Error('the slot-contrast loss runs in one thread: use workers 1 with it');
+  const pool =
+    nWorkers > 1
+      ? await startPool(
           policy,
-          { ...batch, slot: other },
-          {
+          nWorkers,
+          params.map(([p]) => p),
+        )
+      : undefined;
+  try {
+    const save = async () => {
+      if (opts.checkpoint)
+        await saveCheckpoint(opts.checkpoint.path, policy, {
+          opt,
+          step,
+          rng,
+          info: opts.checkpoint.info ?? {},
+        });
+    };
+    const stop = Math.min(opts.steps, opts.until ?? opts.steps);
+    while (step < stop) {
+      const batch = await getBatch(step);
+      const b = batch.state.shape[0]!;
+      // one set of draws per step, shared by the contrast pass
+      const { time, noise } = drawStep(rng, policy, b);
+      const own = batch.slot ? (batch.slot.dataSync() as Int32Array) : new Int32Array(b);
+      const other = opts.contrast
+        ? tf.tensor1d(contrastSlots(own, opts.contrast.slots, step), 'int32')
+        : undefined;
+      const terms: Record<string, number> = {};
+      let res: StepResult;
+      if (pool) {
+        const { toHost } = await import('./data-parallel.js');
+        const fields = {
+          ...toHost(batch as unknown as Record<string, unknown>),
+          ...toHost({ time, ...noise }, 'draw/'),
+        };
+        const cfg = {
+          weights: opts.lossWeights ?? {},
+          ...(opts.alignmentDefinedSlots ? { stopSlotGradient: ['action'] as const } : {}),
+        };
+        let g: Awaited<ReturnType<typeof pool.gradients>>;
+        try {
+          g = await pool.gradients(policy, fields, lossDenominators(policy, batch), cfg);
+        } catch (err) {
+          tf.dispose([time, ...Object.values(noise)]);
+          tf.dispose(Object.values(batch).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+          throw new Error(
+            `pretraining step ${step}: ${(err as Error).message}; the last checkpoint is kept`,
+          );
+        }
+        Object.assign(terms, g.terms);
+        res = applyGradients(opt, params, g.value, g.grads);
+        pool.publish();
+        const every = opts.checkReplicasEvery ?? 0;
+        if (every > 0 && (step + 1) % every === 0) {
+          const sums = await pool.checksums();
+          if (sums.some((c) => c !== sums[0]))
+            throw new Error(`pretraining step ${step + 1}: replicas diverged (${sums.join(', ')})`);
+        }
+      } else
+        res = optimizerStep(opt, params, () => {
+          const t = computeLoss(policy, batch, {
             time,
             noise,
-            streams: ['alignment'],
             ...(opts.lossWeights ? { weights: opts.lossWeights } : {}),
-            rowLosses: true,
-          },
+            ...(opts.alignmentDefinedSlots ? { stopSlotGradient: ['action'] } : {}),
+            rowLosses: opts.contrast !== undefined,
+          });
+          let total: tf.Scalar = t.total;
+          if (opts.contrast && other) {
+            const o = computeLoss(
+              policy,
+              { ...batch, slot: other },
+              {
+                time,
+                noise,
+                streams: ['alignment'],
+                ...(opts.lossWeights ? { weights: opts.lossWeights } : {}),
+                rowLosses: true,
+              },
+            );
+            // hinge per row: own slot must undercut the other by `margin`
+            const hinge = tf.mean(
+              tf.relu(tf.add(tf.sub(t.alignmentRows!, o.alignmentRows!), opts.contrast.margin)),
+            );
+            terms['contrast'] = hinge.dataSync()[0]!;
+            total = tf.add(total, tf.mul(hinge, opts.contrast.weight)) as tf.Scalar;
+          }
+          for (const k of [
+            'action',
+            'perception',
+            'dynamics',
+            'inverseDynamics',
+            'keypoints',
+          ] as const)
+            terms[k] = t[k].dataSync()[0]!;
+          return total;
+        });
+      tf.dispose([time, ...Object.values(noise), ...(other ? [other] : [])]);
+      tf.dispose(Object.values(batch).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+      if (!res.applied)
+        throw new Error(
+          `pretraining step ${step}: the loss is not finite (${res.loss}); the parameters were left as they were`,
         );
-        // hinge per row: own slot must undercut the other by `margin`
-        const hinge = tf.mean(
-          tf.relu(tf.add(tf.sub(t.alignmentRows!, o.alignmentRows!), opts.contrast.margin)),
-        );
-        terms['contrast'] = hinge.dataSync()[0]!;
-        total = tf.add(total, tf.mul(hinge, opts.contrast.weight)) as tf.Scalar;
-      }
-      for (const k of ['action', 'perception', 'dynamics', 'inverseDynamics', 'keypoints'] as const)
-        terms[k] = t[k].dataSync()[0]!;
-      return total;
-    });
-    tf.dispose([time, ...Object.values(noise), ...(other ? [other] : [])]);
-    tf.dispose(Object.values(batch).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
-    if (!res.applied)
-      throw new Error(
-        `pretraining step ${step}: the loss is not finite (${res.loss}); the parameters were left as they were`,
-      );
-    step += 1;
-    losses.push(res.loss);
-    opts.onStep?.(step, res.loss, terms);
-    if (opts.checkpoint && step % opts.checkpoint.every === 0) await save();
+      step += 1;
+      losses.push(res.loss);
+      opts.onStep?.(step, res.loss, terms);
+      if (opts.checkpoint && step % opts.checkpoint.every === 0) await save();
+    }
+    if (opts.checkpoint && step % opts.checkpoint.every !== 0) await save();
+  } finally {
+    await pool?.close();
   }
-  if (opts.checkpoint && step % opts.checkpoint.every !== 0) await save();
   return { losses, step, opt, rng };
 }
 

@@ -2,6 +2,12 @@
 // backend package. `auto` tries the native TensorFlow bindings (GPU, then CPU) when they
 // load, then WebAssembly (SIMD), then the pure-JS cpu backend, and reports what it chose and
 // why the others were passed over. An explicit choice that cannot load is an error.
+import {
+  installFastKernels,
+  type KernelSet,
+  kernelChoiceFromEnv,
+  uninstallFastKernels,
+} from './kernels/fast-kernels.js';
 import { tf } from './tf.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -14,6 +20,10 @@ export interface BackendInfo {
   tfName: string;
   /** Backends tried before this one and why each was passed over. */
   skipped: { name: BackendName; reason: string }[];
+  /** Which kernels run (wasm only: `fast` = selfalign's SIMD kernels, see kernels/). */
+  kernels: KernelSet;
+  /** Why the stock kernels run although `fast` was asked for (wasm only). */
+  kernelsReason?: string;
 }
 
 export interface BackendOptions {
@@ -22,6 +32,8 @@ export interface BackendOptions {
    * name (`tfjs-backend-wasm-simd.wasm`, ...) to URL (what a bundler's `?url` imports give).
    */
   wasmPaths?: string | Record<string, string>;
+  /** wasm kernels: `fast` (default; `SELFALIGN_KERNELS` overrides it) or tfjs's `stock` ones. */
+  kernels?: KernelSet;
 }
 
 export class BackendError extends Error {
@@ -48,6 +60,8 @@ export function backendChoiceFromEnv(
   );
 }
 
+let wasmVersion = '';
+
 async function load(name: BackendName, options: BackendOptions): Promise<string> {
   const pkg = NATIVE_PACKAGE[name];
   if (pkg !== undefined) {
@@ -62,6 +76,7 @@ async function load(name: BackendName, options: BackendOptions): Promise<string>
   if (name === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths as string);
+    wasmVersion = wasm.version_wasm;
     return 'wasm';
   }
   await import('@tensorflow/tfjs-backend-cpu');
@@ -112,7 +127,13 @@ export async function initBackend(
       const tfName = await load(name, options);
       if (!(await tf.setBackend(tfName))) throw new Error(`tf.setBackend('${tfName}') failed`);
       await tf.ready();
-      current = { name, tfName, skipped };
+      current = { name, tfName, skipped, kernels: 'stock' };
+      if (name === 'wasm') {
+        const wanted = options.kernels ?? kernelChoiceFromEnv();
+        const reason = wanted === 'fast' ? await installFastKernels(wasmVersion) : undefined;
+        current.kernels = wanted === 'fast' && reason === undefined ? 'fast' : 'stock';
+        if (reason !== undefined) current.kernelsReason = reason;
+      }
       return current;
     } catch (err) {
       const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
@@ -125,6 +146,22 @@ export async function initBackend(
       ? `no TensorFlow.js backend could load (${detail})`
       : `backend '${choice}' could not load: ${detail}`,
   );
+}
+
+/**
+ * Switches the wasm kernel set of the running backend (benchmarks and tests compare them side
+ * by side). @returns why the fast kernels stay off, if they do
+ */
+export async function setKernels(kernels: KernelSet): Promise<string | undefined> {
+  if (current?.name !== 'wasm') return 'the fast kernels exist for the wasm backend only';
+  if (kernels === 'stock') {
+    uninstallFastKernels();
+    current.kernels = 'stock';
+    return undefined;
+  }
+  const reason = await installFastKernels(wasmVersion);
+  current.kernels = reason === undefined ? 'fast' : 'stock';
+  return reason;
 }
 
 /** The backend chosen by `initBackend`, if any. */

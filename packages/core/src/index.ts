@@ -8,8 +8,17 @@ export {
   backendChoiceFromEnv,
   currentBackend,
   initBackend,
+  setKernels,
 } from './backend.js';
 export { encodeParams, type LoadParamsOptions, loadParams } from './checkpoint.js';
+export {
+  fastKernelsActive,
+  installFastKernels,
+  type KernelSet,
+  kernelChoiceFromEnv,
+  PINNED_TFJS_WASM,
+  uninstallFastKernels,
+} from './kernels/fast-kernels.js';
 export {
   type NormMode,
   type NormStats,
@@ -28,6 +37,7 @@ export { rmsNorm } from './ops/rms-norm.js';
 export { applyRope } from './ops/rope.js';
 export {
   type AdamOptions,
+  applyGradients,
   createOptimizer,
   disposeOptimizer,
   type Optimizer,

@@ -86,6 +86,21 @@ export function optimizerStep(
     lossFn,
     params.map(([, v]) => v),
   );
+  return applyGradients(opt, params, value, grads);
+}
+
+/**
+ * Adam(W) with gradients computed elsewhere (e.g. summed over data-parallel workers): what
+ * `optimizerStep` does after its backward pass. Takes ownership of `value` and `grads` (disposes
+ * them). A non-finite loss or gradient leaves every parameter and moment untouched.
+ * @param grads by variable name; a parameter without an entry is not updated
+ */
+export function applyGradients(
+  opt: Optimizer,
+  params: readonly [string, tf.Variable][],
+  value: tf.Scalar,
+  grads: tf.NamedTensorMap,
+): StepResult {
   try {
     // A parameter the loss does not reach gets no gradient from tfjs: it is left alone.
     const gradList = params.map(([, v]) => grads[v.name]);

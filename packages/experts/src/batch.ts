@@ -50,7 +50,7 @@ export function makeObservation(policy: Policy, h: HostObservation): Observation
   const obs: Observation = {
     images: tf.tensor(Int32Array.from(h.images), [b, c.vision.cameras, side, side, 3], 'int32'),
     promptIds: tf.tensor2d(ids, [b, c.maxTokens], 'int32'),
-    promptMask: tf.cast(tf.tensor2d(mask, [b, c.maxTokens], 'int32'), 'bool'),
+    promptMask: tf.tensor2d(mask, [b, c.maxTokens], 'bool'),
     state: tf.tensor2d(state, [b, ds]),
   };
   if (h.slots) obs.slot = tf.tensor1d(Int32Array.from(h.slots), 'int32');
@@ -79,11 +79,14 @@ export function randomBatch(
     { length: b },
     (_, i) => ['reach the red target', 'push the block'][i % 2]!,
   );
+  const stateT = randomNormal(rng, [b * ds]);
+  const state = stateT.dataSync() as Float32Array;
+  stateT.dispose();
   const obs = makeObservation(policy, {
     batch: b,
     images,
     prompts,
-    state: randomNormal(rng, [b * ds]).dataSync() as Float32Array,
+    state,
     stateDims: ds,
     ...(opts.slots ? { slots: opts.slots } : {}),
   });

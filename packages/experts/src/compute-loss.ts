@@ -72,6 +72,21 @@ export interface LossOptions {
   fastWeights?: ReadonlyMap<number, { W1: tf.Tensor; b1: tf.Tensor }>;
   /** Also return the weighted alignment loss of each row ([B]), e.g. for a slot-contrast term. */
   rowLosses?: boolean;
+  /**
+   * Divide each masked loss by these counts instead of this batch's own mask sums: with the
+   * counts of a whole batch (`lossDenominators`), the losses of its row shards add up to the
+   * whole batch's loss exactly (data-parallel training).
+   */
+  denominators?: LossDenominators;
+}
+
+/** The mask sums each masked-mean loss divides by. */
+export interface LossDenominators {
+  action: number;
+  perception: number;
+  dynamics: number;
+  inverseDynamics: number;
+  keypoints: number;
 }
 
 export interface LossTerms {
@@ -87,15 +102,55 @@ export interface LossTerms {
   alignmentRows?: tf.Tensor1D;
 }
 
-/** sum(mask * (pred - target)^2) / max(1, sum(mask)), mask broadcast to pred. */
-export function maskedMse(pred: tf.Tensor, target: tf.Tensor, mask: tf.Tensor): tf.Scalar {
+/**
+ * sum(mask * (pred - target)^2) / max(1, sum(mask)), mask broadcast to pred; `denominator`
+ * replaces sum(mask) (a whole batch's count when this is one shard of it).
+ */
+export function maskedMse(
+  pred: tf.Tensor,
+  target: tf.Tensor,
+  mask: tf.Tensor,
+  denominator?: number,
+): tf.Scalar {
   return tf.tidy(() => {
     const m = tf.broadcastTo(tf.cast(mask, 'float32'), pred.shape);
-    return tf.div(
-      tf.sum(tf.mul(tf.square(tf.sub(pred, target)), m)),
-      tf.maximum(tf.sum(m), 1),
+    const sum = tf.sum(tf.mul(tf.square(tf.sub(pred, target)), m));
+    return (
+      denominator === undefined
+        ? tf.div(sum, tf.maximum(tf.sum(m), 1))
+        : tf.div(sum, Math.max(denominator, 1))
     ) as tf.Scalar;
   });
+}
+
+/**
+ * The mask sums of computeLoss's masked means over `batch` (host arithmetic on its masks), for
+ * `LossOptions.denominators` when the batch is split into shards.
+ */
+export function lossDenominators(policy: Policy, batch: TrainBatch): LossDenominators {
+  const c = policy.config;
+  const b = batch.state.shape[0]!;
+  const ha = c.actionHorizon;
+  const a = batch.actions.shape[2]!;
+  const chunk = batch.actionMask ? batch.actionMask.dataSync() : new Float32Array(b * ha).fill(1);
+  const demo = batch.isDemo ? batch.isDemo.dataSync() : new Float32Array(b).fill(1);
+  let steps = 0;
+  let demoSteps = 0;
+  for (let r = 0; r < b; r++) {
+    let n = 0;
+    for (let h = 0; h < ha; h++) n += Number(chunk[r * ha + h]);
+    steps += n;
+    demoSteps += n * Number(demo[r]);
+  }
+  let keypoints = 0;
+  if (batch.objects) for (const v of batch.objects.dataSync()) if (!Number.isNaN(v)) keypoints++;
+  return {
+    action: demoSteps * a,
+    perception: b * Math.min(batch.state.shape[1]!, c.stateDim),
+    dynamics: b * c.featureDim,
+    inverseDynamics: steps * a,
+    keypoints,
+  };
 }
 
 /** Per-row masked MSE: [B] = sum over the rest of mask * (pred - target)^2 / max(1, sum(mask)). */
@@ -145,6 +200,7 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
   const runAlign = streams.includes('alignment');
   const rng = opts.rng ?? policy.rng;
   const withTtt = w.ttt !== 0 || (opts.withTttLoss ?? false);
+  const den = opts.denominators;
   return tf.tidy(() => {
     const ha = c.actionHorizon;
     const { state, dims: sdim } = prepareState(policy, batch.state);
@@ -225,7 +281,7 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
       const demo = batch.isDemo
         ? tf.reshape(tf.cast(batch.isDemo, 'float32'), [b, 1, 1])
         : tf.ones([b, 1, 1]);
-      action = maskedMse(v, uAction!, tf.mul(tf.mul(chunk3, adim), demo));
+      action = maskedMse(v, uAction!, tf.mul(tf.mul(chunk3, adim), demo), den?.action);
     }
     let perception: tf.Scalar = zero();
     let dynamics: tf.Scalar = zero();
@@ -238,9 +294,9 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
         tf.ones([1, c.featureDim]),
         tf.mul(chunk3, adim),
       ] as const;
-      perception = maskedMse(pred.perception, targets!.s, masks[0]);
-      dynamics = maskedMse(pred.dynamics, targets!.f, masks[1]);
-      inverseDynamics = maskedMse(pred.inverse, targets!.a, masks[2]);
+      perception = maskedMse(pred.perception, targets!.s, masks[0], den?.perception);
+      dynamics = maskedMse(pred.dynamics, targets!.f, masks[1], den?.dynamics);
+      inverseDynamics = maskedMse(pred.inverse, targets!.a, masks[2], den?.inverseDynamics);
       if (opts.rowLosses) {
         alignmentRows = tf.addN([
           tf.mul(maskedMseRows(pred.perception, targets!.s, masks[0]), w.perception),
@@ -255,7 +311,12 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
       const g = batch.objects.shape[1]!;
       const pred = tf.slice(prefix.keypoints, [0, 0, 0, 0], [b, 1, g, 2]).reshape([b, g, 2]);
       const present = tf.logicalNot(tf.isNaN(batch.objects));
-      keypoints = maskedMse(pred, tf.where(present, batch.objects, tf.zerosLike(pred)), present);
+      keypoints = maskedMse(
+        pred,
+        tf.where(present, batch.objects, tf.zerosLike(pred)),
+        present,
+        den?.keypoints,
+      );
     }
     const total = tf.addN([
       tf.mul(action, w.action),

@@ -2,7 +2,7 @@
 // (prefix cached, Alignment Expert only) against the naive full joint forward, and
 // sampleActions, for a config and batch size. The package benchmarks go deeper.
 import { cpus } from 'node:os';
-import { SlotParam } from '@selfalign/align';
+import { defaultWorkers, SlotParam } from '@selfalign/align';
 import { createOptimizer, currentBackend, optimizerStep, Rng, tf } from '@selfalign/core';
 import {
   computeLoss,
@@ -13,19 +13,63 @@ import {
   randomBatch,
 } from '@selfalign/experts';
 import type { Command } from '../command.js';
+import { UserError } from '../io.js';
 import { configByName } from '../shared.js';
+import { benchMachine, benchTrain } from './bench-train.js';
 
 export const bench: Command = {
   name: 'bench',
   summary: 'time an align step against the naive joint forward, and sampleActions',
   usage: `selfalign bench [--config tiny|small] [--batch-size B] [--repeats N]
+selfalign bench --train [--config small] [--batch-sizes 16,32] [--repeats N] [--workers N] [--episodes N]
+  --train       the training-speed benchmark: pretrain steps with the stock and the fast wasm
+                kernels and with data-parallel workers, align steps, sampleActions, eval episodes
   (deeper benchmarks: pnpm bench, see each package README)`,
   options: {
     config: { type: 'string' },
     'batch-size': { type: 'string' },
+    'batch-sizes': { type: 'string' },
     repeats: { type: 'string' },
+    train: { type: 'boolean' },
+    workers: { type: 'string' },
+    episodes: { type: 'string' },
   },
-  async run(args) {
+  async run(args, io) {
+    if (args.has('train')) {
+      const config = configByName(args.str('config', 'small'), 'bench');
+      const batches = args.list('batch-sizes', ['16', '32']).map((s) => {
+        const n = Number(s);
+        if (!Number.isInteger(n) || n < 1 || n > 256)
+          throw new UserError(`bench: --batch-sizes takes integers 1..256, got '${s}'`);
+        return n;
+      });
+      const machine = benchMachine();
+      io.err(`bench --train: ${config.name} on ${machine}`);
+      const rows = await benchTrain({
+        config,
+        batches,
+        steps: args.int('repeats', 3, 1),
+        workers: args.int('workers', defaultWorkers(), 1),
+        episodes: args.int('episodes', 25, 1),
+        log: (line) => io.err(line),
+      });
+      const base = (b: number) =>
+        rows.find((r) => r.what === 'pretrain step' && r.kernels === 'stock' && r.batch === b);
+      const lines = [`${config.name}; ${machine}; ${new Date().toISOString().slice(0, 10)}`];
+      lines.push('| what | kernels | workers | B | ms | per second | vs stock |');
+      lines.push('|---|---|---|---|---|---|---|');
+      for (const r of rows) {
+        const ref =
+          r.what === 'pretrain step'
+            ? base(r.batch)
+            : rows.find((x) => x.what === r.what && x.kernels === 'stock' && x.batch === r.batch);
+        const ratio = ref ? `${(r.perSecond / ref.perSecond).toFixed(2)}x` : '';
+        lines.push(
+          `| ${r.what} | ${r.kernels} | ${r.workers} | ${r.batch} | ${r.ms.toFixed(0)} | ${r.perSecond.toFixed(1)} ${r.unit} | ${ratio} |`,
+        );
+      }
+      return { lines, json: { config: config.name, machine, rows } };
+    }
     const config = configByName(args.str('config', 'tiny'), 'bench');
     const b = args.int('batch-size', 8, 1);
     const reps = args.int('repeats', 3, 1);

@@ -3,7 +3,7 @@
 // recorded in the checkpoint.
 
 import { resolve } from 'node:path';
-import { pretrain as runPretrain } from '@selfalign/align';
+import { defaultWorkers, pretrain as runPretrain } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import { computeNormStats } from '@selfalign/data';
 import { createPolicy } from '@selfalign/experts';
@@ -32,6 +32,8 @@ export const pretrainCommand: Command = {
   --state-dims N         keep the first N state values (e.g. 6 = joint angles without
                          velocities; default all)
   --no-play              drop play rows
+  --workers N            data-parallel replicas on worker threads, this one included
+                         (default: the cores available; 1 with --contrast)
   --log-every N          also print a plain line with the loss terms every N steps (stderr;
                          for logs of long runs)`,
   options: {
@@ -51,6 +53,7 @@ export const pretrainCommand: Command = {
     'keypoint-weight': { type: 'string' },
     'state-dims': { type: 'string' },
     'log-every': { type: 'string' },
+    workers: { type: 'string' },
   },
   async run(args, io) {
     const files = args.list('data').map((f) => resolve(io.cwd, f));
@@ -60,6 +63,9 @@ export const pretrainCommand: Command = {
     const batchSize = args.int('batch-size', 16, 1);
     const seed = args.int('seed', 0);
     const contrastArg = args.optStr('contrast');
+    const workers = args.int('workers', contrastArg ? 1 : defaultWorkers(), 1);
+    if (workers > 1 && contrastArg)
+      throw new UserError('pretrain: --contrast runs in one thread; leave out --workers or give 1');
     let { samples, meta } = await loadSamples(files, config.actionHorizon);
     if (args.has('no-play')) samples = samples.filter((s) => s.isDemo);
     const stateDims = args.int('state-dims', meta.stateDim, 1);
@@ -126,6 +132,7 @@ export const pretrainCommand: Command = {
           lr: args.num('lr', 3e-4),
           warmup: args.int('warmup', Math.min(100, Math.floor(steps / 10))),
           seed,
+          workers,
           lossWeights: { keypoints: keypointWeight },
           ...(contrast ? { contrast } : {}),
           ...(args.has('alignment-defined-slots') ? { alignmentDefinedSlots: true } : {}),

@@ -22,12 +22,25 @@ export function makeAttnMask(
     if (ar.shape.at(-1) !== n) {
       throw new Error(`makeAttnMask: ar mask [${ar.shape}] does not match ${n} tokens`);
     }
-    // Float arithmetic: wasm's boolean kernels are slow (profiled), and this is the hot path.
-    const cum = tf.cumsum(tf.cast(tf.broadcastTo(ar, [b, n]), 'float32'), 1); // [B,N]
-    const causal = tf.cast(tf.lessEqual(tf.expandDims(cum, 1), tf.expandDims(cum, 2)), 'float32');
-    const real = tf.cast(inputMask, 'float32');
-    const valid = tf.mul(tf.expandDims(real, 1), tf.expandDims(real, 2));
-    return tf.cast(tf.mul(causal, valid), 'bool') as tf.Tensor3D;
+    // Built on the host: masks carry no gradient, and wasm's broadcast comparison over
+    // [B,N,N] was the slowest single kernel of a training step (profiled).
+    const arHost = ar.dataSync();
+    const real = inputMask.dataSync();
+    const cum = new Float64Array(n);
+    const out = new Uint8Array(b * n * n);
+    for (let r = 0; r < b; r++) {
+      let c = 0;
+      for (let j = 0; j < n; j++) {
+        c += arHost[ar.rank === 1 ? j : r * n + j]!;
+        cum[j] = c;
+      }
+      for (let i = 0; i < n; i++) {
+        if (!real[r * n + i]) continue;
+        const row = (r * n + i) * n;
+        for (let j = 0; j < n; j++) out[row + j] = real[r * n + j] && cum[j]! <= cum[i]! ? 1 : 0;
+      }
+    }
+    return tf.tensor3d(out, [b, n, n], 'bool');
   });
 }
 

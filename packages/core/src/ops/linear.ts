@@ -1,7 +1,10 @@
 // Dense layers whose gradients stay on the fast path of the wasm backend. tfjs's own matMul
-// gradient calls matMul with transposeA/transposeB, which wasm runs at 0.6-2 GFLOP/s against
-// ~28 for a plain matMul (CONVENTIONS.md); here the gradients transpose explicitly first.
+// gradient calls matMul with transposeA/transposeB, which stock wasm runs at 0.6-2 GFLOP/s
+// against ~28 for a plain matMul (CONVENTIONS.md); with the stock kernels the gradients here
+// transpose explicitly first. The fast kernels (kernels/) run every transpose variant at full
+// speed, so then the gradients pass transpose flags and no transposed copy is made.
 // bench/linear-grad.bench.ts measures the difference on a transformer block.
+import { fastKernelsActive } from '../kernels/fast-kernels.js';
 import { tf } from '../tf.js';
 
 /** Swaps the last two axes. */
@@ -18,6 +21,12 @@ const matmul2d = tf.customGrad((x, w, save) => {
     value: tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D),
     gradFunc: (dy, saved) => {
       const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+      if (fastKernelsActive()) {
+        return [
+          tf.matMul(dy as tf.Tensor2D, ws, false, true), // [N,Dout] @ [Din,Dout]^T
+          tf.matMul(xs, dy as tf.Tensor2D, true, false), // [N,Din]^T @ [N,Dout]
+        ];
+      }
       return [
         tf.matMul(dy as tf.Tensor2D, tf.transpose(ws)), // [N,Dout] @ [Dout,Din]
         tf.matMul(tf.transpose(xs), dy as tf.Tensor2D), // [Din,N] @ [N,Dout]
@@ -52,6 +61,12 @@ const bmmGrad = tf.customGrad((a, b, save) => {
     value: tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
     gradFunc: (dy, saved) => {
       const [as, bs] = saved as [tf.Tensor3D, tf.Tensor3D];
+      if (fastKernelsActive()) {
+        return [
+          tf.matMul(dy as tf.Tensor3D, bs, false, true),
+          tf.matMul(as, dy as tf.Tensor3D, true, false),
+        ];
+      }
       return [
         tf.matMul(dy as tf.Tensor3D, transposeLast2(bs) as tf.Tensor3D),
         tf.matMul(transposeLast2(as) as tf.Tensor3D, dy as tf.Tensor3D),

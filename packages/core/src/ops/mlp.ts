@@ -12,14 +12,17 @@ export interface MlpWeights {
   down: tf.Tensor;
 }
 
-/** GELU, tanh approximation. */
+/**
+ * GELU, tanh approximation, in the exact form `0.5 x (1 + tanh(u)) = x * sigmoid(2u)`,
+ * `u = sqrt(2/pi) (x + 0.044715 x^3)`: wasm's Tanh kernel is ~10x slower than its Sigmoid.
+ */
 export function geluTanh(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
-    const inner = tf.mul(
+    const twoU = tf.mul(
       tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)),
-      Math.sqrt(2 / Math.PI),
+      2 * Math.sqrt(2 / Math.PI),
     );
-    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+    return tf.mul(x, tf.sigmoid(twoU));
   });
 }
 

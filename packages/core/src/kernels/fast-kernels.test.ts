@@ -1,0 +1,164 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { currentBackend, initBackend, setKernels } from '../backend.js';
+import { Rng } from '../rng.js';
+import { tf } from '../tf.js';
+import { fastKernelsActive, kernelChoiceFromEnv } from './fast-kernels.js';
+
+beforeAll(async () => {
+  const info = await initBackend('wasm');
+  expect(info.kernels).toBe('fast');
+});
+
+function rand(rng: Rng, shape: number[]): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => rng.normal()),
+    shape,
+  );
+}
+
+/** Max |a - b| / max(1e-3, max |a|). */
+function relErr(a: tf.Tensor, b: tf.Tensor): number {
+  const da = a.dataSync();
+  const db = b.dataSync();
+  expect(db.length).toBe(da.length);
+  let scale = 1e-3;
+  for (const x of da) scale = Math.max(scale, Math.abs(x));
+  let worst = 0;
+  for (let i = 0; i < da.length; i++) worst = Math.max(worst, Math.abs(da[i]! - db[i]!) / scale);
+  return worst;
+}
+
+/** Runs fn with the stock kernels, then the fast ones. */
+async function both<T>(fn: () => T): Promise<[T, T]> {
+  await setKernels('stock');
+  expect(fastKernelsActive()).toBe(false);
+  const stock = fn();
+  await setKernels('fast');
+  expect(fastKernelsActive()).toBe(true);
+  return [stock, fn()];
+}
+
+describe('fast wasm kernels', () => {
+  // batch, M, N, K: edge sizes (1, odd, not multiples of the 4x8 tile) and the policy's shapes
+  const shapes: [number, number, number, number][] = [
+    [1, 1, 1, 1],
+    [1, 1, 9, 3],
+    [3, 5, 7, 9],
+    [2, 4, 8, 1],
+    [1, 13, 17, 33],
+    [4, 31, 6, 12],
+    [2, 64, 33, 40],
+    [16, 49, 24, 8],
+  ];
+  for (const [b, m, n, k] of shapes) {
+    it(`BatchMatMul [${b}] ${m}x${k} @ ${k}x${n}, every transpose, forward and gradients`, async () => {
+      const rng = new Rng(b * 1000 + m * 10 + n);
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const a = rand(rng, ta ? [b, k, m] : [b, m, k]);
+          const w = rand(rng, tb ? [b, n, k] : [b, k, n]);
+          const dy = rand(rng, [b, m, n]);
+          const run = () =>
+            tf.tidy(() => {
+              const f = (x: tf.Tensor, y: tf.Tensor) =>
+                tf.sum(tf.mul(tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb), dy));
+              const [ga, gb] = tf.grads(f)([a, w]);
+              return [tf.matMul(a as tf.Tensor3D, w as tf.Tensor3D, ta, tb), ga!, gb!];
+            });
+          const [stock, fast] = await both(run);
+          for (let i = 0; i < 3; i++) expect(relErr(stock[i]!, fast[i]!)).toBeLessThan(1e-4);
+          tf.dispose([a, w, dy, ...stock, ...fast]);
+        }
+      }
+    });
+  }
+
+  it('BatchMatMul broadcasts a batch of 1 on either side, and 2-D products', async () => {
+    const rng = new Rng(5);
+    const cases: [number[], number[]][] = [
+      [
+        [1, 6, 5],
+        [4, 5, 7],
+      ],
+      [
+        [4, 6, 5],
+        [1, 5, 7],
+      ],
+      [
+        [2, 3, 6, 5],
+        [2, 3, 5, 7],
+      ],
+      [
+        [9, 5],
+        [5, 11],
+      ],
+    ];
+    for (const [sa, sb] of cases) {
+      const a = rand(rng, sa);
+      const b = rand(rng, sb);
+      const [s, f] = await both(() => tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D));
+      expect(f.shape).toEqual(s.shape);
+      expect(relErr(s, f)).toBeLessThan(1e-5);
+      tf.dispose([a, b, s, f]);
+    }
+  });
+
+  it('GatherV2 on axis 0 copies rows (and refuses an index out of range); Identity shares data', async () => {
+    const rng = new Rng(6);
+    const x = rand(rng, [7, 3, 5]);
+    const idx = tf.tensor2d([6, 0, 3, 3, 1, 6], [2, 3], 'int32');
+    const [s, f] = await both(() => tf.gather(x, idx));
+    expect(f.shape).toEqual([2, 3, 3, 5]);
+    expect(relErr(s, f)).toBe(0);
+    const xi = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32');
+    const [si, fi] = await both(() => tf.gather(xi, [2, 0]));
+    expect(Array.from(fi.dataSync())).toEqual(Array.from(si.dataSync()));
+    const [sa, fa] = await both(() => tf.gather(x, [1, 2], 1)); // another axis: stock path
+    expect(relErr(sa, fa)).toBe(0);
+    expect(() => tf.gather(x, [7])).toThrow(/index 7 is not in \[0, 7\)/);
+    const buffers = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+    const before = buffers();
+    const y = tf.clone(x);
+    expect(buffers()).toBe(before); // same wasm buffer, one more reference
+    expect(y.dataId).not.toBe(undefined);
+    expect(Array.from(y.dataSync())).toEqual(Array.from(x.dataSync()));
+    tf.dispose([x, idx, s, f, xi, si, fi, sa, fa, y]);
+  });
+
+  it('a matmul step repeated leaves the live tensor count unchanged', () => {
+    const rng = new Rng(7);
+    const a = rand(rng, [4, 9, 6]);
+    const b = rand(rng, [4, 7, 6]);
+    const step = () =>
+      tf.tidy(() =>
+        tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.matMul(x, y, false, true)))([a, b]),
+      );
+    tf.dispose(step());
+    const live = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) tf.dispose(step());
+    expect(tf.memory().numTensors).toBe(live);
+    tf.dispose([a, b]);
+  });
+
+  it('SELFALIGN_KERNELS picks the set; the backend reports what runs', () => {
+    expect(kernelChoiceFromEnv({})).toBe('fast');
+    expect(kernelChoiceFromEnv({ SELFALIGN_KERNELS: 'stock' })).toBe('stock');
+    expect(() => kernelChoiceFromEnv({ SELFALIGN_KERNELS: 'turbo' })).toThrow(/fast or stock/);
+    expect(currentBackend()?.kernels).toBe('fast');
+  });
+
+  const clang = spawnSync('clang', ['--version']).status === 0 && existsSync('/usr/bin/wasm-ld');
+  it.skipIf(!clang)(
+    'the committed kernel wasm is what kernels/bmm.c builds to, byte for byte',
+    () => {
+      const script = fileURLToPath(new URL('../../scripts/build-kernels.mjs', import.meta.url));
+      const r = spawnSync(process.execPath, [script, '--check'], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    },
+  );
+});
