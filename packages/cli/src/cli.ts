@@ -9,6 +9,7 @@ import { bench } from './commands/bench.js';
 import { collect } from './commands/collect.js';
 import { demo } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
+import { exportCommand } from './commands/export.js';
 import { features } from './commands/features.js';
 import { inspect } from './commands/inspect.js';
 import { pretrainCommand } from './commands/pretrain.js';
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   pretrainCommand,
   alignCommand,
   evalCommand,
+  exportCommand,
   sample,
   adapters,
   inspect,
