@@ -3,9 +3,10 @@
 import { resolve } from 'node:path';
 import { AdapterStore, align, saveCheckpoint } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
+import type { TrainBatch } from '@selfalign/experts';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
-import { drawBatch, loadPolicy, loadSamples } from '../shared.js';
+import { drawBatch, loadPolicy, loadSamples, playSplit } from '../shared.js';
 
 export const alignCommand: Command = {
   name: 'align',
@@ -17,8 +18,11 @@ export const alignCommand: Command = {
   --steps N              (default 200)
   --lr LR                (default: free 1e-4, span 3e-2)
   --batch-size B         (default 16)
-  --batches N            play batches drawn (reused every step) (default 4)
-  --held-out N           extra batches for before/after and early stopping (default 1)
+  --held-out-share S     share of the play episodes held out for before/after losses and
+                         early stopping (whole episodes; default 0.2); the other episodes'
+                         frames are all used, shuffled into batches, one epoch per pass
+  --batches N            instead the old fixed-batch mode: N random batches drawn once and
+                         reused every step, plus --held-out N random batches (default 1)
   --patience N           stop after N held-out evaluations without improvement
   --adapters DIR         where adapters are saved            (default adapters)
   --save-checkpoint F    also write the checkpoint with the slot filled
@@ -35,6 +39,7 @@ export const alignCommand: Command = {
     'batch-size': { type: 'string' },
     batches: { type: 'string' },
     'held-out': { type: 'string' },
+    'held-out-share': { type: 'string' },
     patience: { type: 'string' },
     adapters: { type: 'string' },
     'save-checkpoint': { type: 'string' },
@@ -75,12 +80,25 @@ export const alignCommand: Command = {
       const seed = args.int('seed', 0);
       const bs = args.int('batch-size', 16, 1);
       const rng = new Rng(seed);
-      const batches = Array.from({ length: args.int('batches', 4, 1) }, () =>
-        drawBatch(policy, samples, meta, bs, rng, slot),
-      );
-      const heldOut = Array.from({ length: args.int('held-out', 1, 0) }, () =>
-        drawBatch(policy, samples, meta, bs, rng, slot),
-      );
+      let batches: TrainBatch[];
+      let heldOut: TrainBatch[];
+      let split = 'fixed batches';
+      if (args.has('batches')) {
+        batches = Array.from({ length: args.int('batches', 4, 1) }, () =>
+          drawBatch(policy, samples, meta, bs, rng, slot),
+        );
+        heldOut = Array.from({ length: args.int('held-out', 1, 0) }, () =>
+          drawBatch(policy, samples, meta, bs, rng, slot),
+        );
+      } else {
+        const share = args.num('held-out-share', 0.2);
+        if (!(share >= 0 && share < 1))
+          throw new UserError(`align: --held-out-share must be in [0, 1), got ${share}`);
+        const p = playSplit(policy, samples, meta, bs, rng, slot, share);
+        batches = p.train;
+        heldOut = p.heldOut;
+        split = `${p.trainEpisodes.length} episodes in ${batches.length} batches per epoch, ${p.heldOutEpisodes.length} held out`;
+      }
       const steps = args.int('steps', 200, 1);
       const progress = new Progress(io, 'align', steps, io.tty && !args.has('json'));
       const r = await align(policy, batches, {
@@ -105,6 +123,7 @@ export const alignCommand: Command = {
         param,
         slot,
         frames: samples.length,
+        split,
       };
       const path = await store.save(name, policy, slot, stats);
       const ck = args.optStr('save-checkpoint');
@@ -116,7 +135,7 @@ export const alignCommand: Command = {
       const f = (x: number) => x.toFixed(3);
       return {
         lines: [
-          `aligned slot ${slot} (${param}) for ${r.steps} steps in ${(r.wallMs / 1000).toFixed(1)} s, stopped: ${r.stopReason}`,
+          `aligned slot ${slot} (${param}) for ${r.steps} steps in ${(r.wallMs / 1000).toFixed(1)} s, stopped: ${r.stopReason}; play: ${split}`,
           `  held-out   perception ${f(r.before.perception)} -> ${f(r.after.perception)}, dynamics ${f(r.before.dynamics)} -> ${f(r.after.dynamics)}, inverse ${f(r.before.inverseDynamics)} -> ${f(r.after.inverseDynamics)}`,
           `  adapter ${path}`,
         ],
