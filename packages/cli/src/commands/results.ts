@@ -29,7 +29,13 @@ import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { policyController } from '../policy-controller.js';
-import { drawBatch, embodimentByName, featureExtractor, simEpisodeData } from '../shared.js';
+import {
+  drawBatch,
+  embodimentByName,
+  featureExtractor,
+  playSplit,
+  simEpisodeData,
+} from '../shared.js';
 
 const PARAMS = ['free', 'span', 'span+residual'] as const;
 
@@ -56,6 +62,9 @@ export const results: Command = {
   --finetune-steps N   full fine-tuning steps (0: skip)      (default 200)
   --params LIST        slot parametrisations                 (default free,span,span+residual)
   --batch-size B       (default 16)
+  --align-data D       all: every play frame in epochs, 20% of the episodes held out;
+                       fixed: the old 4 random batches reused every step; both: a row each
+                                                             (default all)
   --out FILE           also write the markdown table here`,
   options: {
     checkpoint: { type: 'string' },
@@ -67,6 +76,7 @@ export const results: Command = {
     'finetune-steps': { type: 'string' },
     params: { type: 'string' },
     'batch-size': { type: 'string' },
+    'align-data': { type: 'string' },
     out: { type: 'string' },
   },
   async run(args, io) {
@@ -88,6 +98,7 @@ export const results: Command = {
     const steps = args.int('steps', 200, 1);
     const ftSteps = args.int('finetune-steps', 200, 0);
     const batchSize = args.int('batch-size', 16, 1);
+    const alignData = args.choice('align-data', ['all', 'fixed', 'both'] as const, 'all');
     const embodiments = targets.map((t) => [t, embodimentByName(t, 1)] as const);
     const loaded = await loadCheckpoint(ckpt);
     const policy = loaded.policy;
@@ -146,22 +157,38 @@ export const results: Command = {
             let t0 = performance.now();
             resetSlot();
             row('no adaptation', await evaluate(policy, e, s), t0);
-            const playBatches = batches(play.samples, 4, new Rng(s + 11));
-            for (const param of params) {
-              t0 = performance.now();
-              resetSlot();
-              const r = await align(policy, playBatches, {
-                slot,
-                parametrisation: param,
-                init: 'mean',
-                basis: sourceSlots,
-                maxSteps: steps,
-                seed: s,
-              });
-              r.state.dispose();
-              row(`align ${param}`, await evaluate(policy, e, s), t0);
+            const modes = alignData === 'both' ? (['all', 'fixed'] as const) : [alignData];
+            for (const mode of modes) {
+              const split =
+                mode === 'all'
+                  ? playSplit(
+                      policy,
+                      play.samples,
+                      play.meta,
+                      batchSize,
+                      new Rng(s + 11),
+                      slot,
+                      0.2,
+                    )
+                  : { train: batches(play.samples, 4, new Rng(s + 11)), heldOut: [] };
+              for (const param of params) {
+                t0 = performance.now();
+                resetSlot();
+                const r = await align(policy, split.train, {
+                  slot,
+                  parametrisation: param,
+                  init: 'mean',
+                  basis: sourceSlots,
+                  maxSteps: steps,
+                  seed: s,
+                  ...(split.heldOut.length ? { heldOut: split.heldOut } : {}),
+                });
+                r.state.dispose();
+                const label = mode === 'fixed' && alignData === 'both' ? ' (fixed batches)' : '';
+                row(`align ${param}${label}`, await evaluate(policy, e, s), t0);
+              }
+              for (const b of [...split.train, ...split.heldOut]) disposeBatch(b);
             }
-            for (const b of playBatches) disposeBatch(b);
             const demoBatches = batches(demos.samples, 4, new Rng(s + 13));
             t0 = performance.now();
             resetSlot();
