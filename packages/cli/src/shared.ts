@@ -2,7 +2,7 @@
 // training batches with each row's slot, and policies from checkpoints with their slot map.
 import { resolve } from 'node:path';
 import { type LoadedCheckpoint, loadCheckpoint, trainBatchFromHost } from '@selfalign/align';
-import type { Rng } from '@selfalign/core';
+import { type Rng, tf } from '@selfalign/core';
 import {
   type DatasetMeta,
   defaultEncoderModel,
@@ -16,6 +16,7 @@ import {
 } from '@selfalign/data';
 import { getConfig, type Policy, type PolicyConfig, type TrainBatch } from '@selfalign/experts';
 import { type Embodiment, type Episode, getPreset, PRESETS, sampleSources } from '@selfalign/sim';
+import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
 import { UserError } from './io.js';
 
 /** A preset name (`perm`, `source`, ...) or a family member `src-K` (with its family seed). */
@@ -129,6 +130,20 @@ export function playSplit(
     trainEpisodes: [...new Set(episodeIds(false))],
     heldOutEpisodes: [...new Set(episodeIds(true))],
   };
+}
+
+/** The new slot's W1/b1 = the mean of the source slots' (where align's `init: 'mean'` starts): no adaptation. */
+export function fillWithSourceMean(
+  policy: Policy,
+  slot: number,
+  sourceSlots: readonly number[],
+): void {
+  for (const [, v] of policy.params.select(TTT_FAST_WEIGHTS as string[]))
+    writeSlot(
+      v,
+      slot,
+      tf.tidy(() => tf.mean(tf.gather(v, [...sourceSlots]), 0)),
+    );
 }
 
 export interface LoadedPolicy extends LoadedCheckpoint {

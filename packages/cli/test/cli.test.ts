@@ -418,10 +418,12 @@ describe('the pipeline on tiny configs', () => {
       'demo',
       '--config',
       'tiny',
+      '--targets',
+      'perm',
       '--episodes',
       '3',
       '--play',
-      '2',
+      '3',
       '--steps',
       '2',
       '--out',
@@ -431,17 +433,22 @@ describe('the pipeline on tiny configs', () => {
     expect(d.code).toBe(0);
     const j = d.json();
     expect(Object.keys(j.shifts)).toEqual(['perm', 'sign', 'links', 'offset', 'rotate', 'combo']);
-    expect(j.results.free.actionCalls).toBe(0);
+    // the shift table itself: the source expert fails on a permuted arm, its own expert does not
+    expect(j.shifts.perm[1]).toBeGreaterThan(j.shifts.perm[0]);
+    expect(j.results.perm.free.actionCalls).toBe(0);
+    expect(j.results.perm.free.steps).toBe(2);
     expect(j.pretrained).toBe(false);
-    // with a checkpoint: success on the robot before and after, still no Action Expert in align
+    // with a checkpoint: success on each robot before and after, still no Action Expert in align
     const withCkpt = await cli(
       'demo',
       '--checkpoint',
       'ckpt.safetensors',
+      '--targets',
+      'perm,sign',
       '--episodes',
       '2',
       '--play',
-      '2',
+      '3',
       '--steps',
       '2',
       '--out',
@@ -451,9 +458,16 @@ describe('the pipeline on tiny configs', () => {
     expect(withCkpt.code).toBe(0);
     const k = withCkpt.json();
     expect(k.pretrained).toBe(true);
-    expect(k.results.span.actionCalls).toBe(0);
-    expect(k.results.span.successBefore).toBeGreaterThanOrEqual(0);
-    expect(k.results.span.successAfter).toBeGreaterThanOrEqual(0);
+    expect(Object.keys(k.results)).toEqual(['perm', 'sign']);
+    for (const t of ['perm', 'sign']) {
+      expect(k.results[t].span.actionCalls).toBe(0);
+      expect([0, 0.5, 1]).toContain(k.results[t].successBefore);
+      expect([0, 0.5, 1]).toContain(k.results[t].span.successAfter);
+      // align moved the held-out losses (a frozen slot would leave them bit-identical)
+      expect(k.results[t].span.after.inverseDynamics).not.toBe(
+        k.results[t].span.before.inverseDynamics,
+      );
+    }
   });
 });
 

@@ -9,7 +9,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { align, disposePretrain, finetune, loadCheckpoint } from '@selfalign/align';
-import { Rng, tf } from '@selfalign/core';
+import { Rng } from '@selfalign/core';
 import {
   type DatasetMeta,
   episodeSamples,
@@ -25,7 +25,6 @@ import {
   runEpisodes,
   seedRange,
 } from '@selfalign/sim';
-import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { policyController } from '../policy-controller.js';
@@ -33,6 +32,7 @@ import {
   drawBatch,
   embodimentByName,
   featureExtractor,
+  fillWithSourceMean,
   playSplit,
   simEpisodeData,
 } from '../shared.js';
@@ -238,16 +238,6 @@ export const results: Command = {
     return { lines: table, json: { checkpoint: ckpt, step: loaded.step, episodes, rows } };
   },
 };
-
-/** The new slot's W1/b1 = the mean of the source slots' (where align's `init: 'mean'` starts): no adaptation. */
-function fillWithSourceMean(policy: Policy, slot: number, sourceSlots: readonly number[]): void {
-  for (const [, v] of policy.params.select(TTT_FAST_WEIGHTS as string[]))
-    writeSlot(
-      v,
-      slot,
-      tf.tidy(() => tf.mean(tf.gather(v, [...sourceSlots]), 0)),
-    );
-}
 
 /** Episodes of `controller` on `e`, as in-memory samples with features. */
 async function record(
