@@ -67,7 +67,16 @@ export interface AlignOptions {
   objective?: 'alignment' | 'action';
   /** Continue from an earlier call. */
   state?: AlignState;
-  onStep?: (step: number, loss: number) => void;
+  onStep?: (step: number, loss: number, terms: StepTerms) => void;
+  /** Also evaluate the held-out losses every `evalEvery` steps into `heldOutCurve` (reports). */
+  traceHeldOut?: boolean;
+}
+
+/** The training batch's alignment losses at one step. */
+export interface StepTerms {
+  perception: number;
+  dynamics: number;
+  inverseDynamics: number;
 }
 
 export interface AlignState {
@@ -100,6 +109,10 @@ export interface AlignResult {
   after: TaskLosses;
   /** Held-out total at each evaluation. */
   heldOutLosses: number[];
+  /** Per-step alignment losses of the training batch. */
+  stepTerms: StepTerms[];
+  /** Held-out losses by step (step 0 = before), with `traceHeldOut`. */
+  heldOutCurve: { step: number; losses: TaskLosses }[];
   wallMs: number;
   state: AlignState;
 }
@@ -203,6 +216,10 @@ export async function align(
   const before = evaluate();
   const losses: number[] = [];
   const heldOutLosses: number[] = [];
+  const stepTerms: StepTerms[] = [];
+  const heldOutCurve: { step: number; losses: TaskLosses }[] = opts.traceHeldOut
+    ? [{ step: 0, losses: before }]
+    : [];
   let stopReason: StopReason = 'maxSteps';
   let lastGood = param.tree.snapshot();
   let best: { loss: number; snap: Map<string, tf.Tensor> } | undefined;
@@ -214,6 +231,7 @@ export async function align(
     for (let i = 0; i < maxSteps; i++) {
       const b = batches[state.step % batches.length]!;
       const cache = cacheOf(b);
+      const stepT: StepTerms = { perception: 0, dynamics: 0, inverseDynamics: 0 };
       const res = optimizerStep(opt, param.tree.select(), () => {
         const terms = computeLoss(policy, b, {
           streams: [objective],
@@ -222,6 +240,8 @@ export async function align(
           fastWeights: param.fastWeights(),
           ...(cache ? { prefixCache: cache } : {}),
         });
+        for (const k of ['perception', 'dynamics', 'inverseDynamics'] as const)
+          stepT[k] = terms[k].dataSync()[0]!;
         const { total, ...rest } = terms;
         tf.dispose(Object.values(rest) as tf.Tensor[]);
         return tf.add(total, param.penalty()) as tf.Scalar;
@@ -233,7 +253,10 @@ export async function align(
       }
       state.step += 1;
       losses.push(res.loss);
-      opts.onStep?.(state.step, res.loss);
+      stepTerms.push(stepT);
+      opts.onStep?.(state.step, res.loss, stepT);
+      if (opts.traceHeldOut && heldOut.length > 0 && (i + 1) % evalEvery === 0)
+        heldOutCurve.push({ step: state.step, losses: evaluate() });
       for (const t of lastGood.values()) t.dispose();
       lastGood = param.tree.snapshot();
       state.ema =
@@ -265,6 +288,8 @@ export async function align(
       before,
       after,
       heldOutLosses,
+      stepTerms,
+      heldOutCurve,
       wallMs: performance.now() - t0,
       state,
     };

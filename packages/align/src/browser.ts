@@ -8,6 +8,7 @@ export {
   align,
   evaluateLosses,
   onSlot,
+  type StepTerms,
   type StopReason,
   type TaskLosses,
 } from './align.js';

@@ -1,9 +1,12 @@
 // Every command of `selfalign` on tiny configs, in-process, in a temporary folder: a full
 // collect -> features -> pretrain -> align -> eval -> sample -> adapters -> inspect chain, bench
 // and demo, and the bad arguments and bad files a user will try.
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
 import { formatTable } from '../src/commands/results.js';
@@ -468,8 +471,59 @@ describe('the pipeline on tiny configs', () => {
         k.results[t].span.before.inverseDynamics,
       );
     }
+    // the HTML report: read by a real browser, its plots and numbers are there
+    const report = await readFile(k.report, 'utf8');
+    expect(report).toContain('<svg class="chart"');
+    await checkReportInChromium(k.report, k.results);
   });
 });
+
+/** Opens the demo's report in Debian's Chromium: plots, success bars, frames; keeps a screenshot. */
+async function checkReportInChromium(
+  file: string,
+  results: Record<string, { successBefore: number }>,
+) {
+  const CHROMIUM = '/usr/bin/chromium';
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: pnpm test installs Debian's chromium`);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.goto(pathToFileURL(file).href);
+    const targets = await page.$$eval('section.target h2', (hs) => hs.map((h) => h.textContent));
+    expect(targets).toEqual(Object.keys(results));
+    // per target: 3 task plots + the held-out plot, each with a free and a span curve
+    expect(await page.locator('svg.chart').count()).toBe(4 * targets.length);
+    expect(await page.locator('polyline.curve').count()).toBe(8 * targets.length);
+    const bars = await page.$$eval('rect.bar', (rs) => rs.map((r) => r.getAttribute('data-value')));
+    expect(bars.length).toBe(3 * targets.length);
+    expect(Number(bars[0])).toBe(Object.values(results)[0]!.successBefore);
+    // a strip of frames before and after for the first robot, decoded by the browser
+    const frames = await page.$$eval('img.frame', (imgs) =>
+      imgs.map((i) => (i as HTMLImageElement).naturalWidth),
+    );
+    expect(frames.length).toBeGreaterThanOrEqual(2);
+    expect(frames.every((w) => w > 0)).toBe(true);
+    const shots = join(import.meta.dirname, '..', '.vitest');
+    await mkdir(shots, { recursive: true });
+    await page.screenshot({ path: join(shots, 'demo-report.png'), fullPage: true });
+  } finally {
+    await browser.close();
+  }
+}
 
 describe('bad files', () => {
   it('exit 1 with one line naming the file and the fix', async () => {

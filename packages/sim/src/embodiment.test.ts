@@ -3,6 +3,7 @@ import { ArmEnv } from './arm-env.js';
 import {
   actionToCommand,
   commandToAction,
+  describeEmbodiment,
   getPreset,
   HELD_OUT,
   PRESETS,
@@ -117,5 +118,20 @@ describe('kinematics', () => {
     expect(p[7]).toBeCloseTo(0.5, 9);
     expect(Math.abs(sol[1]!)).toBeLessThanOrEqual(2.6);
     expect(inverseKinematics3(links, [0, 0, 0], [0, 0, 0], 2, 0, 2.6)).toBeUndefined();
+  });
+});
+
+describe('describeEmbodiment', () => {
+  it('names what differs from the source arm', () => {
+    expect(describeEmbodiment(PRESETS.source!)).toBe('the source arm');
+    expect(describeEmbodiment(PRESETS.perm!)).toBe(
+      'actions drive other joints (action 1 -> joint 2, action 2 -> joint 3, action 3 -> joint 1)',
+    );
+    expect(describeEmbodiment(PRESETS.sign!)).toBe('joints 1, 2 turn the other way');
+    expect(describeEmbodiment(PRESETS.links!)).toMatch(
+      /^link lengths 0.25 \/ 0.45 \/ 0.30 \(source 0.40/,
+    );
+    expect(describeEmbodiment(PRESETS.rotate!)).toBe('the action space is rotated');
+    expect(describeEmbodiment(PRESETS.combo!).split('; ').length).toBe(4);
   });
 });

@@ -81,6 +81,41 @@ export const PRESETS: Readonly<Record<string, Embodiment>> = Object.freeze({
   }),
 });
 
+/**
+ * The body shift of `e` against the default source arm, in words (what a person needs to see
+ * on a page or in a report), e.g. "action 1 drives joint 2, ...; joints 1 and 2 turn the other
+ * way". Lists every field that differs; "the source arm" when none does.
+ */
+export function describeEmbodiment(e: Embodiment): string {
+  const base = sourceEmbodiment(DEFAULT_LINKS.slice(0, e.links.length));
+  const n = e.links.length;
+  const parts: string[] = [];
+  const same = (a: readonly number[], b: readonly number[], tol = 1e-9) =>
+    a.length === b.length && a.every((v, i) => Math.abs(v - b[i]!) <= tol);
+  if (n !== base.links.length) parts.push(`${n} links`);
+  if (!e.perm.every((p, i) => p === i))
+    parts.push(
+      `actions drive other joints (${e.perm.map((p, i) => `action ${i + 1} -> joint ${p + 1}`).join(', ')})`,
+    );
+  const flipped = e.signs.flatMap((s, j) => (s < 0 ? [j + 1] : []));
+  if (flipped.length)
+    parts.push(`joint${flipped.length > 1 ? 's' : ''} ${flipped.join(', ')} turn the other way`);
+  if (!same(e.links, base.links))
+    parts.push(
+      `link lengths ${e.links.map((l) => l.toFixed(2)).join(' / ')} (source ${base.links.map((l) => l.toFixed(2)).join(' / ')})`,
+    );
+  if (e.offsets.some((o) => Math.abs(o) > 1e-9))
+    parts.push(
+      `joint encoders offset by ${e.offsets.map((o) => `${o >= 0 ? '+' : ''}${o.toFixed(2)}`).join(' / ')} rad`,
+    );
+  if (!same(e.gains, base.gains))
+    parts.push(`joint gains ${e.gains.map((g) => g.toFixed(2)).join(' / ')}`);
+  if (!same(e.mix, base.mix, 1e-6)) parts.push('the action space is rotated');
+  if (Math.abs(e.lag - base.lag) > 1e-9)
+    parts.push(`actuator lag ${e.lag.toFixed(2)} s (source ${base.lag.toFixed(2)} s)`);
+  return parts.length ? parts.join('; ') : 'the source arm';
+}
+
 /** Held-out targets: never used for pretraining. */
 export const HELD_OUT: readonly string[] = Object.freeze([
   'perm',

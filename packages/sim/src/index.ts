@@ -13,6 +13,7 @@ export {
   actionToCommand,
   commandToAction,
   DEFAULT_LINKS,
+  describeEmbodiment,
   type Embodiment,
   getPreset,
   HELD_OUT,

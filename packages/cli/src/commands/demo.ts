@@ -7,13 +7,16 @@
 // after. With --config (no checkpoint) the policy is untrained and the demo says so.
 
 import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdapterStore, align, loadCheckpoint } from '@selfalign/align';
-import { currentBackend, Rng } from '@selfalign/core';
+import { currentBackend, disposeSnapshot, Rng, type tf } from '@selfalign/core';
+import { writeFileAtomic } from '@selfalign/core/node';
 import { computeNormStats, type DatasetMeta, writeEpisodes } from '@selfalign/data';
 import { createPolicy, disposeBatch, type Policy } from '@selfalign/experts';
 import {
+  describeEmbodiment,
   expertController,
   HELD_OUT,
   PRESETS,
@@ -21,9 +24,11 @@ import {
   runEpisodes,
   seedRange,
 } from '@selfalign/sim';
+import { TTT_FAST_WEIGHTS } from '@selfalign/ttt';
 import type { Command } from '../command.js';
 import { UserError } from '../io.js';
 import { policyController } from '../policy-controller.js';
+import { type Report, type ReportTarget, renderReport } from '../report.js';
 import {
   configByName,
   featureExtractor,
@@ -141,6 +146,15 @@ export const demo: Command = {
       const results: Record<string, Record<string, unknown>> = {};
       const fmt = (a: number, b: number) => `${a.toFixed(3)} -> ${b.toFixed(3)}`;
       const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+      const report: Report = {
+        title: 'selfalign demo: a pretrained policy aligns itself to new robots',
+        policy: pretrained
+          ? `Policy: pretrained '${c.name}' (${ckpt}), ${sourceSlots.length} source robots; align fits only TTT W1/b1 of a new slot from ${nPlay} random-play episodes per robot.`
+          : `Policy: UNTRAINED '${c.name}': success numbers mean nothing here.`,
+        machine: `${cpus()[0]?.model ?? '?'} x${cpus().length}, node ${process.version}, ${currentBackend()?.name} (${currentBackend()?.kernels} kernels)`,
+        targets: [],
+        totalS: 0,
+      };
       try {
         for (const [ti, targetName] of targetNames.entries()) {
           const target = PRESETS[targetName]!;
@@ -196,6 +210,35 @@ export const demo: Command = {
           );
           say('|---|---|---|---|---|---|---|---|');
           results[targetName] = { successBefore: before ?? null, frames: samples.length };
+          const reportTarget: ReportTarget = {
+            name: targetName,
+            description: describeEmbodiment(target),
+            successBefore: before ?? null,
+            successAfter: {},
+            curves: {},
+            heldOut: {},
+            wallS: {},
+          };
+          report.targets.push(reportTarget);
+          let bestAfter: { v: number; kind: string; snap: Map<string, tf.Tensor> } | undefined;
+          // one episode before align, for the report's strip of frames
+          const stripEpisode = async () => {
+            const r = await runEpisodes(
+              target,
+              'reach',
+              [30_000 + seed],
+              policyController(policy, { slot, ...(stateDims ? { stateDims } : {}) }),
+              { record: true, env: { imageSize: side } },
+            );
+            const ep = r.episodes[0]!;
+            const n = side * side * 3;
+            const every = Math.max(1, Math.ceil(ep.length / 8));
+            const frames: Uint8Array[] = [];
+            for (let t = 0; t < ep.length; t += every)
+              frames.push(ep.frames.slice(t * n, (t + 1) * n));
+            return frames;
+          };
+          const stripBefore = ti === 0 && pretrained ? await stripEpisode() : undefined;
           for (const [kind, lr] of [
             ['free', 1e-3],
             ['span', 3e-2],
@@ -210,9 +253,42 @@ export const demo: Command = {
               maxSteps: alignSteps,
               heldOut: split.heldOut,
               seed,
+              traceHeldOut: true,
+              evalEvery: Math.max(1, Math.ceil(alignSteps / 15)),
             });
             const actionCalls = policy.calls.action - calls;
             const after = pretrained ? await evalSuccess() : undefined;
+            if (
+              after !== undefined &&
+              ti === 0 &&
+              (bestAfter === undefined || after > bestAfter.v)
+            ) {
+              if (bestAfter) disposeSnapshot(bestAfter.snap);
+              bestAfter = {
+                v: after,
+                kind,
+                snap: policy.params.snapshot(TTT_FAST_WEIGHTS as string[]),
+              };
+            }
+            reportTarget.successAfter[kind] = after ?? null;
+            reportTarget.heldOut[kind] = {
+              before: { ...r.before },
+              after: { ...r.after },
+            };
+            reportTarget.wallS[kind] = r.wallMs / 1000;
+            for (const task of ['perception', 'dynamics', 'inverseDynamics'] as const) {
+              const title = `${task} (training batch, per step)`;
+              reportTarget.curves[title] ??= [];
+              reportTarget.curves[title]!.push({
+                label: kind,
+                values: r.stepTerms.map((t) => t[task]),
+              });
+            }
+            reportTarget.curves['held-out total (every few steps)'] ??= [];
+            reportTarget.curves['held-out total (every few steps)']!.push({
+              label: kind,
+              values: r.heldOutCurve.map((p) => p.losses.total),
+            });
             say(
               `| ${kind} | ${r.steps} | ${(r.wallMs / 1000).toFixed(1)} | ${actionCalls} | ${fmt(r.before.perception, r.after.perception)} | ${fmt(r.before.dynamics, r.after.dynamics)} | ${fmt(r.before.inverseDynamics, r.after.inverseDynamics)} | ${after === undefined ? 'n/a' : `${pct(before!)} -> ${pct(after)}`} |`,
             );
@@ -233,12 +309,25 @@ export const demo: Command = {
             r.state.dispose();
           }
           for (const b of [...split.train, ...split.heldOut]) disposeBatch(b);
+          if (stripBefore && bestAfter) {
+            policy.params.restore(bestAfter.snap);
+            reportTarget.strips = {
+              side,
+              before: stripBefore,
+              after: await stripEpisode(),
+              afterLabel: `${bestAfter.kind} slot`,
+            };
+          }
+          if (bestAfter) disposeSnapshot(bestAfter.snap);
         }
       } finally {
         await extractor.dispose();
       }
+      report.totalS = (performance.now() - t0) / 1000;
+      const reportFile = join(out, 'report.html');
+      await writeFileAtomic(reportFile, new TextEncoder().encode(renderReport(report)));
       say(
-        `\nAdapters in ${join(out, 'adapters')}. Done in ${((performance.now() - t0) / 1000).toFixed(1)} s.`,
+        `\nAdapters in ${join(out, 'adapters')}; report ${reportFile}. Done in ${report.totalS.toFixed(1)} s.`,
       );
       if (!pretrained) {
         say(
@@ -248,7 +337,15 @@ export const demo: Command = {
       }
       return {
         lines: [],
-        json: { out, shifts, pretrained, checkpoint: ckpt ?? null, slot, results },
+        json: {
+          out,
+          report: reportFile,
+          shifts,
+          pretrained,
+          checkpoint: ckpt ?? null,
+          slot,
+          results,
+        },
       };
     } finally {
       policy.dispose();
