@@ -44,6 +44,27 @@ function help(): string {
   ].join('\n');
 }
 
+/**
+ * `--lr -1` -> `--lr=-1` for string options, so that a negative number reaches the command's
+ * range check ("must be ...") instead of node's "argument is ambiguous".
+ */
+function joinNegativeValues(
+  argv: readonly string[],
+  options: Record<string, { type: string }>,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    const opt = a.startsWith('--') ? options[a.slice(2)] : undefined;
+    if (opt?.type === 'string' && next !== undefined && /^-\d|^-\.\d|^-Infinity$/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -59,7 +80,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     let parsed: ReturnType<typeof parseArgs>;
     try {
       parsed = parseArgs({
-        args: [...rest],
+        args: joinNegativeValues(rest, { ...COMMON_OPTIONS, ...command.options }),
         options: { ...COMMON_OPTIONS, ...command.options },
         allowPositionals: true,
         strict: true,

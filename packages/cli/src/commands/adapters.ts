@@ -4,7 +4,8 @@ import { AdapterStore, loadCheckpoint, saveCheckpoint } from '@selfalign/align';
 import { readSafetensorsFile } from '@selfalign/core/node';
 import { readAdapterInfo } from '@selfalign/ttt';
 import type { Command } from '../command.js';
-import { UsageError } from '../io.js';
+import { UsageError, UserError } from '../io.js';
+import { checkOutputs, trainingState } from '../paths.js';
 
 export const adapters: Command = {
   name: 'adapters',
@@ -19,6 +20,7 @@ selfalign adapters switch --checkpoint CKPT --adapter NAME --slot K --out CKPT2 
     adapter: { type: 'string' },
     slot: { type: 'string' },
     out: { type: 'string' },
+    force: { type: 'boolean' },
   },
   positionals: 2,
   async run(args, io) {
@@ -53,6 +55,13 @@ selfalign adapters switch --checkpoint CKPT --adapter NAME --slot K --out CKPT2 
     }
     if (verb === 'switch') {
       const ckpt = resolve(io.cwd, args.str('checkpoint'));
+      const outPath = resolve(io.cwd, args.str('out'));
+      const adapterFile = store.pathOf(args.str('adapter'));
+      checkOutputs('adapters switch', [ckpt, adapterFile], [outPath]);
+      if ((await trainingState(outPath))?.resumable && !args.has('force'))
+        throw new UserError(
+          `adapters switch: ${outPath} is a resumable training checkpoint; the switched copy holds weights only (give another --out, or --force)`,
+        );
       const loaded = await loadCheckpoint(ckpt);
       try {
         const name = args.str('adapter');

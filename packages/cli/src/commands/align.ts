@@ -6,6 +6,7 @@ import { Rng } from '@selfalign/core';
 import type { TrainBatch } from '@selfalign/experts';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
+import { checkOutputDir, checkOutputs, trainingState } from '../paths.js';
 import { drawBatch, loadPolicy, loadSamples, playSplit } from '../shared.js';
 
 export const alignCommand: Command = {
@@ -25,7 +26,8 @@ export const alignCommand: Command = {
                          reused every step, plus --held-out N random batches (default 1)
   --patience N           stop after N held-out evaluations without improvement
   --adapters DIR         where adapters are saved            (default adapters)
-  --save-checkpoint F    also write the checkpoint with the slot filled
+  --save-checkpoint F    also write the checkpoint with the slot filled (weights only; refuses
+                         to replace a resumable training checkpoint without --force)
   --seed S               (default 0)`,
   options: {
     checkpoint: { type: 'string' },
@@ -43,10 +45,25 @@ export const alignCommand: Command = {
     patience: { type: 'string' },
     adapters: { type: 'string' },
     'save-checkpoint': { type: 'string' },
+    force: { type: 'boolean' },
     seed: { type: 'string' },
   },
   async run(args, io) {
-    const loaded = await loadPolicy(resolve(io.cwd, args.str('checkpoint')));
+    const ckptPath = resolve(io.cwd, args.str('checkpoint'));
+    const dataFiles = args.list('data').map((f) => resolve(io.cwd, f));
+    const saveTo = args.optStr('save-checkpoint');
+    const savePath = saveTo === undefined ? undefined : resolve(io.cwd, saveTo);
+    if (savePath) {
+      checkOutputs('align', dataFiles, [savePath]);
+      if ((await trainingState(savePath))?.resumable && !args.has('force'))
+        throw new UserError(
+          `align: ${savePath} is a resumable training checkpoint; --save-checkpoint writes weights only and would drop its optimiser state (give another path, or --force)`,
+        );
+    }
+    checkOutputDir('align', resolve(io.cwd, args.str('adapters', 'adapters')));
+    if (args.has('lr'))
+      args.num('lr', undefined, (n) => Number.isFinite(n) && n > 0 && n <= 1, 'a number in (0, 1]');
+    const loaded = await loadPolicy(ckptPath);
     const { policy, slots } = loaded;
     try {
       const name = args.str('adapter');

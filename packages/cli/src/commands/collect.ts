@@ -12,6 +12,7 @@ import {
 } from '@selfalign/sim';
 import type { Command } from '../command.js';
 import { Progress } from '../io.js';
+import { checkOutputs } from '../paths.js';
 import { embodimentByName, featureExtractor, simEpisodeData } from '../shared.js';
 
 export const collect: Command = {
@@ -43,6 +44,7 @@ export const collect: Command = {
   },
   async run(args, io) {
     const out = resolve(io.cwd, args.str('out'));
+    checkOutputs('collect', [], [out]);
     const familySeed = args.int('family-seed', 1);
     const names = args.has('sources')
       ? sampleSources(args.int('sources', undefined, 1), familySeed).map((e) => e.name)

@@ -27,6 +27,7 @@ import {
 import { TTT_FAST_WEIGHTS } from '@selfalign/ttt';
 import type { Command } from '../command.js';
 import { UserError } from '../io.js';
+import { checkOutputDir } from '../paths.js';
 import { policyController } from '../policy-controller.js';
 import { type Report, type ReportTarget, renderReport } from '../report.js';
 import {
@@ -73,6 +74,7 @@ export const demo: Command = {
   async run(args, io) {
     const t0 = performance.now();
     const out = resolve(io.cwd, args.str('out', join('out', 'demo')));
+    checkOutputDir('demo', out);
     const episodes = args.int('episodes', 50, 1);
     const seed = args.int('seed', 0);
     const targetNames = args.has('target')

@@ -1,11 +1,10 @@
 // selfalign export: a training checkpoint -> the weights-only file that ships (no optimiser
 // moments, no RNG state: a third of the size), with its training notes and a record of where it
 // came from. The policy, its config, fingerprint and norm stats are unchanged.
-import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '@selfalign/align';
 import type { Command } from '../command.js';
-import { UserError } from '../io.js';
+import { checkOutputs } from '../paths.js';
 
 export const exportCommand: Command = {
   name: 'export',
@@ -20,13 +19,7 @@ export const exportCommand: Command = {
   async run(args, io) {
     const input = resolve(io.cwd, args.str('checkpoint'));
     const out = resolve(io.cwd, args.str('out'));
-    let same = input === out;
-    try {
-      same ||= realpathSync(input) === realpathSync(out);
-    } catch {
-      // out does not exist yet
-    }
-    if (same) throw new UserError('export: --out must not be the input checkpoint');
+    checkOutputs('export', [input], [out]);
     const loaded = await loadCheckpoint(input);
     try {
       await saveCheckpoint(out, loaded.policy, {

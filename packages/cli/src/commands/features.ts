@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { addFeatures, openFrames } from '@selfalign/data';
 import type { Command } from '../command.js';
 import { Progress } from '../io.js';
+import { checkOutputs } from '../paths.js';
 import { featureExtractor } from '../shared.js';
 
 export const features: Command = {
@@ -25,6 +26,7 @@ export const features: Command = {
   async run(args, io) {
     const input = resolve(io.cwd, args.str('in'));
     const out = resolve(io.cwd, args.str('out'));
+    checkOutputs('features', [input], [out]);
     const model = args.str('model', 'default');
     const batchSize = args.int('batch-size', 32, 1);
     const output = args.optStr('output');

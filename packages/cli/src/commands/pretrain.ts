@@ -9,6 +9,7 @@ import { computeNormStats } from '@selfalign/data';
 import { createPolicy } from '@selfalign/experts';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
+import { checkOutputs, trainingState } from '../paths.js';
 import { configByName, drawBatch, loadSamples, slotMap } from '../shared.js';
 
 export const pretrainCommand: Command = {
@@ -34,6 +35,7 @@ export const pretrainCommand: Command = {
   --no-play              drop play rows
   --workers N            data-parallel replicas on worker threads, this one included
                          (default: the cores available; 1 with --contrast)
+  --force                overwrite a resumable checkpoint at --out (without --resume)
   --log-every N          also print a plain line with the loss terms every N steps (stderr;
                          for logs of long runs)`,
   options: {
@@ -54,10 +56,35 @@ export const pretrainCommand: Command = {
     'state-dims': { type: 'string' },
     'log-every': { type: 'string' },
     workers: { type: 'string' },
+    force: { type: 'boolean' },
   },
   async run(args, io) {
     const files = args.list('data').map((f) => resolve(io.cwd, f));
     const out = resolve(io.cwd, args.str('out'));
+    checkOutputs('pretrain', files, [out]);
+    const lr = args.num(
+      'lr',
+      3e-4,
+      (n) => Number.isFinite(n) && n > 0 && n <= 1,
+      'a number in (0, 1]',
+    );
+    let resumedFrom = 0;
+    if (args.has('resume')) {
+      const state = await trainingState(out);
+      if (state === undefined)
+        throw new UserError(
+          `pretrain --resume: ${out} does not exist (leave out --resume to start)`,
+        );
+      if (!state.resumable)
+        throw new UserError(
+          `pretrain --resume: ${out} holds weights only (no optimiser state, no RNG state): it cannot be resumed exactly; start a new run from it with another --out`,
+        );
+      resumedFrom = state.step;
+    } else if ((await trainingState(out))?.resumable && !args.has('force')) {
+      throw new UserError(
+        `pretrain: ${out} is a resumable checkpoint (step ${(await trainingState(out))!.step}); give --resume to continue it, --force to overwrite it, or another --out`,
+      );
+    }
     const config = configByName(args.str('config', 'small'), 'pretrain');
     const steps = args.int('steps', 2000, 1);
     const batchSize = args.int('batch-size', 16, 1);
@@ -119,6 +146,7 @@ export const pretrainCommand: Command = {
         })()
       : undefined;
     const started = Date.now();
+    if (resumedFrom > 0) io.err(`pretrain: resuming ${out} at step ${resumedFrom} of ${steps}`);
     const logEvery = args.int('log-every', 0, 0);
     const progress = new Progress(io, 'pretrain', steps, io.tty && !args.has('json'));
     let last = Number.NaN;
@@ -129,7 +157,7 @@ export const pretrainCommand: Command = {
           drawBatch(policy, samples, meta, batchSize, new Rng(seed * 1_000_003 + step), slots),
         {
           steps,
-          lr: args.num('lr', 3e-4),
+          lr,
           warmup: args.int('warmup', Math.min(100, Math.floor(steps / 10))),
           seed,
           workers,

@@ -27,6 +27,7 @@ import {
 } from '@selfalign/sim';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
+import { checkOutputs } from '../paths.js';
 import { policyController } from '../policy-controller.js';
 import {
   drawBatch,
@@ -81,6 +82,8 @@ export const results: Command = {
   },
   async run(args, io) {
     const ckpt = resolve(io.cwd, args.str('checkpoint'));
+    const outFile = args.optStr('out');
+    if (outFile) checkOutputs('results', [ckpt], [resolve(io.cwd, outFile)]);
     const targets = args.list('targets', ['perm', 'sign', 'links', 'offset', 'combo']);
     const budgets = args.list('play', ['10', '100']).map((b) => {
       const n = Number(b);
@@ -233,7 +236,6 @@ export const results: Command = {
       policy.dispose();
     }
     const table = formatTable(rows, loaded.step, episodes);
-    const outFile = args.optStr('out');
     if (outFile) await writeFile(resolve(io.cwd, outFile), `${table.join('\n')}\n`);
     return { lines: table, json: { checkpoint: ckpt, step: loaded.step, episodes, rows } };
   },

@@ -1,0 +1,317 @@
+// The CLI's promises about files: an output never destroys an input, a resumable training
+// checkpoint is never silently replaced by a weights-only one, --resume says what it resumed or
+// refuses, and unusable output locations are reported before any work.
+import { link, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli.js';
+
+let dir: string;
+
+async function cli(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, {
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    raw: () => undefined,
+    tty: false,
+    cwd: dir,
+  });
+  return { code, out: out.join('\n'), err, last: err.at(-1) ?? '' };
+}
+
+async function refused(
+  r: Promise<{ code: number; last: string }>,
+  pattern: RegExp,
+  untouched: string[] = [],
+) {
+  const before = await Promise.all(untouched.map((f) => readFile(join(dir, f))));
+  const res = await r;
+  expect(res.code, res.last).toBe(1);
+  expect(res.last).toMatch(/^selfalign: /);
+  expect(res.last).toMatch(pattern);
+  const after = await Promise.all(untouched.map((f) => readFile(join(dir, f))));
+  after.forEach((b, i) => expect(b.equals(before[i]!), untouched[i]).toBe(true));
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'selfalign-files-'));
+  const tinyData = ['--image-size', '16', '--features', 'default', '--feature-dim', '8'];
+  expect(
+    (
+      await cli(
+        'collect',
+        '--sources',
+        '2',
+        '--controller',
+        'expert',
+        '--episodes',
+        '2',
+        ...tinyData,
+        '--out',
+        'd.arrow',
+      )
+    ).code,
+  ).toBe(0);
+  expect(
+    (
+      await cli(
+        'pretrain',
+        '--config',
+        'tiny',
+        '--data',
+        'd.arrow',
+        '--steps',
+        '2',
+        '--out',
+        't.safetensors',
+        '--workers',
+        '1',
+      )
+    ).code,
+  ).toBe(0);
+  expect(
+    (await cli('export', '--checkpoint', 't.safetensors', '--out', 'w.safetensors')).code,
+  ).toBe(0);
+  expect(
+    (
+      await cli(
+        'align',
+        '--checkpoint',
+        'w.safetensors',
+        '--data',
+        'd.arrow',
+        '--adapter',
+        'a',
+        '--steps',
+        '1',
+      )
+    ).code,
+  ).toBe(0);
+}, 120_000);
+
+describe('outputs never destroy inputs', () => {
+  it('pretrain --out on its data, also through a hard link', async () => {
+    await refused(
+      cli('pretrain', '--config', 'tiny', '--data', 'd.arrow', '--steps', '1', '--out', 'd.arrow'),
+      /the output .*d\.arrow is the input .*d\.arrow/,
+      ['d.arrow'],
+    );
+    await link(join(dir, 'd.arrow'), join(dir, 'd-link.arrow'));
+    await refused(
+      cli(
+        'pretrain',
+        '--config',
+        'tiny',
+        '--data',
+        'd.arrow',
+        '--steps',
+        '1',
+        '--out',
+        'd-link.arrow',
+      ),
+      /is the input/,
+      ['d.arrow'],
+    );
+  });
+
+  it('align --save-checkpoint on its data, adapters switch onto its adapter, results --out onto its checkpoint, export onto itself', async () => {
+    await refused(
+      cli(
+        'align',
+        '--checkpoint',
+        'w.safetensors',
+        '--data',
+        'd.arrow',
+        '--adapter',
+        'b',
+        '--save-checkpoint',
+        'd.arrow',
+      ),
+      /is the input/,
+      ['d.arrow'],
+    );
+    await refused(
+      cli(
+        'adapters',
+        'switch',
+        '--checkpoint',
+        'w.safetensors',
+        '--adapter',
+        'a',
+        '--slot',
+        '3',
+        '--out',
+        'adapters/a.safetensors',
+      ),
+      /is the input/,
+      ['adapters/a.safetensors'],
+    );
+    await refused(
+      cli(
+        'results',
+        '--checkpoint',
+        't.safetensors',
+        '--targets',
+        'perm',
+        '--out',
+        't.safetensors',
+      ),
+      /is the input/,
+      ['t.safetensors'],
+    );
+    await refused(
+      cli('export', '--checkpoint', 't.safetensors', '--out', 't.safetensors'),
+      /is the input/,
+      ['t.safetensors'],
+    );
+  });
+});
+
+describe('training state is never dropped silently', () => {
+  it('weights-only writes refuse to replace a resumable checkpoint without --force', async () => {
+    await refused(
+      cli(
+        'align',
+        '--checkpoint',
+        'w.safetensors',
+        '--data',
+        'd.arrow',
+        '--adapter',
+        'c',
+        '--steps',
+        '1',
+        '--save-checkpoint',
+        't.safetensors',
+      ),
+      /resumable training checkpoint.*--force/,
+      ['t.safetensors'],
+    );
+    await refused(
+      cli(
+        'adapters',
+        'switch',
+        '--checkpoint',
+        'w.safetensors',
+        '--adapter',
+        'a',
+        '--slot',
+        '3',
+        '--out',
+        't.safetensors',
+      ),
+      /resumable training checkpoint/,
+      ['t.safetensors'],
+    );
+    await refused(
+      cli(
+        'pretrain',
+        '--config',
+        'tiny',
+        '--data',
+        'd.arrow',
+        '--steps',
+        '1',
+        '--out',
+        't.safetensors',
+      ),
+      /resumable checkpoint \(step 2\).*--resume.*--force/,
+      ['t.safetensors'],
+    );
+  });
+
+  it('--resume says what it resumed, and refuses a weights-only file or a missing one', async () => {
+    const r = await cli(
+      'pretrain',
+      '--config',
+      'tiny',
+      '--data',
+      'd.arrow',
+      '--steps',
+      '3',
+      '--out',
+      't.safetensors',
+      '--resume',
+      '--workers',
+      '1',
+    );
+    expect(r.code).toBe(0);
+    expect(r.err.join('\n')).toMatch(/resuming .*t\.safetensors at step 2 of 3/);
+    await refused(
+      cli(
+        'pretrain',
+        '--config',
+        'tiny',
+        '--data',
+        'd.arrow',
+        '--steps',
+        '3',
+        '--out',
+        'w.safetensors',
+        '--resume',
+      ),
+      /holds weights only .* cannot be resumed/,
+      ['w.safetensors'],
+    );
+    await refused(
+      cli(
+        'pretrain',
+        '--config',
+        'tiny',
+        '--data',
+        'd.arrow',
+        '--steps',
+        '3',
+        '--out',
+        'nothing.safetensors',
+        '--resume',
+      ),
+      /does not exist/,
+    );
+  });
+});
+
+describe('unusable outputs are reported before any work', () => {
+  it('a missing folder, a folder as the output, a kernel file system, a bad learning rate', async () => {
+    const t0 = performance.now();
+    await refused(
+      cli(
+        'pretrain',
+        '--config',
+        'tiny',
+        '--data',
+        'd.arrow',
+        '--steps',
+        '500',
+        '--out',
+        'missing/dir/c.safetensors',
+      ),
+      /the folder .*missing\/dir does not exist/,
+    );
+    await refused(
+      cli('collect', '--episodes', '1', '--out', 'adapters'),
+      /is a folder; give a file path/,
+    );
+    await refused(cli('demo', '--config', 'tiny', '--out', '/proc/demo'), /kernel file system/);
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    for (const lr of ['-1', '0', '1e30', 'nan']) {
+      const r = await cli(
+        'pretrain',
+        '--config',
+        'tiny',
+        '--data',
+        'd.arrow',
+        '--out',
+        'x.safetensors',
+        '--lr',
+        lr,
+      );
+      expect(r.code).toBe(2);
+      expect(r.last).toMatch(/--lr must be a number in \(0, 1\]/);
+    }
+    await expect(stat(join(dir, 'x.safetensors'))).rejects.toThrow();
+    await writeFile(join(dir, 'keep.txt'), 'x');
+  });
+});
