@@ -7,6 +7,11 @@ const code = await runCli(process.argv.slice(2), {
   err: (l) => process.stderr.write(`${l}\n`),
   raw: (t) => process.stderr.write(t),
   tty: Boolean(process.stderr.isTTY),
-  cwd: process.cwd(),
+  // `pnpm selfalign ...` runs in the repository root; INIT_CWD is where the user typed it, so
+  // relative paths mean what the user meant
+  cwd:
+    process.env['npm_lifecycle_event'] === 'selfalign' && process.env['INIT_CWD']
+      ? process.env['INIT_CWD']
+      : process.cwd(),
 });
 process.exitCode = code;

@@ -17,9 +17,19 @@ import {
 import { getConfig, type Policy, type PolicyConfig, type TrainBatch } from '@selfalign/experts';
 import { type Embodiment, type Episode, getPreset, PRESETS, sampleSources } from '@selfalign/sim';
 import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
-import { UserError } from './io.js';
+import { UsageError, UserError } from './io.js';
 
 /** A preset name (`perm`, `source`, ...) or a family member `src-K` (with its family seed). */
+/** A slot index the policy has (usage error otherwise). */
+export function checkSlot(command: string, slot: number, policy: Policy): number {
+  const e = policy.config.ttt.slots;
+  if (slot >= e)
+    throw new UsageError(
+      `${command}: --slot ${slot} does not exist: the policy has slots 0..${e - 1}`,
+    );
+  return slot;
+}
+
 export function embodimentByName(name: string, familySeed: number, familySize = 64): Embodiment {
   if (name in PRESETS) return getPreset(name);
   const m = /^src-(\d+)$/.exec(name);
@@ -158,6 +168,9 @@ export async function loadPolicy(path: string): Promise<LoadedPolicy> {
 
 /** A named policy config, or a user error naming the command. */
 export function configByName(name: string, command: string): PolicyConfig {
+  // pi0 records the published sizes (a layout to load real weights into), not a config to run here
+  if (name !== 'tiny' && name !== 'small')
+    throw new UsageError(`${command}: --config must be tiny or small, got '${name}'`);
   try {
     return getConfig(name);
   } catch (err) {

@@ -557,7 +557,7 @@ describe('bad files', () => {
     );
     oneLineError(
       await cli('pretrain', '--config', 'huge', '--data', 'play.arrow', '--out', 'x.safetensors'),
-      /unknown policy config 'huge'/,
+      /--config must be tiny or small, got 'huge'/,
     );
     // an adapter of another model
     await cli(

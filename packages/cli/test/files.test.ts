@@ -315,3 +315,37 @@ describe('unusable outputs are reported before any work', () => {
     await writeFile(join(dir, 'keep.txt'), 'x');
   });
 });
+
+describe('user mistakes are usage errors, not internal errors', () => {
+  it('empty robot list, a slot the policy lacks, an unknown config, a huge batch, negative counts', async () => {
+    const cases: [string[], RegExp][] = [
+      [['collect', '--embodiment', ',', '--out', 'e.arrow'], /--embodiment names no robot/],
+      [
+        ['eval', '--checkpoint', 'w.safetensors', '--embodiment', 'perm', '--slot', '99'],
+        /--slot 99 does not exist: the policy has slots 0\.\.3/,
+      ],
+      [['bench', '--config', 'pi0'], /--config must be tiny or small, got 'pi0'/],
+      [['bench', '--config', 'tiny', '--batch-size', '100000'], /--batch-size must be at most 256/],
+      [
+        [
+          'pretrain',
+          '--config',
+          'tiny',
+          '--data',
+          'd.arrow',
+          '--out',
+          'y.safetensors',
+          '--steps',
+          '-1',
+        ],
+        /--steps must be an integer >= 1, got '-1'/,
+      ],
+    ];
+    for (const [argv, pattern] of cases) {
+      const r = await cli(...argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.last).toMatch(pattern);
+      expect(r.last).not.toMatch(/internal error/);
+    }
+  });
+});

@@ -6,6 +6,7 @@ import { readAdapterInfo } from '@selfalign/ttt';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../io.js';
 import { checkOutputs, trainingState } from '../paths.js';
+import { checkSlot } from '../shared.js';
 
 export const adapters: Command = {
   name: 'adapters',
@@ -65,7 +66,7 @@ selfalign adapters switch --checkpoint CKPT --adapter NAME --slot K --out CKPT2 
       const loaded = await loadCheckpoint(ckpt);
       try {
         const name = args.str('adapter');
-        const slot = args.int('slot', undefined, 0);
+        const slot = checkSlot('adapters switch', args.int('slot', undefined, 0), loaded.policy);
         const info = await store.load(name, loaded.policy, slot);
         const out = resolve(io.cwd, args.str('out'));
         const slots = { ...((loaded.info['slots'] ?? {}) as Record<string, number>), [name]: slot };

@@ -7,7 +7,7 @@ import type { TrainBatch } from '@selfalign/experts';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputDir, checkOutputs, trainingState } from '../paths.js';
-import { drawBatch, loadPolicy, loadSamples, playSplit } from '../shared.js';
+import { checkSlot, drawBatch, loadPolicy, loadSamples, playSplit } from '../shared.js';
 
 export const alignCommand: Command = {
   name: 'align',
@@ -72,7 +72,7 @@ export const alignCommand: Command = {
       const E = policy.config.ttt.slots;
       const used = new Set(Object.values(slots));
       const slot = args.has('slot')
-        ? args.int('slot', undefined, 0)
+        ? checkSlot('align', args.int('slot', undefined, 0), policy)
         : Array.from({ length: E }, (_, k) => k).find((k) => !used.has(k));
       if (slot === undefined || slot >= E)
         throw new UserError(`align: no free slot among ${E}; pass --slot`);

@@ -13,7 +13,7 @@ import {
   randomBatch,
 } from '@selfalign/experts';
 import type { Command } from '../command.js';
-import { UserError } from '../io.js';
+import { UsageError, UserError } from '../io.js';
 import { configByName } from '../shared.js';
 import { benchMachine, benchTrain } from './bench-train.js';
 
@@ -72,6 +72,7 @@ selfalign bench --train [--config small] [--batch-sizes 16,32] [--repeats N] [--
     }
     const config = configByName(args.str('config', 'tiny'), 'bench');
     const b = args.int('batch-size', 8, 1);
+    if (b > 256) throw new UsageError(`bench: --batch-size must be at most 256, got ${b}`);
     const reps = args.int('repeats', 3, 1);
     const policy = createPolicy(config, 0);
     const batch = { ...randomBatch(policy, b, new Rng(1)), slot: tf.fill([b], 1, 'int32') };

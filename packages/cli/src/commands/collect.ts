@@ -11,7 +11,7 @@ import {
   seedRange,
 } from '@selfalign/sim';
 import type { Command } from '../command.js';
-import { Progress } from '../io.js';
+import { Progress, UsageError } from '../io.js';
 import { checkOutputs } from '../paths.js';
 import { embodimentByName, featureExtractor, simEpisodeData } from '../shared.js';
 
@@ -49,6 +49,8 @@ export const collect: Command = {
     const names = args.has('sources')
       ? sampleSources(args.int('sources', undefined, 1), familySeed).map((e) => e.name)
       : args.list('embodiment', ['source']);
+    if (names.length === 0)
+      throw new UsageError('collect: --embodiment names no robot (give e.g. source,perm or src-3)');
     const embodiments = names.map((n) => embodimentByName(n, familySeed));
     const controllerName = args.choice('controller', ['expert', 'random', 'ou'] as const, 'random');
     const task = args.choice('task', ['reach', 'push'] as const, 'reach');

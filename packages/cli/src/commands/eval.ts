@@ -6,7 +6,7 @@ import { runEpisodes, seedRange } from '@selfalign/sim';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { policyController } from '../policy-controller.js';
-import { embodimentByName, loadPolicy } from '../shared.js';
+import { checkSlot, embodimentByName, loadPolicy } from '../shared.js';
 
 export const evalCommand: Command = {
   name: 'eval',
@@ -42,7 +42,9 @@ export const evalCommand: Command = {
           `eval: the arm has ${embodiment.links.length} joints, the policy at most ${policy.config.actionDim} action dims`,
         );
       }
-      const slot = args.has('slot') ? args.int('slot', undefined, 0) : (slots[name] ?? 0);
+      const slot = args.has('slot')
+        ? checkSlot('eval', args.int('slot', undefined, 0), policy)
+        : (slots[name] ?? 0);
       const adapter = args.optStr('adapter');
       if (adapter)
         await new AdapterStore(resolve(io.cwd, args.str('adapters', 'adapters'))).load(
