@@ -57,7 +57,116 @@ export async function encodeCheckpoint(
   };
   if (policy.normStats) meta['norm_stats'] = toNormStatsJson(policy.normStats);
   if (state.rng) meta['rng'] = JSON.stringify(state.rng.getState());
+  meta['data_checksum'] = dataChecksum(
+    meta,
+    entries.map(([name, t]) => [name, t.data as Float32Array]),
+  );
   return encodeSafetensors(entries, meta);
+}
+
+/**
+ * FNV-1a (32 bit) over the metadata (but this field), then every tensor's name and float bits,
+ * in name order: stored as `data_checksum`, so a changed byte anywhere in a file that still
+ * parses is caught on load.
+ */
+export function dataChecksum(
+  metadata: Record<string, string>,
+  tensors: Iterable<[string, Float32Array]>,
+): string {
+  let h = 0x811c9dc5;
+  const text = (t: string) => {
+    for (let i = 0; i < t.length; i++) h = Math.imul(h ^ t.charCodeAt(i), 0x01000193) >>> 0;
+    h = Math.imul(h ^ 0xff, 0x01000193) >>> 0;
+  };
+  const byName = <T>(a: [string, T], b: [string, T]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+  for (const [k, v] of Object.entries(metadata).sort(byName)) {
+    if (k === 'data_checksum') continue;
+    text(k);
+    text(v);
+  }
+  for (const [name, data] of [...tensors].sort(byName)) {
+    text(name);
+    const u = new Uint32Array(data.buffer, data.byteOffset, data.length);
+    for (let i = 0; i < u.length; i++) h = Math.imul(h ^ u[i]!, 0x01000193) >>> 0;
+  }
+  return `fnv1a32:${h.toString(16).padStart(8, '0')}`;
+}
+
+const NORM_MODES = ['zscore', 'quantile'] as const;
+
+/**
+ * Every metadata field of a checkpoint against its schema, and the data checksum when the file
+ * has one. @returns notices (e.g. a file without a checksum, from elsewhere)
+ * @throws CheckpointError naming the field and what is wrong with it
+ */
+export function validateCheckpointMetadata(
+  d: DecodedSafetensors,
+  file: string,
+  config: PolicyConfig,
+): string[] {
+  const m = d.metadata;
+  const notices: string[] = [];
+  const bad = (field: string, why: string) =>
+    new CheckpointError(`metadata '${field}' ${why}`, file);
+  const count = (field: string) => {
+    const v = m[field];
+    if (v === undefined) return;
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)))
+      throw bad(field, `must be a whole number, got ${JSON.stringify(v)}`);
+  };
+  count('step');
+  count('opt_step');
+  const mode = m['norm_mode'];
+  if (mode !== undefined && !(NORM_MODES as readonly string[]).includes(mode))
+    throw bad('norm_mode', `must be ${NORM_MODES.join(' or ')}, got ${JSON.stringify(mode)}`);
+  let info: unknown = {};
+  try {
+    info = JSON.parse(m['info'] ?? '{}');
+  } catch {
+    throw bad('info', 'is not JSON');
+  }
+  if (typeof info !== 'object' || info === null || Array.isArray(info))
+    throw bad('info', 'must be a JSON object');
+  const slots = (info as Record<string, unknown>)['slots'];
+  if (slots !== undefined) {
+    if (typeof slots !== 'object' || slots === null || Array.isArray(slots))
+      throw bad('info.slots', 'must map embodiment names to slots');
+    for (const [name, k] of Object.entries(slots as Record<string, unknown>))
+      if (!(Number.isInteger(k) && (k as number) >= 0 && (k as number) < config.ttt.slots))
+        throw bad(
+          'info.slots',
+          `maps '${name}' to ${JSON.stringify(k)}, not a slot of this policy (0..${config.ttt.slots - 1})`,
+        );
+  }
+  if (m['rng'] !== undefined) {
+    let rng: unknown;
+    try {
+      rng = JSON.parse(m['rng']);
+    } catch {
+      throw bad('rng', 'is not JSON');
+    }
+    if (
+      !Array.isArray(rng) ||
+      rng.length < 4 ||
+      !rng.every((v) => v === null || (typeof v === 'number' && Number.isFinite(v)))
+    )
+      throw bad('rng', 'is not a generator state (an array of numbers)');
+  }
+  const sum = m['data_checksum'];
+  if (sum === undefined)
+    notices.push(`${file}: no data checksum (a file from elsewhere?); tensors not verified`);
+  else {
+    const got = dataChecksum(
+      m,
+      [...d.tensors].map(([k, t]) => [k, t.data] as [string, Float32Array]),
+    );
+    if (got !== sum)
+      throw new CheckpointError(
+        `contents do not match the checksum (${got} vs ${sum}): the file is corrupt or was edited`,
+        file,
+      );
+  }
+  return notices;
 }
 
 export interface LoadedCheckpoint {
@@ -68,6 +177,8 @@ export interface LoadedCheckpoint {
   info: Record<string, unknown>;
   /** Optimiser moments by parameter path (host copies). */
   moments: DecodedSafetensors;
+  /** What the reader noticed but accepted (e.g. no data checksum). */
+  notices: string[];
 }
 
 function parseConfig(d: DecodedSafetensors, file: string): PolicyConfig {
@@ -95,6 +206,7 @@ export function decodeCheckpoint(
 ): LoadedCheckpoint {
   const d = source instanceof Uint8Array ? decodeSafetensors(source, file) : source;
   const config = parseConfig(d, file);
+  const notices = validateCheckpointMetadata(d, file, config);
   const m = d.metadata;
   const normStats = m['norm_stats'] ? parseNormStatsJson(m['norm_stats'], file) : undefined;
   const policy = createPolicy(config, {
@@ -120,6 +232,7 @@ export function decodeCheckpoint(
     rng,
     info: JSON.parse(m['info'] ?? '{}'),
     moments: d,
+    notices,
   };
 }
 

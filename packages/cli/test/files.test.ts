@@ -349,3 +349,20 @@ describe('user mistakes are usage errors, not internal errors', () => {
     }
   });
 });
+
+describe('inspect runs the full checkpoint validation', () => {
+  it('a good checkpoint is valid with its checksum; an edited or damaged one exits 1', async () => {
+    const ok = await cli('inspect', 'w.safetensors');
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(/selfalign checkpoint \(valid, checksum verified\)/);
+    const bytes = await readFile(join(dir, 'w.safetensors'));
+    const flipped = Buffer.from(bytes);
+    flipped[flipped.length - 5] = flipped[flipped.length - 5]! ^ 0x40;
+    await writeFile(join(dir, 'flipped.safetensors'), flipped);
+    await refused(cli('inspect', 'flipped.safetensors'), /do not match the checksum/);
+    await refused(
+      cli('eval', '--checkpoint', 'flipped.safetensors', '--embodiment', 'perm', '--episodes', '1'),
+      /flipped\.safetensors: .*checksum/,
+    );
+  });
+});

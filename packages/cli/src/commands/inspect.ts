@@ -1,7 +1,7 @@
 // selfalign inspect: what a file is and what it holds (frame file, checkpoint, adapter).
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { CHECKPOINT_FORMAT } from '@selfalign/align';
+import { CHECKPOINT_FORMAT, decodeCheckpoint } from '@selfalign/align';
 import { readSafetensorsFile } from '@selfalign/core/node';
 import { validateFile } from '@selfalign/data';
 import { readAdapterInfo } from '@selfalign/ttt';
@@ -45,14 +45,19 @@ export const inspect: Command = {
     const d = await readSafetensorsFile(path);
     const format = d.metadata['format'];
     if (format === CHECKPOINT_FORMAT) {
+      // the full load: schema of every metadata field, checksum, config fingerprint, every
+      // parameter's presence, shape and finiteness, norm stats, RNG state
+      const loaded = decodeCheckpoint(d, path);
+      loaded.policy.dispose();
       const config = JSON.parse(d.metadata['config'] ?? '{}');
-      const info = JSON.parse(d.metadata['info'] ?? '{}');
+      const info = loaded.info as { slots?: Record<string, number> };
       const params = [...d.tensors.keys()]
         .filter((k) => k.startsWith('params/'))
         .reduce((n, k) => n + d.tensors.get(k)!.data.length, 0);
       return {
         lines: [
-          `${path}: selfalign checkpoint`,
+          `${path}: selfalign checkpoint (valid${d.metadata['data_checksum'] ? ', checksum verified' : ''})`,
+          ...loaded.notices.map((n) => `  notice: ${n}`),
           `  config ${config.name}, ${params} parameters, step ${d.metadata['step']}, fingerprint ${d.metadata['fingerprint']}`,
           `  norm stats: ${d.metadata['norm_stats'] ? 'yes' : 'no'}; slots: ${JSON.stringify(info.slots ?? {})}`,
         ],
@@ -63,6 +68,8 @@ export const inspect: Command = {
           step: Number(d.metadata['step']),
           parameters: params,
           fingerprint: d.metadata['fingerprint'],
+          resumable: loaded.optStep > 0 && loaded.rng !== undefined,
+          notices: loaded.notices,
           info,
         },
       };
