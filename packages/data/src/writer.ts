@@ -3,9 +3,8 @@
 // temporary file beside the target while their CRC-32 is computed; `close` writes the Arrow
 // end-of-stream marker and the integrity footer, fsyncs and renames. Until then the target
 // path is untouched, and `abort` (or a failed write) removes the temporary file.
-import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { createTemporary, releaseTemporary } from '@selfalign/core/node';
 import {
   type Data,
   Field,
@@ -131,8 +130,7 @@ export class FrameWriter {
 
   /** Opens a temporary file beside `path`. */
   static async open(path: string, meta: DatasetMeta): Promise<FrameWriter> {
-    await mkdir(dirname(path), { recursive: true });
-    const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const tmp = await createTemporary(path);
     const fh = await open(tmp, 'w');
     return new FrameWriter(path, meta, tmp, fh);
   }
@@ -221,6 +219,8 @@ export class FrameWriter {
       await this.fh.close().catch(() => undefined);
       await rm(this.tmp, { force: true });
       throw err;
+    } finally {
+      releaseTemporary(this.tmp);
     }
   }
 
@@ -233,6 +233,7 @@ export class FrameWriter {
     await this.chain.catch(() => undefined);
     await this.fh.close().catch(() => undefined);
     await rm(this.tmp, { force: true });
+    releaseTemporary(this.tmp);
   }
 }
 
