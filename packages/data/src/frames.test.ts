@@ -152,6 +152,12 @@ describe('frame files', () => {
     expect(() =>
       w.writeEpisode({ ...ep, objects: ep.objects.map((v, i) => (i === 5 ? Infinity : v)) }),
     ).toThrow(/column 'observation.objects', row 1\): Infinity/);
+    // so are absurd positions (3e38 once reached pretraining as a non-finite loss)
+    expect(() =>
+      w.writeEpisode({ ...ep, objects: ep.objects.map((v, i) => (i === 2 ? 3e38 : v)) }),
+    ).toThrow(
+      /row 0\): 3\.0+\d*e\+38 at value 2 \(object positions are image coordinates within ±10/,
+    );
     expect(() => w.writeEpisode(fakeEpisode(1, 2))).toThrow(
       /missing: the file has object positions/,
     );

@@ -9,7 +9,7 @@ import { open, stat } from 'node:fs/promises';
 import { type Data, type RecordBatch, RecordBatchReader, type Vector } from 'apache-arrow';
 import { Crc32, decodeFooter, FOOTER_BYTES } from './checksum.js';
 import { DataError } from './errors.js';
-import { COL, checkSchema, type DatasetMeta, readMeta } from './schema.js';
+import { COL, checkSchema, type DatasetMeta, OBJECT_LIMIT, readMeta } from './schema.js';
 import type { EpisodeData, FrameColumns } from './writer.js';
 
 export interface FrameBatch extends FrameColumns {
@@ -155,6 +155,21 @@ function checkFinite(
   }
 }
 
+/** Object image positions: NaN (absent) or finite within ±OBJECT_LIMIT (schema.ts). */
+function checkObjects(values: Float32Array, per: number, file: string, firstRow: number): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (Number.isNaN(v)) continue;
+    if (!Number.isFinite(v) || Math.abs(v) > OBJECT_LIMIT)
+      throw new DataError(
+        `${v} at value ${i % per} (object positions are image coordinates within ±${OBJECT_LIMIT}, NaN where an object is absent)`,
+        file,
+        COL.objects,
+        firstRow + Math.floor(i / per),
+      );
+  }
+}
+
 const describe = (err: unknown) =>
   err instanceof Error ? err.message : `unexpected ${JSON.stringify(err) ?? String(err)}`;
 
@@ -269,8 +284,10 @@ export async function openFrames(
       out.features = lists<Float32Array>(batch, COL.features, meta.featureDim, path, row);
       checkFinite(out.features, meta.featureDim, COL.features, path, row);
     }
-    if (meta.objectDim !== undefined)
+    if (meta.objectDim !== undefined) {
       out.objects = lists<Float32Array>(batch, COL.objects, meta.objectDim, path, row);
+      checkObjects(out.objects, meta.objectDim, path, row);
+    }
     row += n;
     return out;
   }

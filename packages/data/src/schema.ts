@@ -135,3 +135,9 @@ export function checkSchema(schema: Schema, meta: DatasetMeta, file: string): vo
   if (schema.fields.some((g) => g.name === COL.objects) && meta.objectDim === undefined)
     throw new DataError('column present but the metadata has no objectDim', file, COL.objects);
 }
+
+/**
+ * Object image positions are in image half-widths ([-1, 1] on the image; objects off the image
+ * lie outside): anything beyond ±OBJECT_LIMIT is refused as corrupt. NaN marks an absent object.
+ */
+export const OBJECT_LIMIT = 10;

@@ -21,7 +21,7 @@ import {
 } from 'apache-arrow';
 import { Crc32, encodeFooter } from './checksum.js';
 import { DataError } from './errors.js';
-import { arrowSchema, COL, type DatasetMeta } from './schema.js';
+import { arrowSchema, COL, type DatasetMeta, OBJECT_LIMIT } from './schema.js';
 
 /** Rows of one or more episodes as flat typed arrays (row-major). */
 export interface FrameColumns {
@@ -162,10 +162,10 @@ export class FrameWriter {
       if (cols.objects === undefined)
         throw new DataError('missing: the file has object positions', this.path, COL.objects);
       check(COL.objects, cols.objects.length, m.objectDim);
-      const i = cols.objects.findIndex((v) => v === Infinity || v === -Infinity);
+      const i = cols.objects.findIndex((v) => !Number.isNaN(v) && !(Math.abs(v) <= OBJECT_LIMIT));
       if (i >= 0)
         throw new DataError(
-          `${cols.objects[i]} at value ${i % m.objectDim} (NaN marks an absent object; infinities are not allowed)`,
+          `${cols.objects[i]} at value ${i % m.objectDim} (object positions are image coordinates within ±${OBJECT_LIMIT}; NaN marks an absent object)`,
           this.path,
           COL.objects,
           this.rows + Math.floor(i / m.objectDim),
