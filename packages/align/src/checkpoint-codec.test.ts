@@ -153,3 +153,25 @@ describe('checkpoint validation', () => {
     expect(tf.memory().numTensors).toBeLessThan(10_000);
   });
 });
+
+describe('older checkpoints', () => {
+  it('a tensor the policy no longer has (vlm/final_norm, removed as dead) is ignored', () => {
+    const d = decodeSafetensors(good);
+    const m = { ...d.metadata };
+    delete m['data_checksum'];
+    const tensors = [...d.tensors].map(
+      ([k, t]) =>
+        [k, { shape: t.shape, data: t.data as Float32Array }] as [
+          string,
+          { shape: number[]; data: Float32Array },
+        ],
+    );
+    tensors.push([
+      'params/vlm/final_norm',
+      { shape: [tiny.vlm.width], data: new Float32Array(tiny.vlm.width) },
+    ]);
+    const old = decodeCheckpoint(encodeSafetensors(tensors, m), 'old.safetensors');
+    expect(old.policy.params.has('vlm/final_norm')).toBe(false);
+    old.policy.dispose();
+  });
+});

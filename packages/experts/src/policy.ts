@@ -3,7 +3,7 @@
 // two verbs, computeLoss and sampleActions. Parameter paths:
 //   vision/...                          SigLIP-like tower
 //   vlm/embed, {vlm,action,alignment}/layers/<l>/{attn_norm,attn/{q,k,v,o},mlp_norm,mlp/{gate,up,down}}
-//   {vlm,action,alignment}/final_norm
+//   {action,alignment}/final_norm
 //   action/{state_proj,action_in,time_in,time_out,action_out}/{w,b}
 //   alignment/{state_in,dyn_action_in,dyn_feature_in,inv_feature_in,inv_action_in,time_in,time_out,
 //              perception_head,dynamics_head,inverse_head}/{w,b}
@@ -53,7 +53,8 @@ function addExpert(tree: ParamTree, c: PolicyConfig, name: ExpertName, rng: Rng)
     w(`${p}/mlp/up`, D, M);
     w(`${p}/mlp/down`, M, D);
   }
-  tree.add(`${name}/final_norm`, tf.zeros([D]));
+  // the VLM's output is never read (the suffixes read its K/V), so it has no final norm
+  if (name !== 'vlm') tree.add(`${name}/final_norm`, tf.zeros([D]));
 }
 
 export class Policy {

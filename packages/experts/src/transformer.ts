@@ -122,8 +122,9 @@ export function runTransformer(
         );
       });
     }
+    // the prefix stream's output is never read (only its K/V): no final norm for it
     const outputs = streams.map((s, i) =>
-      rmsNorm(xs[i]!, policy.params.get(`${s.expert}/final_norm`)),
+      s.expert === 'vlm' ? xs[i]! : rmsNorm(xs[i]!, policy.params.get(`${s.expert}/final_norm`)),
     );
     const out: TransformerOutput = { outputs };
     if (opts.captureKV) out.kv = kv;
