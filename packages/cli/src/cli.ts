@@ -8,6 +8,7 @@ import { alignCommand } from './commands/align.js';
 import { bench } from './commands/bench.js';
 import { collect } from './commands/collect.js';
 import { demo } from './commands/demo.js';
+import { diagnose } from './commands/diagnose.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { features } from './commands/features.js';
@@ -30,6 +31,7 @@ export const COMMANDS: readonly Command[] = [
   bench,
   demo,
   results,
+  diagnose,
 ];
 
 function help(): string {

@@ -15,7 +15,16 @@ import {
   type Sample,
 } from '@selfalign/data';
 import { getConfig, type Policy, type PolicyConfig, type TrainBatch } from '@selfalign/experts';
-import { type Embodiment, type Episode, getPreset, PRESETS, sampleSources } from '@selfalign/sim';
+import {
+  type Controller,
+  type Embodiment,
+  type Episode,
+  getPreset,
+  PRESETS,
+  runEpisodes,
+  sampleSources,
+  seedRange,
+} from '@selfalign/sim';
 import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
 import { UsageError, UserError } from './io.js';
 
@@ -154,6 +163,37 @@ export function fillWithSourceMean(
       slot,
       tf.tidy(() => tf.mean(tf.gather(v, [...sourceSlots]), 0)),
     );
+}
+
+/** Episodes of `controller` on `e`, as in-memory samples with features. */
+export async function recordEpisodes(
+  e: Embodiment,
+  controller: Controller,
+  kind: 'demo' | 'play',
+  n: number,
+  seed0: number,
+  extractor: FeatureExtractor,
+  c: Policy['config'],
+): Promise<{ samples: Sample[]; meta: DatasetMeta }> {
+  const side = c.vision.imageSize;
+  const r = await runEpisodes(e, 'reach', seedRange(n, seed0), controller, {
+    record: true,
+    env: { imageSize: side },
+  });
+  const meta: DatasetMeta = {
+    format: 'selfalign-frames/1',
+    kind,
+    fps: 10,
+    imageShape: [side, side, 3],
+    stateDim: 3 * e.links.length,
+    actionDim: e.links.length,
+    featureDim: c.featureDim,
+  };
+  const samples: Sample[] = [];
+  for (const [i, ep] of r.episodes.entries())
+    for (const s of episodeSamples(await simEpisodeData(ep, i, extractor), meta, c.actionHorizon))
+      samples.push(s);
+  return { samples, meta };
 }
 
 export interface LoadedPolicy extends LoadedCheckpoint {

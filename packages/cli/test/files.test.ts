@@ -366,3 +366,35 @@ describe('inspect runs the full checkpoint validation', () => {
     );
   });
 });
+
+describe('diagnose', () => {
+  it('reports the three slots, the distances over align steps and the task gradient cosines', async () => {
+    const r = await cli(
+      'diagnose',
+      '--checkpoint',
+      'w.safetensors',
+      '--targets',
+      'perm',
+      '--play',
+      '3',
+      '--steps',
+      '4',
+      '--episodes',
+      '2',
+      '--json',
+    );
+    expect(r.code, r.last).toBe(0);
+    const j = JSON.parse(r.out.split('\n').at(-1)!).perm;
+    for (const k of ['atStart', 'atOracle', 'atAligned'])
+      expect(Object.keys(j[k].losses)).toEqual(
+        expect.arrayContaining(['perception', 'dynamics', 'inverseDynamics', 'total']),
+      );
+    expect(Object.keys(j.cosine)).toEqual(['perception', 'dynamics', 'inverseDynamics', 'all']);
+    for (const v of Object.values(j.cosine) as number[]) expect(Math.abs(v)).toBeLessThanOrEqual(1);
+    expect(j.trace[0]).toEqual({ step: 0, toOracle: j.trace[0].toOracle, fromStart: 0 });
+    expect(j.trace[0].toOracle).toBeGreaterThan(0); // the oracle moved the slot
+    expect(j.trace.at(-1).step).toBe(4);
+    expect(j.trace.at(-1).fromStart).toBeGreaterThan(0); // align moved it too
+    expect(j.verdict).toMatch(/problem/);
+  });
+});

@@ -10,15 +10,9 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { align, disposePretrain, finetune, loadCheckpoint } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
-import {
-  type DatasetMeta,
-  episodeSamples,
-  type FeatureExtractor,
-  type Sample,
-} from '@selfalign/data';
+import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
 import {
-  type Controller,
   type Embodiment,
   expertController,
   randomController,
@@ -35,7 +29,7 @@ import {
   featureExtractor,
   fillWithSourceMean,
   playSplit,
-  simEpisodeData,
+  recordEpisodes,
 } from '../shared.js';
 
 const PARAMS = ['free', 'span', 'span+residual'] as const;
@@ -143,8 +137,16 @@ export const results: Command = {
                 wallS: (performance.now() - t0) / 1000,
               });
             const base = 1_000_000 * (s + 1) + 10_000 * budget;
-            const play = await record(e, randomController(s), 'play', budget, base, extractor, c);
-            const demos = await record(
+            const play = await recordEpisodes(
+              e,
+              randomController(s),
+              'play',
+              budget,
+              base,
+              extractor,
+              c,
+            );
+            const demos = await recordEpisodes(
               e,
               expertController(),
               'demo',
@@ -240,37 +242,6 @@ export const results: Command = {
     return { lines: table, json: { checkpoint: ckpt, step: loaded.step, episodes, rows } };
   },
 };
-
-/** Episodes of `controller` on `e`, as in-memory samples with features. */
-async function record(
-  e: Embodiment,
-  controller: Controller,
-  kind: 'demo' | 'play',
-  n: number,
-  seed0: number,
-  extractor: FeatureExtractor,
-  c: Policy['config'],
-): Promise<{ samples: Sample[]; meta: DatasetMeta }> {
-  const side = c.vision.imageSize;
-  const r = await runEpisodes(e, 'reach', seedRange(n, seed0), controller, {
-    record: true,
-    env: { imageSize: side },
-  });
-  const meta: DatasetMeta = {
-    format: 'selfalign-frames/1',
-    kind,
-    fps: 10,
-    imageShape: [side, side, 3],
-    stateDim: 9,
-    actionDim: 3,
-    featureDim: c.featureDim,
-  };
-  const samples: Sample[] = [];
-  for (const [i, ep] of r.episodes.entries())
-    for (const s of episodeSamples(await simEpisodeData(ep, i, extractor), meta, c.actionHorizon))
-      samples.push(s);
-  return { samples, meta };
-}
 
 /** Markdown: one row per (target, budget, method), mean (and spread over seeds), then the gap closed. */
 export function formatTable(rows: readonly Row[], step: number, episodes: number): string[] {
