@@ -398,3 +398,38 @@ describe('diagnose', () => {
     expect(j.verdict).toMatch(/problem/);
   });
 });
+
+describe('eval tables', () => {
+  it('--sources N evaluates every source robot on each task, one row each, with a summary', async () => {
+    const r = await cli(
+      'eval',
+      '--checkpoint',
+      'w.safetensors',
+      '--sources',
+      '2',
+      '--task',
+      'reach,push',
+      '--episodes',
+      '2',
+      '--json',
+    );
+    expect(r.code, r.last).toBe(0);
+    const j = JSON.parse(r.out.split('\n').at(-1)!);
+    expect(
+      j.rows.map((x: { embodiment: string; task: string }) => `${x.embodiment}/${x.task}`),
+    ).toEqual(['src-0/reach', 'src-0/push', 'src-1/reach', 'src-1/push']);
+    // each robot acts through its own slot from the checkpoint's slot map
+    expect(j.rows.map((x: { slot: number }) => x.slot)).toEqual([0, 0, 1, 1]);
+    const text = await cli(
+      'eval',
+      '--checkpoint',
+      'w.safetensors',
+      '--sources',
+      '2',
+      '--episodes',
+      '2',
+    );
+    expect(text.out).toMatch(/\| src-1 \| 1 \| reach \|/);
+    expect(text.out).toMatch(/reach: mean \d+\.\d%, lowest \d+\.\d% over 2 robots/);
+  });
+});

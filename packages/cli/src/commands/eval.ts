@@ -4,25 +4,28 @@ import { resolve } from 'node:path';
 import { AdapterStore } from '@selfalign/align';
 import { runEpisodes, seedRange } from '@selfalign/sim';
 import type { Command } from '../command.js';
-import { Progress, UserError } from '../io.js';
+import { Progress, UsageError, UserError } from '../io.js';
 import { policyController } from '../policy-controller.js';
 import { checkSlot, embodimentByName, loadPolicy } from '../shared.js';
 
 export const evalCommand: Command = {
   name: 'eval',
-  summary: 'run the policy on a simulator embodiment and report success and action MSE',
-  usage: `selfalign eval --checkpoint CKPT --embodiment NAME [options]
-  --slot K              slot to act with (default: the embodiment's slot in the checkpoint, else 0)
+  summary: 'run the policy on simulator embodiments and report success and action MSE',
+  usage: `selfalign eval --checkpoint CKPT --embodiment NAMES [options]
+  --embodiment NAMES    comma-separated presets or src-K
+  --sources N           instead: the first N source robots src-0..src-N-1 (a table)
+  --slot K              slot to act with (default: each embodiment's slot in the checkpoint, else 0)
   --adapter NAME        load this adapter (from --adapters DIR) into the slot first
   --adapters DIR        (default adapters)
-  --task T              reach | push                       (default reach)
-  --episodes N          (default 100)
+  --task T              reach | push, or both: reach,push    (default reach)
+  --episodes N          per robot and task                 (default 100)
   --seed S              first evaluation seed              (default 10000)
   --execute K           actions executed per chunk         (default Ha/2)
   --family-seed S       source family seed for src-K names (default 1)`,
   options: {
     checkpoint: { type: 'string' },
     embodiment: { type: 'string' },
+    sources: { type: 'string' },
     slot: { type: 'string' },
     adapter: { type: 'string' },
     adapters: { type: 'string' },
@@ -35,59 +38,107 @@ export const evalCommand: Command = {
   async run(args, io) {
     const { policy, slots } = await loadPolicy(resolve(io.cwd, args.str('checkpoint')));
     try {
-      const name = args.str('embodiment');
-      const embodiment = embodimentByName(name, args.int('family-seed', 1));
-      if (embodiment.links.length > policy.config.actionDim) {
-        throw new UserError(
-          `eval: the arm has ${embodiment.links.length} joints, the policy at most ${policy.config.actionDim} action dims`,
-        );
-      }
-      const slot = args.has('slot')
-        ? checkSlot('eval', args.int('slot', undefined, 0), policy)
-        : (slots[name] ?? 0);
-      const adapter = args.optStr('adapter');
-      if (adapter)
-        await new AdapterStore(resolve(io.cwd, args.str('adapters', 'adapters'))).load(
-          adapter,
-          policy,
-          slot,
-        );
-      const task = args.choice('task', ['reach', 'push'] as const, 'reach');
+      const familySeed = args.int('family-seed', 1);
+      const names = args.has('sources')
+        ? Array.from({ length: args.int('sources', undefined, 1) }, (_, k) => `src-${k}`)
+        : args.list('embodiment');
+      if (names.length === 0) throw new UsageError('eval: --embodiment names no robot');
+      const tasks = args.list('task', ['reach']).map((t) => {
+        if (t !== 'reach' && t !== 'push')
+          throw new UsageError(`eval: --task must be reach or push, got '${t}'`);
+        return t;
+      });
       const episodes = args.int('episodes', 100, 1);
-      const progress = new Progress(io, 'eval', episodes, io.tty && !args.has('json'));
-      const r = await runEpisodes(
-        embodiment,
-        task,
-        seedRange(episodes, args.int('seed', 10_000)),
-        policyController(policy, {
-          slot,
-          ...(args.has('execute') ? { execute: args.int('execute', undefined, 1) } : {}),
-        }),
-        {
-          env: { imageSize: policy.config.vision.imageSize },
-          parallel: 25,
-          onEpisode: () => progress.tick(),
-        },
+      const seed = args.int('seed', 10_000);
+      const adapter = args.optStr('adapter');
+      const rows: {
+        embodiment: string;
+        task: string;
+        slot: number;
+        episodes: number;
+        successRate: number;
+        meanFinalDistance: number;
+        meanStepsToSuccess: number;
+        actionMse: number;
+      }[] = [];
+      const progress = new Progress(
+        io,
+        'eval',
+        episodes * names.length * tasks.length,
+        io.tty && !args.has('json'),
       );
+      for (const name of names) {
+        const embodiment = embodimentByName(name, familySeed);
+        if (embodiment.links.length > policy.config.actionDim) {
+          throw new UserError(
+            `eval: the arm has ${embodiment.links.length} joints, the policy at most ${policy.config.actionDim} action dims`,
+          );
+        }
+        const slot = args.has('slot')
+          ? checkSlot('eval', args.int('slot', undefined, 0), policy)
+          : (slots[name] ?? 0);
+        if (adapter)
+          await new AdapterStore(resolve(io.cwd, args.str('adapters', 'adapters'))).load(
+            adapter,
+            policy,
+            slot,
+          );
+        for (const task of tasks) {
+          const r = await runEpisodes(
+            embodiment,
+            task,
+            seedRange(episodes, seed),
+            policyController(policy, {
+              slot,
+              ...(args.has('execute') ? { execute: args.int('execute', undefined, 1) } : {}),
+            }),
+            {
+              env: { imageSize: policy.config.vision.imageSize },
+              parallel: 25,
+              onEpisode: () => progress.tick(),
+            },
+          );
+          rows.push({
+            embodiment: name,
+            task,
+            slot,
+            episodes,
+            successRate: r.successRate,
+            meanFinalDistance: r.meanFinalDistance,
+            meanStepsToSuccess: r.meanStepsToSuccess,
+            actionMse: r.actionMse,
+          });
+        }
+      }
       progress.end();
       const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-      return {
-        lines: [
-          `${name} ${task}, slot ${slot}${adapter ? ` with adapter ${adapter}` : ''}: success ${pct(r.successRate)} over ${episodes} episodes`,
-          `  final distance ${r.meanFinalDistance.toFixed(3)}, steps to success ${Number.isNaN(r.meanStepsToSuccess) ? '-' : r.meanStepsToSuccess.toFixed(1)}, action MSE vs its own expert ${r.actionMse.toFixed(4)}`,
-        ],
-        json: {
-          embodiment: name,
-          task,
-          slot,
-          adapter: adapter ?? null,
-          episodes,
-          successRate: r.successRate,
-          meanFinalDistance: r.meanFinalDistance,
-          meanStepsToSuccess: r.meanStepsToSuccess,
-          actionMse: r.actionMse,
-        },
-      };
+      const steps = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(1));
+      if (rows.length === 1) {
+        const r = rows[0]!;
+        return {
+          lines: [
+            `${r.embodiment} ${r.task}, slot ${r.slot}${adapter ? ` with adapter ${adapter}` : ''}: success ${pct(r.successRate)} over ${episodes} episodes`,
+            `  final distance ${r.meanFinalDistance.toFixed(3)}, steps to success ${steps(r.meanStepsToSuccess)}, action MSE vs its own expert ${r.actionMse.toFixed(4)}`,
+          ],
+          json: { ...r, adapter: adapter ?? null },
+        };
+      }
+      const lines = [
+        `success over ${episodes} episodes per robot and task (seeds ${seed}..${seed + episodes - 1})${adapter ? `, adapter ${adapter}` : ''}`,
+        '| robot | slot | task | success | final distance | steps to success | action MSE vs own expert |',
+        '|---|---|---|---|---|---|---|',
+        ...rows.map(
+          (r) =>
+            `| ${r.embodiment} | ${r.slot} | ${r.task} | ${pct(r.successRate)} | ${r.meanFinalDistance.toFixed(3)} | ${steps(r.meanStepsToSuccess)} | ${r.actionMse.toFixed(4)} |`,
+        ),
+      ];
+      for (const task of tasks) {
+        const t = rows.filter((r) => r.task === task);
+        const mean = t.reduce((a, r) => a + r.successRate, 0) / t.length;
+        const min = Math.min(...t.map((r) => r.successRate));
+        lines.push(`${task}: mean ${pct(mean)}, lowest ${pct(min)} over ${t.length} robots`);
+      }
+      return { lines, json: { episodes, seed, adapter: adapter ?? null, rows } };
     } finally {
       policy.dispose();
     }
