@@ -9,7 +9,7 @@ import {
   type TaskLosses,
   trainBatchFromHost,
 } from '@selfalign/align/browser';
-import { policyController } from '@selfalign/cli/policy-controller';
+import { policyController } from '@selfalign/harness';
 import { Rng, tf } from '@selfalign/core';
 import {
   defaultEncoderTf,

@@ -1,5 +1,5 @@
 // @selfalign/cli: the `selfalign` command, usable in-process too (runCli).
+
 export { COMMANDS, runCli } from './cli.js';
 export type { Command, CommandResult } from './command.js';
 export { type Io, UsageError, UserError } from './io.js';
-export { type PolicyControllerOptions, policyController } from './policy-controller.js';

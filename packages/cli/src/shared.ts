@@ -2,7 +2,7 @@
 // training batches with each row's slot, and policies from checkpoints with their slot map.
 import { resolve } from 'node:path';
 import { type LoadedCheckpoint, loadCheckpoint, trainBatchFromHost } from '@selfalign/align';
-import { type Rng, tf } from '@selfalign/core';
+import type { Rng } from '@selfalign/core';
 import {
   type DatasetMeta,
   defaultEncoderModel,
@@ -15,6 +15,7 @@ import {
   type Sample,
 } from '@selfalign/data';
 import { getConfig, type Policy, type PolicyConfig, type TrainBatch } from '@selfalign/experts';
+import { episodeData, framesMeta } from '@selfalign/harness';
 import {
   type Controller,
   type Embodiment,
@@ -25,10 +26,8 @@ import {
   sampleSources,
   seedRange,
 } from '@selfalign/sim';
-import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
 import { UsageError, UserError } from './io.js';
 
-/** A preset name (`perm`, `source`, ...) or a family member `src-K` (with its family seed). */
 /** A slot index the policy has (usage error otherwise). */
 export function checkSlot(command: string, slot: number, policy: Policy): number {
   const e = policy.config.ttt.slots;
@@ -39,6 +38,7 @@ export function checkSlot(command: string, slot: number, policy: Policy): number
   return slot;
 }
 
+/** A preset name (`perm`, `source`, ...) or a family member `src-K` (with its family seed). */
 export function embodimentByName(name: string, familySeed: number, familySize = 64): Embodiment {
   if (name in PRESETS) return getPreset(name);
   const m = /^src-(\d+)$/.exec(name);
@@ -104,67 +104,6 @@ export function drawBatch(
   return trainBatchFromHost(policy, packBatch(pick, meta.imageShape), slot);
 }
 
-/**
- * Every frame of the play data in batches for align: the episodes are split first (a held-out
- * share of whole episodes, at least one when there are two or more), then each side's frames are
- * shuffled once and cut into batches, so one pass over `train` (an epoch; align cycles through
- * the list and caches each batch's prefix once) sees every training frame exactly once.
- */
-export function playSplit(
-  policy: Policy,
-  samples: readonly Sample[],
-  meta: DatasetMeta,
-  size: number,
-  rng: Rng,
-  slot: number,
-  heldOutShare: number,
-): {
-  train: TrainBatch[];
-  heldOut: TrainBatch[];
-  trainEpisodes: number[];
-  heldOutEpisodes: number[];
-} {
-  const key = (s: Sample) => `${s.embodiment}/${s.episode}`;
-  const episodes = [...new Set(samples.map(key))];
-  const order = episodes.map((e) => [rng.uniform(), e] as const).sort((a, b) => a[0] - b[0]);
-  const nHeld =
-    heldOutShare > 0 && episodes.length > 1
-      ? Math.min(episodes.length - 1, Math.max(1, Math.round(heldOutShare * episodes.length)))
-      : 0;
-  const held = new Set(order.slice(0, nHeld).map(([, e]) => e));
-  const batches = (rows: Sample[]) => {
-    const shuffled = rows.map((s) => [rng.uniform(), s] as const).sort((a, b) => a[0] - b[0]);
-    const out: TrainBatch[] = [];
-    for (let i = 0; i < shuffled.length; i += size) {
-      const pick = shuffled.slice(i, i + size).map(([, s]) => s);
-      out.push(trainBatchFromHost(policy, packBatch(pick, meta.imageShape), slot));
-    }
-    return out;
-  };
-  const episodeIds = (keep: boolean) =>
-    samples.filter((s) => held.has(key(s)) === keep).map((s) => s.episode);
-  return {
-    train: batches(samples.filter((s) => !held.has(key(s)))),
-    heldOut: batches(samples.filter((s) => held.has(key(s)))),
-    trainEpisodes: [...new Set(episodeIds(false))],
-    heldOutEpisodes: [...new Set(episodeIds(true))],
-  };
-}
-
-/** The new slot's W1/b1 = the mean of the source slots' (where align's `init: 'mean'` starts): no adaptation. */
-export function fillWithSourceMean(
-  policy: Policy,
-  slot: number,
-  sourceSlots: readonly number[],
-): void {
-  for (const [, v] of policy.params.select(TTT_FAST_WEIGHTS as string[]))
-    writeSlot(
-      v,
-      slot,
-      tf.tidy(() => tf.mean(tf.gather(v, [...sourceSlots]), 0)),
-    );
-}
-
 /** Episodes of `controller` on `e`, as in-memory samples with features. */
 export async function recordEpisodes(
   e: Embodiment,
@@ -180,15 +119,7 @@ export async function recordEpisodes(
     record: true,
     env: { imageSize: side },
   });
-  const meta: DatasetMeta = {
-    format: 'selfalign-frames/1',
-    kind,
-    fps: 10,
-    imageShape: [side, side, 3],
-    stateDim: 3 * e.links.length,
-    actionDim: e.links.length,
-    featureDim: c.featureDim,
-  };
+  const meta = framesMeta(e, kind, side, c.featureDim);
   const samples: Sample[] = [];
   for (const [i, ep] of r.episodes.entries())
     for (const s of episodeSamples(await simEpisodeData(ep, i, extractor), meta, c.actionHorizon))
@@ -240,17 +171,8 @@ export async function simEpisodeData(
   episodeIndex: number,
   extractor?: FeatureExtractor,
 ): Promise<EpisodeData> {
-  const data: EpisodeData = {
-    episodeIndex,
-    task: ep.instruction,
-    embodiment: ep.embodiment,
-    length: ep.length,
-    images: ep.frames,
-    states: ep.states,
-    actions: ep.actions,
-    objects: ep.objects,
-  };
-  if (extractor)
-    data.features = await extractor.extract(ep.frames, ep.length, ep.imageSize, ep.imageSize);
-  return data;
+  const features = extractor
+    ? await extractor.extract(ep.frames, ep.length, ep.imageSize, ep.imageSize)
+    : undefined;
+  return episodeData(ep, episodeIndex, features);
 }

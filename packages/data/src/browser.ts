@@ -16,3 +16,6 @@ export {
   shuffled,
   toTensors,
 } from './window.js';
+// types only (erased): the file-side modules stay out of browser bundles
+export type { DatasetMeta } from './schema.js';
+export type { EpisodeData } from './writer.js';

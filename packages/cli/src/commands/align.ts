@@ -4,10 +4,11 @@ import { resolve } from 'node:path';
 import { AdapterStore, align, saveCheckpoint } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import type { TrainBatch } from '@selfalign/experts';
+import { playSplit } from '@selfalign/harness';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputDir, checkOutputs, trainingState } from '../paths.js';
-import { checkSlot, drawBatch, loadPolicy, loadSamples, playSplit } from '../shared.js';
+import { checkSlot, drawBatch, loadPolicy, loadSamples } from '../shared.js';
 
 export const alignCommand: Command = {
   name: 'align',

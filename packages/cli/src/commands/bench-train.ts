@@ -24,8 +24,8 @@ import {
   randomBatch,
   type TrainBatch,
 } from '@selfalign/experts';
+import { policyController } from '@selfalign/harness';
 import { runEpisodes, seedRange, sourceEmbodiment } from '@selfalign/sim';
-import { policyController } from '../policy-controller.js';
 
 export interface TrainBenchOptions {
   config: PolicyConfig;

@@ -15,6 +15,7 @@ import { currentBackend, disposeSnapshot, Rng, type tf } from '@selfalign/core';
 import { writeFileAtomic } from '@selfalign/core/node';
 import { computeNormStats, type DatasetMeta, writeEpisodes } from '@selfalign/data';
 import { createPolicy, disposeBatch, type Policy } from '@selfalign/experts';
+import { fillWithSourceMean, playSplit, policyController } from '@selfalign/harness';
 import {
   describeEmbodiment,
   expertController,
@@ -28,16 +29,8 @@ import { TTT_FAST_WEIGHTS } from '@selfalign/ttt';
 import type { Command } from '../command.js';
 import { UserError } from '../io.js';
 import { checkOutputDir } from '../paths.js';
-import { policyController } from '../policy-controller.js';
 import { type Report, type ReportTarget, renderReport } from '../report.js';
-import {
-  configByName,
-  featureExtractor,
-  fillWithSourceMean,
-  loadSamples,
-  playSplit,
-  simEpisodeData,
-} from '../shared.js';
+import { configByName, featureExtractor, loadSamples, simEpisodeData } from '../shared.js';
 
 /** The pretrained policy that ships in the repository (docs: checkpoints/README.md). */
 export const SHIPPED_NAME = 'checkpoints/small-reach.safetensors';

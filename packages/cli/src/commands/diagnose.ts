@@ -19,19 +19,13 @@ import {
 } from '@selfalign/align';
 import { Rng, tf } from '@selfalign/core';
 import { computeLoss, disposePrefixCache, encodePrefix, type Policy } from '@selfalign/experts';
+import { fillWithSourceMean, playSplit, policyController } from '@selfalign/harness';
 import { expertController, randomController, runEpisodes, seedRange } from '@selfalign/sim';
 import { writeSlot } from '@selfalign/ttt';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
-import { policyController } from '../policy-controller.js';
-import {
-  embodimentByName,
-  featureExtractor,
-  fillWithSourceMean,
-  playSplit,
-  recordEpisodes,
-} from '../shared.js';
+import { embodimentByName, featureExtractor, recordEpisodes } from '../shared.js';
 
 const TASKS = ['perception', 'dynamics', 'inverseDynamics'] as const;
 

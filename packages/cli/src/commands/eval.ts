@@ -2,10 +2,10 @@
 // steps to success, action MSE against the embodiment's own expert.
 import { resolve } from 'node:path';
 import { AdapterStore } from '@selfalign/align';
+import { policyController } from '@selfalign/harness';
 import { runEpisodes, seedRange } from '@selfalign/sim';
 import type { Command } from '../command.js';
 import { Progress, UsageError, UserError } from '../io.js';
-import { policyController } from '../policy-controller.js';
 import { checkSlot, embodimentByName, loadPolicy } from '../shared.js';
 
 export const evalCommand: Command = {

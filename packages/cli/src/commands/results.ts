@@ -12,6 +12,7 @@ import { align, disposePretrain, finetune, loadCheckpoint } from '@selfalign/ali
 import { Rng } from '@selfalign/core';
 import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
+import { fillWithSourceMean, playSplit, policyController } from '@selfalign/harness';
 import {
   type Embodiment,
   expertController,
@@ -22,15 +23,7 @@ import {
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
-import { policyController } from '../policy-controller.js';
-import {
-  drawBatch,
-  embodimentByName,
-  featureExtractor,
-  fillWithSourceMean,
-  playSplit,
-  recordEpisodes,
-} from '../shared.js';
+import { drawBatch, embodimentByName, featureExtractor, recordEpisodes } from '../shared.js';
 
 const PARAMS = ['free', 'span', 'span+residual'] as const;
 

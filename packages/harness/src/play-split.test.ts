@@ -2,7 +2,7 @@ import { initBackend, Rng } from '@selfalign/core';
 import type { DatasetMeta, Sample } from '@selfalign/data';
 import { createPolicy, tiny } from '@selfalign/experts';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { playSplit } from '../src/shared.js';
+import { playSplit } from './play-split.js';
 
 beforeAll(() => initBackend('wasm'));
 
