@@ -1,25 +1,34 @@
-// What the page does, without the page: a policy (from a checkpoint, or fresh and untrained),
-// random play on a target robot with next-observation features from the tfjs port of the
-// default encoder, align in short chunks (so the plot can update between them), acting with
-// the policy, and adapters kept in memory and switched by name. Browser-safe throughout.
+// What the page does, without the page: the policy (the shipped checkpoint, a checkpoint URL,
+// or a fresh untrained one), its success on a target robot over a fixed seed set, random play
+// with next-observation features from the tfjs port of the default encoder, align of a fresh
+// slot on every play frame with whole episodes held out (in short chunks, so the plot can update
+// in between), acting with the policy, and adapters kept in memory and switched by name.
+// Browser-safe throughout.
 import {
   type AlignState,
   align,
   decodeCheckpoint,
   type TaskLosses,
-  trainBatchFromHost,
 } from '@selfalign/align/browser';
-import { policyController } from '@selfalign/harness';
 import { Rng, tf } from '@selfalign/core';
 import {
   defaultEncoderTf,
   episodeSamples,
-  packBatch,
   type Sample,
   StatsAccumulator,
   type TfEncoder,
 } from '@selfalign/data/browser';
-import { createPolicy, getConfig, type Policy, type TrainBatch } from '@selfalign/experts';
+import { createPolicy, disposeBatch, getConfig, type Policy } from '@selfalign/experts';
+import {
+  episodeData,
+  fillWithSourceMean,
+  firstFreeSlot,
+  framesMeta,
+  playSplit,
+  policyController,
+  robotDims,
+  sourceSlotsOf,
+} from '@selfalign/harness';
 import {
   ArmEnv,
   type Embodiment,
@@ -37,12 +46,45 @@ export interface LossPoint {
   inverseDynamics: number;
 }
 
+/** Downloads `url` with progress (fraction in [0, 1], or NaN when the size is unknown). */
+export async function fetchWithProgress(
+  url: string,
+  onProgress: (fraction: number, bytes: number) => void,
+): Promise<Uint8Array> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`the checkpoint ${url} did not load: HTTP ${res.status}`);
+  const total = Number(res.headers.get('content-length') ?? Number.NaN);
+  if (!res.body) {
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    onProgress(1, bytes.length);
+    return bytes;
+  }
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let got = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    got += value.length;
+    onProgress(total > 0 ? got / total : Number.NaN, got);
+  }
+  const out = new Uint8Array(got);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
 export class Session {
   readonly adapters = new Map<string, Uint8Array>();
   activeAdapter: string | undefined;
   readonly history: LossPoint[] = [];
   lastAlignMs = 0;
   private play: Sample[] = [];
+  private playTarget: Embodiment | undefined;
   private state: AlignState | undefined;
 
   private constructor(
@@ -50,39 +92,75 @@ export class Session {
     readonly pretrained: boolean,
     readonly sourceSlots: number[],
     readonly encoder: TfEncoder,
+    readonly source: string,
   ) {}
 
   static async create(opts: {
     config?: string;
     checkpointUrl?: string;
     seed?: number;
+    onProgress?: (fraction: number, bytes: number) => void;
   }): Promise<Session> {
     if (opts.checkpointUrl) {
-      const res = await fetch(opts.checkpointUrl);
-      if (!res.ok) throw new Error(`checkpoint ${opts.checkpointUrl}: HTTP ${res.status}`);
-      const loaded = decodeCheckpoint(new Uint8Array(await res.arrayBuffer()), opts.checkpointUrl);
-      const slots = Object.values((loaded.info['slots'] ?? {}) as Record<string, number>);
+      const bytes = await fetchWithProgress(opts.checkpointUrl, opts.onProgress ?? (() => {}));
+      let loaded: ReturnType<typeof decodeCheckpoint>;
+      try {
+        loaded = decodeCheckpoint(bytes, opts.checkpointUrl);
+      } catch (err) {
+        throw new Error(`the checkpoint did not load: ${(err as Error).message}`);
+      }
       return new Session(
         loaded.policy,
         true,
-        slots,
+        sourceSlotsOf(loaded.info),
         defaultEncoderTf({ dim: loaded.policy.config.featureDim }),
+        opts.checkpointUrl,
       );
     }
     const policy = createPolicy(getConfig(opts.config ?? 'small'), opts.seed ?? 0);
-    return new Session(policy, false, [0], defaultEncoderTf({ dim: policy.config.featureDim }));
+    return new Session(
+      policy,
+      false,
+      [0],
+      defaultEncoderTf({ dim: policy.config.featureDim }),
+      `untrained '${policy.config.name}'`,
+    );
   }
 
   /** The slot that alignment fills: the first one no source embodiment uses. */
   get slot(): number {
-    const E = this.policy.config.ttt.slots;
-    return (
-      Array.from({ length: E }, (_, k) => k).find((k) => !this.sourceSlots.includes(k)) ?? E - 1
-    );
+    return firstFreeSlot(this.policy, this.sourceSlots) ?? this.policy.config.ttt.slots - 1;
   }
 
   get imageSize(): number {
     return this.policy.config.vision.imageSize;
+  }
+
+  /** Puts the no-adaptation slot (the mean of the source slots) in place; no adapter is active. */
+  resetSlot(): void {
+    const basis = this.sourceSlots.filter((k) => k !== this.slot);
+    if (basis.length > 0) fillWithSourceMean(this.policy, this.slot, basis);
+    this.activeAdapter = undefined;
+  }
+
+  /** Success of the policy (through the current slot) over `seeds`, `parallel` at a time. */
+  async evaluate(
+    target: Embodiment,
+    seeds: readonly number[],
+    onEpisode?: (done: number, total: number) => void,
+  ): Promise<{ successes: number; episodes: number }> {
+    const r = await runEpisodes(
+      target,
+      'reach',
+      seeds,
+      policyController(this.policy, { slot: this.slot }),
+      {
+        env: { imageSize: this.imageSize },
+        parallel: seeds.length,
+        ...(onEpisode ? { onEpisode } : {}),
+      },
+    );
+    return { successes: r.summaries.filter((s) => s.success).length, episodes: seeds.length };
   }
 
   /** Random play on `target`: frames, actions and next-observation features. */
@@ -94,49 +172,29 @@ export class Session {
       randomController(seed),
       { record: true, env: { imageSize: this.imageSize } },
     );
-    this.play = r.episodes.flatMap((e) => this.windows(e));
-    if (!this.policy.normStats) this.policy.normStats = normStatsOf(this.play);
+    this.playTarget = target;
+    this.play = r.episodes.flatMap((e, i) => this.windows(target, e, i));
+    if (!this.policy.normStats) this.policy.normStats = normStatsOf(this.play, target);
     return this.play.length;
   }
 
   /** Training samples of one episode, with next-observation features from the tfjs encoder. */
-  private windows(e: Episode): Sample[] {
+  private windows(target: Embodiment, e: Episode, index: number): Sample[] {
     const s = this.imageSize;
-    const features = tf.tidy(
-      () =>
-        this.encoder
-          .encode(tf.tensor(Int32Array.from(e.frames), [e.length, s, s, 3], 'int32'))
-          .dataSync() as Float32Array,
-    );
-    const ep = {
-      episodeIndex: 0,
-      task: e.instruction,
-      embodiment: e.embodiment,
-      length: e.length,
-      images: e.frames,
-      states: e.states,
-      actions: e.actions,
-      features,
-    };
-    const meta = {
-      kind: 'play' as const,
-      imageShape: [s, s, 3] as [number, number, number],
-      stateDim: 9,
-      actionDim: 3,
-      featureDim: this.encoder.dim,
-    };
-    return [...episodeSamples(ep, meta, this.policy.config.actionHorizon)];
-  }
-
-  private batch(size: number, rng: Rng): TrainBatch {
-    const pick = Array.from({ length: size }, () => this.play[rng.int(this.play.length)]!);
-    const s = this.imageSize;
-    return trainBatchFromHost(this.policy, packBatch(pick, [s, s, 3]), this.slot);
+    const t = tf.tensor(Int32Array.from(e.frames), [e.length, s, s, 3], 'int32');
+    const f = this.encoder.encode(t);
+    const features = f.dataSync().slice() as Float32Array;
+    tf.dispose([t, f]);
+    const meta = { ...framesMeta(target, 'play', s, this.encoder.dim) };
+    return [
+      ...episodeSamples(episodeData(e, index, features), meta, this.policy.config.actionHorizon),
+    ];
   }
 
   /**
-   * Aligns a fresh slot on the collected play, `chunk` steps at a time, calling `onChunk` with
-   * the held-out per-task losses after each chunk (and yielding to the page in between).
+   * Aligns the slot on every collected play frame (a fifth of the episodes held out), `chunk`
+   * steps at a time, calling `onChunk` with the held-out per-task losses after each chunk (and
+   * yielding to the page in between).
    */
   async alignLive(
     opts: {
@@ -149,28 +207,35 @@ export class Session {
     },
     onChunk: (p: LossPoint) => void,
   ): Promise<{ before: TaskLosses; after: TaskLosses }> {
-    if (this.play.length === 0) throw new Error('collect play data first');
-    const rng = new Rng(opts.seed ?? 0);
-    const bs = opts.batchSize ?? 8;
-    const batches = [this.batch(bs, rng), this.batch(bs, rng)];
-    const heldOut = [this.batch(bs, rng)];
+    if (this.play.length === 0 || !this.playTarget) throw new Error('collect play data first');
+    const s = this.imageSize;
+    const split = playSplit(
+      this.policy,
+      this.play,
+      { imageShape: [s, s, 3] },
+      opts.batchSize ?? 16,
+      new Rng(opts.seed ?? 0),
+      this.slot,
+      0.2,
+    );
     const t0 = performance.now();
     this.state?.dispose();
     this.state = undefined;
     this.history.length = 0;
     let before: TaskLosses | undefined;
     let after: TaskLosses | undefined;
-    const chunk = opts.chunk ?? 5;
+    const chunk = opts.chunk ?? 10;
+    const kind = opts.parametrisation ?? 'span';
+    const basis = this.sourceSlots.filter((k) => k !== this.slot);
     try {
       for (let done = 0; done < opts.steps; done += chunk) {
-        const kind = opts.parametrisation ?? 'free';
-        const r = await align(this.policy, batches, {
+        const r = await align(this.policy, split.train, {
           slot: this.slot,
           parametrisation: kind,
-          ...(kind === 'span' ? { basis: this.sourceSlots, init: 'mean' as const } : {}),
-          lr: opts.lr ?? (kind === 'span' ? 3e-2 : 1e-2),
+          ...(basis.length > 0 ? { basis, init: 'mean' as const } : {}),
+          lr: opts.lr ?? (kind === 'span' ? 3e-2 : 1e-3),
           maxSteps: Math.min(chunk, opts.steps - done),
-          heldOut,
+          heldOut: split.heldOut.length > 0 ? split.heldOut : split.train.slice(0, 1),
           ...(this.state ? { state: this.state } : {}),
         });
         this.state = r.state;
@@ -183,8 +248,7 @@ export class Session {
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
     } finally {
-      for (const b of [...batches, ...heldOut])
-        tf.dispose(Object.values(b).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+      for (const b of [...split.train, ...split.heldOut]) disposeBatch(b);
     }
     this.lastAlignMs = performance.now() - t0;
     return { before: before!, after: after! };
@@ -210,7 +274,7 @@ export class Session {
     this.activeAdapter = name;
   }
 
-  /** One episode of the policy acting on `target` (through the aligned slot); frames go to onFrame. */
+  /** One episode of the policy acting on `target` (through the slot); frames go to onFrame. */
   async act(
     target: Embodiment,
     seed: number,
@@ -246,12 +310,13 @@ const pick = (l: TaskLosses) => ({
 });
 
 /** Normalisation stats of the play data, when the policy has no stats of its own. */
-function normStatsOf(frames: Sample[]) {
-  const state = new StatsAccumulator(9);
-  const actions = new StatsAccumulator(3);
+function normStatsOf(frames: Sample[], target: Embodiment) {
+  const { stateDim, actionDim } = robotDims(target);
+  const state = new StatsAccumulator(stateDim);
+  const actions = new StatsAccumulator(actionDim);
   for (const f of frames) {
     state.add(f.state, 1);
-    actions.add(f.actions.subarray(0, 3), 1);
+    actions.add(f.actions.subarray(0, actionDim), 1);
   }
   return { state: state.result(), actions: actions.result() };
 }

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { AdapterStore, align, saveCheckpoint } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import type { TrainBatch } from '@selfalign/experts';
-import { playSplit } from '@selfalign/harness';
+import { firstFreeSlot, playSplit } from '@selfalign/harness';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputDir, checkOutputs, trainingState } from '../paths.js';
@@ -74,7 +74,7 @@ export const alignCommand: Command = {
       const used = new Set(Object.values(slots));
       const slot = args.has('slot')
         ? checkSlot('align', args.int('slot', undefined, 0), policy)
-        : Array.from({ length: E }, (_, k) => k).find((k) => !used.has(k));
+        : firstFreeSlot(policy, used);
       if (slot === undefined || slot >= E)
         throw new UserError(`align: no free slot among ${E}; pass --slot`);
       const param = args.choice('param', ['free', 'span', 'span+residual'] as const, 'span');

@@ -13,9 +13,15 @@ import { fileURLToPath } from 'node:url';
 import { AdapterStore, align, loadCheckpoint } from '@selfalign/align';
 import { currentBackend, disposeSnapshot, Rng, type tf } from '@selfalign/core';
 import { writeFileAtomic } from '@selfalign/core/node';
-import { computeNormStats, type DatasetMeta, writeEpisodes } from '@selfalign/data';
+import { computeNormStats, writeEpisodes } from '@selfalign/data';
 import { createPolicy, disposeBatch, type Policy } from '@selfalign/experts';
-import { fillWithSourceMean, playSplit, policyController } from '@selfalign/harness';
+import {
+  fillWithSourceMean,
+  firstFreeSlot,
+  framesMeta,
+  playSplit,
+  policyController,
+} from '@selfalign/harness';
 import {
   describeEmbodiment,
   expertController,
@@ -133,8 +139,7 @@ export const demo: Command = {
         );
       }
       const E = c.ttt.slots;
-      const slot =
-        Array.from({ length: E }, (_, k) => k).find((k) => !sourceSlots.includes(k)) ?? E - 1;
+      const slot = firstFreeSlot(policy, sourceSlots) ?? E - 1;
       const basis = sourceSlots.filter((k) => k !== slot);
       const extractor = await featureExtractor('default', io.cwd, c.featureDim);
       const store = new AdapterStore(join(out, 'adapters'));
@@ -163,16 +168,7 @@ export const demo: Command = {
             randomController(7 + seed),
             { record: true, env: { imageSize: side } },
           );
-          const meta: DatasetMeta = {
-            format: 'selfalign-frames/1',
-            kind: 'play',
-            fps: 10,
-            imageShape: [side, side, 3],
-            stateDim: 3 * target.links.length,
-            actionDim: target.links.length,
-            featureDim: c.featureDim,
-            featureModel: extractor.name,
-          };
+          const meta = framesMeta(target, 'play', side, c.featureDim, extractor.name);
           const file = join(out, `play-${targetName}.arrow`);
           const eps = [];
           for (const [i, e] of play.episodes.entries())

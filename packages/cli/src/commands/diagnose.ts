@@ -19,7 +19,7 @@ import {
 } from '@selfalign/align';
 import { Rng, tf } from '@selfalign/core';
 import { computeLoss, disposePrefixCache, encodePrefix, type Policy } from '@selfalign/experts';
-import { fillWithSourceMean, playSplit, policyController } from '@selfalign/harness';
+import { fillWithSourceMean, firstFreeSlot, playSplit, policyController } from '@selfalign/harness';
 import { expertController, randomController, runEpisodes, seedRange } from '@selfalign/sim';
 import { writeSlot } from '@selfalign/ttt';
 import type { Command } from '../command.js';
@@ -120,7 +120,7 @@ export const diagnose: Command = {
     if (sourceSlots.length < 2)
       throw new UserError(`diagnose: ${ckpt} records fewer than two source slots`);
     const E = policy.config.ttt.slots;
-    const slot = Array.from({ length: E }, (_, k) => k).find((k) => !sourceSlots.includes(k));
+    const slot = firstFreeSlot(policy, sourceSlots);
     if (slot === undefined) throw new UserError(`diagnose: no free slot among ${E}`);
     const extractor = await featureExtractor('default', io.cwd, policy.config.featureDim);
     const progress = new Progress(io, 'diagnose', targets.length, io.tty && !args.has('json'));

@@ -12,7 +12,7 @@ import { align, disposePretrain, finetune, loadCheckpoint } from '@selfalign/ali
 import { Rng } from '@selfalign/core';
 import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
-import { fillWithSourceMean, playSplit, policyController } from '@selfalign/harness';
+import { fillWithSourceMean, firstFreeSlot, playSplit, policyController } from '@selfalign/harness';
 import {
   type Embodiment,
   expertController,
@@ -97,7 +97,7 @@ export const results: Command = {
       throw new UserError(`results: ${ckpt} records no source slots (not a pretrain checkpoint)`);
     const c = policy.config;
     const E = c.ttt.slots;
-    const slot = Array.from({ length: E }, (_, k) => k).find((k) => !sourceSlots.includes(k));
+    const slot = firstFreeSlot(policy, sourceSlots);
     if (slot === undefined) throw new UserError(`results: no free slot among ${E}`);
     const side = c.vision.imageSize;
     const extractor = await featureExtractor('default', io.cwd, c.featureDim);
