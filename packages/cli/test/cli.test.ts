@@ -363,12 +363,15 @@ describe('the pipeline on tiny configs', () => {
       '2',
       '--out',
       'table.md',
+      '--raw',
+      'raw.json',
       '--json',
     );
     expect(res.code).toBe(0);
     const rows = res.json().rows as { method: string; success: number; actionMse: number }[];
     expect(rows.map((r) => r.method)).toEqual([
       'no adaptation',
+      'nearest source slot',
       'align free',
       'align span',
       'align span+residual',
@@ -384,6 +387,10 @@ describe('the pipeline on tiny configs', () => {
     expect(rows[2]!.actionMse).not.toBe(rows[0]!.actionMse);
     const table = await readFile(join(dir, 'table.md'), 'utf8');
     expect(table).toMatch(/\| perm \| 2 \| align span \| [\d.]+% \| [\d.]+ \| (-?\d+%|no gap) \|/);
+    // the table rebuilt from the raw rows is the same table
+    const merged = await cli('results', '--merge', 'raw.json', '--out', 'merged.md');
+    expect(merged.code).toBe(0);
+    expect(await readFile(join(dir, 'merged.md'), 'utf8')).toBe(table);
     oneLineError(
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--play', '0'),
       /--play takes positive integers, got '0'/,

@@ -6,10 +6,10 @@
 // fixed seed set (success, action MSE against the target's own expert). The headline: the share
 // of the no-adaptation -> oracle gap that align closes, in success and in action MSE.
 
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { align, disposePretrain, finetune, loadCheckpoint } from '@selfalign/align';
-import { Rng } from '@selfalign/core';
+import { align, disposePretrain, evaluateLosses, finetune, loadCheckpoint } from '@selfalign/align';
+import { Rng, tf } from '@selfalign/core';
 import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
 import { fillWithSourceMean, firstFreeSlot, playSplit, policyController } from '@selfalign/harness';
@@ -20,12 +20,22 @@ import {
   runEpisodes,
   seedRange,
 } from '@selfalign/sim';
+import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
 import { drawBatch, embodimentByName, featureExtractor, recordEpisodes } from '../shared.js';
 
 const PARAMS = ['free', 'span', 'span+residual'] as const;
+
+/** What --raw writes and --merge reads. */
+interface RawResults {
+  checkpoint: string;
+  step: number;
+  episodes: number;
+  command: string;
+  rows: Row[];
+}
 
 interface Row {
   target: string;
@@ -42,6 +52,7 @@ export const results: Command = {
   summary:
     'the results table: no adaptation vs align (each slot parametrisation) vs oracle vs fine-tuning',
   usage: `selfalign results --checkpoint CKPT [options]
+selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw results of chunks)
   --targets NAMES      held-out robots                      (default perm,sign,links,offset,combo)
   --play LIST          play (and oracle demo) trajectories   (default 10,100)
   --seeds N            seeds per cell                        (default 1)
@@ -53,7 +64,9 @@ export const results: Command = {
   --align-data D       all: every play frame in epochs, 20% of the episodes held out;
                        fixed: the old 4 random batches reused every step; both: a row each
                                                              (default all)
-  --out FILE           also write the markdown table here`,
+  --out FILE           also write the markdown table here
+  --raw FILE           also write every row (raw per-cell results, JSON) here
+  --merge FILES        build the table from raw files instead of running (chunks merge)`,
   options: {
     checkpoint: { type: 'string' },
     targets: { type: 'string' },
@@ -66,11 +79,46 @@ export const results: Command = {
     'batch-size': { type: 'string' },
     'align-data': { type: 'string' },
     out: { type: 'string' },
+    raw: { type: 'string' },
+    merge: { type: 'string' },
   },
   async run(args, io) {
-    const ckpt = resolve(io.cwd, args.str('checkpoint'));
     const outFile = args.optStr('out');
-    if (outFile) checkOutputs('results', [ckpt], [resolve(io.cwd, outFile)]);
+    const rawFile = args.optStr('raw');
+    if (args.has('merge')) {
+      const files = args.list('merge').map((f) => resolve(io.cwd, f));
+      if (outFile) checkOutputs('results', files, [resolve(io.cwd, outFile)]);
+      const parts = await Promise.all(
+        files.map(async (f) => {
+          try {
+            return JSON.parse(await readFile(f, 'utf8')) as RawResults;
+          } catch (err) {
+            throw new UserError(
+              `results: ${f} is not a raw results file (${(err as Error).message})`,
+            );
+          }
+        }),
+      );
+      const steps = [...new Set(parts.map((p) => p.step))];
+      const eps = [...new Set(parts.map((p) => p.episodes))];
+      if (steps.length !== 1 || eps.length !== 1)
+        throw new UserError(
+          `results --merge: the files come from different checkpoints or episode counts (steps ${steps.join(', ')}; episodes ${eps.join(', ')})`,
+        );
+      const table = formatTable(
+        parts.flatMap((p) => p.rows),
+        steps[0]!,
+        eps[0]!,
+      );
+      if (outFile) await writeFile(resolve(io.cwd, outFile), `${table.join('\n')}\n`);
+      return { lines: table, json: { merged: files, rows: parts.flatMap((p) => p.rows) } };
+    }
+    const ckpt = resolve(io.cwd, args.str('checkpoint'));
+    checkOutputs(
+      'results',
+      [ckpt],
+      [outFile, rawFile].filter((f): f is string => f !== undefined).map((f) => resolve(io.cwd, f)),
+    );
     const targets = args.list('targets', ['perm', 'sign', 'links', 'offset', 'combo']);
     const budgets = args.list('play', ['10', '100']).map((b) => {
       const n = Number(b);
@@ -155,19 +203,31 @@ export const results: Command = {
             let t0 = performance.now();
             resetSlot();
             row('no adaptation', await evaluate(policy, e, s), t0);
+            const allSplit = playSplit(
+              policy,
+              play.samples,
+              play.meta,
+              batchSize,
+              new Rng(s + 11),
+              slot,
+              0.2,
+            );
+            // the source slot whose alignment losses on the target's play are lowest: the
+            // label-free choice among the slots pretraining made
+            t0 = performance.now();
+            const scored = sourceSlots.map((k) => {
+              copySlot(policy, k, slot);
+              const l = evaluateLosses(policy, allSplit.train.slice(0, 8), { seed: s });
+              return [l.total, k] as const;
+            });
+            const nearest = scored.reduce((a, b) => (b[0] < a[0] ? b : a))[1];
+            copySlot(policy, nearest, slot);
+            row('nearest source slot', await evaluate(policy, e, s), t0);
             const modes = alignData === 'both' ? (['all', 'fixed'] as const) : [alignData];
             for (const mode of modes) {
               const split =
                 mode === 'all'
-                  ? playSplit(
-                      policy,
-                      play.samples,
-                      play.meta,
-                      batchSize,
-                      new Rng(s + 11),
-                      slot,
-                      0.2,
-                    )
+                  ? allSplit
                   : { train: batches(play.samples, 4, new Rng(s + 11)), heldOut: [] };
               for (const param of params) {
                 t0 = performance.now();
@@ -185,9 +245,19 @@ export const results: Command = {
                 const label = mode === 'fixed' && alignData === 'both' ? ' (fixed batches)' : '';
                 row(`align ${param}${label}`, await evaluate(policy, e, s), t0);
               }
-              for (const b of [...split.train, ...split.heldOut]) disposeBatch(b);
+              if (mode === 'fixed') for (const b of split.train) disposeBatch(b);
             }
-            const demoBatches = batches(demos.samples, 4, new Rng(s + 13));
+            for (const b of [...allSplit.train, ...allSplit.heldOut]) disposeBatch(b);
+            // the oracle fits the slot with the action loss on every labelled demo frame
+            const demoBatches = playSplit(
+              policy,
+              demos.samples,
+              demos.meta,
+              batchSize,
+              new Rng(s + 13),
+              slot,
+              0,
+            ).train;
             t0 = performance.now();
             resetSlot();
             const o = await align(policy, demoBatches, {
@@ -232,9 +302,27 @@ export const results: Command = {
     }
     const table = formatTable(rows, loaded.step, episodes);
     if (outFile) await writeFile(resolve(io.cwd, outFile), `${table.join('\n')}\n`);
-    return { lines: table, json: { checkpoint: ckpt, step: loaded.step, episodes, rows } };
+    const raw: RawResults = {
+      checkpoint: ckpt,
+      step: loaded.step,
+      episodes,
+      command: `selfalign ${args.argv.join(' ')}`,
+      rows,
+    };
+    if (rawFile) await writeFile(resolve(io.cwd, rawFile), `${JSON.stringify(raw, null, 1)}\n`);
+    return { lines: table, json: raw };
   },
 };
+
+/** Slot `to` := slot `from` (W1/b1 at every TTT layer). */
+function copySlot(policy: Policy, from: number, to: number): void {
+  for (const [, v] of policy.params.select(TTT_FAST_WEIGHTS as string[]))
+    writeSlot(
+      v,
+      to,
+      tf.tidy(() => tf.squeeze(tf.slice(v, [from], [1]), [0])),
+    );
+}
 
 /** Markdown: one row per (target, budget, method), mean (and spread over seeds), then the gap closed. */
 export function formatTable(rows: readonly Row[], step: number, episodes: number): string[] {
