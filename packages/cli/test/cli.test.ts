@@ -391,6 +391,41 @@ describe('the pipeline on tiny configs', () => {
     const merged = await cli('results', '--merge', 'raw.json', '--out', 'merged.md');
     expect(merged.code).toBe(0);
     expect(await readFile(join(dir, 'merged.md'), 'utf8')).toBe(table);
+    // a lever run: only the align rows, labelled, merged beside the baselines
+    const lever = await cli(
+      'results',
+      '--checkpoint',
+      'ckpt.safetensors',
+      '--targets',
+      'perm',
+      '--play',
+      '2',
+      '--episodes',
+      '2',
+      '--steps',
+      '2',
+      '--params',
+      'free',
+      '--baselines',
+      'no',
+      '--label',
+      'inverse only',
+      '--align-weights',
+      '0,0,1',
+      '--init',
+      'nearest',
+      '--free-lr',
+      '1e-3',
+      '--raw',
+      'lever.json',
+      '--json',
+    );
+    expect(lever.code).toBe(0);
+    expect(lever.json().rows.map((r: { method: string }) => r.method)).toEqual([
+      'align free [inverse only]',
+    ]);
+    const both = await cli('results', '--merge', 'raw.json,lever.json');
+    expect(both.out).toMatch(/\| perm \| 2 \| align free \[inverse only\] \| [\d.]+% \|/);
     oneLineError(
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--play', '0'),
       /--play takes positive integers, got '0'/,

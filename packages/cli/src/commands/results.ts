@@ -22,7 +22,7 @@ import {
 } from '@selfalign/sim';
 import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
 import type { Command } from '../command.js';
-import { Progress, UserError } from '../io.js';
+import { Progress, UsageError, UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
 import { drawBatch, embodimentByName, featureExtractor, recordEpisodes } from '../shared.js';
 
@@ -64,6 +64,14 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --align-data D       all: every play frame in epochs, 20% of the episodes held out;
                        fixed: the old 4 random batches reused every step; both: a row each
                                                              (default all)
+  --free-lr LR         align learning rate of the free slot     (default align's, 1e-4)
+  --span-lr LR         of the span coefficients                 (default align's, 3e-2)
+  --align-weights W    perception,dynamics,inverse loss weights (default 1,1,1)
+  --init I             mean | nearest (the source slot with the lowest alignment loss on the
+                       target's play) as align's starting slot  (default mean)
+  --patience N         early stop on the held-out play loss after N checks without gain
+  --label TEXT         appended to the align rows' names (lever runs merge into one table)
+  --baselines no       only the align rows (lever runs that reuse another run's baselines)
   --out FILE           also write the markdown table here
   --raw FILE           also write every row (raw per-cell results, JSON) here
   --merge FILES        build the table from raw files instead of running (chunks merge)`,
@@ -78,6 +86,13 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     params: { type: 'string' },
     'batch-size': { type: 'string' },
     'align-data': { type: 'string' },
+    'free-lr': { type: 'string' },
+    'span-lr': { type: 'string' },
+    'align-weights': { type: 'string' },
+    init: { type: 'string' },
+    patience: { type: 'string' },
+    label: { type: 'string' },
+    baselines: { type: 'string' },
     out: { type: 'string' },
     raw: { type: 'string' },
     merge: { type: 'string' },
@@ -137,6 +152,32 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const ftSteps = args.int('finetune-steps', 200, 0);
     const batchSize = args.int('batch-size', 16, 1);
     const alignData = args.choice('align-data', ['all', 'fixed', 'both'] as const, 'all');
+    const lrOk = (n: number) => Number.isFinite(n) && n > 0 && n <= 1;
+    const lrOf: Partial<Record<string, number>> = {
+      ...(args.has('free-lr')
+        ? { free: args.num('free-lr', undefined, lrOk, 'a number in (0, 1]') }
+        : {}),
+      ...(args.has('span-lr')
+        ? {
+            span: args.num('span-lr', undefined, lrOk, 'a number in (0, 1]'),
+            'span+residual': args.num('span-lr', undefined, lrOk, 'a number in (0, 1]'),
+          }
+        : {}),
+    };
+    const weightList = args.list('align-weights', ['1', '1', '1']).map(Number);
+    if (weightList.length !== 3 || weightList.some((w) => !(Number.isFinite(w) && w >= 0)))
+      throw new UsageError(
+        `results: --align-weights takes three weights >= 0 (perception,dynamics,inverse), got '${args.optStr('align-weights')}'`,
+      );
+    const lossWeights = {
+      perception: weightList[0]!,
+      dynamics: weightList[1]!,
+      inverseDynamics: weightList[2]!,
+    };
+    const initChoice = args.choice('init', ['mean', 'nearest'] as const, 'mean');
+    const patience = args.has('patience') ? args.int('patience', undefined, 1) : undefined;
+    const label = args.has('label') ? ` [${args.str('label')}]` : '';
+    const baselines = args.choice('baselines', ['yes', 'no'] as const, 'yes') === 'yes';
     const embodiments = targets.map((t) => [t, embodimentByName(t, 1)] as const);
     const loaded = await loadCheckpoint(ckpt);
     const policy = loaded.policy;
@@ -202,7 +243,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               );
             let t0 = performance.now();
             resetSlot();
-            row('no adaptation', await evaluate(policy, e, s), t0);
+            if (baselines) row('no adaptation', await evaluate(policy, e, s), t0);
             const allSplit = playSplit(
               policy,
               play.samples,
@@ -222,7 +263,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
             });
             const nearest = scored.reduce((a, b) => (b[0] < a[0] ? b : a))[1];
             copySlot(policy, nearest, slot);
-            row('nearest source slot', await evaluate(policy, e, s), t0);
+            if (baselines) row('nearest source slot', await evaluate(policy, e, s), t0);
             const modes = alignData === 'both' ? (['all', 'fixed'] as const) : [alignData];
             for (const mode of modes) {
               const split =
@@ -235,19 +276,26 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 const r = await align(policy, split.train, {
                   slot,
                   parametrisation: param,
-                  init: 'mean',
+                  init: initChoice === 'nearest' && param === 'free' ? nearest : 'mean',
                   basis: sourceSlots,
                   maxSteps: steps,
                   seed: s,
+                  lossWeights,
+                  ...(lrOf[param] !== undefined ? { lr: lrOf[param] } : {}),
+                  ...(patience !== undefined && split.heldOut.length ? { patience } : {}),
                   ...(split.heldOut.length ? { heldOut: split.heldOut } : {}),
                 });
                 r.state.dispose();
-                const label = mode === 'fixed' && alignData === 'both' ? ' (fixed batches)' : '';
-                row(`align ${param}${label}`, await evaluate(policy, e, s), t0);
+                const fixed = mode === 'fixed' && alignData === 'both' ? ' (fixed batches)' : '';
+                row(`align ${param}${fixed}${label}`, await evaluate(policy, e, s), t0);
               }
               if (mode === 'fixed') for (const b of split.train) disposeBatch(b);
             }
             for (const b of [...allSplit.train, ...allSplit.heldOut]) disposeBatch(b);
+            if (!baselines) {
+              progress.tick();
+              continue;
+            }
             // the oracle fits the slot with the action loss on every labelled demo frame
             const demoBatches = playSplit(
               policy,
