@@ -15,6 +15,9 @@ import { Progress, UsageError } from '../io.js';
 import { checkOutputs } from '../paths.js';
 import { embodimentByName, featureExtractor, simEpisodeData } from '../shared.js';
 
+/** Episodes simulated together and written before the next group (bounds memory). */
+const GROUP = 64;
+
 export const collect: Command = {
   name: 'collect',
   summary: 'run the simulator (expert or play policy) and write an Arrow frame file',
@@ -97,15 +100,24 @@ export const collect: Command = {
             : controllerName === 'ou'
               ? ouController(seed + k)
               : randomController(seed + k);
-        const r = await runEpisodes(e, task, seedRange(episodes, seed + 100_000 * k), controller, {
-          record: true,
-          env: { imageSize: size },
-          onEpisode: () => progress.tick(),
-        });
-        per[e.name] = { episodes: r.episodes.length, success: r.successRate };
-        for (const ep of r.episodes)
-          writer.writeEpisode(await simEpisodeData(ep, index++, extractor));
-        await writer.flush();
+        // groups of GROUP episodes, each written (in seed order) before the next runs: memory
+        // stays bounded however many episodes are asked for, and the file is the same for any
+        // group size
+        const seeds = seedRange(episodes, seed + 100_000 * k);
+        let successes = 0;
+        for (let g = 0; g < seeds.length; g += GROUP) {
+          const r = await runEpisodes(e, task, seeds.slice(g, g + GROUP), controller, {
+            record: true,
+            env: { imageSize: size },
+            onEpisode: () => progress.tick(),
+          });
+          successes += r.summaries.filter((x) => x.success).length;
+          // in seed order, so the file does not depend on which episode finished first
+          for (const ep of [...r.episodes].sort((a, b) => a.seed - b.seed))
+            writer.writeEpisode(await simEpisodeData(ep, index++, extractor));
+          await writer.flush();
+        }
+        per[e.name] = { episodes: seeds.length, success: successes / seeds.length };
       }
       const { rows } = await writer.close();
       progress.end();
