@@ -209,15 +209,15 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       for (const [name, e] of embodiments) {
         for (const budget of budgets) {
           for (let s = 0; s < seeds; s++) {
-            const row = (method: string, r: { success: number; actionMse: number }, t0: number) =>
-              rows.push({
-                target: name,
-                budget,
-                seed: s,
-                method,
-                ...r,
-                wallS: (performance.now() - t0) / 1000,
-              });
+            const row = (method: string, r: { success: number; actionMse: number }, t0: number) => {
+              const wallS = (performance.now() - t0) / 1000;
+              rows.push({ target: name, budget, seed: s, method, ...r, wallS });
+              // a line per row on stderr for logs of long runs (the bar is for terminals)
+              if (!io.tty)
+                io.err(
+                  `${new Date().toISOString()} ${name} play ${budget} seed ${s}: ${method} success ${(100 * r.success).toFixed(1)}% action MSE ${r.actionMse.toFixed(4)} (${wallS.toFixed(0)} s)`,
+                );
+            };
             const base = 1_000_000 * (s + 1) + 10_000 * budget;
             const play = await recordEpisodes(
               e,
