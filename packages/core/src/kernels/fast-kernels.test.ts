@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { currentBackend, initBackend, setKernels } from '../backend.js';
+import { makeAttnMask } from '../ops/attn-mask.js';
+import { geluTanh } from '../ops/mlp.js';
 import { Rng } from '../rng.js';
 import { tf } from '../tf.js';
 import { fastKernelsActive, kernelChoiceFromEnv } from './fast-kernels.js';
@@ -127,6 +129,22 @@ describe('fast wasm kernels', () => {
     expect(y.dataId).not.toBe(undefined);
     expect(Array.from(y.dataSync())).toEqual(Array.from(x.dataSync()));
     tf.dispose([x, idx, s, f, xi, si, fi, sa, fa, y]);
+  });
+
+  it('the code changes of the fast path compute what the stock path does (mask, GELU)', async () => {
+    const rng = new Rng(8);
+    const input = tf.tensor2d(
+      Array.from({ length: 3 * 9 }, () => (rng.uniform() < 0.8 ? 1 : 0)),
+      [3, 9],
+      'bool',
+    );
+    const ar = [0, 0, 0, 1, 1, 0, 0, 1, 0];
+    const [ms, mf] = await both(() => makeAttnMask(input, ar));
+    expect(Array.from(mf.dataSync())).toEqual(Array.from(ms.dataSync()));
+    const x = rand(rng, [50]);
+    const [gs, gf] = await both(() => geluTanh(tf.mul(x, 3)));
+    expect(relErr(gs, gf)).toBeLessThan(1e-6);
+    tf.dispose([input, ms, mf, x, gs, gf]);
   });
 
   it('a matmul step repeated leaves the live tensor count unchanged', () => {

@@ -151,9 +151,10 @@ function makeGather(stock: tf.KernelConfig): tf.KernelFunc {
     const count = tf.util.sizeFromShape(indices.shape);
     const xAt = offset(backend, x);
     const outAt = offset(backend, out);
+    // memory offsets are unsigned and pass 2 GiB on large runs: >>> keeps them positive
     const idx = backend.wasm.HEAP32.subarray(
-      offset(backend, indices) >> 2,
-      (offset(backend, indices) >> 2) + count,
+      offset(backend, indices) >>> 2,
+      (offset(backend, indices) >>> 2) + count,
     );
     const heap = backend.wasm.HEAPU8;
     for (let i = 0; i < count; i++) {

@@ -3,6 +3,7 @@
 // `composeAttnMask` concatenates named segments, applies that rule over the whole sequence
 // and ANDs a segment-by-segment allow table on top: this is how DESIGN section 3.5 keeps the
 // action suffix and the three alignment segments apart while they all read the prefix.
+import { fastKernelsActive } from '../kernels/fast-kernels.js';
 import { tf } from '../tf.js';
 
 /**
@@ -21,6 +22,14 @@ export function makeAttnMask(
       : tf.cast(arMask as tf.Tensor, 'int32');
     if (ar.shape.at(-1) !== n) {
       throw new Error(`makeAttnMask: ar mask [${ar.shape}] does not match ${n} tokens`);
+    }
+    if (!fastKernelsActive()) {
+      // the stock path, as it always was: float arithmetic on the backend
+      const cum = tf.cumsum(tf.cast(tf.broadcastTo(ar, [b, n]), 'float32'), 1); // [B,N]
+      const causal = tf.cast(tf.lessEqual(tf.expandDims(cum, 1), tf.expandDims(cum, 2)), 'float32');
+      const real = tf.cast(inputMask, 'float32');
+      const valid = tf.mul(tf.expandDims(real, 1), tf.expandDims(real, 2));
+      return tf.cast(tf.mul(causal, valid), 'bool') as tf.Tensor3D;
     }
     // Built on the host: masks carry no gradient, and wasm's broadcast comparison over
     // [B,N,N] was the slowest single kernel of a training step (profiled).
