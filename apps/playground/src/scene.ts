@@ -85,6 +85,7 @@ export class SceneView {
     const j = env.jointPositions();
     ctx.strokeStyle = '#2846aa';
     ctx.lineCap = 'round';
+    ctx.lineJoin = 'round';
     ctx.lineWidth = Math.max(4, 2 * r(GEOMETRY.linkRadius));
     ctx.beginPath();
     for (let i = 0; i < j.length; i += 2) {
