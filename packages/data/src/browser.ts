@@ -6,6 +6,8 @@ export {
   type EncoderOptions,
   type EncoderWeights,
 } from './encoder-weights.js';
+// types only (erased): the file-side modules stay out of browser bundles
+export type { DatasetMeta } from './schema.js';
 export { quantile, StatsAccumulator } from './stats-accumulator.js';
 export {
   batched,
@@ -16,6 +18,4 @@ export {
   shuffled,
   toTensors,
 } from './window.js';
-// types only (erased): the file-side modules stay out of browser bundles
-export type { DatasetMeta } from './schema.js';
 export type { EpisodeData } from './writer.js';

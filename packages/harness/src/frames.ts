@@ -29,7 +29,11 @@ export function framesMeta(
 }
 
 /** A recorded episode as frame data; `features` are the next-observation features per frame. */
-export function episodeData(ep: Episode, episodeIndex: number, features?: Float32Array): EpisodeData {
+export function episodeData(
+  ep: Episode,
+  episodeIndex: number,
+  features?: Float32Array,
+): EpisodeData {
   return {
     episodeIndex,
     task: ep.instruction,
