@@ -228,6 +228,8 @@ export class WorkerPool {
   }
 
   private nextId = 0;
+  /** Where the last `gradients` call spent its time (SELFALIGN_PROFILE=1 prints it). */
+  lastProfile = '';
 
   /**
    * Loss and gradients of a whole batch: shard 0 here, the others on the workers; returns the
@@ -240,6 +242,7 @@ export class WorkerPool {
     cfg: ShardLossConfig,
   ): Promise<{ value: tf.Scalar; grads: tf.NamedTensorMap; terms: Record<string, number> }> {
     if (this.failure) throw this.failure;
+    const t0 = performance.now();
     const b = fields['state']!.shape[0]!;
     const ranges = shardRanges(b, this.size);
     const jobs: Promise<{ loss: number; terms: Record<string, number> }>[] = [];
@@ -264,11 +267,13 @@ export class WorkerPool {
     });
     const [r0, r1] = ranges[0]!;
     const terms: Record<string, number> = {};
+    const tMain = performance.now();
     const { value, grads } = tf.variableGrads(
       () => shardLoss(policy, sliceRows(fields, r0, r1), den, (r1 - r0) / b, cfg, terms),
       this.params.map(([, v]) => v),
     );
     let results: { loss: number; terms: Record<string, number> }[];
+    const tWait = performance.now();
     try {
       results = await Promise.all(jobs);
     } catch (err) {
@@ -278,6 +283,7 @@ export class WorkerPool {
     }
     for (const r of results)
       for (const [k, v] of Object.entries(r.terms)) terms[k] = (terms[k] ?? 0) + v;
+    const tSum = performance.now();
     const total = tf.tidy(
       () =>
         tf.add(
@@ -301,6 +307,7 @@ export class WorkerPool {
       }
       o += v.size;
     }
+    this.lastProfile = `post ${(tMain - t0).toFixed(0)}, own shard ${(tWait - tMain).toFixed(0)}, wait ${(tSum - tWait).toFixed(0)}, sum ${(performance.now() - tSum).toFixed(0)}`;
     return { value: total, grads: summed, terms };
   }
 

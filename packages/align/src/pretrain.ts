@@ -31,6 +31,8 @@ import {
 } from '@selfalign/experts';
 import { loadCheckpoint, restoreOptimizer, restoreParams, saveCheckpoint } from './checkpoint.js';
 
+const PROFILE = globalThis.process?.env?.['SELFALIGN_PROFILE'] === '1';
+
 /** Data-parallel replicas (Node): loaded on demand so that browser bundles never see worker_threads. */
 async function startPool(policy: Policy, n: number, paths: string[]) {
   const { WorkerPool } = await import('./data-parallel.js');
@@ -178,6 +180,8 @@ export async function pretrain(
       const terms: Record<string, number> = {};
       let res: StepResult;
       if (pool) {
+        const t0 = performance.now();
+        let t1 = t0;
         const { toHost } = await import('./data-parallel.js');
         const fields = {
           ...toHost(batch as unknown as Record<string, unknown>),
@@ -189,6 +193,7 @@ export async function pretrain(
         };
         let g: Awaited<ReturnType<typeof pool.gradients>>;
         try {
+          t1 = performance.now();
           g = await pool.gradients(policy, fields, lossDenominators(policy, batch), cfg);
         } catch (err) {
           tf.dispose([time, ...Object.values(noise)]);
@@ -198,8 +203,14 @@ export async function pretrain(
           );
         }
         Object.assign(terms, g.terms);
+        const t2 = performance.now();
         res = applyGradients(opt, params, g.value, g.grads);
+        const t3 = performance.now();
         pool.publish();
+        if (PROFILE)
+          console.error(
+            `profile step ${step}: host ${(t1 - t0).toFixed(0)} ms, gradients ${(t2 - t1).toFixed(0)} (${pool.lastProfile}), optimiser ${(t3 - t2).toFixed(0)}, publish ${(performance.now() - t3).toFixed(0)}`,
+          );
         const every = opts.checkReplicasEvery ?? 0;
         if (every > 0 && (step + 1) % every === 0) {
           const sums = await pool.checksums();
