@@ -60,7 +60,9 @@ function block(p: ParamTree, x: tf.Tensor, mask: tf.Tensor, custom: boolean, hea
 }
 
 async function main() {
-  const info = await initBackend('wasm');
+  // tfjs's own kernels: this benchmark is about the gradient formulation on the stock path (the
+  // fast kernels run every transpose variant at full speed, see selfalign bench --train)
+  const info = await initBackend('wasm', { kernels: 'stock' });
   const [B, T, D, M, H] = [8, 64, 256, 1024, 8];
   const rng = new Rng(0);
   const p = new ParamTree();
