@@ -139,14 +139,13 @@ export class WorkerPool {
   private failure: Error | undefined;
   private closed = false;
 
-  private constructor(policy: Policy, size: number, params: [string, tf.Variable][]) {
+  private constructor(size: number, params: [string, tf.Variable][]) {
     this.size = size;
     this.params = params;
     const n = params.reduce((a, [, v]) => a + v.size, 0);
     this.paramView = new Float32Array(new SharedArrayBuffer(4 * n));
     for (let i = 1; i < size; i++)
       this.gradViews.push(new Float32Array(new SharedArrayBuffer(4 * n)));
-    void policy;
   }
 
   /**
@@ -159,7 +158,7 @@ export class WorkerPool {
     const params = paths.map(
       (p) => [p, policy.params.get(p) as tf.Variable] as [string, tf.Variable],
     );
-    const pool = new WorkerPool(policy, size, params);
+    const pool = new WorkerPool(size, params);
     pool.publish();
     const bytes = await encodeCheckpoint(policy);
     const { url, execArgv } = workerScript();

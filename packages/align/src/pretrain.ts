@@ -35,8 +35,8 @@ const PROFILE = globalThis.process?.env?.['SELFALIGN_PROFILE'] === '1';
 
 /** Data-parallel replicas (Node): loaded on demand so that browser bundles never see worker_threads. */
 async function startPool(policy: Policy, n: number, paths: string[]) {
-  const { WorkerPool } = await import('./data-parallel.js');
-  return WorkerPool.start(policy, n, paths);
+  const dp = await import('./data-parallel.js');
+  return { pool: await dp.WorkerPool.start(policy, n, paths), toHost: dp.toHost };
 }
 
 export interface PretrainOptions {
@@ -149,7 +149,7 @@ export async function pretrain(
   const nWorkers = opts.workers ?? 1;
   if (nWorkers > 1 && opts.contrast)
     throw new Error('the slot-contrast loss runs in one thread: use workers 1 with it');
-  const pool =
+  const parallel =
     nWorkers > 1
       ? await startPool(
           policy,
@@ -179,10 +179,10 @@ export async function pretrain(
         : undefined;
       const terms: Record<string, number> = {};
       let res: StepResult;
-      if (pool) {
+      if (parallel) {
+        const { pool, toHost } = parallel;
         const t0 = performance.now();
         let t1 = t0;
-        const { toHost } = await import('./data-parallel.js');
         const fields = {
           ...toHost(batch as unknown as Record<string, unknown>),
           ...toHost({ time, ...noise }, 'draw/'),
@@ -269,7 +269,7 @@ export async function pretrain(
     }
     if (opts.checkpoint && step % opts.checkpoint.every !== 0) await save();
   } finally {
-    await pool?.close();
+    await parallel?.pool.close();
   }
   return { losses, step, opt, rng };
 }

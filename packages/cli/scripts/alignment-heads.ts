@@ -7,7 +7,7 @@
 import { evaluateLosses, loadCheckpoint } from '@selfalign/align';
 import { initBackend, Rng, tf } from '@selfalign/core';
 import { normalize, prepareState, type TrainBatch } from '@selfalign/experts';
-import { playSplit, sourceSlotsOf } from '@selfalign/harness';
+import { playSplit } from '@selfalign/harness';
 import { expertController, randomController } from '@selfalign/sim';
 import { embodimentByName, featureExtractor, recordEpisodes } from '../src/shared.js';
 import { arg } from './args.js';
@@ -19,7 +19,6 @@ await initBackend('wasm');
 const loaded = await loadCheckpoint(path);
 const policy = loaded.policy;
 const slots = (loaded.info['slots'] ?? {}) as Record<string, number>;
-void sourceSlotsOf;
 const extractor = await featureExtractor('default', process.cwd(), policy.config.featureDim);
 
 /** Variance per unmasked dimension of x, averaged (x: [N, d], mask: which dims count). */

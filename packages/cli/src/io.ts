@@ -72,6 +72,16 @@ export class Args {
     return n;
   }
 
+  /** A learning rate: finite, in (0, 1]. */
+  lr(name: string, fallback?: number): number {
+    return this.num(
+      name,
+      fallback,
+      (n) => Number.isFinite(n) && n > 0 && n <= 1,
+      'a number in (0, 1]',
+    );
+  }
+
   int(name: string, fallback?: number, min = 0): number {
     return this.num(name, fallback, (n) => Number.isInteger(n) && n >= min, `an integer >= ${min}`);
   }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { loadCheckpoint } from '@selfalign/align';
 import { initBackend } from '@selfalign/core';
 import { policyController } from '@selfalign/harness';
-import { runEpisodes, seedRange } from '@selfalign/sim';
+import { runEpisodes } from '@selfalign/sim';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { shippedCheckpoint } from '../src/commands/demo.js';
 import { embodimentByName } from '../src/shared.js';
@@ -63,6 +63,5 @@ describe('the shipped checkpoint', () => {
     } finally {
       loaded.policy.dispose();
     }
-    void seedRange;
   }, 120_000);
 });

@@ -62,8 +62,7 @@ export const alignCommand: Command = {
         );
     }
     checkOutputDir('align', resolve(io.cwd, args.str('adapters', 'adapters')));
-    if (args.has('lr'))
-      args.num('lr', undefined, (n) => Number.isFinite(n) && n > 0 && n <= 1, 'a number in (0, 1]');
+    if (args.has('lr')) args.lr('lr');
     const loaded = await loadPolicy(ckptPath);
     const { policy, slots } = loaded;
     try {
@@ -125,7 +124,7 @@ export const alignCommand: Command = {
         init,
         ...(basis.length ? { basis } : {}),
         maxSteps: steps,
-        ...(args.has('lr') ? { lr: args.num('lr') } : {}),
+        ...(args.has('lr') ? { lr: args.lr('lr') } : {}),
         ...(heldOut.length ? { heldOut } : {}),
         ...(args.has('patience') ? { patience: args.int('patience', undefined, 1) } : {}),
         seed,

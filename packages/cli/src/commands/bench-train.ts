@@ -83,7 +83,8 @@ async function pretrainMs(policy: Policy, b: number, steps: number, workers: num
   return t.slice(1).reduce((a, x) => a + x, 0) / Math.max(1, t.length - 1);
 }
 
-function median(fn: () => void, reps: number): number {
+/** Median wall time of `reps` calls after one warm-up call (ms). */
+export function median(fn: () => unknown, reps: number): number {
   fn();
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {

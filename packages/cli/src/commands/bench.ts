@@ -15,7 +15,7 @@ import {
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../io.js';
 import { configByName } from '../shared.js';
-import { benchMachine, benchTrain } from './bench-train.js';
+import { benchMachine, benchTrain, median } from './bench-train.js';
 
 export const bench: Command = {
   name: 'bench',
@@ -90,16 +90,7 @@ selfalign bench --train [--config small] [--batch-sizes 16,32] [--repeats N] [--
         tf.dispose(Object.values(rest) as tf.Tensor[]);
         return total;
       });
-    const time = (fn: () => unknown) => {
-      fn();
-      const times: number[] = [];
-      for (let i = 0; i < reps; i++) {
-        const t0 = performance.now();
-        fn();
-        times.push(performance.now() - t0);
-      }
-      return times.sort((x, y) => x - y)[times.length >> 1]!;
-    };
+    const time = (fn: () => unknown) => median(fn, reps);
     try {
       const ours = time(() => step(false));
       const naive = time(() => step(true));

@@ -89,14 +89,12 @@ export const demo: Command = {
     let policy: Policy;
     let sourceSlots: number[] = [];
     let pretrained = false;
-    let stateDims: number | undefined;
     const ckpt =
       args.optStr('checkpoint') ?? (args.has('config') ? undefined : shippedCheckpoint());
     if (ckpt) {
       const loaded = await loadCheckpoint(resolve(io.cwd, ckpt));
       policy = loaded.policy;
       sourceSlots = Object.values((loaded.info['slots'] ?? {}) as Record<string, number>);
-      stateDims = loaded.info['stateDims'] as number | undefined;
       pretrained = true;
     } else {
       const config = configByName(args.str('config', 'small'), 'demo');
@@ -184,7 +182,7 @@ export const demo: Command = {
                 target,
                 'reach',
                 seedRange(episodes, 20_000),
-                policyController(policy, { slot, ...(stateDims ? { stateDims } : {}) }),
+                policyController(policy, { slot }),
                 { env: { imageSize: side }, parallel: 25 },
               )
             ).successRate;
@@ -218,7 +216,7 @@ export const demo: Command = {
               target,
               'reach',
               [30_000 + seed],
-              policyController(policy, { slot, ...(stateDims ? { stateDims } : {}) }),
+              policyController(policy, { slot }),
               { record: true, env: { imageSize: side } },
             );
             const ep = r.episodes[0]!;

@@ -107,12 +107,7 @@ export const diagnose: Command = {
     const nPlay = args.int('play', 10, 1);
     const steps = args.int('steps', 200, 1);
     const episodes = args.int('episodes', 50, 1);
-    const lr = args.num(
-      'lr',
-      1e-3,
-      (n) => Number.isFinite(n) && n > 0 && n <= 1,
-      'a number in (0, 1]',
-    );
+    const lr = args.lr('lr', 1e-3);
     const seed = args.int('seed', 0);
     const loaded = await loadCheckpoint(ckpt);
     const policy = loaded.policy;

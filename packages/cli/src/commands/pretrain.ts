@@ -62,12 +62,7 @@ export const pretrainCommand: Command = {
     const files = args.list('data').map((f) => resolve(io.cwd, f));
     const out = resolve(io.cwd, args.str('out'));
     checkOutputs('pretrain', files, [out]);
-    const lr = args.num(
-      'lr',
-      3e-4,
-      (n) => Number.isFinite(n) && n > 0 && n <= 1,
-      'a number in (0, 1]',
-    );
+    const lr = args.lr('lr', 3e-4);
     let resumedFrom = 0;
     if (args.has('resume')) {
       const state = await trainingState(out);

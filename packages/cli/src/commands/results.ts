@@ -152,16 +152,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const ftSteps = args.int('finetune-steps', 200, 0);
     const batchSize = args.int('batch-size', 16, 1);
     const alignData = args.choice('align-data', ['all', 'fixed', 'both'] as const, 'all');
-    const lrOk = (n: number) => Number.isFinite(n) && n > 0 && n <= 1;
     const lrOf: Partial<Record<string, number>> = {
-      ...(args.has('free-lr')
-        ? { free: args.num('free-lr', undefined, lrOk, 'a number in (0, 1]') }
-        : {}),
+      ...(args.has('free-lr') ? { free: args.lr('free-lr') } : {}),
       ...(args.has('span-lr')
-        ? {
-            span: args.num('span-lr', undefined, lrOk, 'a number in (0, 1]'),
-            'span+residual': args.num('span-lr', undefined, lrOk, 'a number in (0, 1]'),
-          }
+        ? { span: args.lr('span-lr'), 'span+residual': args.lr('span-lr') }
         : {}),
     };
     const weightList = args.list('align-weights', ['1', '1', '1']).map(Number);

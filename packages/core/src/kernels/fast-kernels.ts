@@ -34,7 +34,6 @@ type BmmFn = (...args: number[]) => void;
 
 interface Installed {
   stock: Map<string, tf.KernelConfig>;
-  bmm: BmmFn;
 }
 let installed: Installed | undefined;
 
@@ -205,7 +204,7 @@ export async function installFastKernels(wasmVersion: string): Promise<string | 
   replace('BatchMatMul', makeBatchMatMul(bmm, stock.get('BatchMatMul')!));
   replace('Identity', identity);
   replace('GatherV2', makeGather(stock.get('GatherV2')!));
-  installed = { stock, bmm };
+  installed = { stock };
   return undefined;
 }
 
