@@ -41,6 +41,11 @@ export type AlignWeights = Pick<LossWeights, 'perception' | 'dynamics' | 'invers
 export interface AlignOptions {
   /** Adam learning rate (default per parametrisation: free 1e-4, span 3e-2). */
   lr?: number;
+  /**
+   * 'adam' (default) or 'sgd': plain gradient steps of rate `lr`, the inner steps that
+   * align-aware pretraining trained the alignment heads for.
+   */
+  optimizer?: 'adam' | 'sgd';
   maxSteps?: number;
   /** Stop once the smoothed (EMA) training loss is below this. */
   lossThreshold?: number;
@@ -171,7 +176,11 @@ export async function align(
       ...(opts.basis ? { basis: opts.basis } : {}),
       ...(opts.residualL2 !== undefined ? { residualL2: opts.residualL2 } : {}),
     });
-    const opt = createOptimizer({ lr, lrScale: param.lrScale(lr) });
+    const opt = createOptimizer({
+      lr,
+      lrScale: param.lrScale(lr),
+      method: opts.optimizer ?? 'adam',
+    });
     state = {
       param,
       opt,

@@ -2,6 +2,13 @@
 // Everything of ./browser.ts, plus what needs Node (files, @selfalign/data).
 
 export { AdapterStore, type StoredAdapter } from './adapters.js';
+export {
+  type AlignAwareBatch,
+  type AlignAwareOptions,
+  type AlignAwareTerms,
+  addGradients,
+  alignAwareGradients,
+} from './align-aware.js';
 export * from './browser.js';
 export { loadCheckpoint, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
 export { defaultWorkers, WorkerPool } from './data-parallel.js';

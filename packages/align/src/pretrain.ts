@@ -12,12 +12,10 @@ import {
   applyGradients,
   createOptimizer,
   disposeOptimizer,
-  flowTime,
   type Optimizer,
   optimizerStep,
   type PathFilter,
   Rng,
-  randomNormal,
   type StepResult,
   tf,
   warmupCosine,
@@ -29,7 +27,11 @@ import {
   type Policy,
   type TrainBatch,
 } from '@selfalign/experts';
+import { type AlignAwareOptions, addGradients, alignAwareGradients } from './align-aware.js';
 import { loadCheckpoint, restoreOptimizer, restoreParams, saveCheckpoint } from './checkpoint.js';
+import { drawStep } from './draws.js';
+
+export { drawStep };
 
 const PROFILE = globalThis.process?.env?.['SELFALIGN_PROFILE'] === '1';
 
@@ -54,6 +56,12 @@ export interface PretrainOptions {
   filter?: PathFilter;
   /** Slot-contrast loss: weight, margin and the source slots to contrast with. */
   contrast?: { weight: number; margin: number; slots: readonly number[] };
+  /**
+   * Align-aware pretraining (align-aware.ts): on the steps `batch` gives a meta batch, a source
+   * robot plays the new robot and the action loss after K align steps from the source mean
+   * joins the step's gradient. One thread (workers 1).
+   */
+  alignAware?: AlignAwareOptions;
   /** W1/b1 learn from the alignment losses only. */
   alignmentDefinedSlots?: boolean;
   /** Atomic checkpoint every `every` steps (and at the end). */
@@ -92,19 +100,6 @@ export function contrastSlots(own: Int32Array, slots: readonly number[], step: n
     const j = i >= 0 ? (i + 1 + (step % (k - 1))) % k : step % k;
     return slots[j] === s ? slots[(j + 1) % k]! : slots[j]!;
   });
-}
-
-/** The flow time and noise of one pretraining step, in the order pretrain draws them. */
-export function drawStep(rng: Rng, policy: Policy, b: number) {
-  const c = policy.config;
-  const time = flowTime(rng, b);
-  const noise = {
-    actions: randomNormal(rng, [b, c.actionHorizon, c.actionDim]),
-    state: randomNormal(rng, [b, c.stateDim]),
-    features: randomNormal(rng, [b, c.featureDim]),
-    inverse: randomNormal(rng, [b, c.actionHorizon, c.actionDim]),
-  };
-  return { time, noise };
 }
 
 /**
@@ -149,6 +144,8 @@ export async function pretrain(
   const nWorkers = opts.workers ?? 1;
   if (nWorkers > 1 && opts.contrast)
     throw new Error('the slot-contrast loss runs in one thread: use workers 1 with it');
+  if (nWorkers > 1 && opts.alignAware)
+    throw new Error('align-aware pretraining runs in one thread: use workers 1 with it');
   const parallel =
     nWorkers > 1
       ? await startPool(
@@ -217,8 +214,8 @@ export async function pretrain(
           if (sums.some((c) => c !== sums[0]))
             throw new Error(`pretraining step ${step + 1}: replicas diverged (${sums.join(', ')})`);
         }
-      } else
-        res = optimizerStep(opt, params, () => {
+      } else {
+        const lossFn = () => {
           const t = computeLoss(policy, batch, {
             time,
             noise,
@@ -255,7 +252,27 @@ export async function pretrain(
           ] as const)
             terms[k] = t[k].dataSync()[0]!;
           return total;
-        });
+        };
+        const meta = opts.alignAware ? await opts.alignAware.batch(step) : undefined;
+        if (meta && opts.alignAware) {
+          const main = tf.variableGrads(
+            lossFn,
+            params.map(([, v]) => v),
+          );
+          try {
+            const m = alignAwareGradients(policy, params, meta, opts.alignAware, rng);
+            addGradients(main.grads, m.grads);
+            for (const [k, v] of Object.entries(m.terms)) terms[`meta/${k}`] = v;
+          } catch (err) {
+            tf.dispose([main.value, ...Object.values(main.grads)]);
+            throw err;
+          } finally {
+            for (const b of [meta.play, meta.demo])
+              tf.dispose(Object.values(b).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+          }
+          res = applyGradients(opt, params, main.value, main.grads);
+        } else res = optimizerStep(opt, params, lossFn);
+      }
       tf.dispose([time, ...Object.values(noise), ...(other ? [other] : [])]);
       tf.dispose(Object.values(batch).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
       if (!res.applied)

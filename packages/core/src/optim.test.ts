@@ -31,6 +31,23 @@ describe('optimizerStep', () => {
     t.dispose();
   });
 
+  it("'sgd' steps by lr * grad (clipped) and keeps no moments", () => {
+    const { t, loss } = setup();
+    const opt = createOptimizer({ lr: 0.1, method: 'sgd', clipNorm: 100 });
+    optimizerStep(opt, t.select(), loss);
+    const a = t.get('a').dataSync();
+    // grad = 2a: a - 0.1 * 2a = 0.8a
+    [0.8, -1.6, 2.4].forEach((w, i) => expect(a[i]).toBeCloseTo(w, 5));
+    expect(t.get('b').dataSync()[0]).toBeCloseTo(0.4, 5);
+    expect(opt.m.size).toBe(0);
+    const clipped = createOptimizer({ lr: 0.1, method: 'sgd', clipNorm: 1 });
+    const r = optimizerStep(clipped, t.select('b'), loss);
+    expect(r.gradNorm).toBeCloseTo(0.8, 5); // under the clip: a plain step
+    expect(t.get('b').dataSync()[0]).toBeCloseTo(0.4 - 0.1 * 0.8, 5);
+    disposeOptimizer(opt);
+    t.dispose();
+  });
+
   it('AdamW decays weights; clipping caps the gradient norm', () => {
     const { t, loss } = setup();
     const opt = createOptimizer({ lr: 0.1, weightDecay: 0.5, clipNorm: 1 });

@@ -16,6 +16,11 @@ export interface AdamOptions {
   clipNorm?: number;
   /** Per-parameter multiplier of the learning rate (e.g. a faster rate for a few coefficients). */
   lrScale?: (path: string) => number;
+  /**
+   * 'sgd': plain gradient descent, p -= lr * g (no moments; beta1/beta2/eps unused). What
+   * align-aware pretraining's inner steps take, so align can take the same steps.
+   */
+  method?: 'adam' | 'sgd';
 }
 
 export interface Optimizer {
@@ -49,6 +54,7 @@ export function createOptimizer(options: AdamOptions): Optimizer {
       weightDecay: options.weightDecay ?? 0,
       clipNorm: options.clipNorm,
       lrScale: options.lrScale,
+      method: options.method ?? 'adam',
     },
     step: 0,
     m: new Map(),
@@ -122,6 +128,15 @@ export function applyGradients(
     params.forEach(([path, p], i) => {
       const grad = gradList[i];
       if (grad === undefined) return;
+      const rate = lr * (o.lrScale ? o.lrScale(path) : 1);
+      if (o.method === 'sgd') {
+        tf.tidy(() => {
+          let update = clip === 1 ? grad : tf.mul(grad, clip);
+          if (o.weightDecay > 0) update = tf.add(update, tf.mul(p, o.weightDecay));
+          p.assign(tf.sub(p, tf.mul(update, rate)));
+        });
+        return;
+      }
       let m = opt.m.get(path);
       let v = opt.v.get(path);
       if (m === undefined || v === undefined) {
@@ -140,7 +155,7 @@ export function applyGradients(
         vv.assign(vNew);
         let update = tf.div(tf.div(mNew, c1), tf.add(tf.sqrt(tf.div(vNew, c2)), o.eps));
         if (o.weightDecay > 0) update = tf.add(update, tf.mul(p, o.weightDecay));
-        p.assign(tf.sub(p, tf.mul(update, lr * (o.lrScale ? o.lrScale(path) : 1))));
+        p.assign(tf.sub(p, tf.mul(update, rate)));
       });
     });
     return { loss: lossValue, gradNorm, applied: true };

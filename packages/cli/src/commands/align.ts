@@ -19,6 +19,8 @@ export const alignCommand: Command = {
   --init I               current | mean | K                 (default mean)
   --steps N              (default 200)
   --lr LR                (default: free 1e-4, span 3e-2)
+  --optimizer O          adam | sgd (plain steps of --lr, as align-aware pretraining's inner
+                         steps)                             (default adam)
   --batch-size B         (default 16)
   --held-out-share S     share of the play episodes held out for before/after losses and
                          early stopping (whole episodes; default 0.2); the other episodes'
@@ -39,6 +41,7 @@ export const alignCommand: Command = {
     init: { type: 'string' },
     steps: { type: 'string' },
     lr: { type: 'string' },
+    optimizer: { type: 'string' },
     'batch-size': { type: 'string' },
     batches: { type: 'string' },
     'held-out': { type: 'string' },
@@ -63,6 +66,7 @@ export const alignCommand: Command = {
     }
     checkOutputDir('align', resolve(io.cwd, args.str('adapters', 'adapters')));
     if (args.has('lr')) args.lr('lr');
+    const optimizer = args.choice('optimizer', ['adam', 'sgd'] as const, 'adam');
     const loaded = await loadPolicy(ckptPath);
     const { policy, slots } = loaded;
     try {
@@ -125,6 +129,7 @@ export const alignCommand: Command = {
         ...(basis.length ? { basis } : {}),
         maxSteps: steps,
         ...(args.has('lr') ? { lr: args.lr('lr') } : {}),
+        optimizer,
         ...(heldOut.length ? { heldOut } : {}),
         ...(args.has('patience') ? { patience: args.int('patience', undefined, 1) } : {}),
         seed,

@@ -3,14 +3,14 @@
 // recorded in the checkpoint.
 
 import { resolve } from 'node:path';
-import { defaultWorkers, pretrain as runPretrain } from '@selfalign/align';
+import { type AlignAwareOptions, defaultWorkers, pretrain as runPretrain } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
-import { computeNormStats } from '@selfalign/data';
-import { createPolicy } from '@selfalign/experts';
+import { computeNormStats, type DatasetMeta, type Sample } from '@selfalign/data';
+import { createPolicy, type Policy } from '@selfalign/experts';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputs, trainingState } from '../paths.js';
-import { configByName, drawBatch, loadSamples, slotMap } from '../shared.js';
+import { configByName, drawBatch, loadPolicy, loadSamples, slotMap } from '../shared.js';
 
 export const pretrainCommand: Command = {
   name: 'pretrain',
@@ -27,6 +27,14 @@ export const pretrainCommand: Command = {
   --resume               continue from --out
   --contrast W:MARGIN    slot-contrast loss weight and margin
   --alignment-defined-slots   W1/b1 learn from the alignment losses only
+  --align-aware W:ALPHA[:K]   align-aware pretraining: each step a source robot plays the new
+                         robot (slot = mean of the others, K SGD align steps of rate ALPHA on
+                         its play rows) and W x its action loss through the adapted slot joins
+                         the gradient (one thread; needs play rows)
+  --align-aware-rows N   play rows and demo rows of each such meta batch    (default 8)
+  --align-aware-every N  take the meta term every N steps                   (default 1)
+  --init CKPT            start from this checkpoint's weights, slots and norm stats (new
+                         optimiser and schedule: fine-tune a pretrained policy)
   --keypoint-weight W    weight of the auxiliary loss that puts the vision tower's keypoints
                          on the task objects (default 1 when the data has object positions
                          and the config has keypoints, else 0)
@@ -51,6 +59,10 @@ export const pretrainCommand: Command = {
     resume: { type: 'boolean' },
     contrast: { type: 'string' },
     'alignment-defined-slots': { type: 'boolean' },
+    'align-aware': { type: 'string' },
+    'align-aware-rows': { type: 'string' },
+    'align-aware-every': { type: 'string' },
+    init: { type: 'string' },
     'no-play': { type: 'boolean' },
     'keypoint-weight': { type: 'string' },
     'state-dims': { type: 'string' },
@@ -80,17 +92,38 @@ export const pretrainCommand: Command = {
         `pretrain: ${out} is a resumable checkpoint (step ${(await trainingState(out))!.step}); give --resume to continue it, --force to overwrite it, or another --out`,
       );
     }
-    const config = configByName(args.str('config', 'small'), 'pretrain');
+    const initFrom = args.optStr('init');
+    if (initFrom && args.has('resume'))
+      throw new UserError(
+        'pretrain: --init starts a new run from a checkpoint; --resume continues --out',
+      );
+    const init = initFrom ? await loadPolicy(resolve(io.cwd, initFrom)) : undefined;
+    const config = init?.policy.config ?? configByName(args.str('config', 'small'), 'pretrain');
+    if (init && args.has('config') && args.str('config') !== config.name) {
+      init.policy.dispose();
+      throw new UserError(
+        `pretrain --init: ${initFrom} is a '${config.name}' policy, not --config ${args.str('config')}`,
+      );
+    }
     const steps = args.int('steps', 2000, 1);
     const batchSize = args.int('batch-size', 16, 1);
     const seed = args.int('seed', 0);
     const contrastArg = args.optStr('contrast');
-    const workers = args.int('workers', contrastArg ? 1 : defaultWorkers(), 1);
-    if (workers > 1 && contrastArg)
-      throw new UserError('pretrain: --contrast runs in one thread; leave out --workers or give 1');
+    const alignAwareArg = args.optStr('align-aware');
+    const oneThread = contrastArg ? '--contrast' : alignAwareArg ? '--align-aware' : undefined;
+    const workers = args.int('workers', oneThread ? 1 : defaultWorkers(), 1);
+    if (workers > 1 && oneThread)
+      throw new UserError(
+        `pretrain: ${oneThread} runs in one thread; leave out --workers or give 1`,
+      );
     let { samples, meta } = await loadSamples(files, config.actionHorizon);
     if (args.has('no-play')) samples = samples.filter((s) => s.isDemo);
-    const stateDims = args.int('state-dims', meta.stateDim, 1);
+    const initDims = init?.policy.normStats?.state.mean.length;
+    const stateDims = args.int('state-dims', initDims ?? meta.stateDim, 1);
+    if (initDims !== undefined && stateDims !== initDims)
+      throw new UserError(
+        `pretrain --init: ${initFrom} takes ${initDims} state values, not --state-dims ${stateDims}`,
+      );
     if (stateDims > meta.stateDim)
       throw new UserError(
         `pretrain: --state-dims ${stateDims} but the data has ${meta.stateDim} state values`,
@@ -115,7 +148,7 @@ export const pretrainCommand: Command = {
         `pretrain: frames are ${meta.imageShape[0]} px, config '${config.name}' takes ${config.vision.imageSize} px`,
       );
     }
-    const slots = slotMap(samples);
+    const slots = slotMap(samples, init?.slots ?? {});
     const used = Object.keys(slots).length;
     if (used > config.ttt.slots)
       throw new UserError(
@@ -131,7 +164,8 @@ export const pretrainCommand: Command = {
       q99: s.q99.slice(0, stateDims),
     });
     const normStats = { ...fileStats, state: cut(fileStats.state) };
-    const policy = createPolicy(config, { seed, normStats });
+    // --init keeps the checkpoint's norm stats: its weights were trained on them
+    const policy = init?.policy ?? createPolicy(config, { seed, normStats });
     const contrast = contrastArg
       ? (() => {
           const [w, m] = contrastArg.split(':').map(Number);
@@ -139,6 +173,13 @@ export const pretrainCommand: Command = {
             throw new UserError(`pretrain: --contrast must be WEIGHT:MARGIN, got '${contrastArg}'`);
           return { weight: w!, margin: m!, slots: Object.values(slots) };
         })()
+      : undefined;
+    const alignAware = alignAwareArg
+      ? alignAwareOptions(alignAwareArg, samples, meta, slots, policy, {
+          rows: args.int('align-aware-rows', 8, 1),
+          every: args.int('align-aware-every', 1, 1),
+          seed,
+        })
       : undefined;
     const started = Date.now();
     if (resumedFrom > 0) io.err(`pretrain: resuming ${out} at step ${resumedFrom} of ${steps}`);
@@ -158,6 +199,7 @@ export const pretrainCommand: Command = {
           workers,
           lossWeights: { keypoints: keypointWeight },
           ...(contrast ? { contrast } : {}),
+          ...(alignAware ? { alignAware } : {}),
           ...(args.has('alignment-defined-slots') ? { alignmentDefinedSlots: true } : {}),
           checkpoint: {
             path: out,
@@ -168,6 +210,7 @@ export const pretrainCommand: Command = {
               slots,
               stateDims,
               keypointWeight,
+              ...(initFrom ? { init: resolve(io.cwd, initFrom) } : {}),
               data: files,
               startedAt: new Date(started).toISOString(),
             },
@@ -199,3 +242,47 @@ export const pretrainCommand: Command = {
     }
   },
 };
+
+/**
+ * The align-aware term's options from `W:ALPHA[:K]`: each meta step a source robot (in turn)
+ * with `rows` of its play frames and `rows` of its demo frames.
+ */
+function alignAwareOptions(
+  arg: string,
+  samples: readonly Sample[],
+  meta: DatasetMeta,
+  slots: Record<string, number>,
+  policy: Policy,
+  o: { rows: number; every: number; seed: number },
+): AlignAwareOptions {
+  const [w, alpha, k = 1] = arg.split(':').map(Number);
+  if (!(w! > 0) || !(alpha! > 0) || !Number.isInteger(k) || k < 1)
+    throw new UserError(
+      `pretrain: --align-aware must be W:ALPHA[:K] (positive, K whole), got '${arg}'`,
+    );
+  const by = new Map<string, { play: Sample[]; demo: Sample[] }>();
+  for (const s of samples) {
+    let e = by.get(s.embodiment);
+    if (e === undefined) by.set(s.embodiment, (e = { play: [], demo: [] }));
+    (s.isDemo ? e.demo : e.play).push(s);
+  }
+  const robots = [...by].filter(([, e]) => e.play.length > 0 && e.demo.length > 0);
+  if (robots.length < 2)
+    throw new UserError(
+      `pretrain --align-aware: needs at least two robots with both play and demo frames, found ${robots.length}`,
+    );
+  return {
+    weight: w!,
+    innerLr: alpha!,
+    innerSteps: k,
+    sources: Object.values(slots),
+    batch: (step) => {
+      if (step % o.every !== 0) return undefined;
+      const [name, e] = robots[Math.floor(step / o.every) % robots.length]!;
+      const rng = new Rng(o.seed * 1_000_003 + step + 0x5eed);
+      const slot = slots[name]!;
+      const pick = (from: Sample[]) => drawBatch(policy, from, meta, o.rows, rng, slot);
+      return { slot, play: pick(e.play), demo: pick(e.demo) };
+    },
+  };
+}

@@ -66,6 +66,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                                                              (default all)
   --free-lr LR         align learning rate of the free slot     (default align's, 1e-4)
   --span-lr LR         of the span coefficients                 (default align's, 3e-2)
+  --align-optimizer O  adam | sgd (plain steps of the learning rate: what align-aware
+                       pretraining trains for)                (default adam)
   --align-weights W    perception,dynamics,inverse loss weights (default 1,1,1)
   --init I             mean | nearest (the source slot with the lowest alignment loss on the
                        target's play) as align's starting slot  (default mean)
@@ -88,6 +90,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'align-data': { type: 'string' },
     'free-lr': { type: 'string' },
     'span-lr': { type: 'string' },
+    'align-optimizer': { type: 'string' },
     'align-weights': { type: 'string' },
     init: { type: 'string' },
     patience: { type: 'string' },
@@ -158,6 +161,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
         ? { span: args.lr('span-lr'), 'span+residual': args.lr('span-lr') }
         : {}),
     };
+    const alignOptimizer = args.choice('align-optimizer', ['adam', 'sgd'] as const, 'adam');
     const weightList = args.list('align-weights', ['1', '1', '1']).map(Number);
     if (weightList.length !== 3 || weightList.some((w) => !(Number.isFinite(w) && w >= 0)))
       throw new UsageError(
@@ -275,6 +279,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                   maxSteps: steps,
                   seed: s,
                   lossWeights,
+                  optimizer: alignOptimizer,
                   ...(lrOf[param] !== undefined ? { lr: lrOf[param] } : {}),
                   ...(patience !== undefined && split.heldOut.length ? { patience } : {}),
                   ...(split.heldOut.length ? { heldOut: split.heldOut } : {}),

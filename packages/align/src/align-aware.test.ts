@@ -1,0 +1,189 @@
+import { initBackend, Rng, tf } from '@selfalign/core';
+import {
+  computeLoss,
+  createPolicy,
+  type Policy,
+  randomBatch,
+  type TrainBatch,
+  tiny,
+} from '@selfalign/experts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type AlignAwareBatch, alignAwareGradients } from './align-aware.js';
+import { drawStep } from './draws.js';
+import { disposePretrain, pretrain } from './pretrain.js';
+import { SlotParam } from './slot-param.js';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+const SLOT = 2;
+const SOURCES = [0, 1, 2, 3];
+const metaBatch = (p: Policy, seed: number): AlignAwareBatch => ({
+  slot: SLOT,
+  play: randomBatch(p, 3, new Rng(seed), { slots: [SLOT, SLOT, SLOT], isDemo: [0, 0, 0] }),
+  demo: randomBatch(p, 3, new Rng(seed + 1), { slots: [SLOT, SLOT, SLOT], isDemo: [1, 1, 1] }),
+});
+const disposeBatch = (b: TrainBatch) =>
+  tf.dispose(Object.values(b).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+
+/**
+ * The meta objective itself, written out plainly: one SGD align step of rate alpha from the
+ * mean of the other sources on the play rows, then w x the action loss on the demo rows, with the
+ * draws alignAwareGradients takes from an Rng of the same seed.
+ */
+function metaObjective(p: Policy, mb: AlignAwareBatch, alpha: number, w: number, seed: number) {
+  const rng = new Rng(seed);
+  const pd = drawStep(rng, p, mb.play.state.shape[0]!);
+  const dd = drawStep(rng, p, mb.demo.state.shape[0]!);
+  const param = new SlotParam(p, {
+    kind: 'free',
+    slot: SLOT,
+    init: 'mean',
+    basis: SOURCES.filter((k) => k !== SLOT),
+  });
+  try {
+    const vars = param.tree.select().map(([, v]) => v);
+    const { value, grads } = tf.variableGrads(
+      () =>
+        computeLoss(p, mb.play, {
+          streams: ['alignment'],
+          weights: { action: 0, ttt: 0, keypoints: 0 },
+          time: pd.time,
+          noise: pd.noise,
+          fastWeights: param.fastWeights(),
+        }).total,
+      vars,
+    );
+    value.dispose();
+    for (const v of vars) tf.tidy(() => v.assign(tf.sub(v, tf.mul(grads[v.name]!, alpha))));
+    tf.dispose(Object.values(grads));
+    return tf.tidy(
+      () =>
+        computeLoss(p, mb.demo, {
+          streams: ['action'],
+          weights: { perception: 0, dynamics: 0, inverseDynamics: 0, ttt: 0, keypoints: 0 },
+          time: dd.time,
+          noise: dd.noise,
+          fastWeights: param.fastWeights(),
+        }).action.dataSync()[0]! * w,
+    );
+  } finally {
+    param.dispose();
+    tf.dispose([pd.time, ...Object.values(pd.noise), dd.time, ...Object.values(dd.noise)]);
+  }
+}
+
+describe('align-aware pretraining', () => {
+  it('its gradient is the derivative of the action loss after an align step (finite differences through the inner step)', () => {
+    const p = createPolicy(tiny, 3);
+    const mb = metaBatch(p, 40);
+    const alpha = 2;
+    const w = 1.5;
+    // everything but the slot tables (the start s0 is their mean, held fixed by the term)
+    const params = p.params.select((path) => !/\/(W1|b1)$/.test(path));
+    const { grads, terms } = alignAwareGradients(
+      p,
+      params,
+      mb,
+      { batch: () => undefined, weight: w, innerLr: alpha, sources: SOURCES },
+      new Rng(7),
+    );
+    expect(terms.alignAfter).toBeLessThan(terms.alignBefore);
+    expect(metaObjective(p, mb, alpha, w, 7) / w).toBeCloseTo(terms.after, 4);
+    // both halves reach the alignment heads: they only see the term through the inner step
+    const heads = params.filter(([path]) => path.includes('align')).map(([, v]) => v.name);
+    expect(heads.length).toBeGreaterThan(0);
+    expect(heads.some((n) => grads[n] !== undefined)).toBe(true);
+    // directional derivative along a random direction of unit length
+    const rng = new Rng(11);
+    const dirs = params.map(([, v]) => tf.randomNormal(v.shape, 0, 1, 'float32', rng.int(1e9)));
+    const norm = Math.sqrt(dirs.reduce((a, d) => a + tf.sum(tf.square(d)).dataSync()[0]!, 0));
+    const predicted = params.reduce(
+      (a, [, v], i) =>
+        a + (grads[v.name] ? tf.sum(tf.mul(grads[v.name]!, dirs[i]!)).dataSync()[0]! / norm : 0),
+      0,
+    );
+    const orig = params.map(([, v]) => tf.clone(v));
+    const moved = (delta: number) => {
+      params.forEach(([, v], i) =>
+        tf.tidy(() => v.assign(tf.add(orig[i]!, tf.mul(dirs[i]!, delta / norm)))),
+      );
+      return metaObjective(p, mb, alpha, w, 7);
+    };
+    const delta = 2e-2;
+    const measured = (moved(delta) - moved(-delta)) / (2 * delta);
+    moved(0);
+    expect(Math.abs(predicted)).toBeGreaterThan(1e-3);
+    expect(Math.abs(measured - predicted)).toBeLessThan(0.1 * Math.abs(measured));
+    tf.dispose([...dirs, ...orig, ...Object.values(grads)]);
+    disposeBatch(mb.play);
+    disposeBatch(mb.demo);
+    p.dispose();
+  });
+
+  it('leaves the parameters and the live tensor count as they were', () => {
+    const p = createPolicy(tiny, 4);
+    const mb = metaBatch(p, 50);
+    const before = new Map(p.params.select().map(([k, v]) => [k, v.dataSync().slice()]));
+    const opts = { batch: () => undefined, weight: 1, innerLr: 1, innerSteps: 2, sources: SOURCES };
+    const once = () => {
+      const r = alignAwareGradients(p, p.params.select(), mb, opts, new Rng(1));
+      tf.dispose(Object.values(r.grads));
+    };
+    once();
+    const live = tf.memory().numTensors;
+    once();
+    expect(tf.memory().numTensors).toBe(live);
+    for (const [k, v] of p.params.select()) expect(v.dataSync()).toEqual(before.get(k));
+    disposeBatch(mb.play);
+    disposeBatch(mb.demo);
+    p.dispose();
+  });
+
+  it('refuses rows on another slot and a single source', () => {
+    const p = createPolicy(tiny, 5);
+    const mb = metaBatch(p, 60);
+    const bad = { ...mb, slot: 1 };
+    const opts = { batch: () => undefined, weight: 1, innerLr: 1, sources: SOURCES };
+    expect(() => alignAwareGradients(p, p.params.select(), bad, opts, new Rng(1))).toThrow(
+      /every play row must be on slot 1/,
+    );
+    expect(() =>
+      alignAwareGradients(p, p.params.select(), mb, { ...opts, sources: [SLOT] }, new Rng(1)),
+    ).toThrow(/at least two source slots/);
+    disposeBatch(mb.play);
+    disposeBatch(mb.demo);
+    p.dispose();
+  });
+
+  it('pretrain takes the term on the steps it is given, logs it, and refuses worker threads', async () => {
+    const p = createPolicy(tiny, 6);
+    const seen: Record<string, number>[] = [];
+    const r = await pretrain(
+      p,
+      (s) => randomBatch(p, 4, new Rng(900 + s), { slots: SOURCES, isDemo: [1, 1, 0, 0] }),
+      {
+        steps: 3,
+        alignAware: {
+          batch: (s) => (s === 1 ? undefined : metaBatch(p, 70 + s)),
+          weight: 1,
+          innerLr: 1,
+          sources: SOURCES,
+        },
+        onStep: (_, __, t) => seen.push({ ...t }),
+      },
+    );
+    expect(seen.map((t) => 'meta/after' in t)).toEqual([true, false, true]);
+    expect(seen[0]!['meta/before']).toBeGreaterThan(0);
+    disposePretrain(r);
+    await expect(
+      pretrain(p, () => randomBatch(p, 2, new Rng(1)), {
+        steps: 1,
+        workers: 2,
+        alignAware: { batch: () => undefined, weight: 1, innerLr: 1, sources: SOURCES },
+      }),
+    ).rejects.toThrow(/one thread/);
+    p.dispose();
+  });
+});
