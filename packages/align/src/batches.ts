@@ -1,7 +1,7 @@
 // From @selfalign/data's host batches to @selfalign/experts' TrainBatch tensors (prompts are
 // tokenised with the policy's tokenizer), with every row on one embodiment slot if asked.
 import { tf } from '@selfalign/core';
-import { type HostBatch, toTensors } from '@selfalign/data/browser';
+import { type HostBatch, labelTensors } from '@selfalign/data/browser';
 import { makeObservation, type Policy, type TrainBatch } from '@selfalign/experts';
 
 export function trainBatchFromHost(
@@ -9,6 +9,9 @@ export function trainBatchFromHost(
   host: HostBatch,
   slots?: number | readonly number[],
 ): TrainBatch {
+  if (host.nextFeatures === undefined)
+    throw new Error('this batch has no next-observation features: add them with addFeatures first');
+  // the observation once (makeObservation keeps the state dims the policy takes), the labels once
   const obs = makeObservation(policy, {
     batch: host.size,
     images: host.images,
@@ -19,22 +22,7 @@ export function trainBatchFromHost(
       ? {}
       : { slots: typeof slots === 'number' ? new Array(host.size).fill(slots) : slots }),
   });
-  const t = toTensors(host);
-  // the images come from toTensors; the state from makeObservation (it keeps the dims the policy takes)
-  obs.images.dispose();
-  t.state.dispose();
-  if (!('nextFeatures' in t)) {
-    tf.dispose(Object.values(t));
-    throw new Error('this batch has no next-observation features: add them with addFeatures first');
-  }
-  return {
-    ...obs,
-    images: t.images,
-    state: obs.state,
-    actions: t.actions,
-    actionMask: t.actionMask,
-    isDemo: t.isDemo,
-    nextFeatures: t.nextFeatures,
-    ...('objects' in t && t.objects ? { objects: t.objects } : {}),
-  };
+  const labels = labelTensors(host);
+  if (!('nextFeatures' in labels)) throw new Error('unreachable: features checked above');
+  return { ...obs, ...labels };
 }

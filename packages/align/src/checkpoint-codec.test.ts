@@ -67,6 +67,41 @@ describe('checkpoint validation', () => {
     foreign.policy.dispose();
   });
 
+  it("stores the state width; an old file without it takes its norm stats' width; a bad one is refused", async () => {
+    const stats = { mean: [0, 0, 0], std: [1, 1, 1], q01: [-1, -1, -1], q99: [1, 1, 1] };
+    const normStats = { state: stats, actions: stats };
+    const p = createPolicy(tiny, { seed: 1, normStats, stateDims: 3 });
+    const bytes = await encodeCheckpoint(p, {});
+    p.dispose();
+    const back = decodeCheckpoint(bytes, 'c.safetensors');
+    expect(back.policy.stateDims).toBe(3);
+    back.policy.dispose();
+    const d = decodeSafetensors(bytes);
+    const reencode = (edit: (m: Record<string, string>) => void) => {
+      const m = { ...d.metadata };
+      edit(m);
+      delete m['data_checksum'];
+      return encodeSafetensors(
+        [...d.tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data as Float32Array }]),
+        m,
+      );
+    };
+    const old = decodeCheckpoint(
+      reencode((m) => delete m['state_dims']),
+      'c.safetensors',
+    );
+    expect(old.policy.stateDims).toBe(3);
+    old.policy.dispose();
+    refuse(
+      reencode((m) => (m['state_dims'] = '5')),
+      /state_dims "5" is not a state width of this policy \(1\.\.\d+, 3 by its norm stats\)/,
+    );
+    refuse(
+      reencode((m) => (m['state_dims'] = 'x')),
+      /state_dims "x"/,
+    );
+  });
+
   it('each metadata field is checked against its schema', () => {
     const without = (f: (m: Record<string, string>) => void) =>
       edited((m) => {

@@ -56,6 +56,7 @@ export async function encodeCheckpoint(
     created_at: new Date().toISOString(),
   };
   if (policy.normStats) meta['norm_stats'] = toNormStatsJson(policy.normStats);
+  if (policy.stateDims !== undefined) meta['state_dims'] = String(policy.stateDims);
   if (state.rng) meta['rng'] = JSON.stringify(state.rng.getState());
   meta['data_checksum'] = dataChecksum(
     meta,
@@ -209,8 +210,24 @@ export function decodeCheckpoint(
   const notices = validateCheckpointMetadata(d, file, config);
   const m = d.metadata;
   const normStats = m['norm_stats'] ? parseNormStatsJson(m['norm_stats'], file) : undefined;
+  // written since 2026-11-30; older checkpoints take as many values as their norm stats cover
+  const stateDims = m['state_dims'] === undefined ? undefined : Number(m['state_dims']);
+  if (
+    stateDims !== undefined &&
+    !(
+      Number.isInteger(stateDims) &&
+      stateDims >= 1 &&
+      stateDims <= config.stateDim &&
+      (normStats === undefined || normStats.state.mean.length === stateDims)
+    )
+  )
+    throw new CheckpointError(
+      `state_dims ${JSON.stringify(m['state_dims'])} is not a state width of this policy (1..${config.stateDim}${normStats ? `, ${normStats.state.mean.length} by its norm stats` : ''})`,
+      file,
+    );
   const policy = createPolicy(config, {
     ...(normStats ? { normStats } : {}),
+    ...(stateDims !== undefined ? { stateDims } : {}),
     normMode: (m['norm_mode'] ?? 'zscore') as NormMode,
   });
   let rng: Rng | undefined;

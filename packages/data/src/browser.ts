@@ -13,6 +13,7 @@ export {
   batched,
   episodeSamples,
   type HostBatch,
+  labelTensors,
   packBatch,
   type Sample,
   shuffled,

@@ -212,12 +212,13 @@ export async function* batched(
   if (group.length > 0 && !dropLast) yield packBatch(group, imageShape);
 }
 
-/** Tensors of a host batch, shaped as @selfalign/experts' TrainBatch fields (one camera). */
-export function toTensors(b: HostBatch) {
-  const [h, w, c] = b.imageShape;
+/**
+ * The label tensors of a host batch (everything but the observation: actions, chunk mask, demo
+ * flags, next-observation features and object positions when present), shaped as
+ * @selfalign/experts' TrainBatch fields.
+ */
+export function labelTensors(b: HostBatch) {
   const t = {
-    images: tf.tensor(Int32Array.from(b.images), [b.size, 1, h, w, c], 'int32'),
-    state: tf.tensor2d(b.states, [b.size, b.stateDim]),
     actions: tf.tensor3d(b.actions, [b.size, b.horizon, b.actionDim]),
     actionMask: tf.tensor2d(b.actionMask, [b.size, b.horizon]),
     isDemo: tf.tensor1d(b.isDemo),
@@ -228,4 +229,14 @@ export function toTensors(b: HostBatch) {
   return b.nextFeatures
     ? { ...t, ...objects, nextFeatures: tf.tensor2d(b.nextFeatures, [b.size, b.featureDim!]) }
     : { ...t, ...objects };
+}
+
+/** Tensors of a host batch, shaped as @selfalign/experts' TrainBatch fields (one camera). */
+export function toTensors(b: HostBatch) {
+  const [h, w, c] = b.imageShape;
+  return {
+    images: tf.tensor(Int32Array.from(b.images), [b.size, 1, h, w, c], 'int32'),
+    state: tf.tensor2d(b.states, [b.size, b.stateDim]),
+    ...labelTensors(b),
+  };
 }

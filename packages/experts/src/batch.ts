@@ -2,60 +2,8 @@
 // package hand over), and random ones for tests and benchmarks.
 import { type Rng, randomNormal, tf } from '@selfalign/core';
 import type { TrainBatch } from './compute-loss.js';
+import { makeObservation, type Observation } from './observation.js';
 import type { Policy } from './policy.js';
-import type { Observation } from './sample-actions.js';
-import { tokenizeBatch } from './tokenizer.js';
-
-export interface HostObservation {
-  /** B */
-  batch: number;
-  /** uint8 [B * C * I * I * 3] */
-  images: Uint8Array;
-  prompts: readonly string[];
-  /** float32 [B * ds] */
-  state: Float32Array;
-  /** ds: state dims per row */
-  stateDims: number;
-  /** Embodiment slot per row. */
-  slots?: readonly number[];
-}
-
-/**
- * Tensors for `sampleActions` / `computeLoss` from host arrays (the caller disposes them). A
- * policy whose state norm stats cover N < stateDims values was trained on the first N of each
- * row (e.g. joint angles without velocities): only those are kept.
- */
-export function makeObservation(policy: Policy, h: HostObservation): Observation {
-  const c = policy.config;
-  const { batch: b } = h;
-  const side = c.vision.imageSize;
-  const want = b * c.vision.cameras * side * side * 3;
-  if (h.images.length !== want) {
-    throw new Error(
-      `images hold ${h.images.length} bytes, expected ${want} (B=${b}, C=${c.vision.cameras}, I=${side})`,
-    );
-  }
-  if (h.prompts.length !== b) throw new Error(`${h.prompts.length} prompts for a batch of ${b}`);
-  if (h.state.length !== b * h.stateDims)
-    throw new Error(`state holds ${h.state.length} values, expected ${b * h.stateDims}`);
-  const ds = Math.min(h.stateDims, policy.normStats?.state.mean.length ?? h.stateDims);
-  const state =
-    ds === h.stateDims
-      ? h.state
-      : Float32Array.from(
-          { length: b * ds },
-          (_, i) => h.state[Math.floor(i / ds) * h.stateDims + (i % ds)]!,
-        );
-  const { ids, mask } = tokenizeBatch(policy.tokenizer, h.prompts, c.maxTokens);
-  const obs: Observation = {
-    images: tf.tensor(Int32Array.from(h.images), [b, c.vision.cameras, side, side, 3], 'int32'),
-    promptIds: tf.tensor2d(ids, [b, c.maxTokens], 'int32'),
-    promptMask: tf.tensor2d(mask, [b, c.maxTokens], 'bool'),
-    state: tf.tensor2d(state, [b, ds]),
-  };
-  if (h.slots) obs.slot = tf.tensor1d(Int32Array.from(h.slots), 'int32');
-  return obs;
-}
 
 /** A random batch of the config's shapes: for tests and benchmarks, not a stand-in for data. */
 export function randomBatch(

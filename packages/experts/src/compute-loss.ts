@@ -15,9 +15,9 @@ import { actionStateInput, actionVelocity, embedActionSuffix } from './action-su
 import { alignmentHeads, embedAlignmentSuffix } from './alignment-suffix.js';
 import { buildMask, prefixPositions, suffixPositions } from './masks.js';
 import { dimMask, normalize, padLast } from './normalize.js';
+import { checkObservation, type Observation, prepareState } from './observation.js';
 import type { Policy } from './policy.js';
-import { checkObservation, embedPrefix, type PrefixCache } from './prefix.js';
-import type { Observation } from './sample-actions.js';
+import { embedPrefix, type PrefixCache } from './prefix.js';
 import { type ExpertName, runTransformer, type Stream } from './transformer.js';
 
 export interface TrainBatch extends Observation {
@@ -163,15 +163,6 @@ export function maskedMseRows(pred: tf.Tensor, target: tf.Tensor, mask: tf.Tenso
       tf.maximum(tf.sum(m, axes), 1),
     ) as tf.Tensor1D;
   });
-}
-
-/** Normalised, padded state [B, Ds] and its dim mask [Ds]. */
-export function prepareState(policy: Policy, state: tf.Tensor) {
-  const c = policy.config;
-  return tf.tidy(() => ({
-    state: padLast(normalize(state, policy.normStats?.state, policy.normMode), c.stateDim, 'state'),
-    dims: dimMask(state.shape[1]!, c.stateDim),
-  }));
 }
 
 export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions = {}): LossTerms {

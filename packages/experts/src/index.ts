@@ -8,7 +8,7 @@ export {
   alignmentHeads,
   embedAlignmentSuffix,
 } from './alignment-suffix.js';
-export { disposeBatch, type HostObservation, makeObservation, randomBatch } from './batch.js';
+export { disposeBatch, randomBatch } from './batch.js';
 export {
   computeLoss,
   DEFAULT_LOSS_WEIGHTS,
@@ -20,7 +20,6 @@ export {
   lossDenominators,
   maskedMse,
   maskedMseRows,
-  prepareState,
   type TrainBatch,
 } from './compute-loss.js';
 export {
@@ -53,16 +52,22 @@ export {
   type Stats,
   unnormalize,
 } from './normalize.js';
-export { createPolicy, type ExpertLayers, Policy, type PolicyOptions } from './policy.js';
 export {
   checkObservation,
+  type HostObservation,
+  makeObservation,
+  type Observation,
+  prepareState,
+} from './observation.js';
+export { createPolicy, type ExpertLayers, Policy, type PolicyOptions } from './policy.js';
+export {
   disposePrefixCache,
   embedPrefix,
   encodePrefix,
   type PrefixCache,
   type PrefixTokens,
 } from './prefix.js';
-export { type Observation, type SampleOptions, sampleActions } from './sample-actions.js';
+export { type SampleOptions, sampleActions } from './sample-actions.js';
 export { ByteTokenizer, type Tokenizer, tokenizeBatch } from './tokenizer.js';
 export {
   type ExpertName,

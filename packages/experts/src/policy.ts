@@ -13,7 +13,8 @@ import { fingerprint, TttLinear } from '@selfalign/ttt';
 import { computeLoss, type LossOptions, type LossTerms, type TrainBatch } from './compute-loss.js';
 import { type PolicyConfig, validateConfig } from './config.js';
 import type { NormMode, NormStats } from './normalize.js';
-import { type Observation, type SampleOptions, sampleActions } from './sample-actions.js';
+import type { Observation } from './observation.js';
+import { type SampleOptions, sampleActions } from './sample-actions.js';
 import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
 import type { ExpertName } from './transformer.js';
 import { addVisionParams } from './vision.js';
@@ -23,6 +24,12 @@ export interface PolicyOptions {
   normStats?: NormStats;
   normMode?: NormMode;
   tokenizer?: Tokenizer;
+  /**
+   * The state values per row the policy takes (the first N of each row, e.g. 6 joint angles
+   * without velocities; 1..config.stateDim). Default: as many as the state norm stats cover,
+   * else all a row has. Checkpoints store it.
+   */
+  stateDims?: number;
 }
 
 export interface ExpertLayers {
@@ -66,6 +73,7 @@ export class Policy {
   training = false;
   normStats: NormStats | undefined;
   normMode: NormMode;
+  private readonly explicitStateDims: number | undefined;
   readonly tokenizer: Tokenizer;
   /** How many forwards ran each expert (instrumentation for tests and benchmarks). */
   readonly calls: Record<ExpertName, number> = { vlm: 0, action: 0, alignment: 0 };
@@ -73,6 +81,14 @@ export class Policy {
   rng: Rng;
   /** Fingerprint of the config: adapters carry it. */
   readonly fingerprint: string;
+
+  /**
+   * The state values per row this policy takes (makeObservation keeps the first N of each
+   * row), or undefined: all a row has (up to config.stateDim).
+   */
+  get stateDims(): number | undefined {
+    return this.explicitStateDims ?? this.normStats?.state.mean.length;
+  }
 
   constructor(
     readonly config: PolicyConfig,
@@ -83,6 +99,15 @@ export class Policy {
     const root = new RngClass(seed);
     this.rng = root.fork('sampling');
     this.normStats = options.normStats;
+    const sd = options.stateDims;
+    if (sd !== undefined) {
+      if (!(Number.isInteger(sd) && sd >= 1 && sd <= config.stateDim))
+        throw new RangeError(`stateDims must be 1..${config.stateDim}, got ${sd}`);
+      const statsDims = options.normStats?.state.mean.length;
+      if (statsDims !== undefined && statsDims !== sd)
+        throw new RangeError(`stateDims ${sd} but the state norm stats cover ${statsDims} values`);
+    }
+    this.explicitStateDims = sd;
     this.normMode = options.normMode ?? 'zscore';
     this.tokenizer = options.tokenizer ?? new ByteTokenizer();
     this.fingerprint = fingerprint(config);

@@ -3,8 +3,8 @@
 // `encodePrefix` runs it once into a per-layer K/V cache that later forwards only read.
 import { assertShape, embed, ShapeError, tf } from '@selfalign/core';
 import { prefixPositions } from './masks.js';
+import type { Observation } from './observation.js';
 import type { Policy } from './policy.js';
-import type { Observation } from './sample-actions.js';
 import { type LayerKV, runTransformer } from './transformer.js';
 import { encodeImages } from './vision.js';
 
@@ -18,27 +18,6 @@ export interface PrefixTokens {
 }
 
 /** Checks the observation's shapes against the config. */
-export function checkObservation(policy: Policy, obs: Observation): number {
-  const c = policy.config;
-  const dims = assertShape(
-    obs.images,
-    ['B', c.vision.cameras, c.vision.imageSize, c.vision.imageSize, 3],
-    'observation.images',
-  );
-  assertShape(obs.promptIds, ['B', 'Lt'], 'observation.promptIds', dims);
-  assertShape(obs.promptMask, ['B', 'Lt'], 'observation.promptMask', dims);
-  assertShape(obs.state, ['B', null], 'observation.state', dims);
-  if (obs.state.shape[1]! > c.stateDim) {
-    throw new ShapeError(
-      `observation.state has ${obs.state.shape[1]} dims, the model takes at most ${c.stateDim}`,
-    );
-  }
-  if (obs.imageMask)
-    assertShape(obs.imageMask, ['B', c.vision.cameras], 'observation.imageMask', dims);
-  if (obs.slot) assertShape(obs.slot, ['B'], 'observation.slot', dims);
-  return dims['B']!;
-}
-
 export function embedPrefix(policy: Policy, obs: Observation): PrefixTokens {
   return tf.tidy(() => {
     const c = policy.config;

@@ -12,9 +12,9 @@ import { TTT_FAST_WEIGHTS } from '@selfalign/ttt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { disposeBatch, randomBatch } from './batch.js';
 import { type PolicyConfig, tiny } from './config.js';
+import type { Observation } from './observation.js';
 import { createPolicy, type Policy } from './policy.js';
 import { disposePrefixCache, encodePrefix } from './prefix.js';
-import type { Observation } from './sample-actions.js';
 
 beforeAll(() => initBackend('wasm'));
 

@@ -4,12 +4,11 @@
 // back un-normalised and cut to the robot's action dims.
 import { type Rng, randomNormal, tf } from '@selfalign/core';
 import { actionStateInput, actionVelocity, embedActionSuffix } from './action-suffix.js';
-import { prepareState } from './compute-loss.js';
 import { buildMask, prefixPositions, suffixPositions } from './masks.js';
 import { unnormalize } from './normalize.js';
+import { checkObservation, type Observation, prepareState } from './observation.js';
 import type { Policy } from './policy.js';
 import {
-  checkObservation,
   disposePrefixCache,
   embedPrefix,
   encodePrefix,
@@ -17,21 +16,6 @@ import {
   type PrefixTokens,
 } from './prefix.js';
 import { runTransformer } from './transformer.js';
-
-export interface Observation {
-  /** [B, C, I, I, 3], values 0..255 */
-  images: tf.Tensor;
-  /** bool [B, C]: cameras present (default all) */
-  imageMask?: tf.Tensor;
-  /** int32 [B, Lt] prompt token ids */
-  promptIds: tf.Tensor;
-  /** bool [B, Lt] */
-  promptMask: tf.Tensor;
-  /** [B, ds] proprioceptive state in robot units (ds <= Ds) */
-  state: tf.Tensor;
-  /** int32 [B] embodiment slot (default 0) */
-  slot?: tf.Tensor;
-}
 
 export interface SampleOptions {
   numSteps?: number;

@@ -165,7 +165,7 @@ export const pretrainCommand: Command = {
     });
     const normStats = { ...fileStats, state: cut(fileStats.state) };
     // --init keeps the checkpoint's norm stats: its weights were trained on them
-    const policy = init?.policy ?? createPolicy(config, { seed, normStats });
+    const policy = init?.policy ?? createPolicy(config, { seed, normStats, stateDims });
     const contrast = contrastArg
       ? (() => {
           const [w, m] = contrastArg.split(':').map(Number);
