@@ -1,7 +1,16 @@
 // Where one pretraining step's time goes, kernel by kernel (tf.profile on the wasm backend):
 // total wall time per kernel name and call count, for the fast and the stock kernels.
-//   tsx --conditions=@selfalign/source packages/cli/scripts/profile-step.ts [B] [fast|stock]
-import { createOptimizer, disposeOptimizer, initBackend, optimizerStep, Rng, setKernels, tf } from '@selfalign/core';
+//   tsx --conditions=@selfalign/source packages/cli/scripts/profile-step.ts [B] [fast|stock] [KERNEL]
+// (KERNEL: also that kernel's time by input shapes)
+import {
+  createOptimizer,
+  disposeOptimizer,
+  initBackend,
+  optimizerStep,
+  Rng,
+  setKernels,
+  tf,
+} from '@selfalign/core';
 import { computeLoss, createPolicy, randomBatch, small } from '@selfalign/experts';
 
 const b = Number(process.argv[2] ?? 16);
@@ -31,9 +40,13 @@ for (const k of info.kernels) {
   by.set(k.name, e);
 }
 const total = [...by.values()].reduce((a, e) => a + e.ms, 0);
-console.log(`${kernels} kernels, B=${b}: ${wall.toFixed(0)} ms wall (profiled), ${total.toFixed(0)} ms in kernels`);
+console.log(
+  `${kernels} kernels, B=${b}: ${wall.toFixed(0)} ms wall (profiled), ${total.toFixed(0)} ms in kernels`,
+);
 for (const [name, e] of [...by].sort((x, y) => y[1].ms - x[1].ms).slice(0, 25))
-  console.log(`${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(6)} calls ${((100 * e.ms) / total).toFixed(1).padStart(5)}%`);
+  console.log(
+    `${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(6)} calls ${((100 * e.ms) / total).toFixed(1).padStart(5)}%`,
+  );
 disposeOptimizer(opt);
 const detail = process.argv[4];
 if (detail) {
@@ -50,4 +63,3 @@ if (detail) {
   for (const [s, e] of [...shapes].sort((x, y) => y[1].ms - x[1].ms).slice(0, 25))
     console.log(`${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(5)}x ${s}`);
 }
-console.log('params', params.length);

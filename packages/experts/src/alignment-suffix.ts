@@ -1,100 +1,237 @@
-// The Alignment Expert's suffix (DESIGN 3.4): three self-supervised flow-matching tasks that
-// share one t per sample and draw independent noise.
+// The Alignment Expert's suffix (DESIGN 3.4) as a table of self-supervised flow-matching tasks
+// that share one t per sample and draw independent noise. Each task says once what it predicts
+// (its clean target x0 and loss mask), which tokens carry it (conditioning tokens, then its
+// noisy target time-fused), which of its own tokens the head reads, what else it may attend to,
+// and how its loss's denominator is counted; the loss, the mask, the parameters and the
+// data-parallel denominators are loops over the table. The three tasks of the design:
 //   perception  1 token       noisy state s_t (time-fused)                        ar [1]
 //   dynamics    Ha + 1 tokens clean actions a, then noisy next-obs features f_t   ar [1, 0...]
 //   inverse     1 + Ha tokens clean next-obs features f, then noisy actions a_t   ar [1, 0...]
 // Heads: perception Linear(D, Ds) on its token, dynamics Linear(D, F) on the noisy feature
 // token, inverse Linear(D, A) on the last Ha tokens. Action tokens past the episode end are
-// padding (they neither attend nor are attended).
-import { linear, type MaskSegment, tf } from '@selfalign/core';
+// padding (they neither attend nor are attended). Adding a task = a table entry (and the data
+// column its target comes from); a test adds a toy fourth task this way.
+import { linear, type MaskSegment, type Rng, randomNormal, tf } from '@selfalign/core';
 import { fuseTime } from './action-suffix.js';
+import type { PolicyConfig } from './config.js';
 import type { Policy } from './policy.js';
 
-export interface AlignmentInputs {
-  /** [B, Ds] noisy state */
-  stateT: tf.Tensor;
-  /** [B, Ha, A] clean actions */
+/** What every task may read: the batch, prepared once by computeLoss. */
+export interface TaskContext {
+  policy: Policy;
+  /** [B, Ds] normalised state, zero-padded; [1, Ds] 1 on the dims the robot has */
+  state: tf.Tensor;
+  stateDims: tf.Tensor;
+  /** [B, Ha, A] normalised actions, zero-padded and zero past the episode end; [A] dim mask */
   actions: tf.Tensor;
-  /** [B, F] noisy next-observation features */
-  featuresT: tf.Tensor;
-  /** [B, F] clean next-observation features */
+  actionDims: tf.Tensor;
+  /** [B, Ha] 1 where the chunk step lies inside the episode */
+  chunk: tf.Tensor;
+  /** [B, F] features of the observation after the chunk */
   features: tf.Tensor;
-  /** [B, Ha, A] noisy actions */
-  actionsT: tf.Tensor;
-  /** [B] */
+  /** [B] flow time */
   t: tf.Tensor;
-  /** bool [B, Ha]: chunk steps inside the episode */
-  chunkMask: tf.Tensor;
+}
+
+/** Host counts of a whole batch, for data-parallel denominators. */
+export interface TaskCounts {
+  rows: number;
+  /** chunk steps inside the episode, over all rows */
+  steps: number;
+  /** state / action dims the robot has */
+  stateDims: number;
+  actionDims: number;
+  config: PolicyConfig;
+}
+
+export interface AlignmentTask<N extends string = string> {
+  /** Loss term and weight key. */
+  name: N;
+  /** Mask segment name (DESIGN 3.5). */
+  segment: string;
+  /** Other alignment segments its tokens attend to (besides the prefix and itself). */
+  sees: readonly string[];
+  /** Key of its noise in `LossOptions.noise`. */
+  noiseKey: string;
+  /** Its input projections (alignment/<name>: in -> width), created before the shared time MLP. */
+  inputs(c: PolicyConfig): readonly (readonly [string, number])[];
+  /** Its head (alignment/<name>: width -> out), created after the shared time MLP. */
+  head(c: PolicyConfig): readonly [string, number];
+  /** The clean target x0 and its loss mask (broadcast to x0). */
+  target(ctx: TaskContext): { x0: tf.Tensor; mask: tf.Tensor };
+  /** Its tokens [B, n, D] from the noisy target x_t, their input mask [B, n] and ar flags. */
+  tokens(
+    ctx: TaskContext,
+    xt: tf.Tensor,
+    lin: (x: tf.Tensor, name: string) => tf.Tensor,
+  ): { x: tf.Tensor; inputMask: tf.Tensor; ar: number[] };
+  /** Which of its own tokens the head reads; `squeeze` for a single token read as [B, out]. */
+  readout(ha: number): { start: number; count: number; squeeze: boolean };
+  /** The number its masked mean divides by over a whole batch. */
+  count(n: TaskCounts): number;
+}
+
+const fused = (ctx: TaskContext, x: tf.Tensor) => fuseTime(ctx.policy, 'alignment', x, ctx.t);
+const ones = (ctx: TaskContext) => tf.ones([ctx.t.shape[0]!, 1], 'bool');
+const chunkBool = (ctx: TaskContext) => tf.cast(ctx.chunk, 'bool');
+const block = (ha: number) => [1, ...new Array<number>(ha).fill(0)];
+
+export const PERCEPTION: AlignmentTask<'perception'> = {
+  name: 'perception',
+  segment: 'perception',
+  sees: [],
+  noiseKey: 'state',
+  inputs: (c) => [['state_in', c.stateDim]],
+  head: (c) => ['perception_head', c.stateDim],
+  target: (ctx) => ({ x0: ctx.state, mask: ctx.stateDims }),
+  tokens: (ctx, xt, lin) => ({
+    x: fused(ctx, tf.expandDims(lin(xt, 'state_in'), 1)),
+    inputMask: ones(ctx),
+    ar: [1],
+  }),
+  readout: () => ({ start: 0, count: 1, squeeze: true }),
+  count: (n) => n.rows * Math.min(n.stateDims, n.config.stateDim),
+};
+
+export const DYNAMICS: AlignmentTask<'dynamics'> = {
+  name: 'dynamics',
+  segment: 'dynamics',
+  sees: ['perception'],
+  noiseKey: 'features',
+  inputs: (c) => [
+    ['dyn_action_in', c.actionDim],
+    ['dyn_feature_in', c.featureDim],
+  ],
+  head: (c) => ['dynamics_head', c.featureDim],
+  target: (ctx) => ({ x0: ctx.features, mask: tf.ones([1, ctx.features.shape[1]!]) }),
+  tokens: (ctx, xt, lin) => ({
+    x: tf.concat(
+      [lin(ctx.actions, 'dyn_action_in'), fused(ctx, tf.expandDims(lin(xt, 'dyn_feature_in'), 1))],
+      1,
+    ),
+    inputMask: tf.concat([chunkBool(ctx), ones(ctx)], 1),
+    ar: block(ctx.actions.shape[1]!),
+  }),
+  readout: (ha) => ({ start: ha, count: 1, squeeze: true }),
+  count: (n) => n.rows * n.config.featureDim,
+};
+
+export const INVERSE_DYNAMICS: AlignmentTask<'inverseDynamics'> = {
+  name: 'inverseDynamics',
+  segment: 'inverse',
+  sees: ['perception'],
+  noiseKey: 'inverse',
+  inputs: (c) => [
+    ['inv_feature_in', c.featureDim],
+    ['inv_action_in', c.actionDim],
+  ],
+  head: (c) => ['inverse_head', c.actionDim],
+  target: (ctx) => ({ x0: ctx.actions, mask: tf.mul(tf.expandDims(ctx.chunk, 2), ctx.actionDims) }),
+  tokens: (ctx, xt, lin) => ({
+    x: tf.concat(
+      [tf.expandDims(lin(ctx.features, 'inv_feature_in'), 1), fused(ctx, lin(xt, 'inv_action_in'))],
+      1,
+    ),
+    inputMask: tf.concat([ones(ctx), chunkBool(ctx)], 1),
+    ar: block(ctx.actions.shape[1]!),
+  }),
+  readout: (ha) => ({ start: 1, count: ha, squeeze: false }),
+  count: (n) => n.steps * n.actionDims,
+};
+
+/** The design's three tasks, in token order (the order also fixes noise draws and parameters). */
+export const ALIGNMENT_TASKS = [PERCEPTION, DYNAMICS, INVERSE_DYNAMICS] as const;
+export type AlignmentTaskName = (typeof ALIGNMENT_TASKS)[number]['name'];
+
+/** Creates a task's input projections (`which` 'inputs') or head (`'head'`) under alignment/. */
+export function addTaskParams(
+  policy: Pick<Policy, 'params'>,
+  c: PolicyConfig,
+  task: AlignmentTask,
+  which: 'inputs' | 'head',
+  rng: Rng,
+): void {
+  const D = c.alignment.width;
+  const layers = which === 'inputs' ? task.inputs(c) : [task.head(c)];
+  for (const [name, n] of layers) {
+    const [din, dout] = which === 'inputs' ? [n, D] : [D, n];
+    policy.params.add(`alignment/${name}/w`, randomNormal(rng, [din, dout], 1 / Math.sqrt(din)));
+    policy.params.add(`alignment/${name}/b`, tf.zeros([dout]));
+  }
 }
 
 export interface AlignmentTokens {
-  /** [B, 1 + (Ha + 1) + (1 + Ha), D] */
+  /** [B, S, D]: every task's tokens, in table order */
   x: tf.Tensor;
   /** bool [B, S] */
   mask: tf.Tensor;
   segments: MaskSegment[];
+  /** Per task: where its tokens start in the suffix. */
+  offsets: number[];
 }
 
-export function embedAlignmentSuffix(policy: Policy, inp: AlignmentInputs): AlignmentTokens {
+const linOf = (policy: Policy) => (x: tf.Tensor, name: string) =>
+  linear(x, policy.params.get(`alignment/${name}/w`), policy.params.get(`alignment/${name}/b`));
+
+/** The suffix of `tasks` from each task's noisy target (same order). */
+export function embedAlignmentSuffix(
+  ctx: TaskContext,
+  tasks: readonly AlignmentTask[],
+  noisy: readonly tf.Tensor[],
+): AlignmentTokens {
   return tf.tidy(() => {
-    const P = (name: string) => policy.params.get(`alignment/${name}`);
-    const lin = (x: tf.Tensor, name: string) => linear(x, P(`${name}/w`), P(`${name}/b`));
-    const b = inp.stateT.shape[0]!;
-    const ha = inp.actions.shape[1]!;
-    const chunk = tf.cast(inp.chunkMask, 'bool');
-    const one = tf.ones([b, 1], 'bool');
-    const perception = fuseTime(
-      policy,
-      'alignment',
-      tf.expandDims(lin(inp.stateT, 'state_in'), 1),
-      inp.t,
-    );
-    const dynActions = lin(inp.actions, 'dyn_action_in');
-    const dynFeature = fuseTime(
-      policy,
-      'alignment',
-      tf.expandDims(lin(inp.featuresT, 'dyn_feature_in'), 1),
-      inp.t,
-    );
-    const invFeature = tf.expandDims(lin(inp.features, 'inv_feature_in'), 1);
-    const invActions = fuseTime(policy, 'alignment', lin(inp.actionsT, 'inv_action_in'), inp.t);
-    const block = [1, ...new Array(ha).fill(0)];
-    const segments: MaskSegment[] = [
-      { name: 'perception', inputMask: one, ar: [1] },
-      { name: 'dynamics', inputMask: tf.concat([chunk, one], 1), ar: block },
-      { name: 'inverse', inputMask: tf.concat([one, chunk], 1), ar: block },
-    ];
+    const lin = linOf(ctx.policy);
+    const parts = tasks.map((task, i) => task.tokens(ctx, noisy[i]!, lin));
+    const offsets: number[] = [];
+    let at = 0;
+    for (const p of parts) {
+      offsets.push(at);
+      at += p.x.shape[1]!;
+    }
+    const segments: MaskSegment[] = parts.map((p, i) => ({
+      name: tasks[i]!.segment,
+      inputMask: p.inputMask,
+      ar: p.ar,
+    }));
     return {
-      x: tf.concat([perception, dynActions, dynFeature, invFeature, invActions], 1),
+      x: tf.concat(
+        parts.map((p) => p.x),
+        1,
+      ),
       mask: tf.concat(
-        segments.map((s) => s.inputMask),
+        parts.map((p) => p.inputMask),
         1,
       ),
       segments,
+      offsets,
     } as unknown as tf.TensorContainer;
   }) as unknown as AlignmentTokens;
 }
 
-export interface AlignmentPredictions {
-  /** [B, Ds] */
-  perception: tf.Tensor;
-  /** [B, F] */
-  dynamics: tf.Tensor;
-  /** [B, Ha, A] */
-  inverse: tf.Tensor;
+/** Each task's prediction (shaped like its x0) from the alignment stream's output [B, S, D]. */
+export function alignmentHeads(
+  policy: Policy,
+  tasks: readonly AlignmentTask[],
+  out: tf.Tensor,
+  offsets: readonly number[],
+): tf.Tensor[] {
+  return tf.tidy(() => {
+    const lin = linOf(policy);
+    const ha = policy.config.actionHorizon;
+    return tasks.map((task, i) => {
+      const r = task.readout(ha);
+      const tokens = tf.slice(out, [0, offsets[i]! + r.start, 0], [-1, r.count, -1]);
+      return lin(r.squeeze ? tf.squeeze(tokens, [1]) : tokens, task.head(policy.config)[0]);
+    });
+  });
 }
 
-/** The three heads on the alignment stream's output [B, S, D]. */
-export function alignmentHeads(policy: Policy, out: tf.Tensor): AlignmentPredictions {
-  return tf.tidy(() => {
-    const ha = policy.config.actionHorizon;
-    const P = (name: string) => policy.params.get(`alignment/${name}`);
-    const lin = (x: tf.Tensor, name: string) => linear(x, P(`${name}/w`), P(`${name}/b`));
-    const token = (i: number) => tf.squeeze(tf.slice(out, [0, i, 0], [-1, 1, -1]), [1]);
-    return {
-      perception: lin(token(0), 'perception_head'),
-      dynamics: lin(token(1 + ha), 'dynamics_head'),
-      inverse: lin(tf.slice(out, [0, out.shape[1]! - ha, 0], [-1, ha, -1]), 'inverse_head'),
-    } as unknown as tf.TensorContainer;
-  }) as unknown as AlignmentPredictions;
+/** Draws each task's noise (shaped like its x0) unless given, in table order. */
+export function taskNoise(
+  tasks: readonly AlignmentTask[],
+  x0: readonly tf.Tensor[],
+  given: Partial<Record<string, tf.Tensor>> | undefined,
+  rng: Rng,
+): tf.Tensor[] {
+  return tasks.map((task, i) => given?.[task.noiseKey] ?? randomNormal(rng, x0[i]!.shape));
 }

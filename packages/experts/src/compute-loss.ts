@@ -1,7 +1,8 @@
 // The pretraining loss (openpi pi0.py compute_loss, extended with the Alignment Expert): one
 // joint forward over [prefix, action suffix, alignment suffix] with the DESIGN 3.5 mask.
-//   total = w_a L_action + w_p L_perception + w_d L_dynamics + w_i L_inverse + w_t L_ttt
-//           + w_k L_keypoints
+//   total = w_a L_action + sum over the alignment tasks w_task L_task + w_t L_ttt + w_k L_keypoints
+// The alignment tasks are a table (alignment-suffix.ts: perception, dynamics, inverse dynamics
+// by default; `opts.tasks` for others), so this function is a loop over it.
 // L_keypoints (pretraining only, weight 0 by default) is an auxiliary label for the vision
 // tower: its first G keypoints regress the image positions of the G task objects
 // (`batch.objects`, NaN where absent), so the goal becomes perceivable (docs/results.md).
@@ -12,8 +13,16 @@
 // is not called at all.
 import { assertShape, flowTime, type Rng, randomNormal, ShapeError, tf } from '@selfalign/core';
 import { actionStateInput, actionVelocity, embedActionSuffix } from './action-suffix.js';
-import { alignmentHeads, embedAlignmentSuffix } from './alignment-suffix.js';
-import { buildMask, prefixPositions, suffixPositions } from './masks.js';
+import {
+  ALIGNMENT_TASKS,
+  type AlignmentTask,
+  type AlignmentTaskName,
+  alignmentHeads,
+  embedAlignmentSuffix,
+  type TaskContext,
+  taskNoise,
+} from './alignment-suffix.js';
+import { allowsFor, buildMask, prefixPositions, suffixPositions } from './masks.js';
 import { dimMask, normalize, padLast } from './normalize.js';
 import { checkObservation, type Observation, prepareState } from './observation.js';
 import type { Policy } from './policy.js';
@@ -33,15 +42,13 @@ export interface TrainBatch extends Observation {
   objects?: tf.Tensor;
 }
 
-export interface LossWeights {
+/** Weights of the loss terms: one per alignment task of the table (ALIGNMENT_TASKS), and the rest. */
+export type LossWeights = {
   action: number;
-  perception: number;
-  dynamics: number;
-  inverseDynamics: number;
   ttt: number;
   /** Auxiliary keypoint loss (needs `batch.objects` and a config with keypoints). */
   keypoints: number;
-}
+} & Record<AlignmentTaskName, number>;
 
 export const DEFAULT_LOSS_WEIGHTS: Readonly<LossWeights> = Object.freeze({
   action: 1,
@@ -53,7 +60,14 @@ export const DEFAULT_LOSS_WEIGHTS: Readonly<LossWeights> = Object.freeze({
 });
 
 export interface LossOptions {
-  weights?: Partial<LossWeights>;
+  /** Term weights (tasks added with `tasks` are weighted by name, default 1). */
+  weights?: Partial<LossWeights> & Readonly<Record<string, number>>;
+  /**
+   * The alignment tasks (default ALIGNMENT_TASKS, the design's three). Each loss comes back
+   * as a term of its name; a name of another term (total, action, ttt, keypoints,
+   * alignmentRows) is refused.
+   */
+  tasks?: readonly AlignmentTask[];
   /** Suffix streams to run (default both). */
   streams?: readonly ('action' | 'alignment')[];
   /** Prefix K/V computed beforehand (no gradient flows into it). */
@@ -63,7 +77,8 @@ export interface LossOptions {
   /** [B] flow time, instead of drawing it. */
   time?: tf.Tensor;
   /** Noise per task, instead of drawing it. */
-  noise?: Partial<Record<'actions' | 'state' | 'features' | 'inverse', tf.Tensor>>;
+  noise?: Partial<Record<'actions' | 'state' | 'features' | 'inverse', tf.Tensor>> &
+    Readonly<Record<string, tf.Tensor>>;
   /** Experts whose TTT calls pass no gradient into W1/b1 (alignment-defined slots: ['action']). */
   stopSlotGradient?: readonly ExpertName[];
   /** Compute L_ttt even with weight 0 (it is reported as 0 otherwise). */
@@ -80,14 +95,12 @@ export interface LossOptions {
   denominators?: LossDenominators;
 }
 
-/** The mask sums each masked-mean loss divides by. */
-export interface LossDenominators {
+/** The mask sums each masked-mean loss divides by (alignment tasks by name). */
+export type LossDenominators = {
   action: number;
-  perception: number;
-  dynamics: number;
-  inverseDynamics: number;
   keypoints: number;
-}
+} & Record<AlignmentTaskName, number> &
+  Record<string, number>;
 
 export interface LossTerms {
   total: tf.Scalar;
@@ -98,8 +111,10 @@ export interface LossTerms {
   ttt: tf.Scalar;
   /** Mean squared keypoint error over present objects (0 without `batch.objects` or a prefix). */
   keypoints: tf.Scalar;
-  /** [B] weighted sum of the three alignment losses per row (with `rowLosses`). */
+  /** [B] weighted sum of the alignment losses per row (with `rowLosses`). */
   alignmentRows?: tf.Tensor1D;
+  /** Tasks given in `LossOptions.tasks` beyond the design's three, by name. */
+  [task: string]: tf.Tensor | undefined;
 }
 
 /**
@@ -127,7 +142,11 @@ export function maskedMse(
  * The mask sums of computeLoss's masked means over `batch` (host arithmetic on its masks), for
  * `LossOptions.denominators` when the batch is split into shards.
  */
-export function lossDenominators(policy: Policy, batch: TrainBatch): LossDenominators {
+export function lossDenominators(
+  policy: Policy,
+  batch: TrainBatch,
+  tasks: readonly AlignmentTask[] = ALIGNMENT_TASKS,
+): LossDenominators {
   const c = policy.config;
   const b = batch.state.shape[0]!;
   const ha = c.actionHorizon;
@@ -144,13 +163,12 @@ export function lossDenominators(policy: Policy, batch: TrainBatch): LossDenomin
   }
   let keypoints = 0;
   if (batch.objects) for (const v of batch.objects.dataSync()) if (!Number.isNaN(v)) keypoints++;
+  const counts = { rows: b, steps, stateDims: batch.state.shape[1]!, actionDims: a, config: c };
   return {
     action: demoSteps * a,
-    perception: b * Math.min(batch.state.shape[1]!, c.stateDim),
-    dynamics: b * c.featureDim,
-    inverseDynamics: steps * a,
     keypoints,
-  };
+    ...Object.fromEntries(tasks.map((t) => [t.name, t.count(counts)])),
+  } as LossDenominators;
 }
 
 /** Per-row masked MSE: [B] = sum over the rest of mask * (pred - target)^2 / max(1, sum(mask)). */
@@ -185,12 +203,19 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
         `batch.objects has ${batch.objects.shape[1]} objects, the vision tower has ${k} keypoints`,
       );
   }
-  const w = { ...DEFAULT_LOSS_WEIGHTS, ...opts.weights };
+  const w: Readonly<Record<string, number>> = { ...DEFAULT_LOSS_WEIGHTS, ...opts.weights };
+  const tasks = opts.tasks ?? ALIGNMENT_TASKS;
+  for (const task of tasks)
+    if (RESERVED_TERMS.includes(task.name))
+      throw new Error(
+        `an alignment task cannot be named '${task.name}': that is another loss term`,
+      );
+  const weight = (name: string) => w[name] ?? 1;
   const streams = opts.streams ?? ['action', 'alignment'];
   const runAction = streams.includes('action');
   const runAlign = streams.includes('alignment');
   const rng = opts.rng ?? policy.rng;
-  const withTtt = w.ttt !== 0 || (opts.withTttLoss ?? false);
+  const withTtt = w['ttt'] !== 0 || (opts.withTttLoss ?? false);
   const den = opts.denominators;
   return tf.tidy(() => {
     const ha = c.actionHorizon;
@@ -206,14 +231,12 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
       ),
       chunk3,
     );
-    const feats = batch.nextFeatures;
     const t = opts.time ?? flowTime(rng, b);
-    const t2 = tf.reshape(t, [b, 1]);
-    const t3 = tf.reshape(t, [b, 1, 1]);
-    const mix = (eps: tf.Tensor, x0: tf.Tensor, tt: tf.Tensor) =>
-      tf.add(tf.mul(tt, eps), tf.mul(tf.sub(1, tt), x0));
-    const draw = (key: 'actions' | 'state' | 'features' | 'inverse', shape: number[]) =>
-      opts.noise?.[key] ?? randomNormal(rng, shape);
+    // x_t = t eps + (1 - t) x0, t broadcast over x0's rank
+    const mix = (eps: tf.Tensor, x0: tf.Tensor) => {
+      const tt = tf.reshape(t, [b, ...x0.shape.slice(1).map(() => 1)]);
+      return tf.add(tf.mul(tt, eps), tf.mul(tf.sub(1, tt), x0));
+    };
 
     const cache = opts.prefixCache;
     const prefix = cache ? undefined : embedPrefix(policy, batch);
@@ -223,40 +246,53 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
     const positions = prefix ? [prefixPositions(prefixMask)] : [];
     let uAction: tf.Tensor | undefined;
     if (runAction) {
-      const eps = draw('actions', [b, ha, c.actionDim]);
+      const eps = opts.noise?.['actions'] ?? randomNormal(rng, [b, ha, c.actionDim]);
       uAction = tf.sub(eps, actions);
       const kp = cache ? cache.keypoints : prefix!.keypoints;
       const suffix = embedActionSuffix(
         policy,
         actionStateInput(policy, state, kp),
-        mix(eps, actions, t3),
+        mix(eps, actions),
         t,
       );
       list.push({ expert: 'action', x: suffix.x, tokenMask: suffix.mask });
       segments.push({ name: 'action', inputMask: suffix.mask, ar: suffix.ar });
       positions.push(suffixPositions(prefixMask, suffix.mask));
     }
-    let targets: { s: tf.Tensor; f: tf.Tensor; a: tf.Tensor } | undefined;
+    // the alignment tasks: targets, noise (in table order) and tokens
+    const ctx: TaskContext = {
+      policy,
+      state,
+      stateDims: tf.expandDims(sdim, 0),
+      actions,
+      actionDims: adim,
+      chunk,
+      features: batch.nextFeatures,
+      t,
+    };
+    let aligned: { x0: tf.Tensor; mask: tf.Tensor; u: tf.Tensor }[] = [];
+    let offsets: readonly number[] = [];
     if (runAlign) {
-      const es = draw('state', [b, c.stateDim]);
-      const ef = draw('features', [b, c.featureDim]);
-      const ea = draw('inverse', [b, ha, c.actionDim]);
-      targets = { s: tf.sub(es, state), f: tf.sub(ef, feats), a: tf.sub(ea, actions) };
-      const g = embedAlignmentSuffix(policy, {
-        stateT: mix(es, state, t2),
-        actions,
-        featuresT: mix(ef, feats, t2),
-        features: feats,
-        actionsT: mix(ea, actions, t3),
-        t,
-        chunkMask: chunk,
-      });
+      const goals = tasks.map((task) => task.target(ctx));
+      const eps = taskNoise(
+        tasks,
+        goals.map((g) => g.x0),
+        opts.noise,
+        rng,
+      );
+      aligned = goals.map((g, i) => ({ ...g, u: tf.sub(eps[i]!, g.x0) }));
+      const g = embedAlignmentSuffix(
+        ctx,
+        tasks,
+        goals.map((goal, i) => mix(eps[i]!, goal.x0)),
+      );
+      offsets = g.offsets;
       list.push({ expert: 'alignment', x: g.x, tokenMask: g.mask });
       segments.push(...g.segments);
       positions.push(suffixPositions(prefixMask, g.mask));
     }
     const out = runTransformer(policy, list, {
-      mask: buildMask(prefixMask, segments, !cache),
+      mask: buildMask(prefixMask, segments, !cache, allowsFor(tasks)),
       positions: tf.concat(positions, 1),
       ...(cache ? { cache: cache.kv } : {}),
       ...(batch.slot ? { slot: batch.slot } : {}),
@@ -274,28 +310,21 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
         : tf.ones([b, 1, 1]);
       action = maskedMse(v, uAction!, tf.mul(tf.mul(chunk3, adim), demo), den?.action);
     }
-    let perception: tf.Scalar = zero();
-    let dynamics: tf.Scalar = zero();
-    let inverseDynamics: tf.Scalar = zero();
+    const taskLoss: Record<string, tf.Scalar> = {};
     let alignmentRows: tf.Tensor1D | undefined;
     if (runAlign) {
-      const pred = alignmentHeads(policy, out.outputs[k++]!);
-      const masks = [
-        tf.expandDims(sdim, 0),
-        tf.ones([1, c.featureDim]),
-        tf.mul(chunk3, adim),
-      ] as const;
-      perception = maskedMse(pred.perception, targets!.s, masks[0], den?.perception);
-      dynamics = maskedMse(pred.dynamics, targets!.f, masks[1], den?.dynamics);
-      inverseDynamics = maskedMse(pred.inverse, targets!.a, masks[2], den?.inverseDynamics);
-      if (opts.rowLosses) {
-        alignmentRows = tf.addN([
-          tf.mul(maskedMseRows(pred.perception, targets!.s, masks[0]), w.perception),
-          tf.mul(maskedMseRows(pred.dynamics, targets!.f, masks[1]), w.dynamics),
-          tf.mul(maskedMseRows(pred.inverse, targets!.a, masks[2]), w.inverseDynamics),
-        ]) as tf.Tensor1D;
-      }
-    }
+      const pred = alignmentHeads(policy, tasks, out.outputs[k++]!, offsets);
+      tasks.forEach((task, i) => {
+        const { u, mask } = aligned[i]!;
+        taskLoss[task.name] = maskedMse(pred[i]!, u, mask, den?.[task.name]);
+      });
+      if (opts.rowLosses)
+        alignmentRows = tf.addN(
+          tasks.map((task, i) =>
+            tf.mul(maskedMseRows(pred[i]!, aligned[i]!.u, aligned[i]!.mask), weight(task.name)),
+          ),
+        ) as tf.Tensor1D;
+    } else for (const task of tasks) taskLoss[task.name] = zero();
     const ttt = out.tttLoss ?? zero();
     let keypoints: tf.Scalar = zero();
     if (batch.objects && prefix?.keypoints) {
@@ -310,19 +339,19 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
       );
     }
     const total = tf.addN([
-      tf.mul(action, w.action),
-      tf.mul(perception, w.perception),
-      tf.mul(dynamics, w.dynamics),
-      tf.mul(inverseDynamics, w.inverseDynamics),
-      tf.mul(ttt, w.ttt),
-      tf.mul(keypoints, w.keypoints),
+      tf.mul(action, weight('action')),
+      ...tasks.map((task) => tf.mul(taskLoss[task.name]!, weight(task.name))),
+      tf.mul(ttt, weight('ttt')),
+      tf.mul(keypoints, weight('keypoints')),
     ]) as tf.Scalar;
+    const design = (name: AlignmentTaskName) => taskLoss[name] ?? zero();
     const terms: LossTerms = {
+      ...taskLoss,
       total,
       action,
-      perception,
-      dynamics,
-      inverseDynamics,
+      perception: design('perception'),
+      dynamics: design('dynamics'),
+      inverseDynamics: design('inverseDynamics'),
       ttt,
       keypoints,
     };
@@ -331,7 +360,9 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
   }) as unknown as LossTerms;
 }
 
+const RESERVED_TERMS: readonly string[] = ['total', 'action', 'ttt', 'keypoints', 'alignmentRows'];
+
 /** Disposes every term. */
 export function disposeLoss(terms: LossTerms): void {
-  tf.dispose(Object.values(terms) as tf.Tensor[]);
+  tf.dispose(terms as unknown as tf.TensorContainer);
 }

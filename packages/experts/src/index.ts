@@ -2,11 +2,19 @@
 // share one TTT adapter per layer.
 export { actionVelocity, embedActionSuffix, fuseTime, type SuffixTokens } from './action-suffix.js';
 export {
-  type AlignmentInputs,
-  type AlignmentPredictions,
+  ALIGNMENT_TASKS,
+  type AlignmentTask,
+  type AlignmentTaskName,
   type AlignmentTokens,
+  addTaskParams,
   alignmentHeads,
+  DYNAMICS,
   embedAlignmentSuffix,
+  INVERSE_DYNAMICS,
+  PERCEPTION,
+  type TaskContext,
+  type TaskCounts,
+  taskNoise,
 } from './alignment-suffix.js';
 export { disposeBatch, randomBatch } from './batch.js';
 export {
@@ -37,6 +45,7 @@ export {
 } from './config.js';
 export {
   allows,
+  allowsFor,
   buildMask,
   prefixPositions,
   SEES,

@@ -22,21 +22,35 @@ export const SEES: Readonly<Record<SegmentName, readonly SegmentName[]>> = Objec
 export const allows = (q: string, k: string) =>
   (SEES[q as SegmentName] ?? []).includes(k as SegmentName);
 
+/** `allows` for a list of alignment tasks: each sees the prefix, itself and its `sees`. */
+export function allowsFor(
+  tasks: readonly { segment: string; sees: readonly string[] }[],
+): (q: string, k: string) => boolean {
+  const sees = new Map<string, readonly string[]>([
+    ['prefix', ['prefix']],
+    ['action', ['prefix', 'action']],
+  ]);
+  for (const t of tasks) sees.set(t.segment, ['prefix', t.segment, ...t.sees]);
+  return (q, k) => sees.get(q)?.includes(k) ?? false;
+}
+
 /**
  * Mask over [prefix, ...segments].
  * @param prefixMask bool [B, P]
  * @param queriesFromPrefix false when the prefix comes from a cache: rows start after it
+ * @param visible which segment sees which (default the design's, `allows`)
  * @returns bool [B, Nq, P + Ns]
  */
 export function buildMask(
   prefixMask: tf.Tensor,
   segments: readonly MaskSegment[],
   queriesFromPrefix: boolean,
+  visible: (q: string, k: string) => boolean = allows,
 ): tf.Tensor {
   return tf.tidy(() => {
     const p = prefixMask.shape[1]!;
     const all = [{ name: 'prefix', inputMask: prefixMask, ar: new Array(p).fill(0) }, ...segments];
-    const m = composeAttnMask(all, allows);
+    const m = composeAttnMask(all, visible);
     return queriesFromPrefix ? m : tf.slice(m, [0, p, 0], [-1, -1, -1]);
   });
 }

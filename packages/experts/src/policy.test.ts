@@ -99,7 +99,7 @@ describe('computeLoss', () => {
   it('3: returns finite per-task losses and leaves every parameter bit-identical', () => {
     const before = values(p);
     const terms = computeLoss(p, batch);
-    for (const [k, v] of Object.entries(terms)) expect(Number.isFinite(scalar(v)), k).toBe(true);
+    for (const [k, v] of Object.entries(terms)) expect(Number.isFinite(scalar(v!)), k).toBe(true);
     expect(scalar(terms.action)).toBeGreaterThan(0);
     expect(scalar(terms.ttt)).toBe(0); // weight 0: not computed
     const sum =

@@ -10,6 +10,7 @@
 //   ttt/<l>/{q,k,v,o,ln_gamma,ln_beta,post_gamma,post_beta,W1,b1,lr_w,lr_b,alpha}
 import { ParamTree, type Rng, Rng as RngClass, randomNormal, tf } from '@selfalign/core';
 import { fingerprint, TttLinear } from '@selfalign/ttt';
+import { ALIGNMENT_TASKS, addTaskParams } from './alignment-suffix.js';
 import { computeLoss, type LossOptions, type LossTerms, type TrainBatch } from './compute-loss.js';
 import { type PolicyConfig, validateConfig } from './config.js';
 import type { NormMode, NormStats } from './normalize.js';
@@ -131,16 +132,12 @@ export class Policy {
     dense(tree, 'action/action_out', D, c.actionDim, aRng);
     const gRng = root.fork('alignment');
     addExpert(tree, c, 'alignment', gRng);
-    dense(tree, 'alignment/state_in', c.stateDim, D, gRng);
-    dense(tree, 'alignment/dyn_action_in', c.actionDim, D, gRng);
-    dense(tree, 'alignment/dyn_feature_in', c.featureDim, D, gRng);
-    dense(tree, 'alignment/inv_feature_in', c.featureDim, D, gRng);
-    dense(tree, 'alignment/inv_action_in', c.actionDim, D, gRng);
+    // each task's input projections, the shared time MLP, then each task's head (this order
+    // fixes the seeded weights)
+    for (const task of ALIGNMENT_TASKS) addTaskParams(this, c, task, 'inputs', gRng);
     dense(tree, 'alignment/time_in', 2 * D, D, gRng);
     dense(tree, 'alignment/time_out', D, D, gRng);
-    dense(tree, 'alignment/perception_head', D, c.stateDim, gRng);
-    dense(tree, 'alignment/dynamics_head', D, c.featureDim, gRng);
-    dense(tree, 'alignment/inverse_head', D, c.actionDim, gRng);
+    for (const task of ALIGNMENT_TASKS) addTaskParams(this, c, task, 'head', gRng);
     const tRng = root.fork('ttt');
     this.ttt = Array.from({ length: c.depth }, (_, l) =>
       c.ttt.layers.includes(l)
