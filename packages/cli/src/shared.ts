@@ -38,12 +38,26 @@ export function checkSlot(command: string, slot: number, policy: Policy): number
   return slot;
 }
 
-/** A preset name (`perm`, `source`, ...) or a family member `src-K` (with its family seed). */
-export function embodimentByName(name: string, familySeed: number, familySize = 64): Embodiment {
-  if (name in PRESETS) return getPreset(name);
+/**
+ * A preset name (`perm`, `source`, ...; 3 links) or a family member `src-K` (with its family
+ * seed and number of links).
+ */
+export function embodimentByName(
+  name: string,
+  familySeed: number,
+  familySize = 64,
+  links = 3,
+): Embodiment {
+  if (name in PRESETS) {
+    if (links !== 3)
+      throw new UserError(
+        `'${name}' is a 3-link preset; --links ${links} takes family members src-K only`,
+      );
+    return getPreset(name);
+  }
   const m = /^src-(\d+)$/.exec(name);
   if (m && Number(m[1]) < familySize)
-    return sampleSources(Number(m[1]) + 1, familySeed)[Number(m[1])]!;
+    return sampleSources(Number(m[1]) + 1, familySeed, links)[Number(m[1])]!;
   throw new UserError(
     `unknown embodiment '${name}': use a preset (${Object.keys(PRESETS).join(', ')}) or src-K from the source family`,
   );

@@ -25,6 +25,7 @@ export const collect: Command = {
   --embodiment NAMES   comma-separated presets (perm, sign, ...) or src-K (default source)
   --sources N          instead: the first N members of the source family (src-0..src-N-1)
   --family-seed S      seed of the source family (default 1)
+  --links N            joints of the family's arms (src-K; default 3): state 3N, action N
   --controller C       expert (demos) | random | ou (play)         (default random)
   --task T             reach | push                                 (default reach)
   --episodes N         episodes per embodiment                      (default 10)
@@ -37,6 +38,7 @@ export const collect: Command = {
     embodiment: { type: 'string' },
     sources: { type: 'string' },
     'family-seed': { type: 'string' },
+    links: { type: 'string' },
     controller: { type: 'string' },
     task: { type: 'string' },
     episodes: { type: 'string' },
@@ -49,12 +51,13 @@ export const collect: Command = {
     const out = resolve(io.cwd, args.str('out'));
     checkOutputs('collect', [], [out]);
     const familySeed = args.int('family-seed', 1);
+    const links = args.int('links', 3, 2);
     const names = args.has('sources')
-      ? sampleSources(args.int('sources', undefined, 1), familySeed).map((e) => e.name)
+      ? sampleSources(args.int('sources', undefined, 1), familySeed, links).map((e) => e.name)
       : args.list('embodiment', ['source']);
     if (names.length === 0)
       throw new UsageError('collect: --embodiment names no robot (give e.g. source,perm or src-3)');
-    const embodiments = names.map((n) => embodimentByName(n, familySeed));
+    const embodiments = names.map((n) => embodimentByName(n, familySeed, 64, links));
     const controllerName = args.choice('controller', ['expert', 'random', 'ou'] as const, 'random');
     const task = args.choice('task', ['reach', 'push'] as const, 'reach');
     const episodes = args.int('episodes', 10, 1);

@@ -21,7 +21,8 @@ export const evalCommand: Command = {
   --episodes N          per robot and task                 (default 100)
   --seed S              first evaluation seed              (default 10000)
   --execute K           actions executed per chunk         (default Ha/2)
-  --family-seed S       source family seed for src-K names (default 1)`,
+  --family-seed S       source family seed for src-K names (default 1)
+  --links N             joints of the family's arms            (default 3)`,
   options: {
     checkpoint: { type: 'string' },
     embodiment: { type: 'string' },
@@ -34,11 +35,13 @@ export const evalCommand: Command = {
     seed: { type: 'string' },
     execute: { type: 'string' },
     'family-seed': { type: 'string' },
+    links: { type: 'string' },
   },
   async run(args, io) {
     const { policy, slots } = await loadPolicy(resolve(io.cwd, args.str('checkpoint')));
     try {
       const familySeed = args.int('family-seed', 1);
+      const links = args.int('links', 3, 2);
       const names = args.has('sources')
         ? Array.from({ length: args.int('sources', undefined, 1) }, (_, k) => `src-${k}`)
         : args.list('embodiment');
@@ -68,7 +71,7 @@ export const evalCommand: Command = {
         io.tty && !args.has('json'),
       );
       for (const name of names) {
-        const embodiment = embodimentByName(name, familySeed);
+        const embodiment = embodimentByName(name, familySeed, 64, links);
         if (embodiment.links.length > policy.config.actionDim) {
           throw new UserError(
             `eval: the arm has ${embodiment.links.length} joints, the policy at most ${policy.config.actionDim} action dims`,
