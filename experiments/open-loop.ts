@@ -3,7 +3,7 @@
 // predicting the demo's mean action, and the untrained policy. If open-loop error is low while
 // closed-loop success is low, the gap is compounding/control; if it is high, the policy has
 // not learned yet.
-//   pnpm --filter @selfalign/cli exec tsx --conditions=@selfalign/source scripts/open-loop.ts CKPT [--sources 0,3,6] [--episodes 10]
+//   pnpm --filter @selfalign/experiments probe open-loop.ts CKPT [--sources 0,3,6] [--episodes 10]
 import { loadCheckpoint } from '@selfalign/align';
 import { initBackend, Rng, tf } from '@selfalign/core';
 import { defaultFeatureExtractor } from '@selfalign/data';

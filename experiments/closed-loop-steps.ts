@@ -1,11 +1,11 @@
 // Diagnostic for docs/results.md: closed-loop action error against the robot's own expert by
 // step index. Step 0 is in the demo distribution; a low error there that grows later means
 // covariate shift, a high one from the start means the closed-loop pipeline differs from training.
-//   pnpm --filter @selfalign/cli exec tsx --conditions=@selfalign/source scripts/closed-loop-steps.ts CKPT [--source 3] [--episodes 20]
+//   pnpm --filter @selfalign/experiments probe closed-loop-steps.ts CKPT [--source 3] [--episodes 20]
 import { loadCheckpoint } from '@selfalign/align';
 import { initBackend } from '@selfalign/core';
+import { policyController } from '@selfalign/harness';
 import { ArmEnv, expertAction, sampleSources } from '@selfalign/sim';
-import { policyController } from '../src/policy-controller.js';
 import { arg } from './args.js';
 
 const k = Number(arg('--source', '3'));

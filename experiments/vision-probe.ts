@@ -2,7 +2,7 @@
 // Trains the vision tower + an attention-pooling head (one learned query, as the Action Expert
 // reads the prefix) to regress the target's (x, y) from 64 px frames of random arm poses and
 // targets; prints the held-out MSE against predicting the mean (about 0.135 per coordinate).
-// Usage: pnpm --filter @selfalign/cli exec tsx --conditions=@selfalign/source scripts/vision-probe.ts
+// Usage: pnpm --filter @selfalign/experiments probe vision-probe.ts
 //   [--steps 300] [--pos learned|sincos] [--lr 1e-3]
 import {
   createOptimizer,

@@ -1,6 +1,6 @@
 // Where one pretraining step's time goes, kernel by kernel (tf.profile on the wasm backend):
 // total wall time per kernel name and call count, for the fast and the stock kernels.
-//   tsx --conditions=@selfalign/source packages/cli/scripts/profile-step.ts [B] [fast|stock] [KERNEL]
+//   pnpm --filter @selfalign/experiments probe profile-step.ts [B] [fast|stock] [KERNEL]
 // (KERNEL: also that kernel's time by input shapes)
 import {
   createOptimizer,

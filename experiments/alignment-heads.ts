@@ -3,13 +3,13 @@
 // flow-matching target u = eps - x0 (eps ~ N(0, 1) drawn independently), the best constant
 // prediction is E[u] = -E[x0] and its loss is 1 + Var(x0) per (unmasked) dimension: that is the
 // mean-predictor column, estimated on the same frames.
-//   pnpm --filter @selfalign/cli exec tsx --conditions=@selfalign/source scripts/alignment-heads.ts CKPT [--sources 8] [--episodes 4]
+//   pnpm --filter @selfalign/experiments probe alignment-heads.ts CKPT [--sources 8] [--episodes 4]
 import { evaluateLosses, loadCheckpoint } from '@selfalign/align';
+import { embodimentByName, featureExtractor, recordEpisodes } from '@selfalign/cli/shared';
 import { initBackend, Rng, tf } from '@selfalign/core';
 import { normalize, prepareState, type TrainBatch } from '@selfalign/experts';
 import { playSplit } from '@selfalign/harness';
 import { expertController, randomController } from '@selfalign/sim';
-import { embodimentByName, featureExtractor, recordEpisodes } from '../src/shared.js';
 import { arg } from './args.js';
 
 const path = process.argv[2]!;
@@ -40,7 +40,7 @@ const out: string[] = [
   '| robot | frames | perception (model / mean predictor) | dynamics | inverse dynamics |',
   '|---|---|---|---|---|',
 ];
-const sums = { p: [0, 0], d: [0, 0], i: [0, 0] };
+const sums: Record<'p' | 'd' | 'i', [number, number]> = { p: [0, 0], d: [0, 0], i: [0, 0] };
 for (let k = 0; k < nSources; k++) {
   const name = `src-${k}`;
   const e = embodimentByName(name, 1);

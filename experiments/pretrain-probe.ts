@@ -2,7 +2,7 @@
 // simulator's source embodiments on this CPU? 8 random sources (a slot each), expert reach
 // demos + random play, default ONNX features, pretrain with batch 16; every `evalEvery` steps
 // the reach success on 3 sources (10 episodes each). Usage:
-//   pnpm --filter @selfalign/cli pretrain-probe [--minutes 45] [--demos 30] [--eval-every 300]
+//   pnpm --filter @selfalign/experiments pretrain-probe [--minutes 45] [--demos 30] [--eval-every 300]
 //     [--lr 3e-4] [--log /tmp/probe.log]   (one core: tfjs-wasm is single-threaded)
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { pretrain, trainBatchFromHost } from '@selfalign/align';
@@ -16,6 +16,7 @@ import {
   StatsAccumulator,
 } from '@selfalign/data';
 import { createPolicy, small } from '@selfalign/experts';
+import { policyController } from '@selfalign/harness';
 import {
   expertController,
   randomController,
@@ -23,7 +24,6 @@ import {
   sampleSources,
   seedRange,
 } from '@selfalign/sim';
-import { policyController } from '../src/policy-controller.js';
 import { arg } from './args.js';
 
 const num = (n: string, d: number) => Number(arg(n, String(d)));

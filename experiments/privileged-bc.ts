@@ -3,7 +3,7 @@
 // (cos/sin of the joint angles, the target's (x, y), a one-hot of the source robot) on the same
 // 8 source robots as the pretraining probe; MSE regression of the expert's action, Adam, batch 64;
 // closed-loop reach success on fresh seeds every `--eval-every` steps.
-//   pnpm --filter @selfalign/cli exec tsx --conditions=@selfalign/source scripts/privileged-bc.ts
+//   pnpm --filter @selfalign/experiments probe privileged-bc.ts
 //     [--demos 30] [--steps 3000] [--eval-every 500] [--width 256] [--batch 64] [--lr 1e-3]
 //     [--dart 0] [--reach canonical|nearest]
 import {
