@@ -13,6 +13,7 @@ import {
   type Optimizer,
   parseNormStatsJson,
   Rng,
+  readTensors,
   tf,
   toNormStatsJson,
 } from '@selfalign/core';
@@ -256,23 +257,16 @@ export function decodeCheckpoint(
 /** Assigns `params/<path>` tensors of a decoded checkpoint; every check before any write. */
 export function restoreParams(policy: Policy, d: DecodedSafetensors, file: string): void {
   const want = policy.params.select();
-  for (const [p, v] of want) {
-    const t = d.tensors.get(`params/${p}`);
-    if (t === undefined)
-      throw new CheckpointError('missing from the checkpoint', file, `params/${p}`);
-    if (!tf.util.arraysEqual(t.shape, v.shape))
-      throw new CheckpointError(
-        `shape [${t.shape}] in the file, [${v.shape}] in the model`,
-        file,
-        `params/${p}`,
-      );
-    if (t.data.some((x) => !Number.isFinite(x)))
-      throw new CheckpointError('holds NaN or infinite values', file, `params/${p}`);
-  }
-  for (const [p, v] of want) {
-    const t = d.tensors.get(`params/${p}`)!;
+  const host = readTensors(
+    d,
+    want.map(([p, v]) => ({ name: `params/${p}`, shape: v.shape })),
+    file,
+    { where: 'checkpoint' },
+  );
+  want.forEach(([, v], i) => {
+    const t = host[i]!;
     tf.tidy(() => v.assign(tf.tensor(t.data, t.shape, 'float32')));
-  }
+  });
 }
 
 /** An optimiser with the checkpoint's moments and step (same hyper-parameters as `options`). */

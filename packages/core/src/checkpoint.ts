@@ -25,6 +25,51 @@ export async function encodeParams(
   return encodeSafetensors(entries, metadata);
 }
 
+/** A tensor a loader wants from a file: its name there and the shape it must have. */
+export interface WantedTensor {
+  name: string;
+  shape: readonly number[];
+}
+
+/**
+ * The one validating read of tensors from a decoded safetensors file (parameters, checkpoints,
+ * adapters): every wanted tensor must be present, of the wanted shape and finite; with
+ * `allowed`, every tensor of the file must be one it accepts. Throws before the caller assigns
+ * anything, so a bad file changes nothing.
+ * @param where how errors name the file: 'file', 'checkpoint', 'adapter'
+ * @throws CheckpointError naming the file and the tensor
+ * @returns the host tensors, in the order of `wanted`
+ */
+export function readTensors(
+  decoded: DecodedSafetensors,
+  wanted: readonly WantedTensor[],
+  file: string,
+  opts: {
+    where?: string;
+    allowed?: { accepts: (name: string) => boolean; otherwise: string };
+  } = {},
+): HostTensor[] {
+  const where = opts.where ?? 'file';
+  const out = wanted.map(({ name, shape }) => {
+    const t = decoded.tensors.get(name);
+    if (t === undefined) throw new CheckpointError(`missing from the ${where}`, file, name);
+    if (!tf.util.arraysEqual(t.shape, [...shape]))
+      throw new CheckpointError(
+        `shape [${t.shape}] in the ${where === 'checkpoint' ? 'file' : where}, [${shape}] in the model`,
+        file,
+        name,
+      );
+    if (t.data.some((x) => !Number.isFinite(x)))
+      throw new CheckpointError('holds NaN or infinite values', file, name);
+    return t;
+  });
+  if (opts.allowed)
+    for (const name of decoded.tensors.keys())
+      if (!opts.allowed.accepts(name))
+        throw new CheckpointError(opts.allowed.otherwise, file, name);
+  return out;
+}
+
 export interface LoadParamsOptions {
   /** Name used in errors. */
   file?: string;
@@ -48,30 +93,18 @@ export function loadParams(
   const file = options.file ?? '<buffer>';
   const decoded = source instanceof Uint8Array ? decodeSafetensors(source, file) : source;
   const wanted = tree.select(options.filter ?? '**');
-  const wantedPaths = new Set(wanted.map(([p]) => p));
-  for (const [path, v] of wanted) {
-    const t = decoded.tensors.get(path);
-    if (t === undefined) throw new CheckpointError('missing from the file', file, path);
-    if (!tf.util.arraysEqual(t.shape, v.shape)) {
-      throw new CheckpointError(
-        `shape [${t.shape}] in the file, [${v.shape}] in the model`,
-        file,
-        path,
-      );
-    }
-    if (t.data.some((x) => !Number.isFinite(x))) {
-      throw new CheckpointError('holds NaN or infinite values', file, path);
-    }
-  }
-  if (options.strict ?? true) {
-    for (const name of decoded.tensors.keys()) {
-      if (!wantedPaths.has(name))
-        throw new CheckpointError('not a parameter of this model', file, name);
-    }
-  }
-  for (const [path, v] of wanted) {
-    const t = decoded.tensors.get(path)!;
+  const paths = new Set(wanted.map(([p]) => p));
+  const host = readTensors(
+    decoded,
+    wanted.map(([name, v]) => ({ name, shape: v.shape })),
+    file,
+    (options.strict ?? true)
+      ? { allowed: { accepts: (n) => paths.has(n), otherwise: 'not a parameter of this model' } }
+      : {},
+  );
+  wanted.forEach(([, v], i) => {
+    const t = host[i]!;
     tf.tidy(() => v.assign(tf.tensor(t.data, t.shape, 'float32')));
-  }
+  });
   return decoded.metadata;
 }

@@ -10,7 +10,13 @@ export {
   initBackend,
   setKernels,
 } from './backend.js';
-export { encodeParams, type LoadParamsOptions, loadParams } from './checkpoint.js';
+export {
+  encodeParams,
+  type LoadParamsOptions,
+  loadParams,
+  readTensors,
+  type WantedTensor,
+} from './checkpoint.js';
 export {
   fastKernelsActive,
   installFastKernels,

@@ -10,6 +10,7 @@ import {
   encodeSafetensors,
   type HostTensor,
   type PathFilter,
+  readTensors,
   tf,
 } from '@selfalign/core';
 import type { TttLinear } from './ttt-linear.js';
@@ -126,31 +127,23 @@ export function loadAdapter(
       file,
     );
   }
-  const updates: [tf.Variable, HostTensor][] = [];
-  for (const m of modules) {
-    for (const name of ['W1', 'b1'] as const) {
-      const path = m.paths[name];
-      const v = m.tree.get(path);
-      const t = decoded.tensors.get(path);
-      if (t === undefined) throw new CheckpointError('missing from the adapter', file, path);
-      const want = v.shape.slice(1);
-      if (!tf.util.arraysEqual(t.shape, want)) {
-        throw new CheckpointError(
-          `shape [${t.shape}] in the adapter, [${want}] in the model`,
-          file,
-          path,
-        );
-      }
-      if (t.data.some((x) => !Number.isFinite(x)))
-        throw new CheckpointError('holds NaN or infinite values', file, path);
-      updates.push([v, t]);
-    }
-  }
-  const expected = new Set(modules.flatMap((m) => [m.paths.W1, m.paths.b1]));
-  for (const name of decoded.tensors.keys()) {
-    if (!expected.has(name))
-      throw new CheckpointError('not a TTT fast weight of this model', file, name);
-  }
+  const vars = modules.flatMap((m) =>
+    (['W1', 'b1'] as const).map((k) => [m.paths[k], m.tree.get(m.paths[k])] as const),
+  );
+  const expected = new Set(vars.map(([path]) => path));
+  const host = readTensors(
+    decoded,
+    vars.map(([name, v]) => ({ name, shape: v.shape.slice(1) })),
+    file,
+    {
+      where: 'adapter',
+      allowed: {
+        accepts: (n) => expected.has(n),
+        otherwise: 'not a TTT fast weight of this model',
+      },
+    },
+  );
+  const updates = vars.map(([, v], i) => [v, host[i]!] as const);
   for (const [v, t] of updates) writeSlot(v, slot, tf.tensor(t.data, t.shape, 'float32'));
   return info;
 }

@@ -57,7 +57,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --play LIST          play (and oracle demo) trajectories   (default 10,100)
   --seeds N            seeds per cell                        (default 1)
   --episodes N         evaluation episodes per row           (default 100)
-  --steps N            align / oracle steps                  (default 200)
+  --steps N            align steps                           (default 200)
+  --oracle-steps N     oracle adapter steps                  (default 200)
   --finetune-steps N   full fine-tuning steps (0: skip)      (default 200)
   --params LIST        slot parametrisations                 (default free,span,span+residual)
   --batch-size B       (default 16)
@@ -85,6 +86,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     episodes: { type: 'string' },
     steps: { type: 'string' },
     'finetune-steps': { type: 'string' },
+    'oracle-steps': { type: 'string' },
     params: { type: 'string' },
     'batch-size': { type: 'string' },
     'align-data': { type: 'string' },
@@ -153,6 +155,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const episodes = args.int('episodes', 100, 1);
     const steps = args.int('steps', 200, 1);
     const ftSteps = args.int('finetune-steps', 200, 0);
+    const oracleSteps = args.int('oracle-steps', 200, 1);
     const batchSize = args.int('batch-size', 16, 1);
     const alignData = args.choice('align-data', ['all', 'fixed', 'both'] as const, 'all');
     const lrOf: Partial<Record<string, number>> = {
@@ -312,7 +315,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               parametrisation: 'free',
               init: 'mean',
               basis: sourceSlots,
-              maxSteps: steps,
+              maxSteps: oracleSteps,
               lr: 1e-3,
               objective: 'action',
               seed: s,
