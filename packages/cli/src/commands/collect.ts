@@ -52,12 +52,14 @@ export const collect: Command = {
     checkOutputs('collect', [], [out]);
     const familySeed = args.int('family-seed', 1);
     const links = args.int('links', 3, 2);
-    const names = args.has('sources')
-      ? sampleSources(args.int('sources', undefined, 1), familySeed, links).map((e) => e.name)
-      : args.list('embodiment', ['source']);
-    if (names.length === 0)
+    // --sources N: the first N family members (any N); --embodiment: presets or src-K by name
+    const named = args.has('sources') ? [] : args.list('embodiment', ['source']);
+    if (!args.has('sources') && named.length === 0)
       throw new UsageError('collect: --embodiment names no robot (give e.g. source,perm or src-3)');
-    const embodiments = names.map((n) => embodimentByName(n, familySeed, 64, links));
+    const embodiments = args.has('sources')
+      ? sampleSources(args.int('sources', undefined, 1), familySeed, links)
+      : named.map((n) => embodimentByName(n, familySeed, 64, links));
+    const names = embodiments.map((e) => e.name);
     const controllerName = args.choice('controller', ['expert', 'random', 'ou'] as const, 'random');
     const task = args.choice('task', ['reach', 'push'] as const, 'reach');
     const episodes = args.int('episodes', 10, 1);

@@ -32,6 +32,10 @@ export const pretrainCommand: Command = {
                          its play rows) and W x its action loss through the adapted slot joins
                          the gradient (one thread; needs play rows)
   --align-aware-rows N   play rows and demo rows of each such meta batch    (default 8)
+  --align-aware-data FILES   frame files (demo + play) of other robots that play the new
+                         robot instead of the pretraining robots: they get no slot of their
+                         own (their rows ride on the first free slot), so the term learns on
+                         robots that pretraining never fitted a slot to
   --align-aware-every N  take the meta term every N steps                   (default 1)
   --init CKPT            start from this checkpoint's weights, slots and norm stats (new
                          optimiser and schedule: fine-tune a pretrained policy)
@@ -62,6 +66,7 @@ export const pretrainCommand: Command = {
     'align-aware': { type: 'string' },
     'align-aware-rows': { type: 'string' },
     'align-aware-every': { type: 'string' },
+    'align-aware-data': { type: 'string' },
     init: { type: 'string' },
     'no-play': { type: 'boolean' },
     'keypoint-weight': { type: 'string' },
@@ -174,12 +179,35 @@ export const pretrainCommand: Command = {
           return { weight: w!, margin: m!, slots: Object.values(slots) };
         })()
       : undefined;
+    const metaFiles = args.list('align-aware-data', []).map((f) => resolve(io.cwd, f));
+    if (metaFiles.length && !alignAwareArg)
+      throw new UserError('pretrain: --align-aware-data needs --align-aware');
+    const metaRobots = metaFiles.length
+      ? await loadSamples(metaFiles, config.actionHorizon)
+      : undefined;
+    if (metaRobots && metaRobots.meta.imageShape.join() !== meta.imageShape.join())
+      throw new UserError(
+        `pretrain: the --align-aware-data frames are ${metaRobots.meta.imageShape.join('x')}, the pretraining frames ${meta.imageShape.join('x')}`,
+      );
+    const scratch = used; // the first slot no pretraining robot has
+    if (metaRobots && scratch >= config.ttt.slots)
+      throw new UserError(
+        `pretrain --align-aware-data: every one of the ${config.ttt.slots} slots is a pretraining robot's; none is free for the other robots`,
+      );
     const alignAware = alignAwareArg
-      ? alignAwareOptions(alignAwareArg, samples, meta, slots, policy, {
-          rows: args.int('align-aware-rows', 8, 1),
-          every: args.int('align-aware-every', 1, 1),
-          seed,
-        })
+      ? alignAwareOptions(
+          alignAwareArg,
+          metaRobots?.samples ?? samples,
+          meta,
+          slots,
+          policy,
+          {
+            rows: args.int('align-aware-rows', 8, 1),
+            every: args.int('align-aware-every', 1, 1),
+            seed,
+          },
+          metaRobots ? scratch : undefined,
+        )
       : undefined;
     const started = Date.now();
     if (resumedFrom > 0) io.err(`pretrain: resuming ${out} at step ${resumedFrom} of ${steps}`);
@@ -244,8 +272,9 @@ export const pretrainCommand: Command = {
 };
 
 /**
- * The align-aware term's options from `W:ALPHA[:K]`: each meta step a source robot (in turn)
- * with `rows` of its play frames and `rows` of its demo frames.
+ * The align-aware term's options from `W:ALPHA[:K]`: each meta step a robot of `samples` (in
+ * turn) with `rows` of its play frames and `rows` of its demo frames, on its own slot, or on
+ * `scratch` for robots that have none.
  */
 function alignAwareOptions(
   arg: string,
@@ -254,6 +283,7 @@ function alignAwareOptions(
   slots: Record<string, number>,
   policy: Policy,
   o: { rows: number; every: number; seed: number },
+  scratch?: number,
 ): AlignAwareOptions {
   const [w, alpha, k = 1] = arg.split(':').map(Number);
   if (!(w! > 0) || !(alpha! > 0) || !Number.isInteger(k) || k < 1)
@@ -280,7 +310,7 @@ function alignAwareOptions(
       if (step % o.every !== 0) return undefined;
       const [name, e] = robots[Math.floor(step / o.every) % robots.length]!;
       const rng = new Rng(o.seed * 1_000_003 + step + 0x5eed);
-      const slot = slots[name]!;
+      const slot = scratch ?? slots[name]!;
       const pick = (from: Sample[]) => drawBatch(policy, from, meta, o.rows, rng, slot);
       return { slot, play: pick(e.play), demo: pick(e.demo) };
     },
