@@ -141,7 +141,6 @@ describe('the pipeline on tiny configs', () => {
       episodes: 3,
       meta: { kind: 'play', featureDim: 8 },
     });
-
   });
 
   it('pretrain writes a checkpoint, resumes it exactly, records its command and state width', async () => {
@@ -270,7 +269,6 @@ describe('the pipeline on tiny configs', () => {
       ),
       /--state-dims 12 but the data has 9 state values/,
     );
-
   });
 
   it('align saves an adapter; adapters list, show and switch it', async () => {
@@ -318,7 +316,6 @@ describe('the pipeline on tiny configs', () => {
       'ckpt-perm.safetensors',
     );
     expect(sw.code).toBe(0);
-
   });
 
   it('eval acts with a slot or an adapter, the same numbers each time', async () => {
@@ -404,7 +401,6 @@ describe('the pipeline on tiny configs', () => {
       'push',
     );
     expect(ev2.out).toMatch(/perm push, slot 2 with adapter perm-span: success/);
-
   });
 
   it('results writes the table, its raw rows, and merges lever runs', async () => {
@@ -496,7 +492,6 @@ describe('the pipeline on tiny configs', () => {
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--play', '0'),
       /--play takes positive integers, got '0'/,
     );
-
   });
 
   it('sample returns one action chunk in robot units', async () => {
