@@ -5,7 +5,7 @@
 //   pnpm --filter @selfalign/experiments pretrain-probe [--minutes 45] [--demos 30] [--eval-every 300]
 //     [--lr 3e-4] [--log /tmp/probe.log]   (one core: tfjs-wasm is single-threaded)
 import { appendFileSync, writeFileSync } from 'node:fs';
-import { pretrain, trainBatchFromHost } from '@selfalign/align';
+import { trainBatchFromHost } from '@selfalign/align';
 import { initBackend, Rng } from '@selfalign/core';
 import {
   type DatasetMeta,
@@ -17,6 +17,7 @@ import {
 } from '@selfalign/data';
 import { createPolicy, small } from '@selfalign/experts';
 import { policyController } from '@selfalign/harness';
+import { pretrain } from '@selfalign/pretrain';
 import {
   expertController,
   randomController,

@@ -4,7 +4,7 @@
 // fast kernels, and with the fast kernels on data-parallel worker threads; an align step and
 // sampleActions on both kernel sets; and evaluation episodes per second on the simulator.
 import { availableParallelism, cpus } from 'node:os';
-import { disposePretrain, pretrain, SlotParam } from '@selfalign/align';
+import { SlotParam } from '@selfalign/align';
 import {
   createOptimizer,
   currentBackend,
@@ -25,6 +25,7 @@ import {
   type TrainBatch,
 } from '@selfalign/experts';
 import { policyController } from '@selfalign/harness';
+import { disposePretrain, pretrain } from '@selfalign/pretrain';
 import { runEpisodes, seedRange, sourceEmbodiment } from '@selfalign/sim';
 
 export interface TrainBenchOptions {

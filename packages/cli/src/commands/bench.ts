@@ -2,7 +2,7 @@
 // (prefix cached, Alignment Expert only) against the naive full joint forward, and
 // sampleActions, for a config and batch size. The package benchmarks go deeper.
 import { cpus } from 'node:os';
-import { defaultWorkers, SlotParam } from '@selfalign/align';
+import { SlotParam } from '@selfalign/align';
 import { createOptimizer, currentBackend, optimizerStep, Rng, tf } from '@selfalign/core';
 import {
   computeLoss,
@@ -12,6 +12,7 @@ import {
   encodePrefix,
   randomBatch,
 } from '@selfalign/experts';
+import { defaultWorkers } from '@selfalign/pretrain';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../io.js';
 import { configByName } from '../shared.js';

@@ -3,10 +3,14 @@
 // recorded in the checkpoint.
 
 import { resolve } from 'node:path';
-import { type AlignAwareOptions, defaultWorkers, pretrain as runPretrain } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import { computeNormStats, type DatasetMeta, type Sample } from '@selfalign/data';
 import { createPolicy, type Policy } from '@selfalign/experts';
+import {
+  type AlignAwareOptions,
+  defaultWorkers,
+  pretrain as runPretrain,
+} from '@selfalign/pretrain';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputs, trainingState } from '../paths.js';

@@ -8,11 +8,12 @@
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { align, disposePretrain, evaluateLosses, finetune, loadCheckpoint } from '@selfalign/align';
+import { align, evaluateLosses, loadCheckpoint } from '@selfalign/align';
 import { Rng, tf } from '@selfalign/core';
 import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
 import { fillWithSourceMean, firstFreeSlot, playSplit, policyController } from '@selfalign/harness';
+import { disposePretrain, finetune } from '@selfalign/pretrain';
 import {
   type Embodiment,
   expertController,

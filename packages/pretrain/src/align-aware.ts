@@ -12,6 +12,8 @@
 //   d/dtheta [g . grad_s A(s)] ~ (grad_theta A(s + eps g) - grad_theta A(s - eps g)) / (2 eps)
 // so no second derivatives are taken and every pass is the ordinary backward. Cost per meta
 // step: K + 1 + 2K forward/backward passes on the meta rows (+1 forward for the `before` term).
+
+import { SlotParam } from '@selfalign/align';
 import { type Rng, tf } from '@selfalign/core';
 import {
   computeLoss,
@@ -22,7 +24,6 @@ import {
   type TrainBatch,
 } from '@selfalign/experts';
 import { drawStep } from './draws.js';
-import { SlotParam } from './slot-param.js';
 
 export interface AlignAwareBatch {
   /** The source slot playing the new robot; every row of `play` and `demo` is on it. */

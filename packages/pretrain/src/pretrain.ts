@@ -8,6 +8,8 @@
 //                         Expert's TTT calls stop the gradient at the slot);
 // periodic atomic checkpoints, and resume that continues exactly. Full fine-tuning on target
 // demos is this same loop (`finetune`).
+
+import { loadCheckpoint, restoreOptimizer, restoreParams, saveCheckpoint } from '@selfalign/align';
 import {
   applyGradients,
   createOptimizer,
@@ -28,7 +30,6 @@ import {
   type TrainBatch,
 } from '@selfalign/experts';
 import { type AlignAwareOptions, addGradients, alignAwareGradients } from './align-aware.js';
-import { loadCheckpoint, restoreOptimizer, restoreParams, saveCheckpoint } from './checkpoint.js';
 import { drawStep } from './draws.js';
 
 export { drawStep };

@@ -2,9 +2,9 @@
 // wasm backend. Per step it reads the published parameters, computes the loss and gradients of
 // its row shard and writes the gradients into its SharedArrayBuffer.
 import { parentPort, workerData } from 'node:worker_threads';
+import { decodeCheckpoint } from '@selfalign/align';
 import { initBackend, type KernelSet, tf } from '@selfalign/core';
 import type { LossDenominators } from '@selfalign/experts';
-import { decodeCheckpoint } from './checkpoint-codec.js';
 import { checksum, type HostFields, type ShardLossConfig, shardLoss } from './data-parallel.js';
 
 interface Init {

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { encodeCheckpoint } from '@selfalign/align';
 import { currentBackend, tf } from '@selfalign/core';
 import {
   computeLoss,
@@ -17,7 +18,6 @@ import {
   type Policy,
   type TrainBatch,
 } from '@selfalign/experts';
-import { encodeCheckpoint } from './checkpoint-codec.js';
 
 /** A tensor as host data (rows first). */
 export interface HostTensor {

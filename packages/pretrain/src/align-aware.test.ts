@@ -1,3 +1,4 @@
+import { SlotParam } from '@selfalign/align';
 import { initBackend, Rng, tf } from '@selfalign/core';
 import {
   computeLoss,
@@ -11,7 +12,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type AlignAwareBatch, alignAwareGradients } from './align-aware.js';
 import { drawStep } from './draws.js';
 import { disposePretrain, pretrain } from './pretrain.js';
-import { SlotParam } from './slot-param.js';
 
 beforeAll(async () => {
   await initBackend('wasm');

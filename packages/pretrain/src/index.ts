@@ -1,0 +1,22 @@
+// @selfalign/pretrain: the policies align starts from. Multi-embodiment pretraining (every
+// parameter, a TTT slot per source robot, data-parallel on worker threads), align-aware
+// pretraining, and full fine-tuning on labelled demos (the upper baseline). Checkpoints and
+// the slot parametrisations are @selfalign/align's.
+
+export {
+  type AlignAwareBatch,
+  type AlignAwareOptions,
+  type AlignAwareTerms,
+  addGradients,
+  alignAwareGradients,
+} from './align-aware.js';
+export { defaultWorkers, WorkerPool } from './data-parallel.js';
+export { drawStep } from './draws.js';
+export {
+  contrastSlots,
+  disposePretrain,
+  finetune,
+  type PretrainOptions,
+  type PretrainResult,
+  pretrain,
+} from './pretrain.js';
