@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../backend.js';
+import { initBackend, setKernels } from '../backend.js';
 import { tf } from '../tf.js';
 import { composeAttnMask, makeAttnMask } from './attn-mask.js';
 
@@ -74,5 +74,29 @@ describe('composeAttnMask', () => {
         expect(m[i]![j], `${q}[${i}] -> ${k}[${j}]`).toBe(want ? 1 : 0);
       }
     }
+  });
+
+  it('the host-built mask (fast kernels) equals the backend-built one (stock), padding and all', async () => {
+    const b = 3;
+    const pad = (lens: number[], n: number) =>
+      tf.tensor2d(
+        lens.flatMap((l) => Array.from({ length: n }, (_, j) => (j < l ? 1 : 0))),
+        [b, n],
+        'bool',
+      );
+    const segments = [
+      { name: 'prefix', inputMask: pad([5, 3, 4], 5), ar: [0, 0, 0, 0, 0] },
+      { name: 'action', inputMask: pad([3, 3, 1], 3), ar: [1, 1, 0] },
+      { name: 'inverse', inputMask: pad([2, 1, 2], 2), ar: [1, 0] },
+    ];
+    const allow = (q: string, k: string) => k === 'prefix' || q === k;
+    expect(await setKernels('fast')).toBeUndefined();
+    const fast = composeAttnMask(segments, allow).arraySync();
+    await setKernels('stock');
+    const stock = composeAttnMask(segments, allow).arraySync();
+    await setKernels('fast');
+    expect(fast).toEqual(stock);
+    // padded rows attend to nothing; real rows see only what pi0's rule and the table allow
+    expect((fast[1]![4] as boolean[]).some(Boolean)).toBe(false);
   });
 });

@@ -33,24 +33,41 @@ export function makeAttnMask(
     }
     // Built on the host: masks carry no gradient, and wasm's broadcast comparison over
     // [B,N,N] was the slowest single kernel of a training step (profiled).
-    const arHost = ar.dataSync();
-    const real = inputMask.dataSync();
-    const cum = new Float64Array(n);
-    const out = new Uint8Array(b * n * n);
-    for (let r = 0; r < b; r++) {
-      let c = 0;
-      for (let j = 0; j < n; j++) {
-        c += arHost[ar.rank === 1 ? j : r * n + j]!;
-        cum[j] = c;
-      }
-      for (let i = 0; i < n; i++) {
-        if (!real[r * n + i]) continue;
-        const row = (r * n + i) * n;
-        for (let j = 0; j < n; j++) out[row + j] = real[r * n + j] && cum[j]! <= cum[i]! ? 1 : 0;
-      }
-    }
-    return tf.tensor3d(out, [b, n, n], 'bool');
+    return hostAttnMask(inputMask.dataSync(), ar.dataSync(), ar.rank === 1, b, n);
   });
+}
+
+/**
+ * pi0's rule on the host (the fast-kernel path): `real` [B*N] token flags, `ar` [N] (`shared`)
+ * or [B*N], and optionally an [N*N] table of allowed (query, key) pairs ANDed on top.
+ */
+function hostAttnMask(
+  real: ArrayLike<number | boolean>,
+  ar: ArrayLike<number>,
+  shared: boolean,
+  b: number,
+  n: number,
+  table?: Uint8Array,
+): tf.Tensor3D {
+  const cum = new Float64Array(n);
+  const out = new Uint8Array(b * n * n);
+  for (let r = 0; r < b; r++) {
+    let c = 0;
+    for (let j = 0; j < n; j++) {
+      c += Number(ar[shared ? j : r * n + j]!);
+      cum[j] = c;
+    }
+    for (let i = 0; i < n; i++) {
+      if (!real[r * n + i]) continue;
+      const row = (r * n + i) * n;
+      for (let j = 0; j < n; j++)
+        out[row + j] =
+          real[r * n + j] && cum[j]! <= cum[i]! && (table === undefined || table[i * n + j])
+            ? 1
+            : 0;
+    }
+  }
+  return tf.tensor3d(out, [b, n, n], 'bool');
 }
 
 export interface MaskSegment {
@@ -75,7 +92,6 @@ export function composeAttnMask(
       1,
     );
     const ar = segments.flatMap((s) => [...s.ar]);
-    const base = makeAttnMask(input, ar);
     const n = ar.length;
     const table = new Uint8Array(n * n);
     let qi = 0;
@@ -91,6 +107,12 @@ export function composeAttnMask(
       }
       qi += qn;
     }
+    if (fastKernelsActive()) {
+      // on the host in one pass (a broadcast int multiply over [B,N,N] cost ~16 ms a step)
+      const b = input.shape[0]!;
+      return hostAttnMask(input.dataSync(), ar, true, b, n, table);
+    }
+    const base = makeAttnMask(input, ar);
     const block = tf.tensor3d(table, [1, n, n], 'int32');
     return tf.cast(tf.mul(tf.cast(base, 'int32'), block), 'bool') as tf.Tensor3D;
   });
