@@ -1,17 +1,9 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend, Rng, tf } from '@selfalign/core';
 import { defaultFeatureExtractor } from '@selfalign/data';
-import {
-  computeLoss,
-  createPolicy,
-  type Policy,
-  randomBatch,
-  type TrainBatch,
-  tiny,
-} from '@selfalign/experts';
-import { TTT_FAST_WEIGHTS } from '@selfalign/ttt';
+import { createPolicy, type Policy, randomBatch, tiny } from '@selfalign/experts';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AdapterStore } from './adapters.js';
 import { align } from './align.js';
@@ -25,11 +17,6 @@ beforeAll(async () => {
 
 const values = (p: Policy, f: Parameters<Policy['params']['select']>[0] = '**') =>
   new Map(p.params.select(f).map(([k, v]) => [k, v.dataSync().slice()]));
-/** A deterministic batch per step: rows on slots 0..3, half demo half play. */
-const batchAt =
-  (policy: Policy) =>
-  (step: number): TrainBatch =>
-    randomBatch(policy, 4, new Rng(1000 + step), { slots: [0, 1, 2, 3], isDemo: [1, 1, 0, 0] });
 
 describe('baselines', () => {
   it('the oracle adapter fits only the slot to labelled target demos through the Action Expert', async () => {

@@ -8,26 +8,15 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli.js';
 import { formatTable } from '../src/commands/results.js';
+import { runIn } from './run-cli.js';
 
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'selfalign-cli-'));
 });
 
-async function cli(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, {
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    raw: () => undefined,
-    tty: false,
-    cwd: dir,
-  });
-  return { code, out: out.join('\n'), err, json: () => JSON.parse(out.at(-1) ?? 'null') };
-}
+const cli = (...argv: string[]) => runIn(dir, ...argv);
 
 function oneLineError(r: { err: string[] }, pattern: RegExp) {
   expect(r.err.length).toBe(1);

@@ -5,22 +5,11 @@ import { link, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli.js';
+import { runIn } from './run-cli.js';
 
 let dir: string;
 
-async function cli(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, {
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    raw: () => undefined,
-    tty: false,
-    cwd: dir,
-  });
-  return { code, out: out.join('\n'), err, last: err.at(-1) ?? '' };
-}
+const cli = (...argv: string[]) => runIn(dir, ...argv);
 
 async function refused(
   r: Promise<{ code: number; last: string }>,

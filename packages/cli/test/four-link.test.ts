@@ -6,25 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sampleSources } from '@selfalign/sim';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli.js';
+import { runIn } from './run-cli.js';
 
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'selfalign-4link-'));
 });
 
-async function cli(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, {
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    raw: () => undefined,
-    tty: false,
-    cwd: dir,
-  });
-  return { code, err, json: () => JSON.parse(out.at(-1) ?? 'null') };
-}
+const cli = (...argv: string[]) => runIn(dir, ...argv);
 
 const tiny = ['--image-size', '16', '--features', 'default', '--feature-dim', '8'];
 

@@ -3,9 +3,9 @@ import { initBackend, Rng, tf } from '@selfalign/core';
 import {
   computeLoss,
   createPolicy,
+  disposeBatch,
   type Policy,
   randomBatch,
-  type TrainBatch,
   tiny,
 } from '@selfalign/experts';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -24,8 +24,6 @@ const metaBatch = (p: Policy, seed: number): AlignAwareBatch => ({
   play: randomBatch(p, 3, new Rng(seed), { slots: [SLOT, SLOT, SLOT], isDemo: [0, 0, 0] }),
   demo: randomBatch(p, 3, new Rng(seed + 1), { slots: [SLOT, SLOT, SLOT], isDemo: [1, 1, 1] }),
 });
-const disposeBatch = (b: TrainBatch) =>
-  tf.dispose(Object.values(b).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
 
 /**
  * The meta objective itself, written out plainly: one SGD align step of rate alpha from the

@@ -140,12 +140,7 @@ export function alignAwareGradients(
       snapshots.push(sVars.map((v) => tf.clone(v)));
       const { value, grads } = tf.variableGrads(() => alignLoss(true), sVars);
       value.dispose();
-      if (k === 0)
-        innerGradNorm = Math.sqrt(
-          tf.tidy(
-            () => tf.addN(Object.values(grads).map((x) => tf.sum(tf.square(x)))).dataSync()[0]!,
-          ),
-        );
+      if (k === 0) innerGradNorm = globalNorm(Object.values(grads));
       for (const v of sVars) tf.tidy(() => v.assign(tf.sub(v, tf.mul(grads[v.name]!, alpha))));
       tf.dispose(Object.values(grads));
     }
@@ -158,9 +153,7 @@ export function alignAwareGradients(
     outer.value.dispose();
     const g = sVars.map((v) => outer.grads[v.name]!);
     for (const v of thetaVars) if (outer.grads[v.name]) out[v.name] = outer.grads[v.name]!;
-    const gNorm = Math.sqrt(
-      tf.tidy(() => tf.addN(g.map((x) => tf.sum(tf.square(x)))).dataSync()[0]!),
-    );
+    const gNorm = globalNorm(g);
     if (gNorm > 0 && Number.isFinite(gNorm)) {
       const eps = (opts.eps ?? 0.01) / gNorm;
       const at = (k: number, sign: 1 | -1) => {
@@ -174,19 +167,15 @@ export function alignAwareGradients(
       for (let k = 0; k < K; k++) {
         const plus = at(k, 1);
         const minus = at(k, -1);
+        const second: tf.NamedTensorMap = {};
         for (const v of thetaVars) {
           const p = plus[v.name];
           const m = minus[v.name];
-          if (p === undefined || m === undefined) continue;
-          const term = tf.tidy(() => tf.mul(tf.sub(p, m), -alpha / (2 * eps)));
-          const prev = out[v.name];
-          out[v.name] = prev ? tf.tidy(() => tf.add(prev, term)) : term;
-          if (prev) {
-            prev.dispose();
-            term.dispose();
-          }
+          if (p !== undefined && m !== undefined)
+            second[v.name] = tf.tidy(() => tf.mul(tf.sub(p, m), -alpha / (2 * eps)));
         }
         tf.dispose([...Object.values(plus), ...Object.values(minus)]);
+        addGradients(out, second);
       }
     }
     tf.dispose(g);
@@ -208,6 +197,11 @@ export function alignAwareGradients(
     ]);
     param.dispose();
   }
+}
+
+/** The L2 norm of all the tensors together. */
+function globalNorm(ts: readonly tf.Tensor[]): number {
+  return Math.sqrt(tf.tidy(() => tf.addN(ts.map((x) => tf.sum(tf.square(x)))).dataSync()[0]!));
 }
 
 /** Adds `extra` into `into` by name (both by variable name; `extra` is consumed). */

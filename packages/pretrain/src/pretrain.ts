@@ -24,6 +24,7 @@ import {
 } from '@selfalign/core';
 import {
   computeLoss,
+  disposeBatch,
   type LossWeights,
   lossDenominators,
   type Policy,
@@ -195,7 +196,7 @@ export async function pretrain(
           g = await pool.gradients(policy, fields, lossDenominators(policy, batch), cfg);
         } catch (err) {
           tf.dispose([time, ...Object.values(noise)]);
-          tf.dispose(Object.values(batch).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+          disposeBatch(batch);
           throw new Error(
             `pretraining step ${step}: ${(err as Error).message}; the last checkpoint is kept`,
           );
@@ -268,14 +269,14 @@ export async function pretrain(
             tf.dispose([main.value, ...Object.values(main.grads)]);
             throw err;
           } finally {
-            for (const b of [meta.play, meta.demo])
-              tf.dispose(Object.values(b).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+            disposeBatch(meta.play);
+            disposeBatch(meta.demo);
           }
           res = applyGradients(opt, params, main.value, main.grads);
         } else res = optimizerStep(opt, params, lossFn);
       }
       tf.dispose([time, ...Object.values(noise), ...(other ? [other] : [])]);
-      tf.dispose(Object.values(batch).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+      disposeBatch(batch);
       if (!res.applied)
         throw new Error(
           `pretraining step ${step}: the loss is not finite (${res.loss}); the parameters were left as they were`,

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { Rng } from '@selfalign/core';
 import { computeNormStats, type DatasetMeta, type Sample } from '@selfalign/data';
 import { createPolicy, type Policy } from '@selfalign/experts';
+import { firstFreeSlot } from '@selfalign/harness';
 import {
   type AlignAwareOptions,
   defaultWorkers,
@@ -127,7 +128,7 @@ export const pretrainCommand: Command = {
       );
     let { samples, meta } = await loadSamples(files, config.actionHorizon);
     if (args.has('no-play')) samples = samples.filter((s) => s.isDemo);
-    const initDims = init?.policy.normStats?.state.mean.length;
+    const initDims = init?.policy.stateDims;
     const stateDims = args.int('state-dims', initDims ?? meta.stateDim, 1);
     if (initDims !== undefined && stateDims !== initDims)
       throw new UserError(
@@ -163,18 +164,12 @@ export const pretrainCommand: Command = {
       throw new UserError(
         `pretrain: ${used} embodiments but config '${config.name}' has ${config.ttt.slots} TTT slots`,
       );
-    const fileStats = await computeNormStats(files);
-    // the policy's state stats cover the dims it sees; makeObservation keeps that many of every
+    // --init keeps the checkpoint's norm stats (its weights were trained on them); a new
+    // policy's state stats cover the dims it sees, and makeObservation keeps that many of every
     // later observation (eval, align, sample), so nothing else needs to know
-    const cut = (s: typeof fileStats.state) => ({
-      mean: s.mean.slice(0, stateDims),
-      std: s.std.slice(0, stateDims),
-      q01: s.q01.slice(0, stateDims),
-      q99: s.q99.slice(0, stateDims),
-    });
-    const normStats = { ...fileStats, state: cut(fileStats.state) };
-    // --init keeps the checkpoint's norm stats: its weights were trained on them
-    const policy = init?.policy ?? createPolicy(config, { seed, normStats, stateDims });
+    const policy =
+      init?.policy ??
+      createPolicy(config, { seed, normStats: await normStatsFor(files, stateDims), stateDims });
     const contrast = contrastArg
       ? (() => {
           const [w, m] = contrastArg.split(':').map(Number);
@@ -193,8 +188,8 @@ export const pretrainCommand: Command = {
       throw new UserError(
         `pretrain: the --align-aware-data frames are ${metaRobots.meta.imageShape.join('x')}, the pretraining frames ${meta.imageShape.join('x')}`,
       );
-    const scratch = used; // the first slot no pretraining robot has
-    if (metaRobots && scratch >= config.ttt.slots)
+    const scratch = firstFreeSlot(policy, Object.values(slots));
+    if (metaRobots && scratch === undefined)
       throw new UserError(
         `pretrain --align-aware-data: every one of the ${config.ttt.slots} slots is a pretraining robot's; none is free for the other robots`,
       );
@@ -274,6 +269,18 @@ export const pretrainCommand: Command = {
     }
   },
 };
+
+/** The frame files' norm stats, the state's cut to the first `stateDims` values. */
+async function normStatsFor(files: readonly string[], stateDims: number) {
+  const stats = await computeNormStats(files);
+  const cut = (s: typeof stats.state) => ({
+    mean: s.mean.slice(0, stateDims),
+    std: s.std.slice(0, stateDims),
+    q01: s.q01.slice(0, stateDims),
+    q99: s.q99.slice(0, stateDims),
+  });
+  return { ...stats, state: cut(stats.state) };
+}
 
 /**
  * The align-aware term's options from `W:ALPHA[:K]`: each meta step a robot of `samples` (in
