@@ -11,7 +11,7 @@
 // second derivative is a finite difference of two first-order gradients (as DARTS does):
 //   d/dtheta [g . grad_s A(s)] ~ (grad_theta A(s + eps g) - grad_theta A(s - eps g)) / (2 eps)
 // so no second derivatives are taken and every pass is the ordinary backward. Cost per meta
-// step: K + 1 + 2K forward/backward passes on the meta rows (+1 forward for the `before` term).
+// step: K + 1 + 2K forward/backward passes on the meta rows, and 3 forwards for the logged losses.
 
 import { SlotParam } from '@selfalign/align';
 import { type Rng, tf } from '@selfalign/core';
