@@ -40,7 +40,7 @@ export { bmm, linear, transposeLast2 } from './ops/linear.js';
 export { gegluMlp, geluTanh, type MlpWeights } from './ops/mlp.js';
 export { posembSincos } from './ops/posemb.js';
 export { rmsNorm } from './ops/rms-norm.js';
-export { applyRope } from './ops/rope.js';
+export { applyRope, type RopeTables, ropeTables } from './ops/rope.js';
 export {
   type AdamOptions,
   applyGradients,

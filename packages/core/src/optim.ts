@@ -2,6 +2,7 @@
 // learning-rate schedule. Pretraining and align call the same `optimizerStep`; only the list
 // of variables differs (selected from the parameter tree by a path filter). Moment tensors
 // exist only for the variables that were stepped, so a frozen parameter has no state at all.
+import { fusedAdamW, sumSquares } from './kernels/fast-kernels.js';
 import { tf } from './tf.js';
 
 export interface AdamOptions {
@@ -112,6 +113,10 @@ export function applyGradients(
     const gradList = params.map(([, v]) => grads[v.name]);
     const present = gradList.filter((g): g is tf.Tensor => g !== undefined);
     const [lossValue, sq] = tf.tidy(() => {
+      // the fast kernels read each gradient once in place; the stock path as it always was
+      const fast = present.map((g) => sumSquares(g));
+      if (fast.every((x): x is number => x !== undefined))
+        return [value.dataSync()[0]!, fast.reduce((a, x) => a + x, 0)] as const;
       const total = tf.addN(present.map((g) => tf.sum(tf.square(g))));
       return [value.dataSync()[0]!, total.dataSync()[0]!] as const;
     });
@@ -147,6 +152,24 @@ export function applyGradients(
       }
       const mv = m;
       const vv = v;
+      const fused = fusedAdamW(p, grad, mv, vv, {
+        clip,
+        beta1: o.beta1,
+        beta2: o.beta2,
+        c1,
+        c2,
+        eps: o.eps,
+        weightDecay: o.weightDecay,
+        rate,
+      });
+      if (fused !== undefined) {
+        // one wasm pass (the fast kernels) computing what the element-wise form below does
+        p.assign(fused[0]);
+        mv.assign(fused[1]);
+        vv.assign(fused[2]);
+        tf.dispose(fused);
+        return;
+      }
       tf.tidy(() => {
         const g = clip === 1 ? grad : tf.mul(grad, clip);
         const mNew = tf.add(tf.mul(mv, o.beta1), tf.mul(g, 1 - o.beta1));

@@ -6,7 +6,7 @@
 //   h   = h + tanh(alpha) TTT(o(...))        Action/Alignment layers with TTT; the module is shared
 //   out = h + GeGLU(RMSNorm(h))
 // The TTT inner step of a stream uses that stream's own block of the attention mask.
-import { applyRope, attention, gegluMlp, linear, rmsNorm, tf } from '@selfalign/core';
+import { applyRope, attention, gegluMlp, linear, rmsNorm, ropeTables, tf } from '@selfalign/core';
 import type { Policy } from './policy.js';
 
 export type ExpertName = 'vlm' | 'action' | 'alignment';
@@ -72,6 +72,7 @@ export function runTransformer(
         : tf.slice(opts.mask, [0, offsets[i]!, cacheLen + offsets[i]!], [b, lens[i]!, lens[i]!]),
     );
     let xs = streams.map((s) => s.x);
+    const rope = ropeTables(opts.positions, Dh); // one set of angles for every layer
     const kv: LayerKV[] = [];
     const tttLosses: tf.Scalar[] = [];
     for (let l = 0; l < c.depth; l++) {
@@ -88,8 +89,8 @@ export function runTransformer(
           ),
           1,
         );
-      const q = applyRope(proj('q', H), opts.positions);
-      const k = applyRope(proj('k', Hkv), opts.positions);
+      const q = applyRope(proj('q', H), rope);
+      const k = applyRope(proj('k', Hkv), rope);
       const v = proj('v', Hkv);
       if (opts.captureKV) kv.push({ k, v });
       const att = attention(q, k, v, opts.mask, opts.cache?.[l]); // [B,N,H,Dh]

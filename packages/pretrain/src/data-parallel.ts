@@ -123,7 +123,7 @@ function workerScript(): { url: URL; execArgv: string[] } {
 }
 
 interface Pending {
-  resolve: (v: { loss: number; terms: Record<string, number> }) => void;
+  resolve: (v: { loss: number; terms: Record<string, number>; timing?: string }) => void;
   reject: (e: Error) => void;
 }
 
@@ -188,13 +188,19 @@ export class WorkerPool {
                 id?: number;
                 loss?: number;
                 terms?: Record<string, number>;
+                timing?: string;
                 error?: string;
               }) => {
                 if (m.id === undefined) return;
                 const p = pool.pending.get(m.id);
                 if (!p) return;
                 pool.pending.delete(m.id);
-                if (m.type === 'done') p.resolve({ loss: m.loss!, terms: m.terms! });
+                if (m.type === 'done')
+                  p.resolve({
+                    loss: m.loss!,
+                    terms: m.terms!,
+                    ...(m.timing ? { timing: m.timing } : {}),
+                  });
                 else p.reject(new Error(`worker ${i + 1}: ${m.error}`));
               },
             );
@@ -244,7 +250,7 @@ export class WorkerPool {
     const t0 = performance.now();
     const b = fields['state']!.shape[0]!;
     const ranges = shardRanges(b, this.size);
-    const jobs: Promise<{ loss: number; terms: Record<string, number> }>[] = [];
+    const jobs: Promise<{ loss: number; terms: Record<string, number>; timing?: string }>[] = [];
     const used: number[] = [];
     ranges.slice(1).forEach(([r0, r1], i) => {
       if (r1 === r0) return;
@@ -271,7 +277,7 @@ export class WorkerPool {
       () => shardLoss(policy, sliceRows(fields, r0, r1), den, (r1 - r0) / b, cfg, terms),
       this.params.map(([, v]) => v),
     );
-    let results: { loss: number; terms: Record<string, number> }[];
+    let results: { loss: number; terms: Record<string, number>; timing?: string }[];
     const tWait = performance.now();
     try {
       results = await Promise.all(jobs);
@@ -296,17 +302,19 @@ export class WorkerPool {
     for (const [, v] of this.params) {
       const g = grads[v.name];
       if (g !== undefined) {
-        const host = new Float32Array(v.size);
-        for (const i of used) {
-          const view = this.gradViews[i]!;
-          for (let j = 0; j < v.size; j++) host[j]! += view[o + j]!;
-        }
-        summed[v.name] = tf.tidy(() => tf.add(g, tf.tensor(host, g.shape)));
+        // the replicas' gradients are copied into the backend as they lie in shared memory and
+        // added there (one copy and one add per replica, no host loop)
+        summed[v.name] = tf.tidy(() =>
+          tf.addN([
+            g,
+            ...used.map((i) => tf.tensor(this.gradViews[i]!.subarray(o, o + v.size), g.shape)),
+          ]),
+        );
         g.dispose();
       }
       o += v.size;
     }
-    this.lastProfile = `post ${(tMain - t0).toFixed(0)}, own shard ${(tWait - tMain).toFixed(0)}, wait ${(tSum - tWait).toFixed(0)}, sum ${(performance.now() - tSum).toFixed(0)}`;
+    this.lastProfile = `post ${(tMain - t0).toFixed(0)}, own shard ${(tWait - tMain).toFixed(0)}, wait ${(tSum - tWait).toFixed(0)}, sum ${(performance.now() - tSum).toFixed(0)}; workers: ${results.map((r) => r.timing ?? '?').join(' | ')}`;
     return { value: total, grads: summed, terms };
   }
 

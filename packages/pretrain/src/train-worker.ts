@@ -57,13 +57,16 @@ try {
           port.postMessage({ type: 'done', id: m.id, loss: n, terms: {} });
           return;
         }
+        const t0 = performance.now();
         tf.tidy(readParams);
+        const t1 = performance.now();
         const terms: Record<string, number> = {};
         const { value, grads } = tf.variableGrads(
           () => shardLoss(policy, m.fields, m.den, m.share, m.cfg, terms),
           vars,
         );
         const loss = value.dataSync()[0]!;
+        const t2 = performance.now();
         let o = 0;
         for (const v of vars) {
           const g = grads[v.name];
@@ -73,7 +76,8 @@ try {
         }
         value.dispose();
         tf.dispose(Object.values(grads));
-        port.postMessage({ type: 'done', id: m.id, loss, terms });
+        const timing = `read ${(t1 - t0).toFixed(0)}, shard ${(t2 - t1).toFixed(0)}, write ${(performance.now() - t2).toFixed(0)}`;
+        port.postMessage({ type: 'done', id: m.id, loss, terms, timing });
       } catch (err) {
         port.postMessage({ type: 'error', id: m.id, error: (err as Error).message });
       }

@@ -31,7 +31,7 @@ import { runEpisodes, seedRange, sourceEmbodiment } from '@selfalign/sim';
 export interface TrainBenchOptions {
   config: PolicyConfig;
   batches: readonly number[];
-  /** Timed steps per cell (after one warm-up step). */
+  /** Timed steps per cell (after warm-up steps; the median is reported). */
   steps: number;
   workers: number;
   episodes: number;
@@ -66,11 +66,15 @@ function trainBatch(policy: Policy, b: number, seed: number): TrainBatch {
   return batch;
 }
 
+/** Steps run before timing: the first steps of a run (and of a worker pool) are still warming. */
+const WARMUP_STEPS = 2;
+
+/** Median wall time of a pretrain step after WARMUP_STEPS (ms), as in a long run. */
 async function pretrainMs(policy: Policy, b: number, steps: number, workers: number) {
   const t: number[] = [];
   let last = performance.now();
   const r = await pretrain(policy, (s) => trainBatch(policy, b, 100 + s), {
-    steps: steps + 1,
+    steps: steps + WARMUP_STEPS,
     workers,
     lr: 1e-4,
     lossWeights: { keypoints: 1 },
@@ -81,7 +85,8 @@ async function pretrainMs(policy: Policy, b: number, steps: number, workers: num
     },
   });
   disposePretrain(r);
-  return t.slice(1).reduce((a, x) => a + x, 0) / Math.max(1, t.length - 1);
+  const timed = t.slice(WARMUP_STEPS).sort((x, y) => x - y);
+  return timed[timed.length >> 1]!;
 }
 
 /** Median wall time of `reps` calls after one warm-up call (ms). */

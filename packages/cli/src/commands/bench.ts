@@ -24,7 +24,8 @@ export const bench: Command = {
   usage: `selfalign bench [--config tiny|small] [--batch-size B] [--repeats N]
 selfalign bench --train [--config small] [--batch-sizes 16,32] [--repeats N] [--workers N] [--episodes N]
   --train       the training-speed benchmark: pretrain steps with the stock and the fast wasm
-                kernels and with data-parallel workers, align steps, sampleActions, eval episodes
+                kernels and with data-parallel workers, align steps, sampleActions, eval episodes;
+                each pretrain cell is the median of --repeats steps (default 5) after 2 warm-up steps
   (deeper benchmarks: pnpm bench, see each package README)`,
   options: {
     config: { type: 'string' },
@@ -49,7 +50,7 @@ selfalign bench --train [--config small] [--batch-sizes 16,32] [--repeats N] [--
       const rows = await benchTrain({
         config,
         batches,
-        steps: args.int('repeats', 3, 1),
+        steps: args.int('repeats', 5, 1),
         workers: args.int('workers', defaultWorkers(), 1),
         episodes: args.int('episodes', 25, 1),
         log: (line) => io.err(line),
