@@ -1,11 +1,12 @@
-// Diagnostic for docs/results.md: how hard is the reach control problem itself, with perception
+// Diagnostic for docs/results.md: how hard is the control problem itself, with perception
 // solved? Behaviour cloning of the scripted expert by a plain MLP from privileged inputs
-// (cos/sin of the joint angles, the target's (x, y), a one-hot of the source robot) on the same
-// 8 source robots as the pretraining probe; MSE regression of the expert's action, Adam, batch 64;
-// closed-loop reach success on fresh seeds every `--eval-every` steps.
+// (cos/sin of the joint angles, the target's (x, y) for reach, the block's and the goal's for
+// push, a one-hot of the source robot) on the same 8 source robots as the pretraining probe; MSE
+// regression of the expert's action, Adam, batch 64; closed-loop success on fresh seeds every
+// `--eval-every` steps.
 //   pnpm --filter @selfalign/experiments probe privileged-bc.ts
-//     [--demos 30] [--steps 3000] [--eval-every 500] [--width 256] [--batch 64] [--lr 1e-3]
-//     [--dart 0] [--reach canonical|nearest]
+//     [--task reach|push] [--demos 30] [--steps 3000] [--eval-every 500] [--width 256]
+//     [--batch 64] [--lr 1e-3] [--dart 0] [--reach canonical|nearest]
 import {
   createOptimizer,
   initBackend,
@@ -36,14 +37,19 @@ const lr = Number(arg('--lr', '1e-3'));
 const dart = Number(arg('--dart', '0'));
 const noise = new Rng(77);
 const reachMode = arg('--reach', 'nearest') as 'nearest' | 'canonical';
+const task = arg('--task', 'reach') as 'reach' | 'push';
 await initBackend('wasm');
 const sources = sampleSources(8, 1);
-const IN = 6 + 2 + 8;
+const OBJ = task === 'reach' ? 2 : 4;
+const IN = 6 + OBJ + 8;
 const features = (o: StepObservation, k: number, out: Float32Array, at: number) => {
   out.set(o.state.subarray(0, 6), at);
-  out[at + 6] = o.env.target[0];
-  out[at + 7] = o.env.target[1];
-  out[at + 8 + k] = 1;
+  const objs = task === 'reach' ? [o.env.target] : [o.env.block, o.env.goal];
+  objs.forEach(([x, y], i) => {
+    out[at + 6 + 2 * i] = x;
+    out[at + 7 + 2 * i] = y;
+  });
+  out[at + 6 + OBJ + k] = 1;
 };
 const xs: number[] = [];
 const ys: number[] = [];
@@ -60,7 +66,7 @@ for (const [k, e] of sources.entries()) {
       return dart > 0 ? a.map((v) => v.map((x) => x + dart * noise.normal())) : a;
     },
   };
-  await runEpisodes(e, 'reach', seedRange(demos, 100_000 + k * 1000), rec);
+  await runEpisodes(e, task, seedRange(demos, 100_000 + k * 1000), rec);
 }
 const n = ys.length / 3;
 const X = tf.tensor2d(xs, [n, IN]);
@@ -94,12 +100,12 @@ const evaluate = async (step: number) => {
           return a;
         }),
     };
-    const r = await runEpisodes(e, 'reach', seedRange(25, 900_000 + k * 100), ctrl);
+    const r = await runEpisodes(e, task, seedRange(25, 900_000 + k * 100), ctrl);
     rates.push(`${(100 * r.successRate).toFixed(0)} (d ${r.meanFinalDistance.toFixed(2)})`);
     total += r.successRate;
   }
   console.log(
-    `step ${step}: reach success per source ${rates.join(' / ')} %, mean ${((100 * total) / 8).toFixed(0)}%`,
+    `step ${step}: ${task} success per source ${rates.join(' / ')} %, mean ${((100 * total) / 8).toFixed(0)}%`,
   );
 };
 console.log(`${n} demo frames (${demos} demos per source)`);
