@@ -262,6 +262,15 @@ describe('fast wasm kernels', () => {
         ...fast.v,
       ]);
     }
+    // the fused path leaves the live tensor count unchanged step after step
+    const w = tf.variable(rand(rng, [9, 4]));
+    const opt = createOptimizer({ lr: 1e-2, weightDecay: 0.1, clipNorm: 1 });
+    const loss = () => tf.sum(tf.square(w)) as tf.Scalar;
+    optimizerStep(opt, [['w', w]], loss);
+    const live = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) optimizerStep(opt, [['w', w]], loss);
+    expect(tf.memory().numTensors).toBe(live);
+    tf.dispose([w, ...opt.m.values(), ...opt.v.values()]);
     const x = rand(rng, [1001]);
     const ref = Array.from(x.dataSync()).reduce((a, v) => a + v * v, 0);
     expect(Math.abs(sumSquares(x)! - ref) / ref).toBeLessThan(1e-6);
