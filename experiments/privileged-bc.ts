@@ -7,6 +7,9 @@
 //   pnpm --filter @selfalign/experiments probe privileged-bc.ts
 //     [--task reach|push] [--demos 30] [--steps 3000] [--eval-every 500] [--width 256]
 //     [--batch 64] [--lr 1e-3] [--dart 0] [--reach canonical|nearest]
+//     [--dagger R] [--dagger-episodes 50]
+// --dagger R: DAgger, R rounds spread evenly over the steps: the MLP drives `--dagger-episodes`
+// fresh episodes per source, the expert labels every state it visits, the rows join the data.
 import {
   createOptimizer,
   initBackend,
@@ -35,6 +38,8 @@ const batch = Number(arg('--batch', '64'));
 const lr = Number(arg('--lr', '1e-3'));
 /** --dart S: the demos execute the expert's action plus N(0, S^2) noise; the label stays clean (DART). */
 const dart = Number(arg('--dart', '0'));
+const daggerRounds = Number(arg('--dagger', '0'));
+const daggerEpisodes = Number(arg('--dagger-episodes', '50'));
 const noise = new Rng(77);
 const reachMode = arg('--reach', 'nearest') as 'nearest' | 'canonical';
 const task = arg('--task', 'reach') as 'reach' | 'push';
@@ -68,9 +73,9 @@ for (const [k, e] of sources.entries()) {
   };
   await runEpisodes(e, task, seedRange(demos, 100_000 + k * 1000), rec);
 }
-const n = ys.length / 3;
-const X = tf.tensor2d(xs, [n, IN]);
-const Y = tf.tensor2d(ys, [n, 3]);
+let n = ys.length / 3;
+let X = tf.tensor2d(xs, [n, IN]);
+let Y = tf.tensor2d(ys, [n, 3]);
 const tree = new ParamTree();
 const rng = new Rng(0);
 const dense = (p: string, a: number, b: number) => {
@@ -108,6 +113,36 @@ const evaluate = async (step: number) => {
     `step ${step}: ${task} success per source ${rates.join(' / ')} %, mean ${((100 * total) / 8).toFixed(0)}%`,
   );
 };
+/** DAgger: the learner acts, the expert labels what it visits; the rows join the data. */
+const aggregate = async (round: number) => {
+  for (const [k, e] of sources.entries()) {
+    const ctrl: Controller = {
+      act: (obs) =>
+        tf.tidy(() => {
+          const f = new Float32Array(obs.length * IN);
+          obs.forEach((o, i) => features(o, k, f, i * IN));
+          const labels = expertController(undefined, reachMode).act(obs) as Float64Array[];
+          labels.forEach((a, i) => {
+            xs.push(...f.subarray(i * IN, (i + 1) * IN));
+            ys.push(...a);
+          });
+          return mlp(tf.tensor2d(f, [obs.length, IN])).arraySync() as number[][];
+        }),
+    };
+    await runEpisodes(
+      e,
+      task,
+      seedRange(daggerEpisodes, 200_000 + round * 10_000 + k * 1000),
+      ctrl,
+    );
+  }
+  tf.dispose([X, Y]);
+  n = ys.length / 3;
+  X = tf.tensor2d(xs, [n, IN]);
+  Y = tf.tensor2d(ys, [n, 3]);
+  console.log(`dagger round ${round}: ${n} frames`);
+};
+const roundEvery = daggerRounds > 0 ? Math.floor(steps / (daggerRounds + 1)) : 0;
 console.log(`${n} demo frames (${demos} demos per source)`);
 const opt = createOptimizer({ lr });
 const params = tree.select();
@@ -122,6 +157,8 @@ for (let s = 1; s <= steps; s++) {
     () => tf.mean(tf.square(tf.sub(mlp(tf.gather(X, idx)), tf.gather(Y, idx)))) as tf.Scalar,
   );
   idx.dispose();
+  if (roundEvery > 0 && s % roundEvery === 0 && s / roundEvery <= daggerRounds)
+    await aggregate(s / roundEvery);
   if (s % evalEvery === 0) {
     console.log(`step ${s}: train mse ${r.loss.toFixed(4)}`);
     await evaluate(s);
