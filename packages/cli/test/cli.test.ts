@@ -410,6 +410,8 @@ describe('the pipeline on tiny configs', () => {
       '2',
       '--oracle-steps',
       '30',
+      '--oracle-params',
+      'free,span',
       '--out',
       'table.md',
       '--raw',
@@ -425,6 +427,7 @@ describe('the pipeline on tiny configs', () => {
       'align span',
       'align span+residual',
       'oracle adapter',
+      'oracle adapter (span)',
       'fine-tune (all parameters)',
     ]);
     for (const r of rows) {
@@ -434,6 +437,9 @@ describe('the pipeline on tiny configs', () => {
     // the oracle adapter fits the slot to the target's labelled demos: its actions are nearer
     // the target's expert than no adaptation's
     expect(rows[5]!.actionMse).toBeLessThan(rows[0]!.actionMse);
+    // the span oracle fits the source-slot coefficients with the same labels: the slot moved
+    // (whether a combination of the tiny policy's slots acts better is not this test's question)
+    expect(rows[6]!.actionMse).not.toBe(rows[0]!.actionMse);
     // align moved the slot: its actions differ from no adaptation's
     expect(rows[2]!.actionMse).not.toBe(rows[0]!.actionMse);
     const table = await readFile(join(dir, 'table.md'), 'utf8');

@@ -60,6 +60,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --episodes N         evaluation episodes per row           (default 100)
   --steps N            align steps                           (default 200)
   --oracle-steps N     oracle adapter steps                  (default 200)
+  --oracle-params LIST the oracle's slot parametrisations: free is the gap's reference;
+                       span asks whether a combination of the source slots can act right
+                       (rows 'oracle adapter (span)')       (default free)
   --finetune-steps N   full fine-tuning steps (0: skip)      (default 200)
   --params LIST        slot parametrisations                 (default free,span,span+residual)
   --batch-size B       (default 16)
@@ -88,6 +91,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     steps: { type: 'string' },
     'finetune-steps': { type: 'string' },
     'oracle-steps': { type: 'string' },
+    'oracle-params': { type: 'string' },
     params: { type: 'string' },
     'batch-size': { type: 'string' },
     'align-data': { type: 'string' },
@@ -150,6 +154,13 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const params = args.list('params', [...PARAMS]).map((p) => {
       if (!(PARAMS as readonly string[]).includes(p))
         throw new UserError(`results: unknown parametrisation '${p}' (${PARAMS.join(', ')})`);
+      return p as (typeof PARAMS)[number];
+    });
+    const oracleParams = args.list('oracle-params', ['free']).map((p) => {
+      if (!(PARAMS as readonly string[]).includes(p))
+        throw new UserError(
+          `results: unknown oracle parametrisation '${p}' (${PARAMS.join(', ')})`,
+        );
       return p as (typeof PARAMS)[number];
     });
     const seeds = args.int('seeds', 1, 1);
@@ -309,20 +320,27 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               slot,
               0,
             ).train;
-            t0 = performance.now();
-            resetSlot();
-            const o = await align(policy, demoBatches, {
-              slot,
-              parametrisation: 'free',
-              init: 'mean',
-              basis: sourceSlots,
-              maxSteps: oracleSteps,
-              lr: 1e-3,
-              objective: 'action',
-              seed: s,
-            });
-            o.state.dispose();
-            row('oracle adapter', await evaluate(policy, e, s), t0);
+            for (const p of oracleParams) {
+              t0 = performance.now();
+              resetSlot();
+              const o = await align(policy, demoBatches, {
+                slot,
+                parametrisation: p,
+                init: 'mean',
+                basis: sourceSlots,
+                maxSteps: oracleSteps,
+                // the free slot's rate; span coefficients take align's own default rate
+                lr: p === 'free' ? 1e-3 : (lrOf[p] ?? 3e-2),
+                objective: 'action',
+                seed: s,
+              });
+              o.state.dispose();
+              row(
+                p === 'free' ? 'oracle adapter' : `oracle adapter (${p})`,
+                await evaluate(policy, e, s),
+                t0,
+              );
+            }
             for (const b of demoBatches) disposeBatch(b);
             if (ftSteps > 0) {
               t0 = performance.now();
