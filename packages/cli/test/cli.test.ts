@@ -483,6 +483,33 @@ describe('the pipeline on tiny configs', () => {
     ]);
     const both = await cli('results', '--merge', 'raw.json,lever.json');
     expect(both.out).toMatch(/\| perm \| 2 \| align free \[inverse only\] \| [\d.]+% \|/);
+    // the oracles alone: no align rows
+    const oracles = await cli(
+      'results',
+      '--checkpoint',
+      'ckpt.safetensors',
+      '--targets',
+      'perm',
+      '--play',
+      '2',
+      '--episodes',
+      '2',
+      '--params',
+      'none',
+      '--oracle-params',
+      'span',
+      '--oracle-steps',
+      '2',
+      '--finetune-steps',
+      '0',
+      '--json',
+    );
+    expect(oracles.code).toBe(0);
+    expect(oracles.json().rows.map((r: { method: string }) => r.method)).toEqual([
+      'no adaptation',
+      'nearest source slot',
+      'oracle adapter (span)',
+    ]);
     oneLineError(
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--play', '0'),
       /--play takes positive integers, got '0'/,

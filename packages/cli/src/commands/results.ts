@@ -64,7 +64,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        span asks whether a combination of the source slots can act right
                        (rows 'oracle adapter (span)')       (default free)
   --finetune-steps N   full fine-tuning steps (0: skip)      (default 200)
-  --params LIST        slot parametrisations                 (default free,span,span+residual)
+  --params LIST        slot parametrisations, or none (no align rows)
+                                                             (default free,span,span+residual)
   --batch-size B       (default 16)
   --align-data D       all: every play frame in epochs, 20% of the episodes held out;
                        fixed: the old 4 random batches reused every step; both: a row each
@@ -151,7 +152,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
         throw new UserError(`results: --play takes positive integers, got '${b}'`);
       return n;
     });
-    const params = args.list('params', [...PARAMS]).map((p) => {
+    const paramList = args.list('params', [...PARAMS]);
+    // none: no align rows (the baselines and the oracles only)
+    const params = (paramList.length === 1 && paramList[0] === 'none' ? [] : paramList).map((p) => {
       if (!(PARAMS as readonly string[]).includes(p))
         throw new UserError(`results: unknown parametrisation '${p}' (${PARAMS.join(', ')})`);
       return p as (typeof PARAMS)[number];
