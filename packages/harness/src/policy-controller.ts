@@ -1,7 +1,7 @@
 // The policy acting in the simulator: a sim Controller that batches every active episode's
 // observation into one sampleActions call, executes the first `execute` actions of each chunk
 // (receding horizon) and asks for a new chunk when those run out or an episode starts.
-import { tf } from '@selfalign/core';
+import { type Rng, tf } from '@selfalign/core';
 import { makeObservation, type Policy } from '@selfalign/experts';
 import type { Controller, StepObservation } from '@selfalign/sim';
 
@@ -17,6 +17,13 @@ export interface PolicyControllerOptions {
    * cover (what it was trained on).
    */
   stateDims?: number;
+  /**
+   * The flow's starting noise (default: the policy's own stream, so a row's numbers depend on
+   * every sample drawn before it). Give evaluations their own seeded stream so that a
+   * (robot, seed) cell is the same whatever ran before, and rows compared on one seed set share
+   * their noise.
+   */
+  rng?: Rng;
 }
 
 export function policyController(policy: Policy, opts: PolicyControllerOptions): Controller {
@@ -47,6 +54,7 @@ export function policyController(policy: Policy, opts: PolicyControllerOptions):
         });
         const chunk = policy.sampleActions(o, {
           actionDims: n,
+          ...(opts.rng ? { rng: opts.rng } : {}),
           ...(opts.numSteps ? { numSteps: opts.numSteps } : {}),
         });
         const data = (await chunk.data()) as Float32Array;

@@ -217,7 +217,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
           e,
           'reach',
           seedRange(episodes, 700_000 + 10_000 * s),
-          policyController(p, { slot }),
+          // its own noise stream per seed: a cell does not depend on the rows run before it
+          policyController(p, { slot, rng: new Rng(710_000 + 10_000 * s) }),
           { env: { imageSize: side }, parallel: 25 },
         );
         return { success: r.successRate, actionMse: r.actionMse };
