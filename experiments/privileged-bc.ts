@@ -92,19 +92,27 @@ const mlp = (x: tf.Tensor) =>
     P('l3/w'),
     P('l3/b'),
   );
+/**
+ * The MLP driving source k; `record` sees each step's features (rows of IN) and observations
+ * first (DAgger labels them).
+ */
+const learner = (
+  k: number,
+  record?: (f: Float32Array, obs: readonly StepObservation[]) => void,
+): Controller => ({
+  act: (obs) =>
+    tf.tidy(() => {
+      const f = new Float32Array(obs.length * IN);
+      obs.forEach((o, i) => features(o, k, f, i * IN));
+      record?.(f, obs);
+      return mlp(tf.tensor2d(f, [obs.length, IN])).arraySync() as number[][];
+    }),
+});
 const evaluate = async (step: number) => {
   const rates: string[] = [];
   let total = 0;
   for (const [k, e] of sources.entries()) {
-    const ctrl: Controller = {
-      act: (obs) =>
-        tf.tidy(() => {
-          const f = new Float32Array(obs.length * IN);
-          obs.forEach((o, i) => features(o, k, f, i * IN));
-          const a = mlp(tf.tensor2d(f, [obs.length, IN])).arraySync() as number[][];
-          return a;
-        }),
-    };
+    const ctrl = learner(k);
     const r = await runEpisodes(e, task, seedRange(25, 900_000 + k * 100), ctrl);
     rates.push(`${(100 * r.successRate).toFixed(0)} (d ${r.meanFinalDistance.toFixed(2)})`);
     total += r.successRate;
@@ -116,19 +124,13 @@ const evaluate = async (step: number) => {
 /** DAgger: the learner acts, the expert labels what it visits; the rows join the data. */
 const aggregate = async (round: number) => {
   for (const [k, e] of sources.entries()) {
-    const ctrl: Controller = {
-      act: (obs) =>
-        tf.tidy(() => {
-          const f = new Float32Array(obs.length * IN);
-          obs.forEach((o, i) => features(o, k, f, i * IN));
-          const labels = expertController(undefined, reachMode).act(obs) as Float64Array[];
-          labels.forEach((a, i) => {
-            xs.push(...f.subarray(i * IN, (i + 1) * IN));
-            ys.push(...a);
-          });
-          return mlp(tf.tensor2d(f, [obs.length, IN])).arraySync() as number[][];
-        }),
-    };
+    const ctrl = learner(k, (f, obs) => {
+      const labels = expertController(undefined, reachMode).act(obs) as Float64Array[];
+      labels.forEach((a, i) => {
+        xs.push(...f.subarray(i * IN, (i + 1) * IN));
+        ys.push(...a);
+      });
+    });
     await runEpisodes(
       e,
       task,

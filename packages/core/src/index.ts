@@ -46,6 +46,7 @@ export {
   applyGradients,
   createOptimizer,
   disposeOptimizer,
+  globalNorm,
   type Optimizer,
   optimizerStep,
   type StepResult,

@@ -112,15 +112,8 @@ export function applyGradients(
     // A parameter the loss does not reach gets no gradient from tfjs: it is left alone.
     const gradList = params.map(([, v]) => grads[v.name]);
     const present = gradList.filter((g): g is tf.Tensor => g !== undefined);
-    const [lossValue, sq] = tf.tidy(() => {
-      // the fast kernels read each gradient once in place; the stock path as it always was
-      const fast = present.map((g) => sumSquares(g));
-      if (fast.every((x): x is number => x !== undefined))
-        return [value.dataSync()[0]!, fast.reduce((a, x) => a + x, 0)] as const;
-      const total = tf.addN(present.map((g) => tf.sum(tf.square(g))));
-      return [value.dataSync()[0]!, total.dataSync()[0]!] as const;
-    });
-    const gradNorm = Math.sqrt(sq);
+    const lossValue = value.dataSync()[0]!;
+    const gradNorm = globalNorm(present);
     if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
       return { loss: lossValue, gradNorm: Number.NaN, applied: false };
     }
@@ -186,6 +179,18 @@ export function applyGradients(
     value.dispose();
     tf.dispose(Object.values(grads));
   }
+}
+
+/**
+ * The L2 norm of all the tensors together (a gradient's global norm). With the fast kernels each
+ * tensor is read once in place; otherwise as tfjs ops.
+ */
+export function globalNorm(tensors: readonly tf.Tensor[]): number {
+  if (tensors.length === 0) return 0;
+  const fast = tensors.map((t) => sumSquares(t));
+  if (fast.every((x): x is number => x !== undefined))
+    return Math.sqrt(fast.reduce((a, x) => a + x, 0));
+  return Math.sqrt(tf.tidy(() => tf.addN(tensors.map((t) => tf.sum(tf.square(t)))).dataSync()[0]!));
 }
 
 export function disposeOptimizer(opt: Optimizer): void {

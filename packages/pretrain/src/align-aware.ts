@@ -14,7 +14,7 @@
 // step: K + 1 + 2K forward/backward passes on the meta rows, and 3 forwards for the logged losses.
 
 import { SlotParam } from '@selfalign/align';
-import { type Rng, tf } from '@selfalign/core';
+import { globalNorm, type Rng, tf } from '@selfalign/core';
 import {
   computeLoss,
   disposePrefixCache,
@@ -197,11 +197,6 @@ export function alignAwareGradients(
     ]);
     param.dispose();
   }
-}
-
-/** The L2 norm of all the tensors together. */
-function globalNorm(ts: readonly tf.Tensor[]): number {
-  return Math.sqrt(tf.tidy(() => tf.addN(ts.map((x) => tf.sum(tf.square(x)))).dataSync()[0]!));
 }
 
 /** Adds `extra` into `into` by name (both by variable name; `extra` is consumed). */

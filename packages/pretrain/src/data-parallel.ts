@@ -122,8 +122,15 @@ function workerScript(): { url: URL; execArgv: string[] } {
   return { url, execArgv: [] };
 }
 
+/** What a replica reports for its shard: the loss, the logged terms, where its time went. */
+interface ShardResult {
+  loss: number;
+  terms: Record<string, number>;
+  timing?: string;
+}
+
 interface Pending {
-  resolve: (v: { loss: number; terms: Record<string, number>; timing?: string }) => void;
+  resolve: (v: ShardResult) => void;
   reject: (e: Error) => void;
 }
 
@@ -250,7 +257,7 @@ export class WorkerPool {
     const t0 = performance.now();
     const b = fields['state']!.shape[0]!;
     const ranges = shardRanges(b, this.size);
-    const jobs: Promise<{ loss: number; terms: Record<string, number>; timing?: string }>[] = [];
+    const jobs: Promise<ShardResult>[] = [];
     const used: number[] = [];
     ranges.slice(1).forEach(([r0, r1], i) => {
       if (r1 === r0) return;
@@ -277,7 +284,7 @@ export class WorkerPool {
       () => shardLoss(policy, sliceRows(fields, r0, r1), den, (r1 - r0) / b, cfg, terms),
       this.params.map(([, v]) => v),
     );
-    let results: { loss: number; terms: Record<string, number>; timing?: string }[];
+    let results: ShardResult[];
     const tWait = performance.now();
     try {
       results = await Promise.all(jobs);

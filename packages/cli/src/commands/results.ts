@@ -154,18 +154,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     });
     const paramList = args.list('params', [...PARAMS]);
     // none: no align rows (the baselines and the oracles only)
-    const params = (paramList.length === 1 && paramList[0] === 'none' ? [] : paramList).map((p) => {
-      if (!(PARAMS as readonly string[]).includes(p))
-        throw new UserError(`results: unknown parametrisation '${p}' (${PARAMS.join(', ')})`);
-      return p as (typeof PARAMS)[number];
-    });
-    const oracleParams = args.list('oracle-params', ['free']).map((p) => {
-      if (!(PARAMS as readonly string[]).includes(p))
-        throw new UserError(
-          `results: unknown oracle parametrisation '${p}' (${PARAMS.join(', ')})`,
-        );
-      return p as (typeof PARAMS)[number];
-    });
+    const params = parametrisations(
+      paramList.length === 1 && paramList[0] === 'none' ? [] : paramList,
+      '',
+    );
+    const oracleParams = parametrisations(args.list('oracle-params', ['free']), 'oracle ');
     const seeds = args.int('seeds', 1, 1);
     const episodes = args.int('episodes', 100, 1);
     const steps = args.int('steps', 200, 1);
@@ -395,6 +388,15 @@ function copySlot(policy: Policy, from: number, to: number): void {
       to,
       tf.tidy(() => tf.squeeze(tf.slice(v, [from], [1]), [0])),
     );
+}
+
+/** Checks slot parametrisation names (`what`: how the error names them). */
+function parametrisations(names: readonly string[], what: string): (typeof PARAMS)[number][] {
+  return names.map((p) => {
+    if (!(PARAMS as readonly string[]).includes(p))
+      throw new UserError(`results: unknown ${what}parametrisation '${p}' (${PARAMS.join(', ')})`);
+    return p as (typeof PARAMS)[number];
+  });
 }
 
 /** Markdown: one row per (target, budget, method), mean (and spread over seeds), then the gap closed. */
