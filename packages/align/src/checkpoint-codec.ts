@@ -1,6 +1,7 @@
 // Policy checkpoints as bytes (no file system, so it runs in the browser too): every parameter,
 // the optimiser's moments, the step, the generator state and the normalisation stats in one
-// safetensors file. Tensors are `params/<path>`, `opt/m/<path>`, `opt/v/<path>`; metadata carries
+// safetensors file. Tensors are `params/<path>`, `opt/m/<path>`, `opt/v/<path>` (and `extra/<path>`:
+// other training state, e.g. a slot code); metadata carries
 // the config (JSON), its fingerprint, norm stats, step counts and the Rng state, so a resumed run
 // continues exactly. File I/O (atomic) is in checkpoint.ts.
 import {
@@ -28,6 +29,8 @@ export interface TrainingState {
   rng?: Rng;
   /** Free-form JSON-able notes (command line, data, duration). */
   info?: Record<string, unknown>;
+  /** More training state by path, stored as `extra/<path>` (e.g. pretraining's slot code). */
+  extra?: readonly (readonly [string, tf.Tensor])[];
 }
 
 const host = async (t: tf.Tensor): Promise<HostTensor> => ({
@@ -46,6 +49,7 @@ export async function encodeCheckpoint(
     for (const [p, m] of state.opt.m) entries.push([`opt/m/${p}`, await host(m)]);
     for (const [p, v] of state.opt.v) entries.push([`opt/v/${p}`, await host(v)]);
   }
+  for (const [p, t] of state.extra ?? []) entries.push([`extra/${p}`, await host(t)]);
   const meta: Record<string, string> = {
     format: CHECKPOINT_FORMAT,
     config: JSON.stringify(policy.config),

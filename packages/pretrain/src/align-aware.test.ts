@@ -30,12 +30,19 @@ const metaBatch = (p: Policy, seed: number): AlignAwareBatch => ({
  * mean of the other sources on the play rows, then w x the action loss on the demo rows, with the
  * draws alignAwareGradients takes from an Rng of the same seed.
  */
-function metaObjective(p: Policy, mb: AlignAwareBatch, alpha: number, w: number, seed: number) {
+function metaObjective(
+  p: Policy,
+  mb: AlignAwareBatch,
+  alpha: number,
+  w: number,
+  seed: number,
+  kind: 'free' | 'span' = 'free',
+) {
   const rng = new Rng(seed);
   const pd = drawStep(rng, p, mb.play.state.shape[0]!);
   const dd = drawStep(rng, p, mb.demo.state.shape[0]!);
   const param = new SlotParam(p, {
-    kind: 'free',
+    kind,
     slot: SLOT,
     init: 'mean',
     basis: SOURCES.filter((k) => k !== SLOT),
@@ -73,52 +80,55 @@ function metaObjective(p: Policy, mb: AlignAwareBatch, alpha: number, w: number,
 }
 
 describe('align-aware pretraining', () => {
-  it('its gradient is the derivative of the action loss after an align step (finite differences through the inner step)', () => {
-    const p = createPolicy(tiny, 3);
-    const mb = metaBatch(p, 40);
-    const alpha = 2;
-    const w = 1.5;
-    // everything but the slot tables (the start s0 is their mean, held fixed by the term)
-    const params = p.params.select((path) => !/\/(W1|b1)$/.test(path));
-    const { grads, terms } = alignAwareGradients(
-      p,
-      params,
-      mb,
-      { batch: () => undefined, weight: w, innerLr: alpha, sources: SOURCES },
-      new Rng(7),
-    );
-    expect(terms.alignAfter).toBeLessThan(terms.alignBefore);
-    expect(metaObjective(p, mb, alpha, w, 7) / w).toBeCloseTo(terms.after, 4);
-    // both halves reach the alignment heads: they only see the term through the inner step
-    const heads = params.filter(([path]) => path.includes('align')).map(([, v]) => v.name);
-    expect(heads.length).toBeGreaterThan(0);
-    expect(heads.some((n) => grads[n] !== undefined)).toBe(true);
-    // directional derivative along a random direction of unit length
-    const rng = new Rng(11);
-    const dirs = params.map(([, v]) => tf.randomNormal(v.shape, 0, 1, 'float32', rng.int(1e9)));
-    const norm = Math.sqrt(dirs.reduce((a, d) => a + tf.sum(tf.square(d)).dataSync()[0]!, 0));
-    const predicted = params.reduce(
-      (a, [, v], i) =>
-        a + (grads[v.name] ? tf.sum(tf.mul(grads[v.name]!, dirs[i]!)).dataSync()[0]! / norm : 0),
-      0,
-    );
-    const orig = params.map(([, v]) => tf.clone(v));
-    const moved = (delta: number) => {
-      params.forEach(([, v], i) =>
-        tf.tidy(() => v.assign(tf.add(orig[i]!, tf.mul(dirs[i]!, delta / norm)))),
+  it.each(['free', 'span'] as const)(
+    'its gradient is the derivative of the action loss after a %s align step (finite differences through the inner step)',
+    (kind) => {
+      const p = createPolicy(tiny, 3);
+      const mb = metaBatch(p, 40);
+      const alpha = 2;
+      const w = 1.5;
+      // everything but the slot tables (the start s0 is their mean, held fixed by the term)
+      const params = p.params.select((path) => !/\/(W1|b1)$/.test(path));
+      const { grads, terms } = alignAwareGradients(
+        p,
+        params,
+        mb,
+        { batch: () => undefined, weight: w, innerLr: alpha, sources: SOURCES, innerParam: kind },
+        new Rng(7),
       );
-      return metaObjective(p, mb, alpha, w, 7);
-    };
-    const delta = 2e-2;
-    const measured = (moved(delta) - moved(-delta)) / (2 * delta);
-    moved(0);
-    expect(Math.abs(predicted)).toBeGreaterThan(1e-3);
-    expect(Math.abs(measured - predicted)).toBeLessThan(0.1 * Math.abs(measured));
-    tf.dispose([...dirs, ...orig, ...Object.values(grads)]);
-    disposeBatch(mb.play);
-    disposeBatch(mb.demo);
-    p.dispose();
-  });
+      expect(terms.alignAfter).toBeLessThan(terms.alignBefore);
+      expect(metaObjective(p, mb, alpha, w, 7, kind) / w).toBeCloseTo(terms.after, 4);
+      // both halves reach the alignment heads: they only see the term through the inner step
+      const heads = params.filter(([path]) => path.includes('align')).map(([, v]) => v.name);
+      expect(heads.length).toBeGreaterThan(0);
+      expect(heads.some((n) => grads[n] !== undefined)).toBe(true);
+      // directional derivative along a random direction of unit length
+      const rng = new Rng(11);
+      const dirs = params.map(([, v]) => tf.randomNormal(v.shape, 0, 1, 'float32', rng.int(1e9)));
+      const norm = Math.sqrt(dirs.reduce((a, d) => a + tf.sum(tf.square(d)).dataSync()[0]!, 0));
+      const predicted = params.reduce(
+        (a, [, v], i) =>
+          a + (grads[v.name] ? tf.sum(tf.mul(grads[v.name]!, dirs[i]!)).dataSync()[0]! / norm : 0),
+        0,
+      );
+      const orig = params.map(([, v]) => tf.clone(v));
+      const moved = (delta: number) => {
+        params.forEach(([, v], i) =>
+          tf.tidy(() => v.assign(tf.add(orig[i]!, tf.mul(dirs[i]!, delta / norm)))),
+        );
+        return metaObjective(p, mb, alpha, w, 7, kind);
+      };
+      const delta = 2e-2;
+      const measured = (moved(delta) - moved(-delta)) / (2 * delta);
+      moved(0);
+      expect(Math.abs(predicted)).toBeGreaterThan(1e-3);
+      expect(Math.abs(measured - predicted)).toBeLessThan(0.1 * Math.abs(measured));
+      tf.dispose([...dirs, ...orig, ...Object.values(grads)]);
+      disposeBatch(mb.play);
+      disposeBatch(mb.demo);
+      p.dispose();
+    },
+  );
 
   it('leaves the parameters and the live tensor count as they were', () => {
     const p = createPolicy(tiny, 4);

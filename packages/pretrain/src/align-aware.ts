@@ -47,6 +47,12 @@ export interface AlignAwareOptions {
   sources: readonly number[];
   /** Finite-difference radius relative to |g| (default 0.01, as DARTS). */
   eps?: number;
+  /**
+   * What the inner align steps move (default 'free': every W1/b1 number of the slot); 'span':
+   * only the coefficients over the other sources' slots, as `align --params span` does (with a
+   * slot code, the code's affine space).
+   */
+  innerParam?: 'free' | 'span';
 }
 
 /** What one meta step measured (for logs): the action loss on the meta demo rows before and after. */
@@ -104,7 +110,12 @@ export function alignAwareGradients(
   const alpha = opts.innerLr;
   const basis = opts.sources.filter((k) => k !== mb.slot);
   if (basis.length === 0) throw new Error('align-aware: needs at least two source slots');
-  const param = new SlotParam(policy, { kind: 'free', slot: mb.slot, init: 'mean', basis });
+  const param = new SlotParam(policy, {
+    kind: opts.innerParam ?? 'free',
+    slot: mb.slot,
+    init: 'mean',
+    basis,
+  });
   const sVars = param.tree.select().map(([, v]) => v);
   const thetaVars = params.map(([, v]) => v);
   const pDraw = drawStep(rng, policy, mb.play.state.shape[0]!);

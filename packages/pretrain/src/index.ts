@@ -20,3 +20,4 @@ export {
   type PretrainResult,
   pretrain,
 } from './pretrain.js';
+export { SLOT_CODE_PREFIX, SlotCode, symmetricEigen } from './slot-code.js';

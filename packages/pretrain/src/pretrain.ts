@@ -14,8 +14,8 @@ import {
   applyGradients,
   createOptimizer,
   disposeOptimizer,
+  type HostTensor,
   type Optimizer,
-  optimizerStep,
   type PathFilter,
   Rng,
   type StepResult,
@@ -32,6 +32,7 @@ import {
 } from '@selfalign/experts';
 import { type AlignAwareOptions, addGradients, alignAwareGradients } from './align-aware.js';
 import { drawStep } from './draws.js';
+import { SLOT_CODE_PREFIX, SlotCode } from './slot-code.js';
 
 export { drawStep };
 
@@ -66,6 +67,12 @@ export interface PretrainOptions {
   alignAware?: AlignAwareOptions;
   /** W1/b1 learn from the alignment losses only. */
   alignmentDefinedSlots?: boolean;
+  /**
+   * A low-rank embodiment code (slot-code.ts): the source slots are generated as M + z_e H from
+   * a code of `rank` numbers per robot; the code, not the slots, trains. It starts from the
+   * current source slots' top principal directions and is saved in the checkpoint.
+   */
+  slotCode?: { rank: number; sources: readonly number[] };
   /** Atomic checkpoint every `every` steps (and at the end). */
   checkpoint?: { path: string; every: number; info?: Record<string, unknown> };
   /** Resume from this checkpoint (its config must match the policy's). */
@@ -125,6 +132,7 @@ export async function pretrain(
   let opt: Optimizer;
   let rng: Rng;
   let step = 0;
+  let savedCode: Map<string, HostTensor> | undefined;
   if (opts.resume) {
     const loaded = await loadCheckpoint(opts.resume);
     try {
@@ -134,6 +142,13 @@ export async function pretrain(
       opt = restoreOptimizer(loaded, optOptions);
       rng = loaded.rng ?? new Rng(opts.seed ?? 0);
       step = loaded.step;
+      if (opts.slotCode) {
+        savedCode = new Map();
+        for (const [name, t] of loaded.moments.tensors)
+          if (name.startsWith(`extra/${SLOT_CODE_PREFIX}`)) savedCode.set(name.slice(6), t);
+        if (savedCode.size === 0)
+          throw new Error(`${opts.resume}: the checkpoint has no slot code to resume with`);
+      }
     } finally {
       loaded.policy.dispose();
     }
@@ -142,6 +157,11 @@ export async function pretrain(
     rng = new Rng(opts.seed ?? 0);
   }
   const params = policy.params.select(opts.filter ?? '**');
+  const code = opts.slotCode
+    ? new SlotCode(policy, opts.slotCode.sources, opts.slotCode.rank, savedCode)
+    : undefined;
+  // what the optimiser steps: the policy's parameters and the code (whose W1/b1 rows it writes)
+  const trained = code ? [...params, ...code.params()] : params;
   const losses: number[] = [];
   const nWorkers = opts.workers ?? 1;
   if (nWorkers > 1 && opts.contrast)
@@ -163,7 +183,11 @@ export async function pretrain(
           opt,
           step,
           rng,
-          info: opts.checkpoint.info ?? {},
+          info: {
+            ...(opts.checkpoint.info ?? {}),
+            ...(code ? { slotCode: { rank: code.rank, sources: code.sources } } : {}),
+          },
+          ...(code ? { extra: code.params() } : {}),
         });
     };
     const stop = Math.min(opts.steps, opts.until ?? opts.steps);
@@ -203,7 +227,9 @@ export async function pretrain(
         }
         Object.assign(terms, g.terms);
         const t2 = performance.now();
-        res = applyGradients(opt, params, g.value, g.grads);
+        code?.mapGradients(g.grads);
+        res = applyGradients(opt, trained, g.value, g.grads);
+        if (res.applied) code?.write();
         const t3 = performance.now();
         pool.publish();
         if (PROFILE)
@@ -256,11 +282,11 @@ export async function pretrain(
           return total;
         };
         const meta = opts.alignAware ? await opts.alignAware.batch(step) : undefined;
+        const main = tf.variableGrads(
+          lossFn,
+          params.map(([, v]) => v),
+        );
         if (meta && opts.alignAware) {
-          const main = tf.variableGrads(
-            lossFn,
-            params.map(([, v]) => v),
-          );
           try {
             const m = alignAwareGradients(policy, params, meta, opts.alignAware, rng);
             addGradients(main.grads, m.grads);
@@ -272,8 +298,10 @@ export async function pretrain(
             disposeBatch(meta.play);
             disposeBatch(meta.demo);
           }
-          res = applyGradients(opt, params, main.value, main.grads);
-        } else res = optimizerStep(opt, params, lossFn);
+        }
+        code?.mapGradients(main.grads);
+        res = applyGradients(opt, trained, main.value, main.grads);
+        if (res.applied) code?.write();
       }
       tf.dispose([time, ...Object.values(noise), ...(other ? [other] : [])]);
       disposeBatch(batch);
@@ -289,6 +317,7 @@ export async function pretrain(
     if (opts.checkpoint && step % opts.checkpoint.every !== 0) await save();
   } finally {
     await parallel?.pool.close();
+    code?.dispose();
   }
   return { losses, step, opt, rng };
 }

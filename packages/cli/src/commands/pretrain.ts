@@ -36,12 +36,19 @@ export const pretrainCommand: Command = {
                          robot (slot = mean of the others, K SGD align steps of rate ALPHA on
                          its play rows) and W x its action loss through the adapted slot joins
                          the gradient (one thread; needs play rows)
+  --align-aware-param P  what the inner align steps move: free (the slot's every number) or
+                         span (coefficients over the other sources' slots)  (default free)
   --align-aware-rows N   play rows and demo rows of each such meta batch    (default 8)
   --align-aware-data FILES   frame files (demo + play) of other robots that play the new
                          robot instead of the pretraining robots: they get no slot of their
                          own (their rows ride on the first free slot), so the term learns on
                          robots that pretraining never fitted a slot to
   --align-aware-every N  take the meta term every N steps                   (default 1)
+  --slot-rank D          a low-rank embodiment code: every source robot's slot is generated
+                         from D numbers (slot = M + z H, shared by the TTT layers; the code
+                         trains, not the slots; it starts from the slots' top D principal
+                         directions, e.g. of an --init checkpoint); align's span
+                         parametrisation then searches the D-dimensional space of codes
   --init CKPT            start from this checkpoint's weights, slots and norm stats (new
                          optimiser and schedule: fine-tune a pretrained policy)
   --keypoint-weight W    weight of the auxiliary loss that puts the vision tower's keypoints
@@ -70,8 +77,10 @@ export const pretrainCommand: Command = {
     'alignment-defined-slots': { type: 'boolean' },
     'align-aware': { type: 'string' },
     'align-aware-rows': { type: 'string' },
+    'align-aware-param': { type: 'string' },
     'align-aware-every': { type: 'string' },
     'align-aware-data': { type: 'string' },
+    'slot-rank': { type: 'string' },
     init: { type: 'string' },
     'no-play': { type: 'boolean' },
     'keypoint-weight': { type: 'string' },
@@ -202,12 +211,18 @@ export const pretrainCommand: Command = {
           policy,
           {
             rows: args.int('align-aware-rows', 8, 1),
+            param: innerParam(args.str('align-aware-param', 'free')),
             every: args.int('align-aware-every', 1, 1),
             seed,
           },
           metaRobots ? scratch : undefined,
         )
       : undefined;
+    const slotRank = args.has('slot-rank') ? args.int('slot-rank', 0, 1) : undefined;
+    if (slotRank !== undefined && slotRank >= used)
+      throw new UserError(
+        `pretrain: --slot-rank ${slotRank} does not constrain ${used} source robots (give fewer than ${used})`,
+      );
     const started = Date.now();
     if (resumedFrom > 0) io.err(`pretrain: resuming ${out} at step ${resumedFrom} of ${steps}`);
     const logEvery = args.int('log-every', 0, 0);
@@ -228,6 +243,9 @@ export const pretrainCommand: Command = {
           ...(contrast ? { contrast } : {}),
           ...(alignAware ? { alignAware } : {}),
           ...(args.has('alignment-defined-slots') ? { alignmentDefinedSlots: true } : {}),
+          ...(slotRank !== undefined
+            ? { slotCode: { rank: slotRank, sources: Object.values(slots) } }
+            : {}),
           checkpoint: {
             path: out,
             every: args.int('checkpoint-every', 500, 1),
@@ -282,6 +300,12 @@ async function normStatsFor(files: readonly string[], stateDims: number) {
   return { ...stats, state: cut(stats.state) };
 }
 
+function innerParam(v: string): 'free' | 'span' {
+  if (v !== 'free' && v !== 'span')
+    throw new UserError(`pretrain: --align-aware-param must be free or span, got '${v}'`);
+  return v;
+}
+
 /**
  * The align-aware term's options from `W:ALPHA[:K]`: each meta step a robot of `samples` (in
  * turn) with `rows` of its play frames and `rows` of its demo frames, on its own slot, or on
@@ -293,7 +317,7 @@ function alignAwareOptions(
   meta: DatasetMeta,
   slots: Record<string, number>,
   policy: Policy,
-  o: { rows: number; every: number; seed: number },
+  o: { rows: number; every: number; seed: number; param: 'free' | 'span' },
   scratch?: number,
 ): AlignAwareOptions {
   const [w, alpha, k = 1] = arg.split(':').map(Number);
@@ -316,6 +340,7 @@ function alignAwareOptions(
     weight: w!,
     innerLr: alpha!,
     innerSteps: k,
+    innerParam: o.param,
     sources: Object.values(slots),
     batch: (step) => {
       if (step % o.every !== 0) return undefined;

@@ -1,0 +1,287 @@
+// A low-rank embodiment code for the source slots (the align-closes-the-gap issue, docs/results.md
+// 2b: free slots give the alignment heads a lookup of the robots pretraining fitted, not a map).
+// With `slotRank` D the source robots' TTT fast weights are no longer free: every source e has a
+// code z_e of D numbers, shared by all TTT layers, and each layer l generates its slot from it:
+//   slot_e(l) = M_l + z_e H_l          z [S, D], H_l [D, P_l], M_l [P_l]
+// where a slot at layer l is W1 [Ht,d,d] and b1 [Ht,1,d] flattened into P_l numbers. Nearby
+// codes give nearby slots, so the Action Expert and the alignment heads must read a robot from a
+// D-dimensional code they share; the trained source slots lie in one D-dimensional affine space,
+// which the `span` slot parametrisation of align searches with no change.
+//
+// Training stays on the policy's own W1/b1 (every forward, data-parallel replica and checkpoint
+// works unchanged): after the backward pass the slot gradients are mapped to the code (chain
+// rule: dz = G H^T summed over layers, dH = z^T G, dM = sum_e G), the optimiser steps z, H and M,
+// and `write` puts M + z H back into the source rows of W1/b1. Other slots do not train.
+
+import { type HostTensor, ParamTree, tf } from '@selfalign/core';
+import type { Policy } from '@selfalign/experts';
+
+interface CodeLayer {
+  W1: tf.Variable;
+  b1: tf.Variable;
+  /** Ht*d*d and Ht*d */
+  nW: number;
+  nB: number;
+  H: string;
+  M: string;
+}
+
+/** The prefix of every code tensor's path (optimiser moments and checkpoint entries). */
+export const SLOT_CODE_PREFIX = 'slotcode/';
+
+/**
+ * Eigen-decomposition of a symmetric matrix (cyclic Jacobi), eigenvalues in decreasing order.
+ * For the S x S Gram matrix of the source slots (S is at most the policy's slot count).
+ */
+export function symmetricEigen(
+  a: Float64Array,
+  n: number,
+): { values: number[]; vectors: number[][] } {
+  const A = Float64Array.from(a);
+  const V = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) V[i * n + i] = 1;
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += A[p * n + q]! ** 2;
+    if (
+      off <
+      1e-22 *
+        Math.max(
+          1,
+          A.reduce((s, x) => s + x * x, 0),
+        )
+    )
+      break;
+    for (let p = 0; p < n; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = A[p * n + q]!;
+        if (Math.abs(apq) < 1e-300) continue;
+        const theta = (A[q * n + q]! - A[p * n + p]!) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < n; k++) {
+          const akp = A[k * n + p]!;
+          const akq = A[k * n + q]!;
+          A[k * n + p] = c * akp - s * akq;
+          A[k * n + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < n; k++) {
+          const apk = A[p * n + k]!;
+          const aqk = A[q * n + k]!;
+          A[p * n + k] = c * apk - s * aqk;
+          A[q * n + k] = s * apk + c * aqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = V[k * n + p]!;
+          const vkq = V[k * n + q]!;
+          V[k * n + p] = c * vkp - s * vkq;
+          V[k * n + q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort(
+    (i, j) => A[j * n + j]! - A[i * n + i]!,
+  );
+  return {
+    values: order.map((i) => A[i * n + i]!),
+    vectors: order.map((i) => Array.from({ length: n }, (_, k) => V[k * n + i]!)),
+  };
+}
+
+export class SlotCode {
+  /** `slotcode/z` [S,D], `slotcode/<layer>/H` [D,P], `slotcode/<layer>/M` [P]. */
+  readonly tree = new ParamTree();
+  private readonly layers: CodeLayer[];
+  private readonly src: tf.Tensor1D;
+
+  /**
+   * @param sources the source slots the code generates (in this order: row e of z is slot sources[e])
+   * @param rank D
+   * @param saved code tensors from a checkpoint (`slotcode/...` paths) to resume exactly;
+   *   otherwise the code starts from the current source slots' principal components (their
+   *   projection onto the top D directions: exact when they already lie in a D-dimensional space)
+   */
+  constructor(
+    readonly policy: Policy,
+    readonly sources: readonly number[],
+    readonly rank: number,
+    saved?: ReadonlyMap<string, HostTensor>,
+  ) {
+    const E = policy.config.ttt.slots;
+    const S = sources.length;
+    if (!Number.isInteger(rank) || rank < 1)
+      throw new RangeError(`slot rank must be a positive integer, got ${rank}`);
+    if (rank >= S)
+      throw new RangeError(
+        `slot rank ${rank} does not constrain ${S} source slots: give a rank below ${S}`,
+      );
+    if (
+      new Set(sources).size !== S ||
+      sources.some((s) => !(Number.isInteger(s) && s >= 0 && s < E))
+    )
+      throw new RangeError(
+        `source slots [${sources.join(', ')}] must be distinct slots below ${E}`,
+      );
+    this.src = tf.tensor1d(Int32Array.from(sources), 'int32');
+    this.layers = policy.ttt.flatMap((m, layer) => {
+      if (m === undefined) return [];
+      const W1 = policy.params.get(m.paths.W1);
+      const b1 = policy.params.get(m.paths.b1);
+      return [
+        {
+          W1,
+          b1,
+          nW: W1.size / E,
+          nB: b1.size / E,
+          H: `${SLOT_CODE_PREFIX}${layer}/H`,
+          M: `${SLOT_CODE_PREFIX}${layer}/M`,
+        },
+      ];
+    });
+    if (this.layers.length === 0)
+      throw new Error('the policy has no TTT layer to give a slot code');
+    if (saved) this.restore(saved);
+    else this.fromSlots();
+  }
+
+  /** The source rows of one layer's slots as [S, P]. */
+  private rows(l: CodeLayer): tf.Tensor2D {
+    return tf.tidy(() => {
+      const S = this.sources.length;
+      return tf.concat(
+        [
+          tf.reshape(tf.gather(l.W1, this.src), [S, l.nW]),
+          tf.reshape(tf.gather(l.b1, this.src), [S, l.nB]),
+        ],
+        1,
+      ) as tf.Tensor2D;
+    });
+  }
+
+  private fromSlots(): void {
+    const S = this.sources.length;
+    const D = this.rank;
+    const centred = this.layers.map((l) =>
+      tf.tidy(() => {
+        const X = this.rows(l);
+        const M = tf.mean(X, 0);
+        this.tree.add(l.M, M);
+        return tf.sub(X, M) as tf.Tensor2D;
+      }),
+    );
+    const gram = tf.tidy(() => tf.addN(centred.map((X) => tf.matMul(X, X, false, true))));
+    const { vectors } = symmetricEigen(Float64Array.from(gram.dataSync()), S);
+    gram.dispose();
+    // z = sqrt(S) U_D (unit RMS per code dimension over the sources), H_l = U_D^T X_l / sqrt(S)
+    const U = tf.tensor2d(
+      Float32Array.from({ length: S * D }, (_, i) => vectors[i % D]![Math.floor(i / D)]!),
+      [S, D],
+    );
+    this.tree.add(`${SLOT_CODE_PREFIX}z`, tf.mul(U, Math.sqrt(S)));
+    this.layers.forEach((l, i) => {
+      this.tree.add(
+        l.H,
+        tf.tidy(() => tf.div(tf.matMul(U, centred[i]!, true, false), Math.sqrt(S))),
+      );
+    });
+    tf.dispose([U, ...centred]);
+    this.write();
+  }
+
+  private restore(saved: ReadonlyMap<string, HostTensor>): void {
+    const S = this.sources.length;
+    const want: [string, number[]][] = [
+      [`${SLOT_CODE_PREFIX}z`, [S, this.rank]],
+      ...this.layers.flatMap((l): [string, number[]][] => [
+        [l.H, [this.rank, l.nW + l.nB]],
+        [l.M, [l.nW + l.nB]],
+      ]),
+    ];
+    for (const [path, shape] of want) {
+      const t = saved.get(path);
+      if (t === undefined || t.shape.join() !== shape.join())
+        throw new Error(
+          `the checkpoint's slot code has no ${path} of shape [${shape.join(', ')}]${t ? ` (it has [${t.shape.join(', ')}])` : ''}: was it trained with another --slot-rank or other robots?`,
+        );
+    }
+    for (const [path, shape] of want)
+      this.tree.add(path, tf.tensor(saved.get(path)!.data, shape, 'float32'));
+    this.write();
+  }
+
+  /**
+   * Replaces the W1/b1 gradients in `grads` (by variable name, as tf.variableGrads gives them)
+   * by the gradients of z, H and M (under their variables' names). Disposes what it replaces.
+   */
+  mapGradients(grads: tf.NamedTensorMap): void {
+    const z = this.tree.get(`${SLOT_CODE_PREFIX}z`);
+    const S = this.sources.length;
+    const dz: tf.Tensor[] = [];
+    for (const l of this.layers) {
+      const gW = grads[l.W1.name];
+      const gB = grads[l.b1.name];
+      if (gW === undefined || gB === undefined)
+        throw new Error(
+          'the slot code needs the gradients of every TTT W1/b1 (are they filtered out?)',
+        );
+      const H = this.tree.get(l.H);
+      const M = this.tree.get(l.M);
+      const G = tf.tidy(() =>
+        tf.concat(
+          [
+            tf.reshape(tf.gather(gW, this.src), [S, l.nW]),
+            tf.reshape(tf.gather(gB, this.src), [S, l.nB]),
+          ],
+          1,
+        ),
+      );
+      dz.push(tf.matMul(G, H, false, true));
+      grads[H.name] = tf.matMul(z, G, true, false);
+      grads[M.name] = tf.sum(G, 0);
+      G.dispose();
+      tf.dispose([gW, gB]);
+      delete grads[l.W1.name];
+      delete grads[l.b1.name];
+    }
+    grads[z.name] = tf.addN(dz);
+    tf.dispose(dz);
+  }
+
+  /** Writes M + z H into the source rows of every layer's W1/b1 (other slots untouched). */
+  write(): void {
+    const E = this.policy.config.ttt.slots;
+    // row e of [W1 rows; generated rows] that slot e takes
+    const pick = new Int32Array(E).map((_, e) => e);
+    this.sources.forEach((s, i) => {
+      pick[s] = E + i;
+    });
+    const idx = tf.tensor1d(pick, 'int32');
+    const z = this.tree.get(`${SLOT_CODE_PREFIX}z`);
+    for (const l of this.layers) {
+      tf.tidy(() => {
+        const gen = tf.add(this.tree.get(l.M), tf.matMul(z, this.tree.get(l.H)));
+        const [w, b] = tf.split(gen, [l.nW, l.nB], 1);
+        for (const [v, part, n] of [
+          [l.W1, w!, l.nW],
+          [l.b1, b!, l.nB],
+        ] as const) {
+          const all = tf.concat([tf.reshape(v, [E, n]), part], 0);
+          v.assign(tf.reshape(tf.gather(all, idx), v.shape));
+        }
+      });
+    }
+    idx.dispose();
+  }
+
+  /** The code's trainables with their paths (what the optimiser steps besides the policy's). */
+  params(): [string, tf.Variable][] {
+    return this.tree.select('**');
+  }
+
+  dispose(): void {
+    this.tree.dispose();
+    this.src.dispose();
+  }
+}
