@@ -258,6 +258,40 @@ describe('the pipeline on tiny configs', () => {
       ),
       /--state-dims 12 but the data has 9 state values/,
     );
+    // --slot-rank: the code is recorded with the checkpoint, and must constrain the sources
+    const coded = await cli(
+      'pretrain',
+      '--config',
+      'tiny',
+      '--data',
+      'demos.arrow',
+      '--out',
+      'coded.safetensors',
+      '--steps',
+      '2',
+      '--batch-size',
+      '4',
+      '--slot-rank',
+      '1',
+    );
+    expect(coded.code).toBe(0);
+    expect((await cli('inspect', 'coded.safetensors', '--json')).json().info).toMatchObject({
+      slotCode: { rank: 1, sources: [0, 1] },
+    });
+    oneLineError(
+      await cli(
+        'pretrain',
+        '--config',
+        'tiny',
+        '--data',
+        'demos.arrow',
+        '--out',
+        'y.safetensors',
+        '--slot-rank',
+        '2',
+      ),
+      /--slot-rank 2 does not constrain 2 source robots/,
+    );
   });
 
   it('align saves an adapter; adapters list, show and switch it', async () => {
