@@ -183,6 +183,8 @@ export interface LoadedCheckpoint {
   info: Record<string, unknown>;
   /** Optimiser moments by parameter path (host copies). */
   moments: DecodedSafetensors;
+  /** The `extra` training state by path (`TrainingState.extra`; empty when there is none). */
+  extra: Map<string, HostTensor>;
   /** What the reader noticed but accepted (e.g. no data checksum). */
   notices: string[];
 }
@@ -254,6 +256,9 @@ export function decodeCheckpoint(
     rng,
     info: JSON.parse(m['info'] ?? '{}'),
     moments: d,
+    extra: new Map(
+      [...d.tensors].filter(([k]) => k.startsWith('extra/')).map(([k, t]) => [k.slice(6), t]),
+    ),
     notices,
   };
 }

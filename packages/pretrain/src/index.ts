@@ -20,4 +20,4 @@ export {
   type PretrainResult,
   pretrain,
 } from './pretrain.js';
-export { SLOT_CODE_PREFIX, SlotCode, symmetricEigen } from './slot-code.js';
+export { SLOT_CODE_PREFIX, SlotCode, slotSpectrum, symmetricEigen } from './slot-code.js';

@@ -143,10 +143,8 @@ export async function pretrain(
       rng = loaded.rng ?? new Rng(opts.seed ?? 0);
       step = loaded.step;
       if (opts.slotCode) {
-        savedCode = new Map();
-        for (const [name, t] of loaded.moments.tensors)
-          if (name.startsWith(`extra/${SLOT_CODE_PREFIX}`)) savedCode.set(name.slice(6), t);
-        if (savedCode.size === 0)
+        savedCode = loaded.extra;
+        if (![...savedCode.keys()].some((k) => k.startsWith(SLOT_CODE_PREFIX)))
           throw new Error(`${opts.resume}: the checkpoint has no slot code to resume with`);
       }
     } finally {
@@ -162,6 +160,12 @@ export async function pretrain(
     : undefined;
   // what the optimiser steps: the policy's parameters and the code (whose W1/b1 rows it writes)
   const trained = code ? [...params, ...code.params()] : params;
+  const apply = (value: tf.Scalar, grads: tf.NamedTensorMap): StepResult => {
+    code?.mapGradients(grads);
+    const r = applyGradients(opt, trained, value, grads);
+    if (r.applied) code?.write();
+    return r;
+  };
   const losses: number[] = [];
   const nWorkers = opts.workers ?? 1;
   if (nWorkers > 1 && opts.contrast)
@@ -227,9 +231,7 @@ export async function pretrain(
         }
         Object.assign(terms, g.terms);
         const t2 = performance.now();
-        code?.mapGradients(g.grads);
-        res = applyGradients(opt, trained, g.value, g.grads);
-        if (res.applied) code?.write();
+        res = apply(g.value, g.grads);
         const t3 = performance.now();
         pool.publish();
         if (PROFILE)
@@ -299,9 +301,7 @@ export async function pretrain(
             disposeBatch(meta.demo);
           }
         }
-        code?.mapGradients(main.grads);
-        res = applyGradients(opt, trained, main.value, main.grads);
-        if (res.applied) code?.write();
+        res = apply(main.value, main.grads);
       }
       tf.dispose([time, ...Object.values(noise), ...(other ? [other] : [])]);
       disposeBatch(batch);

@@ -90,11 +90,58 @@ export function symmetricEigen(
   };
 }
 
+/** Rows `src` of a layer's W1 [E,...] and b1 [E,...] (or of their gradients) as one [S, P] matrix. */
+function sourceRows(W: tf.Tensor, b: tf.Tensor, src: tf.Tensor1D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const S = src.shape[0];
+    return tf.concat(
+      [tf.reshape(tf.gather(W, src), [S, -1]), tf.reshape(tf.gather(b, src), [S, -1])],
+      1,
+    ) as tf.Tensor2D;
+  });
+}
+
+/** Every TTT layer's source rows, centred on their mean over the sources: [S, P_l] each. */
+function centredSourceRows(policy: Policy, src: tf.Tensor1D): tf.Tensor2D[] {
+  return policy.ttt.flatMap((m) =>
+    m === undefined
+      ? []
+      : [
+          tf.tidy(() => {
+            const X = sourceRows(policy.params.get(m.paths.W1), policy.params.get(m.paths.b1), src);
+            return tf.sub(X, tf.mean(X, 0)) as tf.Tensor2D;
+          }),
+        ],
+  );
+}
+
+/** The Gram matrix of centred rows summed over layers, as float64 (for `symmetricEigen`). */
+function gram(centred: readonly tf.Tensor2D[]): Float64Array {
+  const G = tf.tidy(() => tf.addN(centred.map((X) => tf.matMul(X, X, false, true))));
+  const out = Float64Array.from(G.dataSync());
+  G.dispose();
+  return out;
+}
+
+/**
+ * Singular values of a policy's source slots around their mean (every TTT layer's W1/b1 as one
+ * vector per source), largest first: how many directions the slots spread over.
+ */
+export function slotSpectrum(policy: Policy, sources: readonly number[]): number[] {
+  const src = tf.tensor1d(Int32Array.from(sources), 'int32');
+  const centred = centredSourceRows(policy, src);
+  const { values } = symmetricEigen(gram(centred), sources.length);
+  tf.dispose([src, ...centred]);
+  return values.map((v) => Math.sqrt(Math.max(0, v)));
+}
+
 export class SlotCode {
   /** `slotcode/z` [S,D], `slotcode/<layer>/H` [D,P], `slotcode/<layer>/M` [P]. */
   readonly tree = new ParamTree();
   private readonly layers: CodeLayer[];
   private readonly src: tf.Tensor1D;
+  /** Row e of [W1 rows; generated rows] that slot e takes (what `write` gathers). */
+  private readonly pick: tf.Tensor1D;
 
   /**
    * @param sources the source slots the code generates (in this order: row e of z is slot sources[e])
@@ -125,6 +172,11 @@ export class SlotCode {
         `source slots [${sources.join(', ')}] must be distinct slots below ${E}`,
       );
     this.src = tf.tensor1d(Int32Array.from(sources), 'int32');
+    const pick = new Int32Array(E).map((_, e) => e);
+    sources.forEach((s, i) => {
+      pick[s] = E + i;
+    });
+    this.pick = tf.tensor1d(pick, 'int32');
     this.layers = policy.ttt.flatMap((m, layer) => {
       if (m === undefined) return [];
       const W1 = policy.params.get(m.paths.W1);
@@ -146,34 +198,16 @@ export class SlotCode {
     else this.fromSlots();
   }
 
-  /** The source rows of one layer's slots as [S, P]. */
-  private rows(l: CodeLayer): tf.Tensor2D {
-    return tf.tidy(() => {
-      const S = this.sources.length;
-      return tf.concat(
-        [
-          tf.reshape(tf.gather(l.W1, this.src), [S, l.nW]),
-          tf.reshape(tf.gather(l.b1, this.src), [S, l.nB]),
-        ],
-        1,
-      ) as tf.Tensor2D;
-    });
-  }
-
   private fromSlots(): void {
     const S = this.sources.length;
     const D = this.rank;
-    const centred = this.layers.map((l) =>
-      tf.tidy(() => {
-        const X = this.rows(l);
-        const M = tf.mean(X, 0);
-        this.tree.add(l.M, M);
-        return tf.sub(X, M) as tf.Tensor2D;
-      }),
-    );
-    const gram = tf.tidy(() => tf.addN(centred.map((X) => tf.matMul(X, X, false, true))));
-    const { vectors } = symmetricEigen(Float64Array.from(gram.dataSync()), S);
-    gram.dispose();
+    for (const l of this.layers)
+      this.tree.add(
+        l.M,
+        tf.tidy(() => tf.mean(sourceRows(l.W1, l.b1, this.src), 0)),
+      );
+    const centred = centredSourceRows(this.policy, this.src);
+    const { vectors } = symmetricEigen(gram(centred), S);
     // z = sqrt(S) U_D (unit RMS per code dimension over the sources), H_l = U_D^T X_l / sqrt(S)
     const U = tf.tensor2d(
       Float32Array.from({ length: S * D }, (_, i) => vectors[i % D]![Math.floor(i / D)]!),
@@ -217,7 +251,6 @@ export class SlotCode {
    */
   mapGradients(grads: tf.NamedTensorMap): void {
     const z = this.tree.get(`${SLOT_CODE_PREFIX}z`);
-    const S = this.sources.length;
     const dz: tf.Tensor[] = [];
     for (const l of this.layers) {
       const gW = grads[l.W1.name];
@@ -228,15 +261,7 @@ export class SlotCode {
         );
       const H = this.tree.get(l.H);
       const M = this.tree.get(l.M);
-      const G = tf.tidy(() =>
-        tf.concat(
-          [
-            tf.reshape(tf.gather(gW, this.src), [S, l.nW]),
-            tf.reshape(tf.gather(gB, this.src), [S, l.nB]),
-          ],
-          1,
-        ),
-      );
+      const G = sourceRows(gW, gB, this.src);
       dz.push(tf.matMul(G, H, false, true));
       grads[H.name] = tf.matMul(z, G, true, false);
       grads[M.name] = tf.sum(G, 0);
@@ -252,12 +277,6 @@ export class SlotCode {
   /** Writes M + z H into the source rows of every layer's W1/b1 (other slots untouched). */
   write(): void {
     const E = this.policy.config.ttt.slots;
-    // row e of [W1 rows; generated rows] that slot e takes
-    const pick = new Int32Array(E).map((_, e) => e);
-    this.sources.forEach((s, i) => {
-      pick[s] = E + i;
-    });
-    const idx = tf.tensor1d(pick, 'int32');
     const z = this.tree.get(`${SLOT_CODE_PREFIX}z`);
     for (const l of this.layers) {
       tf.tidy(() => {
@@ -268,11 +287,10 @@ export class SlotCode {
           [l.b1, b!, l.nB],
         ] as const) {
           const all = tf.concat([tf.reshape(v, [E, n]), part], 0);
-          v.assign(tf.reshape(tf.gather(all, idx), v.shape));
+          v.assign(tf.reshape(tf.gather(all, this.pick), v.shape));
         }
       });
     }
-    idx.dispose();
   }
 
   /** The code's trainables with their paths (what the optimiser steps besides the policy's). */
@@ -282,6 +300,6 @@ export class SlotCode {
 
   dispose(): void {
     this.tree.dispose();
-    this.src.dispose();
+    tf.dispose([this.src, this.pick]);
   }
 }
