@@ -66,6 +66,10 @@ describe('usage', () => {
       await cli('collect', '--out', 'x.arrow', '--task', 'fly'),
       /--task must be one of reach, push/,
     );
+    oneLineError(
+      await cli('collect', '--out', 'x.arrow', '--push-expert', 'teleport'),
+      /--push-expert must be one of field, waypoint/,
+    );
     oneLineError(await cli('adapters', 'dance'), /unknown verb 'dance'/);
   });
 });
@@ -129,6 +133,15 @@ describe('the pipeline on tiny configs', () => {
       type: 'frames',
       episodes: 3,
       meta: { kind: 'play', featureDim: 8 },
+    });
+    // push demos record which push expert made them
+    const push = await cli(
+      ...['collect', '--out', 'push.arrow', '--task', 'push', '--controller', 'expert'],
+      ...['--push-expert', 'waypoint', '--episodes', '1', '--image-size', '16'],
+    );
+    expect(push.code).toBe(0);
+    expect((await cli('inspect', 'push.arrow', '--json')).json()).toMatchObject({
+      meta: { kind: 'demo', source: { task: 'push', pushExpert: 'waypoint' } },
     });
   });
 

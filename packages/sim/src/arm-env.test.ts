@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ArmEnv, GEOMETRY } from './arm-env.js';
+import { actionJumpShare } from './clonability.js';
 import { getPreset, PRESETS } from './embodiment.js';
-import { expertAction } from './expert.js';
+import { expertAction, pushVelocity } from './expert.js';
 import { expertController, ouController, randomController } from './play.js';
 import { DEFAULT_APPEARANCE, DEFAULT_CAMERA, renderScene } from './render.js';
 import { runEpisodes, seedRange } from './rollout.js';
@@ -31,9 +32,54 @@ describe('the scripted expert on its own embodiment (200 seeded episodes)', () =
     expect(r.actionMse).toBe(0); // it is the reference of the action MSE
   });
 
-  it('push: at least 80% success', async () => {
-    const r = await runEpisodes(PRESETS.source!, 'push', seedRange(200), expertController());
-    expect(r.successRate).toBeGreaterThanOrEqual(0.8);
+  it('push: at least 95% success with the field expert (the default), 80% with waypoints', async () => {
+    const field = await runEpisodes(PRESETS.source!, 'push', seedRange(200), expertController());
+    expect(field.successRate).toBeGreaterThanOrEqual(0.95);
+    expect(field.actionMse).toBe(0);
+    const waypoint = await runEpisodes(
+      PRESETS.source!,
+      'push',
+      seedRange(200),
+      expertController(undefined, 'canonical', 'waypoint'),
+    );
+    expect(waypoint.successRate).toBeGreaterThanOrEqual(0.8);
+  });
+});
+
+describe('push expert: the field', () => {
+  const scene = (ee: [number, number]) => {
+    const env = new ArmEnv(PRESETS.source!).reset(1, 'push');
+    env.block = [0.4, 0];
+    env.goal = [0.4, 0.3];
+    return pushVelocity(env, ee);
+  };
+
+  it('pushes toward the goal from behind the block and circles it from the front', () => {
+    const contact = GEOMETRY.blockRadius + GEOMETRY.eeRadius;
+    const [vx, vy] = scene([0.4, -contact]);
+    expect(vy).toBeGreaterThan(0.3); // through the block toward the goal
+    expect(Math.abs(vx)).toBeLessThan(0.05);
+    // in front, a little to the right: round the right side (+x), not through the block
+    const [fx, fy] = scene([0.45, 0.2]);
+    expect(fx).toBeGreaterThan(0.2);
+    expect(fy).toBeGreaterThan(-0.2);
+    // off to the side behind: steers back onto the line behind the block
+    const [sx] = scene([0.55, -0.1]);
+    expect(sx).toBeLessThan(0);
+  });
+
+  const jumpShare = async (push: 'field' | 'waypoint') =>
+    (
+      await actionJumpShare(PRESETS.source!, 'push', seedRange(40), (env) =>
+        expertAction(env, undefined, undefined, 'canonical', push),
+      )
+    ).share;
+
+  it('is continuous in the scene where the waypoint expert jumps', async () => {
+    const field = await jumpShare('field');
+    const waypoint = await jumpShare('waypoint');
+    expect(field).toBeLessThan(0.02);
+    expect(waypoint).toBeGreaterThan(0.05);
   });
 });
 

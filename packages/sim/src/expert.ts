@@ -6,10 +6,17 @@
 import type { ArmEnv } from './arm-env.js';
 import { GEOMETRY, jointLimit } from './arm-env.js';
 import { commandToAction, type Embodiment } from './embodiment.js';
-import { dlsStep, forwardKinematics, inverseKinematics3, wrapAngle } from './kinematics.js';
+import {
+  dlsStep,
+  forwardKinematics,
+  inverseKinematics3,
+  jacobian,
+  wrapAngle,
+} from './kinematics.js';
 
 const GAIN = 5; // 1/s: half the remaining error per 0.1 s control period
 const MAX_SPEED = 1.2; // world units/s
+const JOINT_GAIN = 5; // 1/s: half the joint error per 0.1 s control period
 
 /** End-effector position under a belief about the body. */
 function believedEndEffector(env: ArmEnv, belief: Embodiment): [number, number] {
@@ -54,8 +61,171 @@ function waypoint(env: ArmEnv, ee: [number, number]): [number, number] {
   return [bx - dx * (contact + 0.04), by - dy * (contact + 0.04)];
 }
 
-const JOINT_GAIN = 5; // 1/s: half the joint error per 0.1 s control period
+/**
+ * How the push expert moves the end effector. `field` (the default): a velocity field around the
+ * block that is continuous in the scene (`pushVelocity`): circle the block at a clearance that
+ * shrinks to contact behind it (seen from the goal) and push along the block-goal line there,
+ * steering back round the block whenever it drifts off the line; the arm follows the field's
+ * next point in joint space toward that point's canonical IK pose. Designed to be cloned: a
+ * few millimetres of error in the learner's view of the scene change the action little.
+ * `waypoint` (the earlier expert): IK to discrete waypoints (circle, step behind, push) whose
+ * modes switch inside a 3 cm band, each solved among 72 end-link orientations nearest to the
+ * current pose: a privileged-input MLP clones it to at most ~25% (docs/results.md section 3b).
+ */
+export type PushStrategy = 'field' | 'waypoint';
+
+/** The push field's constants (world units, s). */
+const FIELD = Object.freeze({
+  /** Extra clearance while circling the block. */
+  margin: 0.08,
+  /** How far inside contact the field aims behind the block (the push). */
+  press: 0.02,
+  /** Angular width (rad) of the sector behind the block where the field pushes. */
+  width: 0.4,
+  /** Tangential speed round the block. */
+  orbit: 0.7,
+  /** Push speed along the block-goal line, and its slow-down gain near the goal. */
+  push: 0.5,
+  pushGain: 4,
+  /** Radial gain toward the clearance circle (1/s). */
+  radial: 5,
+  /** Joints 1.. are pulled back inside this angle (measured) through the null space. */
+  comfort: 1.8,
+  /** Damping of the least-squares solve. */
+  damping: 0.08,
+  /** How far ahead (s) the field's velocity places the next end-effector point. */
+  lookahead: 0.2,
+  /** End-link orientations the IK tries (finer than the waypoint expert's 72). */
+  orientations: 360,
+});
+
+/** The push field: the end effector's desired velocity (world units/s) for the scene. */
+export function pushVelocity(env: ArmEnv, ee: readonly [number, number]): [number, number] {
+  const [bx, by] = env.block;
+  const [gx, gy] = env.goal;
+  const dist = Math.max(1e-6, Math.hypot(gx - bx, gy - by));
+  const ux = (gx - bx) / dist;
+  const uy = (gy - by) / dist;
+  const rx = ee[0] - bx;
+  const ry = ee[1] - by;
+  const rho = Math.max(1e-6, Math.hypot(rx, ry));
+  // angle of the end effector round the block, 0 straight behind it (on the side away from the goal)
+  const theta = Math.atan2(-ux * ry + uy * rx, -ux * rx - uy * ry);
+  const contact = GEOMETRY.blockRadius + GEOMETRY.eeRadius;
+  const behind = Math.exp(-((theta / FIELD.width) ** 2));
+  const radius = contact + FIELD.margin * (1 - behind) - FIELD.press * behind;
+  const radial = FIELD.radial * (radius - rho);
+  // toward theta = 0 at constant speed, easing off at 0 and (an unstable balance) at pi
+  const ease =
+    Math.max(-1, Math.min(1, theta / 0.5)) * Math.min(1, (Math.PI - Math.abs(theta)) / 0.5);
+  const tangential = -FIELD.orbit * ease;
+  const push = behind * Math.min(FIELD.push, FIELD.pushGain * dist);
+  let vx = (radial * rx - tangential * ry) / rho + push * ux;
+  let vy = (radial * ry + tangential * rx) / rho + push * uy;
+  const speed = Math.hypot(vx, vy);
+  if (speed > MAX_SPEED) {
+    vx *= MAX_SPEED / speed;
+    vy *= MAX_SPEED / speed;
+  }
+  return [vx, vy];
+}
+
+/**
+ * Joint velocities that move the end effector by (vx, vy): damped least squares weighted so that
+ * joints 1.. near their limits move less (qd = W J^T (J W J^T + l^2 I)^-1 v), plus a pull of
+ * those joints back inside FIELD.comfort through the (weighted) null space. Continuous in q.
+ */
+function fieldJointVelocity(
+  belief: Embodiment,
+  qPhys: Float64Array,
+  qMeasured: ArrayLike<number>,
+  vx: number,
+  vy: number,
+): Float64Array {
+  const n = qPhys.length;
+  const jac = jacobian(belief.links, qPhys);
+  const w = new Float64Array(n);
+  const z = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const q = qMeasured[j]!;
+    const lim = jointLimit(j);
+    w[j] = j === 0 ? 1 : Math.max(0.05, Math.min(1, (lim - Math.abs(q)) / (lim - FIELD.comfort)));
+    z[j] = j === 0 ? 0 : -JOINT_GAIN * (q - Math.max(-FIELD.comfort, Math.min(FIELD.comfort, q)));
+  }
+  // solve (J W J^T + l^2 I) x = v - J z, then qd = z + W J^T x
+  let a = FIELD.damping ** 2;
+  let b = 0;
+  let d = FIELD.damping ** 2;
+  let rx = vx;
+  let ry = vy;
+  for (let i = 0; i < n; i++) {
+    const jx = jac[i]!;
+    const jy = jac[n + i]!;
+    a += w[i]! * jx * jx;
+    b += w[i]! * jx * jy;
+    d += w[i]! * jy * jy;
+    rx -= jx * z[i]!;
+    ry -= jy * z[i]!;
+  }
+  const det = a * d - b * b;
+  const x = (d * rx - b * ry) / det;
+  const y = (-b * rx + a * ry) / det;
+  const qd = new Float64Array(n);
+  for (let j = 0; j < n; j++) qd[j] = z[j]! + w[j]! * (jac[j]! * x + jac[n + j]! * y);
+  return qd;
+}
+
 const PUSH_STEP = 0.15; // push: the IK goal stays this close to the end effector
+
+/**
+ * The `field` push expert's action: the field's velocity, looked ahead FIELD.lookahead s, gives
+ * the next end-effector point; the arm is steered in joint space toward that point's canonical
+ * IK pose (the reach expert's choice: a pose that depends on the point only, so the arm's
+ * redundancy is resolved the same way wherever the episode came from). Where no pose reaches
+ * the point, weighted damped least squares on the velocity instead.
+ */
+function fieldAction(
+  env: ArmEnv,
+  belief: Embodiment,
+  ee: [number, number],
+  out?: Float64Array,
+): Float64Array {
+  const n = env.n;
+  const q = new Float64Array(n);
+  for (let j = 0; j < n; j++) q[j] = env.q[j]! + belief.offsets[j]!;
+  const [vx, vy] = pushVelocity(env, ee);
+  const wx = ee[0] + vx * FIELD.lookahead;
+  const wy = ee[1] + vy * FIELD.lookahead;
+  const goal =
+    n === 3
+      ? inverseKinematics3(
+          belief.links,
+          belief.offsets,
+          [Math.atan2(wy, wx) - 0.5, 0.5, 0.5],
+          wx,
+          wy,
+          jointLimit(1),
+          FIELD.orientations,
+        )
+      : undefined;
+  const cmd = new Float64Array(n);
+  if (goal !== undefined) {
+    goal[0] = q[0]! + wrapAngle(goal[0]! - q[0]!);
+    for (let j = 0; j < n; j++) cmd[j] = (JOINT_GAIN * (goal[j]! - q[j]!)) / env.config.maxJointVel;
+  } else {
+    const qd = fieldJointVelocity(belief, q, env.q, vx, vy);
+    for (let j = 0; j < n; j++) cmd[j] = qd[j]! / env.config.maxJointVel;
+  }
+  return toAction(belief, cmd, out);
+}
+
+/** Joint commands, scaled down as a whole when one leaves [-1, 1], as the policy's action. */
+function toAction(belief: Embodiment, cmd: Float64Array, out?: Float64Array): Float64Array {
+  let peak = 0;
+  for (const c of cmd) peak = Math.max(peak, Math.abs(c));
+  if (peak > 1) for (let j = 0; j < cmd.length; j++) cmd[j]! /= peak;
+  return commandToAction(belief, cmd, out);
+}
 
 /**
  * How the reach expert picks among the arm's IK solutions for the target. `canonical` (the
@@ -74,9 +244,11 @@ export function expertAction(
   belief: Embodiment = env.embodiment,
   out?: Float64Array,
   reach: ReachSolution = 'canonical',
+  push: PushStrategy = 'field',
 ): Float64Array {
   const n = env.n;
   const ee = believedEndEffector(env, belief);
+  if (env.task === 'push' && push === 'field') return fieldAction(env, belief, ee, out);
   let [wx, wy] = waypoint(env, ee);
   if (env.task === 'push') {
     const d = Math.hypot(wx - ee[0], wy - ee[1]);
@@ -110,8 +282,5 @@ export function expertAction(
     const qd = dlsStep(belief.links, q, vx, vy);
     for (let j = 0; j < n; j++) cmd[j] = qd[j]! / env.config.maxJointVel;
   }
-  let peak = 0;
-  for (let j = 0; j < n; j++) peak = Math.max(peak, Math.abs(cmd[j]!));
-  if (peak > 1) for (let j = 0; j < n; j++) cmd[j]! /= peak;
-  return commandToAction(belief, cmd, out);
+  return toAction(belief, cmd, out);
 }

@@ -9,6 +9,7 @@ export {
   OBJECT_SLOTS,
   type TaskName,
 } from './arm-env.js';
+export { actionJumpShare, type JumpOptions, type JumpResult } from './clonability.js';
 export {
   actionToCommand,
   commandToAction,
@@ -24,7 +25,7 @@ export {
   sourceEmbodiment,
   validateEmbodiment,
 } from './embodiment.js';
-export { expertAction, type ReachSolution } from './expert.js';
+export { expertAction, type PushStrategy, pushVelocity, type ReachSolution } from './expert.js';
 export {
   dlsStep,
   forwardKinematics,

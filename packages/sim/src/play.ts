@@ -4,7 +4,7 @@
 import { Rng } from '@selfalign/core/rng';
 import type { ArmEnv } from './arm-env.js';
 import type { Embodiment } from './embodiment.js';
-import { expertAction, type ReachSolution } from './expert.js';
+import { expertAction, type PushStrategy, type ReachSolution } from './expert.js';
 
 export interface StepObservation {
   /** Position of this environment in the batch. */
@@ -29,8 +29,12 @@ export interface Controller {
 }
 
 /** The scripted expert under a belief (default: each env's own embodiment). */
-export function expertController(belief?: Embodiment, reach?: ReachSolution): Controller {
-  return { act: (obs) => obs.map((o) => expertAction(o.env, belief, undefined, reach)) };
+export function expertController(
+  belief?: Embodiment,
+  reach?: ReachSolution,
+  push?: PushStrategy,
+): Controller {
+  return { act: (obs) => obs.map((o) => expertAction(o.env, belief, undefined, reach, push)) };
 }
 
 /** Uniform random actions in [-1, 1], one stream per environment seeded by its episode seed. */

@@ -28,6 +28,8 @@ export const collect: Command = {
   --links N            joints of the family's arms (src-K; default 3): state 3N, action N
   --controller C       expert (demos) | random | ou (play)         (default random)
   --task T             reach | push                                 (default reach)
+  --push-expert P      field | waypoint: the push expert's strategy (default field; waypoint
+                       is the earlier expert, docs/results.md section 3b)
   --episodes N         episodes per embodiment                      (default 10)
   --image-size I       camera pixels                                (default 64)
   --features F         none | default | FILE.onnx                   (default none)
@@ -41,6 +43,7 @@ export const collect: Command = {
     links: { type: 'string' },
     controller: { type: 'string' },
     task: { type: 'string' },
+    'push-expert': { type: 'string' },
     episodes: { type: 'string' },
     'image-size': { type: 'string' },
     features: { type: 'string' },
@@ -62,6 +65,7 @@ export const collect: Command = {
     const names = embodiments.map((e) => e.name);
     const controllerName = args.choice('controller', ['expert', 'random', 'ou'] as const, 'random');
     const task = args.choice('task', ['reach', 'push'] as const, 'reach');
+    const pushExpert = args.choice('push-expert', ['field', 'waypoint'] as const, 'field');
     const episodes = args.int('episodes', 10, 1);
     const size = args.int('image-size', 64, 8);
     const seed = args.int('seed', 0);
@@ -86,6 +90,7 @@ export const collect: Command = {
         controller: controllerName,
         task,
         familySeed,
+        ...(controllerName === 'expert' && task === 'push' ? { pushExpert } : {}),
       },
     };
     const writer = await FrameWriter.open(out, meta);
@@ -101,7 +106,7 @@ export const collect: Command = {
       for (const [k, e] of embodiments.entries()) {
         const controller =
           controllerName === 'expert'
-            ? expertController()
+            ? expertController(undefined, 'canonical', pushExpert)
             : controllerName === 'ou'
               ? ouController(seed + k)
               : randomController(seed + k);
