@@ -25,6 +25,7 @@ import {
   runEpisodes,
   sampleSources,
   seedRange,
+  type TaskName,
 } from '@selfalign/sim';
 import { UsageError, UserError } from './io.js';
 
@@ -127,9 +128,10 @@ export async function recordEpisodes(
   seed0: number,
   extractor: FeatureExtractor,
   c: Policy['config'],
+  task: TaskName = 'reach',
 ): Promise<{ samples: Sample[]; meta: DatasetMeta }> {
   const side = c.vision.imageSize;
-  const r = await runEpisodes(e, 'reach', seedRange(n, seed0), controller, {
+  const r = await runEpisodes(e, task, seedRange(n, seed0), controller, {
     record: true,
     env: { imageSize: side },
   });

@@ -557,6 +557,29 @@ describe('the pipeline on tiny configs', () => {
       'nearest source slot',
       'oracle adapter (span)',
     ]);
+    // the unseen-task check: align on (reach-scene) play, every row evaluated on push
+    const unseen = await cli(
+      ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],
+      ...['--episodes', '2', '--steps', '2', '--params', 'free', '--oracle-steps', '2'],
+      ...['--finetune-steps', '0', '--eval-task', 'push', '--raw', 'push.json'],
+      ...['--out', 'push.md', '--json'],
+    );
+    expect(unseen.code).toBe(0);
+    expect(unseen.json()).toMatchObject({ task: 'push' });
+    expect(await readFile(join(dir, 'push.md'), 'utf8')).toMatch(
+      /; push, 2 evaluation episodes per row/,
+    );
+    expect(unseen.json().rows.map((r: { method: string }) => r.method)).toEqual([
+      'no adaptation',
+      'nearest source slot',
+      'align free',
+      'oracle adapter',
+    ]);
+    // push rows do not merge into a reach table
+    oneLineError(
+      await cli('results', '--merge', 'raw.json,push.json'),
+      /different checkpoints, episode counts or tasks .*tasks reach, push/,
+    );
     oneLineError(
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--play', '0'),
       /--play takes positive integers, got '0'/,

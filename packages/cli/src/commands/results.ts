@@ -20,6 +20,7 @@ import {
   randomController,
   runEpisodes,
   seedRange,
+  type TaskName,
 } from '@selfalign/sim';
 import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
 import type { Command } from '../command.js';
@@ -34,6 +35,8 @@ interface RawResults {
   checkpoint: string;
   step: number;
   episodes: number;
+  /** The evaluated task (absent in files written before `--eval-task`: reach). */
+  task?: TaskName;
   command: string;
   rows: Row[];
 }
@@ -58,6 +61,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --play LIST          play (and oracle demo) trajectories   (default 10,100)
   --seeds N            seeds per cell                        (default 1)
   --episodes N         evaluation episodes per row           (default 100)
+  --eval-task T        reach | push: the task every row is evaluated on, and of the oracle's
+                       and fine-tuning's labelled demos; play stays random actions in the reach
+                       scene, so push asks whether align transfers to a task it never saw
+                       (default reach)
   --steps N            align steps                           (default 200)
   --oracle-steps N     oracle adapter steps                  (default 200)
   --oracle-params LIST the oracle's slot parametrisations: free is the gap's reference;
@@ -89,6 +96,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     play: { type: 'string' },
     seeds: { type: 'string' },
     episodes: { type: 'string' },
+    'eval-task': { type: 'string' },
     steps: { type: 'string' },
     'finetune-steps': { type: 'string' },
     'oracle-steps': { type: 'string' },
@@ -127,14 +135,16 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       );
       const steps = [...new Set(parts.map((p) => p.step))];
       const eps = [...new Set(parts.map((p) => p.episodes))];
-      if (steps.length !== 1 || eps.length !== 1)
+      const tasks = [...new Set(parts.map((p) => p.task ?? 'reach'))];
+      if (steps.length !== 1 || eps.length !== 1 || tasks.length !== 1)
         throw new UserError(
-          `results --merge: the files come from different checkpoints or episode counts (steps ${steps.join(', ')}; episodes ${eps.join(', ')})`,
+          `results --merge: the files come from different checkpoints, episode counts or tasks (steps ${steps.join(', ')}; episodes ${eps.join(', ')}; tasks ${tasks.join(', ')})`,
         );
       const table = formatTable(
         parts.flatMap((p) => p.rows),
         steps[0]!,
         eps[0]!,
+        tasks[0]!,
       );
       if (outFile) await writeFile(resolve(io.cwd, outFile), `${table.join('\n')}\n`);
       return { lines: table, json: { merged: files, rows: parts.flatMap((p) => p.rows) } };
@@ -161,6 +171,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const oracleParams = parametrisations(args.list('oracle-params', ['free']), 'oracle ');
     const seeds = args.int('seeds', 1, 1);
     const episodes = args.int('episodes', 100, 1);
+    const evalTask = args.choice('eval-task', ['reach', 'push'] as const, 'reach');
     const steps = args.int('steps', 200, 1);
     const ftSteps = args.int('finetune-steps', 200, 0);
     const oracleSteps = args.int('oracle-steps', 200, 1);
@@ -208,7 +219,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       const evaluate = async (p: Policy, e: Embodiment, s: number) => {
         const r = await runEpisodes(
           e,
-          'reach',
+          evalTask,
           seedRange(episodes, 700_000 + 10_000 * s),
           // its own noise stream per seed: a cell does not depend on the rows run before it
           policyController(p, { slot, rng: new Rng(710_000 + 10_000 * s) }),
@@ -246,6 +257,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               base + 5_000,
               extractor,
               c,
+              evalTask,
             );
             const batches = (samples: Sample[], n: number, rng: Rng): TrainBatch[] =>
               Array.from({ length: n }, () =>
@@ -366,12 +378,13 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       await extractor.dispose();
       policy.dispose();
     }
-    const table = formatTable(rows, loaded.step, episodes);
+    const table = formatTable(rows, loaded.step, episodes, evalTask);
     if (outFile) await writeFile(resolve(io.cwd, outFile), `${table.join('\n')}\n`);
     const raw: RawResults = {
       checkpoint: ckpt,
       step: loaded.step,
       episodes,
+      task: evalTask,
       command: `selfalign ${args.argv.join(' ')}`,
       rows,
     };
@@ -400,7 +413,12 @@ function parametrisations(names: readonly string[], what: string): (typeof PARAM
 }
 
 /** Markdown: one row per (target, budget, method), mean (and spread over seeds), then the gap closed. */
-export function formatTable(rows: readonly Row[], step: number, episodes: number): string[] {
+export function formatTable(
+  rows: readonly Row[],
+  step: number,
+  episodes: number,
+  task: TaskName = 'reach',
+): string[] {
   const key = (r: Row) => `${r.target}|${r.budget}|${r.method}`;
   const groups = new Map<string, Row[]>();
   for (const r of rows) groups.set(key(r), [...(groups.get(key(r)) ?? []), r]);
@@ -415,7 +433,7 @@ export function formatTable(rows: readonly Row[], step: number, episodes: number
     return `${m} +- ${pct ? `${(100 * sd(xs)).toFixed(1)}%` : sd(xs).toFixed(4)}`;
   };
   const out = [
-    `checkpoint step ${step}; reach, ${episodes} evaluation episodes per row; gap closed = the share of the no adaptation -> oracle adapter improvement that the method achieves ("no gap" where the oracle is not better)`,
+    `checkpoint step ${step}; ${task}, ${episodes} evaluation episodes per row; gap closed = the share of the no adaptation -> oracle adapter improvement that the method achieves ("no gap" where the oracle is not better)`,
     '',
     '| target | play | method | success | action MSE | gap closed (success) | gap closed (MSE) | wall (s) |',
     '|---|---|---|---|---|---|---|---|',
