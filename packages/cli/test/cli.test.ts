@@ -466,7 +466,12 @@ describe('the pipeline on tiny configs', () => {
       '--json',
     );
     expect(res.code).toBe(0);
-    const rows = res.json().rows as { method: string; success: number; actionMse: number }[];
+    const rows = res.json().rows as {
+      method: string;
+      success: number;
+      actionMse: number;
+      demoLoss: number;
+    }[];
     expect(rows.map((r) => r.method)).toEqual([
       'no adaptation',
       'nearest source slot',
@@ -480,7 +485,12 @@ describe('the pipeline on tiny configs', () => {
     for (const r of rows) {
       expect([0, 0.5, 1]).toContain(r.success); // whole episodes of 2
       expect(r.actionMse).toBeGreaterThan(0);
+      expect(r.demoLoss).toBeGreaterThan(0);
     }
+    // ... and its action loss on held-out demos of the target (other seeds than it was fitted on)
+    // is lower; align moved it too
+    expect(rows[5]!.demoLoss).toBeLessThan(rows[0]!.demoLoss);
+    expect(rows[2]!.demoLoss).not.toBe(rows[0]!.demoLoss);
     // the oracle adapter fits the slot to the target's labelled demos: its actions are nearer
     // the target's expert than no adaptation's
     expect(rows[5]!.actionMse).toBeLessThan(rows[0]!.actionMse);
@@ -490,7 +500,9 @@ describe('the pipeline on tiny configs', () => {
     // align moved the slot: its actions differ from no adaptation's
     expect(rows[2]!.actionMse).not.toBe(rows[0]!.actionMse);
     const table = await readFile(join(dir, 'table.md'), 'utf8');
-    expect(table).toMatch(/\| perm \| 2 \| align span \| [\d.]+% \| [\d.]+ \| (-?\d+%|no gap) \|/);
+    expect(table).toMatch(
+      /\| perm \| 2 \| align span \| [\d.]+% \| [\d.]+ \| [\d.]+ \| (-?\d+%|no gap) \| (-?\d+%|no gap) \| (-?\d+%|no gap) \|/,
+    );
     // the table rebuilt from the raw rows is the same table
     const merged = await cli('results', '--merge', 'raw.json', '--out', 'merged.md');
     expect(merged.code).toBe(0);
@@ -800,13 +812,21 @@ describe('bad files', () => {
 
 describe('results table', () => {
   it('gap closed is the share of the no adaptation -> oracle improvement, in success and MSE', () => {
-    const row = (target: string, method: string, success: number, actionMse: number, seed = 0) => ({
+    const row = (
+      target: string,
+      method: string,
+      success: number,
+      actionMse: number,
+      seed = 0,
+      demoLoss?: number,
+    ) => ({
       target,
       budget: 10,
       seed,
       method,
       success,
       actionMse,
+      ...(demoLoss !== undefined ? { demoLoss } : {}),
       wallS: 1,
     });
     const lines = formatTable(
@@ -818,14 +838,24 @@ describe('results table', () => {
         row('sign', 'no adaptation', 0.2, 0.5),
         row('sign', 'align span', 0.1, 0.6),
         row('sign', 'oracle adapter', 0.1, 0.55),
+        row('links', 'no adaptation', 0.2, 0.5, 0, 1.2),
+        row('links', 'align free', 0.2, 0.5, 0, 0.9),
+        row('links', 'oracle adapter', 0.8, 0.3, 0, 0.2),
       ],
       1000,
       100,
     );
+    // rows without a demo loss (raw files from before the column) show none
     expect(lines).toContain(
-      '| perm | 10 | align span | 50.0% +- 0.0% | 0.3500 +- 0.0000 | 75% | 75% | 1 |',
+      '| perm | 10 | align span | 50.0% +- 0.0% | 0.3500 +- 0.0000 | - | 75% | 75% | - | 1 |',
     );
     // an oracle that is not better leaves no gap to close
-    expect(lines).toContain('| sign | 10 | align span | 10.0% | 0.6000 | no gap | no gap | 1 |');
+    expect(lines).toContain(
+      '| sign | 10 | align span | 10.0% | 0.6000 | - | no gap | no gap | - | 1 |',
+    );
+    // the demo loss moves where success does not: 30% of its gap
+    expect(lines).toContain(
+      '| links | 10 | align free | 20.0% | 0.5000 | 0.9000 | 0% | 0% | 30% | 1 |',
+    );
   });
 });

@@ -48,8 +48,16 @@ interface Row {
   method: string;
   success: number;
   actionMse: number;
+  /**
+   * The action (flow-matching) loss on held-out labelled demos of the target, same noise draws
+   * for every row: moves before success does (absent in raw files written before it).
+   */
+  demoLoss?: number;
   wallS: number;
 }
+
+/** Held-out labelled demos per cell for the demo-loss column. */
+const LOSS_EPISODES = 10;
 
 export const results: Command = {
   name: 'results',
@@ -216,7 +224,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     try {
       // align and the oracle change only the new slot: resetting it is all a row needs
       const resetSlot = () => fillWithSourceMean(policy, slot, sourceSlots);
+      let lossBatches: TrainBatch[] = [];
       const evaluate = async (p: Policy, e: Embodiment, s: number) => {
+        const demoLoss = evaluateLosses(p, lossBatches, { objective: 'action', seed: s }).action;
         const r = await runEpisodes(
           e,
           evalTask,
@@ -225,18 +235,22 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
           policyController(p, { slot, rng: new Rng(710_000 + 10_000 * s) }),
           { env: { imageSize: side }, parallel: 25 },
         );
-        return { success: r.successRate, actionMse: r.actionMse };
+        return { success: r.successRate, actionMse: r.actionMse, demoLoss };
       };
       for (const [name, e] of embodiments) {
         for (const budget of budgets) {
           for (let s = 0; s < seeds; s++) {
-            const row = (method: string, r: { success: number; actionMse: number }, t0: number) => {
+            const row = (
+              method: string,
+              r: { success: number; actionMse: number; demoLoss: number },
+              t0: number,
+            ) => {
               const wallS = (performance.now() - t0) / 1000;
               rows.push({ target: name, budget, seed: s, method, ...r, wallS });
               // a line per row on stderr for logs of long runs (the bar is for terminals)
               if (!io.tty)
                 io.err(
-                  `${new Date().toISOString()} ${name} play ${budget} seed ${s}: ${method} success ${(100 * r.success).toFixed(1)}% action MSE ${r.actionMse.toFixed(4)} (${wallS.toFixed(0)} s)`,
+                  `${new Date().toISOString()} ${name} play ${budget} seed ${s}: ${method} success ${(100 * r.success).toFixed(1)}% action MSE ${r.actionMse.toFixed(4)} demo loss ${r.demoLoss.toFixed(4)} (${wallS.toFixed(0)} s)`,
                 );
             };
             const base = 1_000_000 * (s + 1) + 10_000 * budget;
@@ -259,6 +273,26 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               c,
               evalTask,
             );
+            // held-out labelled demos (seeds of their own): the demo-loss column
+            const lossDemos = await recordEpisodes(
+              e,
+              expertController(),
+              'demo',
+              LOSS_EPISODES,
+              base + 8_000,
+              extractor,
+              c,
+              evalTask,
+            );
+            lossBatches = playSplit(
+              policy,
+              lossDemos.samples,
+              lossDemos.meta,
+              batchSize,
+              new Rng(s + 19),
+              slot,
+              0,
+            ).train;
             const batches = (samples: Sample[], n: number, rng: Rng): TrainBatch[] =>
               Array.from({ length: n }, () =>
                 drawBatch(policy, samples, play.meta, batchSize, rng, slot),
@@ -315,8 +349,13 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               if (mode === 'fixed') for (const b of split.train) disposeBatch(b);
             }
             for (const b of [...allSplit.train, ...allSplit.heldOut]) disposeBatch(b);
-            if (!baselines) {
+            const endCell = () => {
+              for (const b of lossBatches) disposeBatch(b);
+              lossBatches = [];
               progress.tick();
+            };
+            if (!baselines) {
+              endCell();
               continue;
             }
             // the oracle fits the slot with the action loss on every labelled demo frame
@@ -369,7 +408,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 ft.policy.dispose();
               }
             }
-            progress.tick();
+            endCell();
           }
         }
       }
@@ -435,8 +474,8 @@ export function formatTable(
   const out = [
     `checkpoint step ${step}; ${task}, ${episodes} evaluation episodes per row; gap closed = the share of the no adaptation -> oracle adapter improvement that the method achieves ("no gap" where the oracle is not better)`,
     '',
-    '| target | play | method | success | action MSE | gap closed (success) | gap closed (MSE) | wall (s) |',
-    '|---|---|---|---|---|---|---|---|',
+    '| target | play | method | success | action MSE | demo loss | gap closed (success) | gap closed (MSE) | gap closed (demo loss) | wall (s) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const [k, g] of groups) {
     const [target, budget] = k.split('|');
@@ -447,9 +486,13 @@ export function formatTable(
       if (none.length === 0 || oracle.length === 0) return '-';
       const sign = higherIsBetter ? 1 : -1;
       const d = sign * (mean(oracle.map(f)) - mean(none.map(f)));
+      if (!Number.isFinite(d)) return '-';
       if (d <= 1e-9) return 'no gap';
       return `${((100 * sign * (mean(g.map(f)) - mean(none.map(f)))) / d).toFixed(0)}%`;
     };
+    // raw files written before the demo-loss column have none
+    const loss = (r: Row) => r.demoLoss ?? Number.NaN;
+    const losses = g.map(loss);
     out.push(
       `| ${target} | ${budget} | ${g[0]!.method} | ${fmt(
         g.map((r) => r.success),
@@ -457,7 +500,9 @@ export function formatTable(
       )} | ${fmt(
         g.map((r) => r.actionMse),
         false,
-      )} | ${gap((r) => r.success, true)} | ${gap((r) => r.actionMse, false)} | ${mean(g.map((r) => r.wallS)).toFixed(0)} |`,
+      )} | ${losses.every(Number.isFinite) ? fmt(losses, false) : '-'} | ${gap((r) => r.success, true)} | ${gap((r) => r.actionMse, false)} | ${
+        losses.every(Number.isFinite) ? gap(loss, false) : '-'
+      } | ${mean(g.map((r) => r.wallS)).toFixed(0)} |`,
     );
   }
   return out;
