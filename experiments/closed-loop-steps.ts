@@ -2,6 +2,7 @@
 // step index. Step 0 is in the demo distribution; a low error there that grows later means
 // covariate shift, a high one from the start means the closed-loop pipeline differs from training.
 //   pnpm --filter @selfalign/experiments probe closed-loop-steps.ts CKPT [--source 3] [--episodes 20]
+//     [--task reach|push] [--no-velocity]
 import { loadCheckpoint } from '@selfalign/align';
 import { initBackend } from '@selfalign/core';
 import { policyController } from '@selfalign/harness';
@@ -10,19 +11,21 @@ import { arg } from './args.js';
 
 const k = Number(arg('--source', '3'));
 const episodes = Number(arg('--episodes', '20'));
+const task = arg('--task', 'reach') as 'reach' | 'push';
 const ds = process.argv.includes('--no-velocity') ? 6 : 9;
 await initBackend('wasm');
 const { policy, step } = await loadCheckpoint(process.argv[2]!);
 const robot = sampleSources(8, 1)[k]!;
 const side = policy.config.vision.imageSize;
-const sum = new Float64Array(40);
-const count = new Float64Array(40);
+const T = task === 'reach' ? 40 : 100;
+const sum = new Float64Array(T);
+const count = new Float64Array(T);
 const envs = Array.from({ length: episodes }, (_, i) =>
-  new ArmEnv(robot, { imageSize: side }).reset(10_000 + i, 'reach'),
+  new ArmEnv(robot, { imageSize: side }).reset(10_000 + i, task),
 );
 const ctl = policyController(policy, { slot: k, execute: 1, stateDims: ds });
 envs.forEach((_, i) => ctl.reset?.(i, 10_000 + i));
-for (let t = 0; t < 40; t++) {
+for (let t = 0; t < T; t++) {
   const active = envs.map((e, i) => ({ e, i })).filter(({ e }) => !e.done());
   if (active.length === 0) break;
   const obs = active.map(({ e, i }) => ({
@@ -44,7 +47,9 @@ for (let t = 0; t < 40; t++) {
     e.step(a);
   });
 }
-console.log(`checkpoint step ${step}, src-${k}, ${episodes} episodes, re-planning every step`);
+console.log(
+  `checkpoint step ${step}, src-${k}, ${task}, ${episodes} episodes, re-planning every step`,
+);
 console.log(`| step | ${[0, 1, 2, 3, 5, 10, 20, 30].join(' | ')} |`);
 console.log(
   `| action MSE vs expert | ${[0, 1, 2, 3, 5, 10, 20, 30].map((t) => (count[t]! ? (sum[t]! / count[t]!).toFixed(3) : '-')).join(' | ')} |`,

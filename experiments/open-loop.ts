@@ -4,6 +4,7 @@
 // closed-loop success is low, the gap is compounding/control; if it is high, the policy has
 // not learned yet.
 //   pnpm --filter @selfalign/experiments probe open-loop.ts CKPT [--sources 0,3,6] [--episodes 10]
+//     [--task reach|push] [--no-velocity]
 import { loadCheckpoint } from '@selfalign/align';
 import { initBackend, Rng, tf } from '@selfalign/core';
 import { defaultFeatureExtractor } from '@selfalign/data';
@@ -15,6 +16,7 @@ const path = process.argv[2]!;
 
 const which = arg('--sources', '0,3,6').split(',').map(Number);
 const episodes = Number(arg('--episodes', '10'));
+const task = arg('--task', 'reach') as 'reach' | 'push';
 /** --no-velocity: the checkpoint was trained on joint angles only (6 state values). */
 const ds = process.argv.includes('--no-velocity') ? 6 : 9;
 await initBackend('wasm');
@@ -32,7 +34,7 @@ const rows: string[] = [];
 for (const k of which) {
   const r = await runEpisodes(
     sources[k]!,
-    'reach',
+    task,
     seedRange(episodes, 777_000 + k),
     expertController(),
     { record: true, env: { imageSize: side } },
@@ -95,7 +97,7 @@ for (const k of which) {
   rows.push(`| src-${k} | ${n} | ${f(err.trained)} | ${f(err.untrained)} | ${f(err.mean)} |`);
 }
 console.log(
-  `checkpoint ${path} (step ${loaded.step}); fresh expert reach demos, ${episodes} episodes per robot`,
+  `checkpoint ${path} (step ${loaded.step}); fresh expert ${task} demos, ${episodes} episodes per robot`,
 );
 console.log(
   '| robot | frames | trained: first action / whole chunk / first action at t=0 | untrained | mean demo action |',
