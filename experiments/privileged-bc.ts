@@ -1,13 +1,13 @@
 // Diagnostic for docs/results.md: how hard is the control problem itself, with perception
 // solved? Behaviour cloning of the scripted expert by a plain MLP from privileged inputs
 // (cos/sin of the joint angles, the target's (x, y) for reach, the block's and the goal's for
-// push, a one-hot of the source robot) on the same 8 source robots as the pretraining probe; MSE
+// push, a one-hot of the source robot) on the first 8 (`--sources N`) source robots, as the pretraining probe; MSE
 // regression of the expert's action, Adam, batch 64; closed-loop success on fresh seeds every
 // `--eval-every` steps.
 //   pnpm --filter @selfalign/experiments probe privileged-bc.ts
 //     [--task reach|push] [--demos 30] [--steps 3000] [--eval-every 500] [--width 256]
 //     [--batch 64] [--lr 1e-3] [--dart 0] [--reach canonical|nearest]
-//     [--dagger R] [--dagger-episodes 50]
+//     [--dagger R] [--dagger-episodes 50] [--sources 8]
 // --dagger R: DAgger, R rounds spread evenly over the steps: the MLP drives `--dagger-episodes`
 // fresh episodes per source, the expert labels every state it visits, the rows join the data.
 import {
@@ -44,9 +44,9 @@ const noise = new Rng(77);
 const reachMode = arg('--reach', 'nearest') as 'nearest' | 'canonical';
 const task = arg('--task', 'reach') as 'reach' | 'push';
 await initBackend('wasm');
-const sources = sampleSources(8, 1);
+const sources = sampleSources(Number(arg('--sources', '8')), 1);
 const OBJ = task === 'reach' ? 2 : 4;
-const IN = 6 + OBJ + 8;
+const IN = 6 + OBJ + sources.length;
 const features = (o: StepObservation, k: number, out: Float32Array, at: number) => {
   out.set(o.state.subarray(0, 6), at);
   const objs = task === 'reach' ? [o.env.target] : [o.env.block, o.env.goal];
@@ -118,7 +118,7 @@ const evaluate = async (step: number) => {
     total += r.successRate;
   }
   console.log(
-    `step ${step}: ${task} success per source ${rates.join(' / ')} %, mean ${((100 * total) / 8).toFixed(0)}%`,
+    `step ${step}: ${task} success per source ${rates.join(' / ')} %, mean ${((100 * total) / sources.length).toFixed(0)}%`,
   );
 };
 /** DAgger: the learner acts, the expert labels what it visits; the rows join the data. */
