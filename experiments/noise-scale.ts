@@ -17,7 +17,6 @@ const episodes = Number(arg('--episodes', '25'));
 const ds = process.argv.includes('--no-velocity') ? 6 : 9;
 await initBackend('wasm');
 const { policy, step } = await loadCheckpoint(process.argv[2]!);
-const slots = robots.map((_, k) => k);
 const sample = policy.sampleActions.bind(policy);
 const ha = policy.config.actionHorizon;
 for (const scale of scales) {
@@ -34,7 +33,7 @@ for (const scale of scales) {
       e,
       task,
       seedRange(episodes, 900_000),
-      policyController(policy, { slot: slots[k]!, stateDims: ds }),
+      policyController(policy, { slot: k, stateDims: ds }),
       { env: { imageSize: policy.config.vision.imageSize }, parallel: 25 },
     );
     rates.push(r.successRate);

@@ -39,11 +39,11 @@ export async function actionJumpShare(
   const rng = new Rng(opts.seed ?? 3);
   let visited = 0;
   let jumps = 0;
+  const key = task === 'push' ? 'block' : 'target';
   const r = await runEpisodes(embodiment, task, seeds, {
     act: (obs) =>
       obs.map(({ env }) => {
         const a = Array.from(act(env));
-        const key = task === 'push' ? 'block' : 'target';
         const at = env[key];
         const angle = rng.uniform() * 2 * Math.PI;
         env[key] = [at[0] + shift * Math.cos(angle), at[1] + shift * Math.sin(angle)];

@@ -6,25 +6,38 @@
 import type { ArmEnv } from './arm-env.js';
 import { GEOMETRY, jointLimit } from './arm-env.js';
 import { commandToAction, type Embodiment } from './embodiment.js';
-import {
-  dlsStep,
-  forwardKinematics,
-  inverseKinematics3,
-  jacobian,
-  wrapAngle,
-} from './kinematics.js';
+import { dlsStep, forwardKinematics, inverseKinematics3, wrapAngle } from './kinematics.js';
 
 const GAIN = 5; // 1/s: half the remaining error per 0.1 s control period
 const MAX_SPEED = 1.2; // world units/s
 const JOINT_GAIN = 5; // 1/s: half the joint error per 0.1 s control period
 
-/** End-effector position under a belief about the body. */
-function believedEndEffector(env: ArmEnv, belief: Embodiment): [number, number] {
-  const n = env.n;
-  const q = new Float64Array(n);
-  for (let j = 0; j < n; j++) q[j] = env.q[j]! + belief.offsets[j]!;
+/** Physical joint angles under a belief about the body (measured + believed offsets). */
+function believedAngles(env: ArmEnv, belief: Embodiment): Float64Array {
+  const q = new Float64Array(env.n);
+  for (let j = 0; j < env.n; j++) q[j] = env.q[j]! + belief.offsets[j]!;
+  return q;
+}
+
+/** End-effector position of physical angles `q` under a belief about the body. */
+function believedEndEffector(belief: Embodiment, q: Float64Array): [number, number] {
+  const n = q.length;
   const p = forwardKinematics(belief.links, q);
   return [p[2 * n]!, p[2 * n + 1]!];
+}
+
+/** (vx, vy) scaled down to MAX_SPEED when faster. */
+function capSpeed(vx: number, vy: number): [number, number] {
+  const speed = Math.hypot(vx, vy);
+  return speed > MAX_SPEED ? [(vx * MAX_SPEED) / speed, (vy * MAX_SPEED) / speed] : [vx, vy];
+}
+
+/** Joint commands of the P controller toward physical angles `goal` from `q`. */
+function towardPose(env: ArmEnv, goal: Float64Array, q: Float64Array): Float64Array {
+  const cmd = new Float64Array(env.n);
+  for (let j = 0; j < env.n; j++)
+    cmd[j] = (JOINT_GAIN * (goal[j]! - q[j]!)) / env.config.maxJointVel;
+  return cmd;
 }
 
 /**
@@ -120,20 +133,16 @@ export function pushVelocity(env: ArmEnv, ee: readonly [number, number]): [numbe
     Math.max(-1, Math.min(1, theta / 0.5)) * Math.min(1, (Math.PI - Math.abs(theta)) / 0.5);
   const tangential = -FIELD.orbit * ease;
   const push = behind * Math.min(FIELD.push, FIELD.pushGain * dist);
-  let vx = (radial * rx - tangential * ry) / rho + push * ux;
-  let vy = (radial * ry + tangential * rx) / rho + push * uy;
-  const speed = Math.hypot(vx, vy);
-  if (speed > MAX_SPEED) {
-    vx *= MAX_SPEED / speed;
-    vy *= MAX_SPEED / speed;
-  }
-  return [vx, vy];
+  return capSpeed(
+    (radial * rx - tangential * ry) / rho + push * ux,
+    (radial * ry + tangential * rx) / rho + push * uy,
+  );
 }
 
 /**
  * Joint velocities that move the end effector by (vx, vy): damped least squares weighted so that
- * joints 1.. near their limits move less (qd = W J^T (J W J^T + l^2 I)^-1 v), plus a pull of
- * those joints back inside FIELD.comfort through the (weighted) null space. Continuous in q.
+ * joints 1.. near their limits move less, plus a pull of those joints back inside FIELD.comfort
+ * through the (weighted) null space. Continuous in q.
  */
 function fieldJointVelocity(
   belief: Embodiment,
@@ -143,36 +152,15 @@ function fieldJointVelocity(
   vy: number,
 ): Float64Array {
   const n = qPhys.length;
-  const jac = jacobian(belief.links, qPhys);
-  const w = new Float64Array(n);
+  const w = new Float64Array(n).fill(1);
   const z = new Float64Array(n);
-  for (let j = 0; j < n; j++) {
+  for (let j = 1; j < n; j++) {
     const q = qMeasured[j]!;
     const lim = jointLimit(j);
-    w[j] = j === 0 ? 1 : Math.max(0.05, Math.min(1, (lim - Math.abs(q)) / (lim - FIELD.comfort)));
-    z[j] = j === 0 ? 0 : -JOINT_GAIN * (q - Math.max(-FIELD.comfort, Math.min(FIELD.comfort, q)));
+    w[j] = Math.max(0.05, Math.min(1, (lim - Math.abs(q)) / (lim - FIELD.comfort)));
+    z[j] = -JOINT_GAIN * (q - Math.max(-FIELD.comfort, Math.min(FIELD.comfort, q)));
   }
-  // solve (J W J^T + l^2 I) x = v - J z, then qd = z + W J^T x
-  let a = FIELD.damping ** 2;
-  let b = 0;
-  let d = FIELD.damping ** 2;
-  let rx = vx;
-  let ry = vy;
-  for (let i = 0; i < n; i++) {
-    const jx = jac[i]!;
-    const jy = jac[n + i]!;
-    a += w[i]! * jx * jx;
-    b += w[i]! * jx * jy;
-    d += w[i]! * jy * jy;
-    rx -= jx * z[i]!;
-    ry -= jy * z[i]!;
-  }
-  const det = a * d - b * b;
-  const x = (d * rx - b * ry) / det;
-  const y = (-b * rx + a * ry) / det;
-  const qd = new Float64Array(n);
-  for (let j = 0; j < n; j++) qd[j] = z[j]! + w[j]! * (jac[j]! * x + jac[n + j]! * y);
-  return qd;
+  return dlsStep(belief.links, qPhys, vx, vy, FIELD.damping, w, z);
 }
 
 const PUSH_STEP = 0.15; // push: the IK goal stays this close to the end effector
@@ -187,12 +175,11 @@ const PUSH_STEP = 0.15; // push: the IK goal stays this close to the end effecto
 function fieldAction(
   env: ArmEnv,
   belief: Embodiment,
+  q: Float64Array,
   ee: [number, number],
   out?: Float64Array,
 ): Float64Array {
   const n = env.n;
-  const q = new Float64Array(n);
-  for (let j = 0; j < n; j++) q[j] = env.q[j]! + belief.offsets[j]!;
   const [vx, vy] = pushVelocity(env, ee);
   const wx = ee[0] + vx * FIELD.lookahead;
   const wy = ee[1] + vy * FIELD.lookahead;
@@ -208,15 +195,16 @@ function fieldAction(
           FIELD.orientations,
         )
       : undefined;
-  const cmd = new Float64Array(n);
   if (goal !== undefined) {
     goal[0] = q[0]! + wrapAngle(goal[0]! - q[0]!);
-    for (let j = 0; j < n; j++) cmd[j] = (JOINT_GAIN * (goal[j]! - q[j]!)) / env.config.maxJointVel;
-  } else {
-    const qd = fieldJointVelocity(belief, q, env.q, vx, vy);
-    for (let j = 0; j < n; j++) cmd[j] = qd[j]! / env.config.maxJointVel;
+    return toAction(belief, towardPose(env, goal, q), out);
   }
-  return toAction(belief, cmd, out);
+  const qd = fieldJointVelocity(belief, q, env.q, vx, vy);
+  return toAction(
+    belief,
+    qd.map((v) => v / env.config.maxJointVel),
+    out,
+  );
 }
 
 /** Joint commands, scaled down as a whole when one leaves [-1, 1], as the policy's action. */
@@ -247,8 +235,9 @@ export function expertAction(
   push: PushStrategy = 'field',
 ): Float64Array {
   const n = env.n;
-  const ee = believedEndEffector(env, belief);
-  if (env.task === 'push' && push === 'field') return fieldAction(env, belief, ee, out);
+  const q = believedAngles(env, belief);
+  const ee = believedEndEffector(belief, q);
+  if (env.task === 'push' && push === 'field') return fieldAction(env, belief, q, ee, out);
   let [wx, wy] = waypoint(env, ee);
   if (env.task === 'push') {
     const d = Math.hypot(wx - ee[0], wy - ee[1]);
@@ -257,9 +246,6 @@ export function expertAction(
       wy = ee[1] + ((wy - ee[1]) * PUSH_STEP) / d;
     }
   }
-  const q = new Float64Array(n);
-  for (let j = 0; j < n; j++) q[j] = env.q[j]! + belief.offsets[j]!;
-  const cmd = new Float64Array(n);
   const canonical = env.task === 'reach' && reach === 'canonical';
   const ref = canonical ? [Math.atan2(wy, wx) - 0.5, 0.5, 0.5] : q;
   const goal =
@@ -268,19 +254,13 @@ export function expertAction(
       : undefined;
   // the base turns without limit: go the short way round
   if (goal !== undefined && canonical) goal[0] = q[0]! + wrapAngle(goal[0]! - q[0]!);
-  if (goal !== undefined) {
-    for (let j = 0; j < n; j++) cmd[j] = (JOINT_GAIN * (goal[j]! - q[j]!)) / env.config.maxJointVel;
-  } else {
-    // unreachable (or not 3 links): Cartesian damped least squares toward the waypoint
-    let vx = GAIN * (wx - ee[0]);
-    let vy = GAIN * (wy - ee[1]);
-    const speed = Math.hypot(vx, vy);
-    if (speed > MAX_SPEED) {
-      vx *= MAX_SPEED / speed;
-      vy *= MAX_SPEED / speed;
-    }
-    const qd = dlsStep(belief.links, q, vx, vy);
-    for (let j = 0; j < n; j++) cmd[j] = qd[j]! / env.config.maxJointVel;
-  }
-  return toAction(belief, cmd, out);
+  if (goal !== undefined) return toAction(belief, towardPose(env, goal, q), out);
+  // unreachable (or not 3 links): Cartesian damped least squares toward the waypoint
+  const [vx, vy] = capSpeed(GAIN * (wx - ee[0]), GAIN * (wy - ee[1]));
+  const qd = dlsStep(belief.links, q, vx, vy);
+  return toAction(
+    belief,
+    qd.map((v) => v / env.config.maxJointVel),
+    out,
+  );
 }

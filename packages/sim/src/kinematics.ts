@@ -40,29 +40,43 @@ export function jacobian(links: readonly number[], q: ArrayLike<number>): Float6
   return j;
 }
 
-/** Joint velocity that moves the end effector by `v` [2]: J^T (J J^T + lambda^2 I)^-1 v. */
+/**
+ * Joint velocity that moves the end effector by `v` [2]: J^T (J J^T + lambda^2 I)^-1 v. With
+ * per-joint `weights` W (a joint of weight < 1 moves less) and a secondary joint motion `rest` z
+ * kept where it leaves the end effector (nearly) still: z + W J^T (J W J^T + lambda^2 I)^-1 (v - J z).
+ */
 export function dlsStep(
   links: readonly number[],
   q: ArrayLike<number>,
   vx: number,
   vy: number,
   lambda = 0.08,
+  weights?: ArrayLike<number>,
+  rest?: ArrayLike<number>,
 ): Float64Array {
   const n = links.length;
   const j = jacobian(links, q);
   let a = lambda * lambda;
   let b = 0;
   let d = lambda * lambda;
+  let rx = vx;
+  let ry = vy;
   for (let i = 0; i < n; i++) {
-    a += j[i]! * j[i]!;
-    b += j[i]! * j[n + i]!;
-    d += j[n + i]! * j[n + i]!;
+    const w = weights?.[i] ?? 1;
+    a += w * j[i]! * j[i]!;
+    b += w * j[i]! * j[n + i]!;
+    d += w * j[n + i]! * j[n + i]!;
+    if (rest) {
+      rx -= j[i]! * rest[i]!;
+      ry -= j[n + i]! * rest[i]!;
+    }
   }
   const det = a * d - b * b;
-  const wx = (d * vx - b * vy) / det;
-  const wy = (-b * vx + a * vy) / det;
+  const wx = (d * rx - b * ry) / det;
+  const wy = (-b * rx + a * ry) / det;
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = j[i]! * wx + j[n + i]! * wy;
+  for (let i = 0; i < n; i++)
+    out[i] = (rest?.[i] ?? 0) + (weights?.[i] ?? 1) * (j[i]! * wx + j[n + i]! * wy);
   return out;
 }
 
