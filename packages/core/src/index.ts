@@ -47,6 +47,7 @@ export {
   createOptimizer,
   disposeOptimizer,
   globalNorm,
+  momentVariable,
   type Optimizer,
   optimizerStep,
   type StepResult,

@@ -88,6 +88,7 @@ describe('optimizerStep', () => {
 
   it('converges on a quadratic and a repeated step leaves the live tensor count unchanged', () => {
     const { t, loss } = setup();
+    const before = tf.memory().numTensors;
     const opt = createOptimizer({ lr: warmupCosine(0.3, 5, 200, 0.01) });
     optimizerStep(opt, t.select('**'), loss);
     const live = tf.memory().numTensors;
@@ -95,6 +96,7 @@ describe('optimizerStep', () => {
     expect(tf.memory().numTensors).toBe(live);
     expect(tf.tidy(() => loss().dataSync()[0]!)).toBeLessThan(1e-3);
     disposeOptimizer(opt);
+    expect(tf.memory().numTensors).toBe(before); // the moments' memory is freed with them
     t.dispose();
   });
 

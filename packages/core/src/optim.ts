@@ -138,8 +138,8 @@ export function applyGradients(
       let m = opt.m.get(path);
       let v = opt.v.get(path);
       if (m === undefined || v === undefined) {
-        m = tf.variable(tf.zerosLike(p), false);
-        v = tf.variable(tf.zerosLike(p), false);
+        m = momentVariable(tf.zerosLike(p));
+        v = momentVariable(tf.zerosLike(p));
         opt.m.set(path, m);
         opt.v.set(path, v);
       }
@@ -191,6 +191,16 @@ export function globalNorm(tensors: readonly tf.Tensor[]): number {
   if (fast.every((x): x is number => x !== undefined))
     return Math.sqrt(fast.reduce((a, x) => a + x, 0));
   return Math.sqrt(tf.tidy(() => tf.addN(tensors.map((t) => tf.sum(tf.square(t)))).dataSync()[0]!));
+}
+
+/**
+ * An optimiser state variable holding `init`'s values. `init` is disposed: a variable shares its
+ * tensor's data, so keeping `init` alive would hold that memory after the variable is disposed.
+ */
+export function momentVariable(init: tf.Tensor): tf.Variable {
+  const v = tf.variable(init, false);
+  init.dispose();
+  return v;
 }
 
 export function disposeOptimizer(opt: Optimizer): void {
