@@ -16,10 +16,12 @@ export { trainBatchFromHost } from './batches.js';
 export {
   CHECKPOINT_FORMAT,
   decodeCheckpoint,
+  EMA_PREFIX,
   encodeCheckpoint,
   type LoadedCheckpoint,
   restoreParams,
   type TrainingState,
+  type WeightsChoice,
 } from './checkpoint-codec.js';
 export {
   DEFAULT_LR,

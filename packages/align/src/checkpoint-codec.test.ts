@@ -210,3 +210,35 @@ describe('older checkpoints', () => {
     old.policy.dispose();
   });
 });
+
+describe('the moving average of the weights', () => {
+  it('is the policy unless raw is asked for; a bad entry is refused like a bad parameter', async () => {
+    const p = createPolicy(tiny, 4);
+    const [path, w] = p.params.select('action/**')[0]!;
+    const shifted = tf.add(w, 1);
+    const bytes = await encodeCheckpoint(p, { extra: [[`ema/${path}`, shifted]] });
+    const avg = decodeCheckpoint(bytes, 'c.safetensors');
+    const raw = decodeCheckpoint(bytes, 'c.safetensors', { weights: 'raw' });
+    expect([avg.weights, raw.weights]).toEqual(['ema', 'raw']);
+    expect(avg.policy.params.get(path).dataSync()).toEqual(shifted.dataSync());
+    expect(raw.policy.params.get(path).dataSync()).toEqual(w.dataSync());
+    // parameters without an average keep their raw values
+    const [other, o] = p.params.select('vlm/**')[0]!;
+    expect(avg.policy.params.get(other).dataSync()).toEqual(o.dataSync());
+    const d = decodeSafetensors(bytes);
+    const m = { ...d.metadata };
+    delete m['data_checksum'];
+    const bad: [string, { shape: number[]; data: Float32Array }][] = [...d.tensors].map(
+      ([k, t]) => [
+        k,
+        k === `extra/ema/${path}`
+          ? { shape: [t.data.length], data: new Float32Array(t.data.length).fill(Number.NaN) }
+          : { shape: t.shape, data: t.data as Float32Array },
+      ],
+    );
+    refuse(encodeSafetensors(bad, m), /shape|NaN/);
+    for (const l of [avg, raw]) l.policy.dispose();
+    tf.dispose(shifted);
+    p.dispose();
+  });
+});

@@ -1,7 +1,8 @@
 // Policy checkpoints as bytes (no file system, so it runs in the browser too): every parameter,
 // the optimiser's moments, the step, the generator state and the normalisation stats in one
 // safetensors file. Tensors are `params/<path>`, `opt/m/<path>`, `opt/v/<path>` (and `extra/<path>`:
-// other training state, e.g. a slot code); metadata carries
+// other training state, e.g. a slot code, or `extra/ema/<path>`: an exponential moving average of
+// the weights, which a reader takes as the policy's weights unless asked for the raw ones); metadata carries
 // the config (JSON), its fingerprint, norm stats, step counts and the Rng state, so a resumed run
 // continues exactly. File I/O (atomic) is in checkpoint.ts.
 import {
@@ -11,6 +12,7 @@ import {
   decodeSafetensors,
   encodeSafetensors,
   type HostTensor,
+  momentVariable,
   type Optimizer,
   parseNormStatsJson,
   Rng,
@@ -22,6 +24,12 @@ import { createPolicy, type NormMode, type Policy, type PolicyConfig } from '@se
 import { fingerprint } from '@selfalign/ttt';
 
 export const CHECKPOINT_FORMAT = 'selfalign-checkpoint/1';
+
+/** `extra/` prefix of the moving average of the weights that pretraining keeps (`--ema`). */
+export const EMA_PREFIX = 'ema/';
+
+/** Which weights a reader takes: the moving average when the file has one (default), or the raw ones. */
+export type WeightsChoice = 'ema' | 'raw';
 
 export interface TrainingState {
   opt?: Optimizer;
@@ -187,6 +195,8 @@ export interface LoadedCheckpoint {
   extra: Map<string, HostTensor>;
   /** What the reader noticed but accepted (e.g. no data checksum). */
   notices: string[];
+  /** The weights `policy` holds: `ema` where the file has a moving average and raw was not asked for. */
+  weights: WeightsChoice;
 }
 
 function parseConfig(d: DecodedSafetensors, file: string): PolicyConfig {
@@ -211,6 +221,7 @@ function parseConfig(d: DecodedSafetensors, file: string): PolicyConfig {
 export function decodeCheckpoint(
   source: Uint8Array | DecodedSafetensors,
   file = '<checkpoint>',
+  opts: { weights?: WeightsChoice } = {},
 ): LoadedCheckpoint {
   const d = source instanceof Uint8Array ? decodeSafetensors(source, file) : source;
   const config = parseConfig(d, file);
@@ -238,8 +249,10 @@ export function decodeCheckpoint(
     normMode: (m['norm_mode'] ?? 'zscore') as NormMode,
   });
   let rng: Rng | undefined;
+  const ema = opts.weights !== 'raw' && hasEma(d);
   try {
     restoreParams(policy, d, file);
+    if (ema) restoreParams(policy, d, file, `extra/${EMA_PREFIX}`);
     // JSON has no NaN: an absent Box-Muller spare is stored as null
     rng = m['rng']
       ? Rng.fromState((JSON.parse(m['rng']) as (number | null)[]).map((v) => v ?? Number.NaN))
@@ -260,15 +273,30 @@ export function decodeCheckpoint(
       [...d.tensors].filter(([k]) => k.startsWith('extra/')).map(([k, t]) => [k.slice(6), t]),
     ),
     notices,
+    weights: ema ? 'ema' : 'raw',
   };
 }
 
-/** Assigns `params/<path>` tensors of a decoded checkpoint; every check before any write. */
-export function restoreParams(policy: Policy, d: DecodedSafetensors, file: string): void {
-  const want = policy.params.select();
+function hasEma(d: DecodedSafetensors): boolean {
+  for (const k of d.tensors.keys()) if (k.startsWith(`extra/${EMA_PREFIX}`)) return true;
+  return false;
+}
+
+/**
+ * Assigns `params/<path>` tensors of a decoded checkpoint; every check before any write. With
+ * another `prefix` (the moving average's), the parameters the file holds under it, at least one.
+ */
+export function restoreParams(
+  policy: Policy,
+  d: DecodedSafetensors,
+  file: string,
+  prefix = 'params/',
+): void {
+  const all = policy.params.select();
+  const want = prefix === 'params/' ? all : all.filter(([p]) => d.tensors.has(`${prefix}${p}`));
   const host = readTensors(
     d,
-    want.map(([p, v]) => ({ name: `params/${p}`, shape: v.shape })),
+    want.map(([p, v]) => ({ name: `${prefix}${p}`, shape: v.shape })),
     file,
     { where: 'checkpoint' },
   );
@@ -287,7 +315,7 @@ export function restoreOptimizer(
   opt.step = loaded.optStep;
   for (const [name, t] of loaded.moments.tensors) {
     const which = name.startsWith('opt/m/') ? opt.m : name.startsWith('opt/v/') ? opt.v : undefined;
-    if (which) which.set(name.slice(6), tf.variable(tf.tensor(t.data, t.shape, 'float32'), false));
+    if (which) which.set(name.slice(6), momentVariable(tf.tensor(t.data, t.shape, 'float32')));
   }
   return opt;
 }

@@ -7,6 +7,7 @@ import {
   encodeCheckpoint,
   type LoadedCheckpoint,
   type TrainingState,
+  type WeightsChoice,
 } from './checkpoint-codec.js';
 
 export {
@@ -28,7 +29,13 @@ export async function saveCheckpoint(
   await writeFileAtomic(path, await encodeCheckpoint(policy, state));
 }
 
-/** Reads a checkpoint into a new policy (and the training state to resume from). */
-export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
-  return decodeCheckpoint(await readSafetensorsFile(path), path);
+/**
+ * Reads a checkpoint into a new policy (and the training state to resume from). The policy holds
+ * the file's moving average of the weights where it has one, unless `weights` is `raw`.
+ */
+export async function loadCheckpoint(
+  path: string,
+  opts: { weights?: WeightsChoice } = {},
+): Promise<LoadedCheckpoint> {
+  return decodeCheckpoint(await readSafetensorsFile(path), path, opts);
 }

@@ -1,7 +1,12 @@
 // Pieces several commands share: embodiments by name, frame files in memory as samples,
 // training batches with each row's slot, and policies from checkpoints with their slot map.
 import { resolve } from 'node:path';
-import { type LoadedCheckpoint, loadCheckpoint, trainBatchFromHost } from '@selfalign/align';
+import {
+  type LoadedCheckpoint,
+  loadCheckpoint,
+  trainBatchFromHost,
+  type WeightsChoice,
+} from '@selfalign/align';
 import type { Rng } from '@selfalign/core';
 import {
   type DatasetMeta,
@@ -27,7 +32,7 @@ import {
   seedRange,
   type TaskName,
 } from '@selfalign/sim';
-import { UsageError, UserError } from './io.js';
+import { type Args, UsageError, UserError } from './io.js';
 
 /** A slot index the policy has (usage error otherwise). */
 export function checkSlot(command: string, slot: number, policy: Policy): number {
@@ -147,11 +152,16 @@ export interface LoadedPolicy extends LoadedCheckpoint {
   slots: Record<string, number>;
 }
 
-export async function loadPolicy(path: string): Promise<LoadedPolicy> {
-  const loaded = await loadCheckpoint(path);
+/** A checkpoint's policy (its weights' moving average where it has one, unless `weights` is raw). */
+export async function loadPolicy(path: string, weights?: WeightsChoice): Promise<LoadedPolicy> {
+  const loaded = await loadCheckpoint(path, weights ? { weights } : {});
   const slots = (loaded.info['slots'] ?? {}) as Record<string, number>;
   return { ...loaded, slots };
 }
+
+/** `--weights ema|raw`: which of a checkpoint's weights to use (ema where it has them, by default). */
+export const weightsArg = (args: Args): WeightsChoice =>
+  args.choice('weights', ['ema', 'raw'], 'ema');
 
 /** A named policy config, or a user error naming the command. */
 export function configByName(name: string, command: string): PolicyConfig {

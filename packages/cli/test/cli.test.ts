@@ -307,6 +307,54 @@ describe('the pipeline on tiny configs', () => {
     );
   });
 
+  it('pretrain --ema keeps a moving average of the weights; export and eval use it unless --weights raw', async () => {
+    const train = (...more: string[]) =>
+      cli(
+        'pretrain',
+        ...['--config', 'tiny', '--data', 'demos.arrow', '--out', 'ema.safetensors'],
+        ...['--batch-size', '4', '--lr', '0.01', '--workers', '1', ...more],
+      );
+    expect((await train('--steps', '2', '--ema', '0.5')).code).toBe(0);
+    expect((await cli('inspect', 'ema.safetensors', '--json')).json().info).toMatchObject({
+      ema: 0.5,
+    });
+    const noEma = await train('--steps', '4', '--resume');
+    expect(noEma.code).toBe(1);
+    expect(noEma.err.at(-1)).toMatch(/^selfalign: .*keeps a moving average/);
+    const badDecay = await train('--steps', '4', '--ema', '1', '--force');
+    expect(badDecay.code).toBe(2);
+    oneLineError(badDecay, /--ema must be a decay/);
+    expect((await train('--steps', '4', '--ema', '0.5', '--resume')).code).toBe(0);
+    const avg = await cli(
+      'export',
+      '--checkpoint',
+      'ema.safetensors',
+      '--out',
+      'ema-w.safetensors',
+      '--json',
+    );
+    expect(avg.json()).toMatchObject({ step: 4, weights: 'ema' });
+    const raw = await cli(
+      ...['export', '--checkpoint', 'ema.safetensors', '--out', 'raw-w.safetensors'],
+      ...['--weights', 'raw', '--json'],
+    );
+    expect(raw.json()).toMatchObject({ step: 4, weights: 'raw' });
+    const act = (ckpt: string, ...more: string[]) =>
+      cli(
+        ...['eval', '--checkpoint', ckpt, '--embodiment', 'src-0', '--episodes', '2'],
+        ...['--json', ...more],
+      );
+    const [e1, e2, e3] = [
+      (await act('ema.safetensors')).json(),
+      (await act('ema.safetensors', '--weights', 'raw')).json(),
+      (await act('ema-w.safetensors')).json(),
+    ];
+    expect([e1.weights, e2.weights, e3.weights]).toEqual(['ema', 'raw', 'raw']);
+    // the shipped copy acts exactly as the average it was written from; the raw weights differ
+    expect(e3.actionMse).toBe(e1.actionMse);
+    expect(e2.actionMse).not.toBe(e1.actionMse);
+  });
+
   it('align saves an adapter; adapters list, show and switch it', async () => {
     const al = await cli(
       'align',

@@ -141,4 +141,90 @@ describe('pretrain', () => {
     for (const r of [ra, rb, rc]) disposePretrain(r);
     for (const p of [a, b, c]) p.dispose();
   });
+
+  it('the moving average of the weights: its formula, saved and read as the weights, resumed exactly', async () => {
+    const full = join(dir, 'ema-full.safetensors');
+    const part = join(dir, 'ema-part.safetensors');
+    const a = createPolicy(tiny, 4);
+    disposePretrain(await pretrain(a, batchAt(a), { steps: 1 })); // the policy's caches are built
+    const start = values(a);
+    const seen: ReturnType<typeof values>[] = [];
+    const before = tf.memory().numTensors;
+    const ra = await pretrain(a, batchAt(a), {
+      steps: 6,
+      seed: 9,
+      lr: 0.01,
+      ema: 0.9,
+      checkpoint: { path: full, every: 6 },
+      onStep: () => seen.push(values(a)),
+    });
+    disposePretrain(ra);
+    expect(tf.memory().numTensors).toBe(before); // the average lives on the host
+    // the average by hand: decay min(0.9, (1 + t) / (10 + t)) from the initial weights
+    const want = new Map([...start].map(([k, v]) => [k, Float64Array.from(v)]));
+    seen.forEach((w, t) => {
+      const d = Math.min(0.9, (1 + t) / (10 + t));
+      for (const [k, e] of want) e.forEach((x, i) => (e[i] = d * x + (1 - d) * w.get(k)![i]!));
+    });
+    const averaged = await loadCheckpoint(full);
+    expect(averaged.weights).toBe('ema');
+    let moved = 0;
+    for (const [k, v] of values(averaged.policy)) {
+      const e = want.get(k)!;
+      v.forEach((x, i) => expect(Math.abs(x - e[i]!), k).toBeLessThan(1e-6));
+      moved = Math.max(moved, ...v.map((x, i) => Math.abs(x - seen[5]!.get(k)![i]!)));
+    }
+    expect(moved).toBeGreaterThan(1e-4); // the average is not the last weights
+    const raw = await loadCheckpoint(full, { weights: 'raw' });
+    expect(raw.weights).toBe('raw');
+    for (const [k, v] of values(raw.policy)) expect(v, k).toEqual(seen[5]!.get(k));
+    // interrupted at 3 and resumed: the same average as the uninterrupted run
+    const b = createPolicy(tiny, 4);
+    disposePretrain(await pretrain(b, batchAt(b), { steps: 1 }));
+    disposePretrain(
+      await pretrain(b, batchAt(b), {
+        steps: 6,
+        until: 3,
+        seed: 9,
+        lr: 0.01,
+        ema: 0.9,
+        checkpoint: { path: part, every: 3 },
+      }),
+    );
+    const c = createPolicy(tiny, 99);
+    await expect(
+      pretrain(c, batchAt(c), { steps: 6, seed: 9, lr: 0.01, resume: part }),
+    ).rejects.toThrow(/keeps a moving average/);
+    await expect(
+      pretrain(c, batchAt(c), { steps: 6, seed: 9, lr: 0.01, ema: 0.99, resume: part }),
+    ).rejects.toThrow(/decay 0.9, not 0.99/);
+    disposePretrain(
+      await pretrain(c, batchAt(c), {
+        steps: 6,
+        seed: 9,
+        lr: 0.01,
+        ema: 0.9,
+        resume: part,
+        checkpoint: { path: part, every: 3 },
+      }),
+    );
+    const resumed = await loadCheckpoint(part);
+    for (const [k, v] of values(resumed.policy))
+      expect(v, k).toEqual(values(averaged.policy).get(k));
+    // a run without the average cannot be resumed with one
+    const plain = join(dir, 'ema-plain.safetensors');
+    disposePretrain(
+      await pretrain(b, batchAt(b), {
+        steps: 2,
+        seed: 9,
+        lr: 0.01,
+        checkpoint: { path: plain, every: 2 },
+      }),
+    );
+    await expect(
+      pretrain(c, batchAt(c), { steps: 4, seed: 9, lr: 0.01, ema: 0.9, resume: plain }),
+    ).rejects.toThrow(/no moving average/);
+    for (const l of [averaged, raw, resumed]) l.policy.dispose();
+    for (const p of [a, b, c]) p.dispose();
+  });
 });

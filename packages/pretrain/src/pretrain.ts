@@ -32,6 +32,7 @@ import {
 } from '@selfalign/experts';
 import { type AlignAwareOptions, addGradients, alignAwareGradients } from './align-aware.js';
 import { drawStep } from './draws.js';
+import { WeightsAverage } from './ema.js';
 import { SLOT_CODE_PREFIX, SlotCode } from './slot-code.js';
 
 export { drawStep };
@@ -73,6 +74,11 @@ export interface PretrainOptions {
    * current source slots' top principal directions and is saved in the checkpoint.
    */
   slotCode?: { rank: number; sources: readonly number[] };
+  /**
+   * Keep an exponential moving average of the trained weights with this decay (ema.ts; e.g.
+   * 0.999): saved in each checkpoint, where readers take it as the policy's weights.
+   */
+  ema?: number;
   /** Atomic checkpoint every `every` steps (and at the end). */
   checkpoint?: { path: string; every: number; info?: Record<string, unknown> };
   /** Resume from this checkpoint (its config must match the policy's). */
@@ -133,6 +139,7 @@ export async function pretrain(
   let rng: Rng;
   let step = 0;
   let savedCode: Map<string, HostTensor> | undefined;
+  let savedAverage: Map<string, HostTensor> | undefined;
   if (opts.resume) {
     const loaded = await loadCheckpoint(opts.resume);
     try {
@@ -142,6 +149,18 @@ export async function pretrain(
       opt = restoreOptimizer(loaded, optOptions);
       rng = loaded.rng ?? new Rng(opts.seed ?? 0);
       step = loaded.step;
+      const hadAverage = loaded.weights === 'ema';
+      if (hadAverage && opts.ema !== undefined && loaded.info['ema'] !== opts.ema)
+        throw new Error(
+          `${opts.resume}: the checkpoint's moving average has decay ${loaded.info['ema']}, not ${opts.ema}`,
+        );
+      if (hadAverage !== (opts.ema !== undefined))
+        throw new Error(
+          hadAverage
+            ? `${opts.resume}: the checkpoint keeps a moving average of the weights; resume it with the same ema decay`
+            : `${opts.resume}: the checkpoint has no moving average of the weights to resume with (it was trained without one)`,
+        );
+      if (hadAverage) savedAverage = loaded.extra;
       if (opts.slotCode) {
         savedCode = loaded.extra;
         if (![...savedCode.keys()].some((k) => k.startsWith(SLOT_CODE_PREFIX)))
@@ -158,6 +177,8 @@ export async function pretrain(
   const code = opts.slotCode
     ? new SlotCode(policy, opts.slotCode.sources, opts.slotCode.rank, savedCode)
     : undefined;
+  const average =
+    opts.ema !== undefined ? new WeightsAverage(opts.ema, params, savedAverage) : undefined;
   // what the optimiser steps: the policy's parameters and the code (whose W1/b1 rows it writes)
   const trained = code ? [...params, ...code.params()] : params;
   const apply = (value: tf.Scalar, grads: tf.NamedTensorMap): StepResult => {
@@ -182,7 +203,9 @@ export async function pretrain(
       : undefined;
   try {
     const save = async () => {
-      if (opts.checkpoint)
+      if (!opts.checkpoint) return;
+      const averaged = average?.tensors() ?? [];
+      try {
         await saveCheckpoint(opts.checkpoint.path, policy, {
           opt,
           step,
@@ -190,9 +213,13 @@ export async function pretrain(
           info: {
             ...(opts.checkpoint.info ?? {}),
             ...(code ? { slotCode: { rank: code.rank, sources: code.sources } } : {}),
+            ...(average ? { ema: average.decay } : {}),
           },
-          ...(code ? { extra: code.params() } : {}),
+          extra: [...(code ? code.params() : []), ...averaged],
         });
+      } finally {
+        tf.dispose(averaged.map(([, t]) => t));
+      }
     };
     const stop = Math.min(opts.steps, opts.until ?? opts.steps);
     while (step < stop) {
@@ -309,6 +336,7 @@ export async function pretrain(
         throw new Error(
           `pretraining step ${step}: the loss is not finite (${res.loss}); the parameters were left as they were`,
         );
+      average?.update(params, step);
       step += 1;
       losses.push(res.loss);
       opts.onStep?.(step, res.loss, terms);

@@ -6,7 +6,7 @@ import { policyController } from '@selfalign/harness';
 import { runEpisodes, seedRange } from '@selfalign/sim';
 import type { Command } from '../command.js';
 import { Progress, UsageError, UserError } from '../io.js';
-import { checkSlot, embodimentByName, loadPolicy } from '../shared.js';
+import { checkSlot, embodimentByName, loadPolicy, weightsArg } from '../shared.js';
 
 export const evalCommand: Command = {
   name: 'eval',
@@ -22,7 +22,9 @@ export const evalCommand: Command = {
   --seed S              first evaluation seed              (default 10000)
   --execute K           actions executed per chunk         (default Ha/2)
   --family-seed S       source family seed for src-K names (default 1)
-  --links N             joints of the family's arms            (default 3)`,
+  --links N             joints of the family's arms            (default 3)
+  --weights W           ema | raw: the checkpoint's moving average of the weights where it
+                        keeps one (default), or its raw weights`,
   options: {
     checkpoint: { type: 'string' },
     embodiment: { type: 'string' },
@@ -36,9 +38,13 @@ export const evalCommand: Command = {
     execute: { type: 'string' },
     'family-seed': { type: 'string' },
     links: { type: 'string' },
+    weights: { type: 'string' },
   },
   async run(args, io) {
-    const { policy, slots } = await loadPolicy(resolve(io.cwd, args.str('checkpoint')));
+    const { policy, slots, weights } = await loadPolicy(
+      resolve(io.cwd, args.str('checkpoint')),
+      weightsArg(args),
+    );
     try {
       const familySeed = args.int('family-seed', 1);
       const links = args.int('links', 3, 2);
@@ -114,20 +120,21 @@ export const evalCommand: Command = {
         }
       }
       progress.end();
+      const averaged = weights === 'ema' ? ', moving average of the weights' : '';
       const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
       const steps = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(1));
       if (rows.length === 1) {
         const r = rows[0]!;
         return {
           lines: [
-            `${r.embodiment} ${r.task}, slot ${r.slot}${adapter ? ` with adapter ${adapter}` : ''}: success ${pct(r.successRate)} over ${episodes} episodes`,
+            `${r.embodiment} ${r.task}, slot ${r.slot}${adapter ? ` with adapter ${adapter}` : ''}${averaged}: success ${pct(r.successRate)} over ${episodes} episodes`,
             `  final distance ${r.meanFinalDistance.toFixed(3)}, steps to success ${steps(r.meanStepsToSuccess)}, action MSE vs its own expert ${r.actionMse.toFixed(4)}`,
           ],
-          json: { ...r, adapter: adapter ?? null },
+          json: { ...r, adapter: adapter ?? null, weights },
         };
       }
       const lines = [
-        `success over ${episodes} episodes per robot and task (seeds ${seed}..${seed + episodes - 1})${adapter ? `, adapter ${adapter}` : ''}`,
+        `success over ${episodes} episodes per robot and task (seeds ${seed}..${seed + episodes - 1})${adapter ? `, adapter ${adapter}` : ''}${averaged}`,
         '| robot | slot | task | success | final distance | steps to success | action MSE vs own expert |',
         '|---|---|---|---|---|---|---|',
         ...rows.map(
@@ -141,7 +148,7 @@ export const evalCommand: Command = {
         const min = Math.min(...t.map((r) => r.successRate));
         lines.push(`${task}: mean ${pct(mean)}, lowest ${pct(min)} over ${t.length} robots`);
       }
-      return { lines, json: { episodes, seed, adapter: adapter ?? null, rows } };
+      return { lines, json: { episodes, seed, adapter: adapter ?? null, weights, rows } };
     } finally {
       policy.dispose();
     }

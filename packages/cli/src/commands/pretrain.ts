@@ -61,7 +61,10 @@ export const pretrainCommand: Command = {
                          (default: the cores available; 1 with --contrast)
   --force                overwrite a resumable checkpoint at --out (without --resume)
   --log-every N          also print a plain line with the loss terms every N steps (stderr;
-                         for logs of long runs)`,
+                         for logs of long runs)
+  --ema DECAY            keep an exponential moving average of the weights (e.g. 0.999) in
+                         the checkpoint; eval, align, export and --init then use it (eval
+                         and export --weights raw for the raw weights)`,
   options: {
     data: { type: 'string' },
     out: { type: 'string' },
@@ -88,6 +91,7 @@ export const pretrainCommand: Command = {
     'log-every': { type: 'string' },
     workers: { type: 'string' },
     force: { type: 'boolean' },
+    ema: { type: 'string' },
   },
   async run(args, io) {
     const files = args.list('data').map((f) => resolve(io.cwd, f));
@@ -223,6 +227,9 @@ export const pretrainCommand: Command = {
       throw new UserError(
         `pretrain: --slot-rank ${slotRank} does not constrain ${used} source robots (give fewer than ${used})`,
       );
+    const emaDecay = args.has('ema')
+      ? args.num('ema', undefined, (n) => n > 0 && n < 1, 'a decay in (0, 1)')
+      : undefined;
     const started = Date.now();
     if (resumedFrom > 0) io.err(`pretrain: resuming ${out} at step ${resumedFrom} of ${steps}`);
     const logEvery = args.int('log-every', 0, 0);
@@ -243,6 +250,7 @@ export const pretrainCommand: Command = {
           ...(contrast ? { contrast } : {}),
           ...(alignAware ? { alignAware } : {}),
           ...(args.has('alignment-defined-slots') ? { alignmentDefinedSlots: true } : {}),
+          ...(emaDecay !== undefined ? { ema: emaDecay } : {}),
           ...(slotRank !== undefined
             ? { slotCode: { rank: slotRank, sources: Object.values(slots) } }
             : {}),
