@@ -116,10 +116,23 @@ export function drawBatch(
   rng: Rng,
   slots: Record<string, number> | number,
 ): TrainBatch {
-  const pick = Array.from(
-    { length: Math.min(size, samples.length) },
-    () => samples[rng.int(samples.length)]!,
-  );
+  return batchOfRows(policy, samples, meta, drawRows(samples.length, size, rng), slots);
+}
+
+/** `size` row indices drawn with replacement from `n` rows (at most `n`). */
+export function drawRows(n: number, size: number, rng: Rng): number[] {
+  return Array.from({ length: Math.min(size, n) }, () => rng.int(n));
+}
+
+/** The batch of samples `index`, each row on its embodiment's slot (or all on one slot). */
+export function batchOfRows(
+  policy: Policy,
+  samples: readonly Sample[],
+  meta: DatasetMeta,
+  index: readonly number[],
+  slots: Record<string, number> | number,
+): TrainBatch {
+  const pick = index.map((i) => samples[i]!);
   const slot = typeof slots === 'number' ? slots : pick.map((s) => slots[s.embodiment]!);
   return trainBatchFromHost(policy, packBatch(pick, meta.imageShape), slot);
 }

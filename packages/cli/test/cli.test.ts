@@ -6,6 +6,8 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { loadCheckpoint } from '@selfalign/align';
+import { initBackend, tf } from '@selfalign/core';
 import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { formatTable } from '../src/commands/results.js';
@@ -353,6 +355,32 @@ describe('the pipeline on tiny configs', () => {
     // the shipped copy acts exactly as the average it was written from; the raw weights differ
     expect(e3.actionMse).toBe(e1.actionMse);
     expect(e2.actionMse).not.toBe(e1.actionMse);
+  });
+
+  it('pretrain --frozen-prefix trains the experts on prefixes computed once; the prefix stays as --init had it', async () => {
+    const base = ['pretrain', '--config', 'tiny', '--data', 'demos.arrow', '--batch-size', '4'];
+    const scratch = await cli(...base, '--out', 'fp0.safetensors', '--frozen-prefix');
+    expect(scratch.code).toBe(1);
+    oneLineError(scratch, /the prefix must be trained already; give --init/);
+    const run = await cli(
+      ...base,
+      ...['--init', 'ckpt.safetensors', '--out', 'fp.safetensors', '--steps', '3'],
+      ...['--frozen-prefix', '--lr', '0.01', '--workers', '2'],
+    );
+    expect(run.code, run.err.join('\n')).toBe(0);
+    expect(run.err.some((l) => /prefix of \d+\/\d+ frames/.test(l))).toBe(true);
+    await initBackend('wasm');
+    const a = await loadCheckpoint(join(dir, 'ckpt.safetensors'));
+    const b = await loadCheckpoint(join(dir, 'fp.safetensors'));
+    let moved = 0;
+    for (const [k, v] of b.policy.params.select()) {
+      const same = tf.util.arraysEqual(v.dataSync(), a.policy.params.get(k).dataSync());
+      if (/^(vision|vlm)\//.test(k)) expect(same, k).toBe(true);
+      else if (!same) moved++;
+    }
+    expect(moved).toBeGreaterThan(10);
+    a.policy.dispose();
+    b.policy.dispose();
   });
 
   it('align saves an adapter; adapters list, show and switch it', async () => {

@@ -16,6 +16,7 @@ import {
   type LossDenominators,
   type LossWeights,
   type Policy,
+  type PrefixCache,
   type TrainBatch,
 } from '@selfalign/experts';
 
@@ -69,6 +70,20 @@ export function shardRanges(b: number, n: number): [number, number][] {
   return out;
 }
 
+const PREFIX = 'prefix/';
+
+/** A precomputed prefix (frozen-prefix phase) as host fields `prefix/...`, rows first. */
+export function prefixFields(cache: PrefixCache): HostFields {
+  const out = toHost(
+    { mask: cache.mask, ...(cache.keypoints ? { keypoints: cache.keypoints } : {}) },
+    PREFIX,
+  );
+  cache.kv.forEach(({ k, v }, l) =>
+    Object.assign(out, toHost({ [`k${l}`]: k, [`v${l}`]: v }, PREFIX)),
+  );
+  return out;
+}
+
 const TERMS = ['action', 'perception', 'dynamics', 'inverseDynamics', 'keypoints'] as const;
 
 /**
@@ -88,7 +103,15 @@ export function shardLoss(
     return h === undefined ? undefined : tf.tensor(h.data, h.shape, h.dtype);
   };
   const batch = {} as Record<string, tf.Tensor>;
-  for (const k of Object.keys(fields)) if (!k.startsWith('draw/')) batch[k] = t(k)!;
+  for (const k of Object.keys(fields))
+    if (!k.startsWith('draw/') && !k.startsWith(PREFIX)) batch[k] = t(k)!;
+  const kv: PrefixCache['kv'] = [];
+  for (let l = 0; fields[`${PREFIX}k${l}`]; l++)
+    kv.push({ k: t(`${PREFIX}k${l}`)!, v: t(`${PREFIX}v${l}`)! });
+  const keypoints = t(`${PREFIX}keypoints`);
+  const prefixCache: PrefixCache | undefined = kv.length
+    ? { kv, mask: t(`${PREFIX}mask`)!, ...(keypoints ? { keypoints } : {}) }
+    : undefined;
   const noise = {
     actions: t('draw/actions')!,
     state: t('draw/state')!,
@@ -101,6 +124,7 @@ export function shardLoss(
     noise,
     weights: cfg.weights,
     denominators: den,
+    ...(prefixCache ? { prefixCache } : {}),
     ...(cfg.stopSlotGradient ? { stopSlotGradient: cfg.stopSlotGradient } : {}),
   });
   for (const k of TERMS) terms[k] = l[k].dataSync()[0]!;

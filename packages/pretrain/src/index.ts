@@ -12,10 +12,13 @@ export {
 } from './align-aware.js';
 export { defaultWorkers, WorkerPool } from './data-parallel.js';
 export { drawStep } from './draws.js';
+export { PrefixStore, type PrefixStoreOptions, toHalf } from './prefix-store.js';
 export {
   contrastSlots,
   disposePretrain,
   finetune,
+  PREFIX_PARAMS,
+  type PretrainBatch,
   type PretrainOptions,
   type PretrainResult,
   pretrain,

@@ -6,6 +6,9 @@
 //                         another source slot by a margin (hinge, per row, same draws);
 //   alignmentDefinedSlots W1/b1 take gradients from the alignment losses only (the Action
 //                         Expert's TTT calls stop the gradient at the slot);
+//   frozenPrefix          the vision tower and the VLM take no step; batches may carry their
+//                         frames' prefix precomputed (prefix-store.ts), so a step runs the two
+//                         experts only;
 // periodic atomic checkpoints, and resume that continues exactly. Full fine-tuning on target
 // demos is this same loop (`finetune`).
 
@@ -17,6 +20,7 @@ import {
   type HostTensor,
   type Optimizer,
   type PathFilter,
+  pathMatcher,
   Rng,
   type StepResult,
   tf,
@@ -25,9 +29,11 @@ import {
 import {
   computeLoss,
   disposeBatch,
+  disposePrefixCache,
   type LossWeights,
   lossDenominators,
   type Policy,
+  type PrefixCache,
   type TrainBatch,
 } from '@selfalign/experts';
 import { type AlignAwareOptions, addGradients, alignAwareGradients } from './align-aware.js';
@@ -42,8 +48,18 @@ const PROFILE = globalThis.process?.env?.['SELFALIGN_PROFILE'] === '1';
 /** Data-parallel replicas (Node): loaded on demand so that browser bundles never see worker_threads. */
 async function startPool(policy: Policy, n: number, paths: string[]) {
   const dp = await import('./data-parallel.js');
-  return { pool: await dp.WorkerPool.start(policy, n, paths), toHost: dp.toHost };
+  return {
+    pool: await dp.WorkerPool.start(policy, n, paths),
+    toHost: dp.toHost,
+    prefixFields: dp.prefixFields,
+  };
 }
+
+/** The prefix's parameters: what `frozenPrefix` holds still. */
+export const PREFIX_PARAMS = ['vision/**', 'vlm/**'] as const;
+
+/** A step's batch; with `frozenPrefix`, optionally with its frames' prefix computed already. */
+export type PretrainBatch = TrainBatch & { prefixCache?: PrefixCache };
 
 export interface PretrainOptions {
   /** Total steps: the schedule's length (a resumed run continues up to this). */
@@ -68,6 +84,12 @@ export interface PretrainOptions {
   alignAware?: AlignAwareOptions;
   /** W1/b1 learn from the alignment losses only. */
   alignmentDefinedSlots?: boolean;
+  /**
+   * The vision tower and the VLM (`PREFIX_PARAMS`) take no step (on top of `filter`); batches
+   * may then carry a `prefixCache` (e.g. from a `PrefixStore`), which replaces the prefix's
+   * forward. The keypoint loss, which only moves the prefix, is then 0.
+   */
+  frozenPrefix?: boolean;
   /**
    * A low-rank embodiment code (slot-code.ts): the source slots are generated as M + z_e H from
    * a code of `rank` numbers per robot; the code, not the slots, trains. It starts from the
@@ -123,7 +145,7 @@ export function contrastSlots(own: Int32Array, slots: readonly number[], step: n
  */
 export async function pretrain(
   policy: Policy,
-  getBatch: (step: number) => TrainBatch | Promise<TrainBatch>,
+  getBatch: (step: number) => PretrainBatch | Promise<PretrainBatch>,
   opts: PretrainOptions,
 ): Promise<PretrainResult> {
   const lr = opts.lr ?? 2.5e-4;
@@ -173,7 +195,12 @@ export async function pretrain(
     opt = createOptimizer(optOptions);
     rng = new Rng(opts.seed ?? 0);
   }
-  const params = policy.params.select(opts.filter ?? '**');
+  const frozen = pathMatcher([...PREFIX_PARAMS]);
+  const params = policy.params
+    .select(opts.filter ?? '**')
+    .filter(([p]) => !(opts.frozenPrefix && frozen(p)));
+  if (opts.frozenPrefix && opts.alignAware)
+    throw new Error('align-aware pretraining runs the prefix itself: leave out frozenPrefix');
   const code = opts.slotCode
     ? new SlotCode(policy, opts.slotCode.sources, opts.slotCode.rank, savedCode)
     : undefined;
@@ -223,8 +250,16 @@ export async function pretrain(
     };
     const stop = Math.min(opts.steps, opts.until ?? opts.steps);
     while (step < stop) {
-      const batch = await getBatch(step);
+      const { prefixCache: cache, ...batch } = await getBatch(step);
       const b = batch.state.shape[0]!;
+      const cached = cache ? { prefixCache: cache } : {};
+      if (cache && !opts.frozenPrefix) {
+        disposePrefixCache(cache);
+        disposeBatch(batch);
+        throw new Error(
+          `pretraining step ${step}: the batch carries a precomputed prefix but the prefix trains (frozenPrefix)`,
+        );
+      }
       // one set of draws per step, shared by the contrast pass
       const { time, noise } = drawStep(rng, policy, b);
       const own = batch.slot ? (batch.slot.dataSync() as Int32Array) : new Int32Array(b);
@@ -234,12 +269,13 @@ export async function pretrain(
       const terms: Record<string, number> = {};
       let res: StepResult;
       if (parallel) {
-        const { pool, toHost } = parallel;
+        const { pool, toHost, prefixFields } = parallel;
         const t0 = performance.now();
         let t1 = t0;
         const fields = {
           ...toHost(batch as unknown as Record<string, unknown>),
           ...toHost({ time, ...noise }, 'draw/'),
+          ...(cache ? prefixFields(cache) : {}),
         };
         const cfg = {
           weights: opts.lossWeights ?? {},
@@ -252,6 +288,7 @@ export async function pretrain(
         } catch (err) {
           tf.dispose([time, ...Object.values(noise)]);
           disposeBatch(batch);
+          if (cache) disposePrefixCache(cache);
           throw new Error(
             `pretraining step ${step}: ${(err as Error).message}; the last checkpoint is kept`,
           );
@@ -276,6 +313,7 @@ export async function pretrain(
           const t = computeLoss(policy, batch, {
             time,
             noise,
+            ...cached,
             ...(opts.lossWeights ? { weights: opts.lossWeights } : {}),
             ...(opts.alignmentDefinedSlots ? { stopSlotGradient: ['action'] } : {}),
             rowLosses: opts.contrast !== undefined,
@@ -288,6 +326,7 @@ export async function pretrain(
               {
                 time,
                 noise,
+                ...cached,
                 streams: ['alignment'],
                 ...(opts.lossWeights ? { weights: opts.lossWeights } : {}),
                 rowLosses: true,
@@ -332,6 +371,7 @@ export async function pretrain(
       }
       tf.dispose([time, ...Object.values(noise), ...(other ? [other] : [])]);
       disposeBatch(batch);
+      if (cache) disposePrefixCache(cache);
       if (!res.applied)
         throw new Error(
           `pretraining step ${step}: the loss is not finite (${res.loss}); the parameters were left as they were`,

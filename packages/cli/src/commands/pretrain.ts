@@ -3,19 +3,30 @@
 // recorded in the checkpoint.
 
 import { resolve } from 'node:path';
-import { Rng } from '@selfalign/core';
+import { loadCheckpoint } from '@selfalign/align';
+import { pathMatcher, Rng } from '@selfalign/core';
 import { computeNormStats, type DatasetMeta, type Sample } from '@selfalign/data';
 import { createPolicy, type Policy } from '@selfalign/experts';
 import { firstFreeSlot } from '@selfalign/harness';
 import {
   type AlignAwareOptions,
   defaultWorkers,
+  PREFIX_PARAMS,
+  PrefixStore,
   pretrain as runPretrain,
 } from '@selfalign/pretrain';
 import type { Command } from '../command.js';
-import { Progress, UserError } from '../io.js';
+import { type Io, Progress, UserError } from '../io.js';
 import { checkOutputs, trainingState } from '../paths.js';
-import { configByName, drawBatch, loadPolicy, loadSamples, slotMap } from '../shared.js';
+import {
+  batchOfRows,
+  configByName,
+  drawBatch,
+  drawRows,
+  loadPolicy,
+  loadSamples,
+  slotMap,
+} from '../shared.js';
 
 export const pretrainCommand: Command = {
   name: 'pretrain',
@@ -62,6 +73,9 @@ export const pretrainCommand: Command = {
   --force                overwrite a resumable checkpoint at --out (without --resume)
   --log-every N          also print a plain line with the loss terms every N steps (stderr;
                          for logs of long runs)
+  --frozen-prefix        the vision tower and the VLM stay as --init (or the resumed run) has
+                         them; every frame's prefix is computed once (float16 on the host,
+                         ~48 KB per frame for small) and each step runs the two experts only
   --ema DECAY            keep an exponential moving average of the weights (e.g. 0.999) in
                          the checkpoint; eval, align, export and --init then use it (eval
                          and export --weights raw for the raw weights)`,
@@ -92,6 +106,7 @@ export const pretrainCommand: Command = {
     workers: { type: 'string' },
     force: { type: 'boolean' },
     ema: { type: 'string' },
+    'frozen-prefix': { type: 'boolean' },
   },
   async run(args, io) {
     const files = args.list('data').map((f) => resolve(io.cwd, f));
@@ -227,6 +242,17 @@ export const pretrainCommand: Command = {
       throw new UserError(
         `pretrain: --slot-rank ${slotRank} does not constrain ${used} source robots (give fewer than ${used})`,
       );
+    const frozenPrefix = args.has('frozen-prefix');
+    if (frozenPrefix && !initFrom && !args.has('resume'))
+      throw new UserError(
+        'pretrain --frozen-prefix: the prefix must be trained already; give --init CKPT (or --resume)',
+      );
+    if (frozenPrefix && alignAware)
+      throw new UserError(
+        'pretrain: --align-aware runs the prefix itself; leave out --frozen-prefix',
+      );
+    if (frozenPrefix && args.has('resume')) await copyPrefix(out, policy);
+    const store = frozenPrefix ? prefixStore(policy, samples, meta, io) : undefined;
     const emaDecay = args.has('ema')
       ? args.num('ema', undefined, (n) => n > 0 && n < 1, 'a decay in (0, 1)')
       : undefined;
@@ -238,8 +264,15 @@ export const pretrainCommand: Command = {
     try {
       const r = await runPretrain(
         policy,
-        (step) =>
-          drawBatch(policy, samples, meta, batchSize, new Rng(seed * 1_000_003 + step), slots),
+        (step) => {
+          const rng = new Rng(seed * 1_000_003 + step);
+          if (!store) return drawBatch(policy, samples, meta, batchSize, rng, slots);
+          const index = drawRows(samples.length, batchSize, rng);
+          return {
+            ...batchOfRows(policy, samples, meta, index, slots),
+            prefixCache: store.gather(index),
+          };
+        },
         {
           steps,
           lr,
@@ -251,6 +284,7 @@ export const pretrainCommand: Command = {
           ...(alignAware ? { alignAware } : {}),
           ...(args.has('alignment-defined-slots') ? { alignmentDefinedSlots: true } : {}),
           ...(emaDecay !== undefined ? { ema: emaDecay } : {}),
+          ...(frozenPrefix ? { frozenPrefix } : {}),
           ...(slotRank !== undefined
             ? { slotCode: { rank: slotRank, sources: Object.values(slots) } }
             : {}),
@@ -295,6 +329,45 @@ export const pretrainCommand: Command = {
     }
   },
 };
+
+/** The resumed run's prefix (vision tower and VLM), which a frozen-prefix run never changes. */
+async function copyPrefix(out: string, policy: Policy): Promise<void> {
+  const saved = await loadCheckpoint(out, { weights: 'raw' });
+  try {
+    const frozen = pathMatcher([...PREFIX_PARAMS]);
+    for (const [p, v] of saved.policy.params.select())
+      if (frozen(p)) policy.params.get(p).assign(v);
+  } finally {
+    saved.policy.dispose();
+  }
+}
+
+/** Every sample's prefix, computed once (the frozen-prefix phase), with progress on stderr. */
+function prefixStore(policy: Policy, samples: readonly Sample[], meta: DatasetMeta, io: Io) {
+  const started = Date.now();
+  let shown = 0;
+  const store = PrefixStore.build(
+    policy,
+    samples.length,
+    (i0, i1) => batchOfRows(policy, samples, meta, range(i0, i1), 0),
+    {
+      onProgress: (done, total) => {
+        if (done === total || done - shown >= total / 10) {
+          shown = done;
+          io.err(
+            `pretrain --frozen-prefix: prefix of ${done}/${total} frames (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+          );
+        }
+      },
+    },
+  );
+  io.err(
+    `pretrain --frozen-prefix: ${(store.bytes / 2 ** 30).toFixed(2)} GiB of prefixes on the host`,
+  );
+  return store;
+}
+
+const range = (i0: number, i1: number) => Array.from({ length: i1 - i0 }, (_, i) => i0 + i);
 
 /** The frame files' norm stats, the state's cut to the first `stateDims` values. */
 async function normStatsFor(files: readonly string[], stateDims: number) {
