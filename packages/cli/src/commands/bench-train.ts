@@ -1,7 +1,8 @@
 // selfalign bench --train: the training-speed benchmark (issue: 5x the samples per second on
 // 2 cores). In one process, side by side: a pretrain step (computeLoss forward + backward +
 // AdamW, keypoint loss on) at two batch sizes with tfjs's stock wasm kernels, with selfalign's
-// fast kernels, and with the fast kernels on data-parallel worker threads; an align step and
+// fast kernels, and with the fast kernels on data-parallel worker threads; the frozen-prefix
+// step (prefixes gathered from a PrefixStore, the two experts only); an align step and
 // sampleActions on both kernel sets; and evaluation episodes per second on the simulator.
 import { availableParallelism, cpus } from 'node:os';
 import { SlotParam } from '@selfalign/align';
@@ -25,7 +26,7 @@ import {
   type TrainBatch,
 } from '@selfalign/experts';
 import { policyController } from '@selfalign/harness';
-import { disposePretrain, pretrain } from '@selfalign/pretrain';
+import { disposePretrain, PrefixStore, pretrain } from '@selfalign/pretrain';
 import { runEpisodes, seedRange, sourceEmbodiment } from '@selfalign/sim';
 
 export interface TrainBenchOptions {
@@ -69,21 +70,42 @@ function trainBatch(policy: Policy, b: number, seed: number): TrainBatch {
 /** Steps run before timing: the first steps of a run (and of a worker pool) are still warming. */
 const WARMUP_STEPS = 2;
 
-/** Median wall time of a pretrain step after WARMUP_STEPS (ms), as in a long run. */
-async function pretrainMs(policy: Policy, b: number, steps: number, workers: number) {
+/**
+ * Median wall time of a pretrain step after WARMUP_STEPS (ms), as in a long run. With
+ * `frozenPrefix` the batch's frames are a store's (built once, outside the timing) and each step
+ * gathers their prefixes.
+ */
+async function pretrainMs(
+  policy: Policy,
+  b: number,
+  steps: number,
+  workers: number,
+  frozenPrefix = false,
+) {
   const t: number[] = [];
   let last = performance.now();
-  const r = await pretrain(policy, (s) => trainBatch(policy, b, 100 + s), {
-    steps: steps + WARMUP_STEPS,
-    workers,
-    lr: 1e-4,
-    lossWeights: { keypoints: 1 },
-    onStep: () => {
-      const now = performance.now();
-      t.push(now - last);
-      last = now;
+  const frames = frozenPrefix ? trainBatch(policy, b, 99) : undefined;
+  const store = frames ? PrefixStore.build(policy, b, () => frames, { batch: b }) : undefined;
+  const index = Array.from({ length: b }, (_, i) => i);
+  const r = await pretrain(
+    policy,
+    (s) => ({
+      ...trainBatch(policy, b, 100 + s),
+      ...(store ? { prefixCache: store.gather(index) } : {}),
+    }),
+    {
+      steps: steps + WARMUP_STEPS,
+      workers,
+      lr: 1e-4,
+      frozenPrefix,
+      lossWeights: { keypoints: 1 },
+      onStep: () => {
+        const now = performance.now();
+        t.push(now - last);
+        last = now;
+      },
     },
-  });
+  );
   disposePretrain(r);
   const timed = t.slice(WARMUP_STEPS).sort((x, y) => x - y);
   return timed[timed.length >> 1]!;
@@ -140,6 +162,19 @@ export async function benchTrain(o: TrainBenchOptions): Promise<TrainBenchRow[]>
           unit: 'samples/s',
         });
       }
+    }
+    // the frozen-prefix phase at the largest batch: the two experts only
+    const big = Math.max(...o.batches);
+    for (const workers of o.workers > 1 ? [1, o.workers] : [1]) {
+      const ms = await pretrainMs(policy, big, o.steps, workers, true);
+      add({
+        what: 'pretrain, prefix frozen',
+        kernels: 'fast',
+        workers,
+        batch: big,
+        ms,
+        unit: 'samples/s',
+      });
     }
     for (const kernels of ['stock', 'fast'] as const) {
       await useKernels(kernels);

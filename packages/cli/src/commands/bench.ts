@@ -62,7 +62,7 @@ selfalign bench --train [--config small] [--batch-sizes 16,32] [--repeats N] [--
       lines.push('|---|---|---|---|---|---|---|');
       for (const r of rows) {
         const ref =
-          r.what === 'pretrain step'
+          r.what.startsWith('pretrain')
             ? base(r.batch)
             : rows.find((x) => x.what === r.what && x.kernels === 'stock' && x.batch === r.batch);
         const ratio = ref ? `${(r.perSecond / ref.perSecond).toFixed(2)}x` : '';
