@@ -61,10 +61,9 @@ selfalign bench --train [--config small] [--batch-sizes 16,32] [--repeats N] [--
       lines.push('| what | kernels | workers | B | ms | per second | vs stock |');
       lines.push('|---|---|---|---|---|---|---|');
       for (const r of rows) {
-        const ref =
-          r.what.startsWith('pretrain')
-            ? base(r.batch)
-            : rows.find((x) => x.what === r.what && x.kernels === 'stock' && x.batch === r.batch);
+        const ref = r.what.startsWith('pretrain')
+          ? base(r.batch)
+          : rows.find((x) => x.what === r.what && x.kernels === 'stock' && x.batch === r.batch);
         const ratio = ref ? `${(r.perSecond / ref.perSecond).toFixed(2)}x` : '';
         lines.push(
           `| ${r.what} | ${r.kernels} | ${r.workers} | ${r.batch} | ${r.ms.toFixed(0)} | ${r.perSecond.toFixed(1)} ${r.unit} | ${ratio} |`,
