@@ -1,6 +1,5 @@
 // From @selfalign/data's host batches to @selfalign/experts' TrainBatch tensors (prompts are
 // tokenised with the policy's tokenizer), with every row on one embodiment slot if asked.
-import { tf } from '@selfalign/core';
 import { type HostBatch, labelTensors } from '@selfalign/data/browser';
 import { makeObservation, type Policy, type TrainBatch } from '@selfalign/experts';
 

@@ -23,7 +23,7 @@ const FIRST_ACTION: AlignmentTask<'firstAction'> = {
     x0: tf.squeeze(tf.slice(ctx.actions, [0, 0, 0], [-1, 1, -1]), [1]),
     mask: tf.expandDims(ctx.actionDims, 0),
   }),
-  tokens: (ctx, xt, lin) => ({
+  tokens: (_ctx, xt, lin) => ({
     x: tf.expandDims(lin(xt, 'first_action_in'), 1),
     inputMask: tf.ones([xt.shape[0]!, 1], 'bool'),
     ar: [1],

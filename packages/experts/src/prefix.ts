@@ -1,7 +1,7 @@
 // The VLM prefix (no TTT, ever): image tokens from the vision tower, then the prompt tokens
 // (embedding * sqrt(D), as Gemma does); ar all 0, so the prefix is bidirectional.
 // `encodePrefix` runs it once into a per-layer K/V cache that later forwards only read.
-import { assertShape, embed, ShapeError, tf } from '@selfalign/core';
+import { embed, tf } from '@selfalign/core';
 import { prefixPositions } from './masks.js';
 import type { Observation } from './observation.js';
 import type { Policy } from './policy.js';
