@@ -369,6 +369,13 @@ describe('the pipeline on tiny configs', () => {
     );
     expect(run.code, run.err.join('\n')).toBe(0);
     expect(run.err.some((l) => /prefix of \d+\/\d+ frames/.test(l))).toBe(true);
+    // a resumed frozen-prefix run computes its prefixes with the run's own (unchanged) prefix
+    const more = await cli(
+      ...base,
+      ...['--out', 'fp.safetensors', '--steps', '5', '--frozen-prefix', '--lr', '0.01'],
+      ...['--workers', '1', '--resume'],
+    );
+    expect(more.code, more.err.join('\n')).toBe(0);
     await initBackend('wasm');
     const a = await loadCheckpoint(join(dir, 'ckpt.safetensors'));
     const b = await loadCheckpoint(join(dir, 'fp.safetensors'));
