@@ -17,6 +17,7 @@ export {
   contrastSlots,
   disposePretrain,
   finetune,
+  isPrefixParam,
   PREFIX_PARAMS,
   type PretrainBatch,
   type PretrainOptions,

@@ -5,7 +5,14 @@
 // policy). Keys and values are kept as float16 on the host (half the memory: ~48 KB per frame for
 // `small`), in chunks that stay well under the typed-array limits.
 import { tf } from '@selfalign/core';
-import { encodePrefix, type Observation, type Policy, type PrefixCache } from '@selfalign/experts';
+import {
+  disposeBatch,
+  disposePrefixCache,
+  encodePrefix,
+  type Observation,
+  type Policy,
+  type PrefixCache,
+} from '@selfalign/experts';
 
 const F32 = new Float32Array(1);
 const U32 = new Uint32Array(F32.buffer);
@@ -71,6 +78,8 @@ export class PrefixStore {
   private readonly chunks: Uint16Array[] = [];
   private readonly masks: Uint8Array;
   private readonly keypoints: Float32Array | undefined;
+  /** Keypoint values per frame (0 without keypoints). */
+  private readonly keypointsPerFrame: number;
   /** float16 values per frame: for each layer, keys then values. */
   private readonly perFrame: number;
   private readonly chunkFrames: number;
@@ -89,8 +98,10 @@ export class PrefixStore {
     for (let f = 0; f < frames; f += this.chunkFrames)
       this.chunks.push(new Uint16Array(Math.min(this.chunkFrames, frames - f) * this.perFrame));
     this.masks = new Uint8Array(frames * tokens);
-    const kp = keypointValues.reduce((a, b) => a * b, 1);
-    this.keypoints = keypointValues.length ? new Float32Array(frames * kp) : undefined;
+    this.keypointsPerFrame = keypointValues.length ? keypointValues.reduce((a, b) => a * b, 1) : 0;
+    this.keypoints = this.keypointsPerFrame
+      ? new Float32Array(frames * this.keypointsPerFrame)
+      : undefined;
   }
 
   /** Host bytes held. */
@@ -122,7 +133,7 @@ export class PrefixStore {
       try {
         cache = encodePrefix(policy, obs);
       } finally {
-        tf.dispose(Object.values(obs).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+        disposeBatch(obs);
       }
       try {
         const k0 = cache.kv[0]!.k;
@@ -141,8 +152,7 @@ export class PrefixStore {
         );
         store.write(i0, cache);
       } finally {
-        for (const { k, v } of cache.kv) tf.dispose([k, v]);
-        tf.dispose([cache.mask, ...(cache.keypoints ? [cache.keypoints] : [])]);
+        disposePrefixCache(cache);
       }
       opts.onProgress?.(i1, frames);
     }
@@ -170,10 +180,7 @@ export class PrefixStore {
     const mask = cache.mask.dataSync();
     for (let i = 0; i < mask.length; i++) this.masks[i0 * this.shape.tokens + i] = mask[i] ? 1 : 0;
     if (this.keypoints && cache.keypoints)
-      this.keypoints.set(
-        cache.keypoints.dataSync() as Float32Array,
-        (i0 * this.keypoints.length) / this.frames,
-      );
+      this.keypoints.set(cache.keypoints.dataSync() as Float32Array, i0 * this.keypointsPerFrame);
   }
 
   /** The prefix of frames `index` as a batch (the caller disposes it: `disposePrefixCache`). */
@@ -205,7 +212,7 @@ export class PrefixStore {
       mask: tf.tensor(mask, [b, tokens], 'bool'),
     };
     if (this.keypoints) {
-      const kp = this.keypoints.length / this.frames;
+      const kp = this.keypointsPerFrame;
       const data = new Float32Array(b * kp);
       index.forEach((frame, r) =>
         data.set(this.keypoints!.subarray(frame * kp, (frame + 1) * kp), r * kp),

@@ -58,6 +58,9 @@ async function startPool(policy: Policy, n: number, paths: string[]) {
 /** The prefix's parameters: what `frozenPrefix` holds still. */
 export const PREFIX_PARAMS = ['vision/**', 'vlm/**'] as const;
 
+/** Whether a parameter path is the prefix's (`PREFIX_PARAMS`). */
+export const isPrefixParam = pathMatcher(PREFIX_PARAMS);
+
 /** A step's batch; with `frozenPrefix`, optionally with its frames' prefix computed already. */
 export type PretrainBatch = TrainBatch & { prefixCache?: PrefixCache };
 
@@ -195,10 +198,9 @@ export async function pretrain(
     opt = createOptimizer(optOptions);
     rng = new Rng(opts.seed ?? 0);
   }
-  const frozen = pathMatcher([...PREFIX_PARAMS]);
   const params = policy.params
     .select(opts.filter ?? '**')
-    .filter(([p]) => !(opts.frozenPrefix && frozen(p)));
+    .filter(([p]) => !(opts.frozenPrefix && isPrefixParam(p)));
   if (opts.frozenPrefix && opts.alignAware)
     throw new Error('align-aware pretraining runs the prefix itself: leave out frozenPrefix');
   const code = opts.slotCode

@@ -4,14 +4,14 @@
 
 import { resolve } from 'node:path';
 import { loadCheckpoint } from '@selfalign/align';
-import { pathMatcher, Rng } from '@selfalign/core';
+import { Rng } from '@selfalign/core';
 import { computeNormStats, type DatasetMeta, type Sample } from '@selfalign/data';
 import { createPolicy, type Policy } from '@selfalign/experts';
 import { firstFreeSlot } from '@selfalign/harness';
 import {
   type AlignAwareOptions,
   defaultWorkers,
-  PREFIX_PARAMS,
+  isPrefixParam,
   PrefixStore,
   pretrain as runPretrain,
 } from '@selfalign/pretrain';
@@ -334,9 +334,7 @@ export const pretrainCommand: Command = {
 async function copyPrefix(out: string, policy: Policy): Promise<void> {
   const saved = await loadCheckpoint(out, { weights: 'raw' });
   try {
-    const frozen = pathMatcher([...PREFIX_PARAMS]);
-    for (const [p, v] of saved.policy.params.select())
-      if (frozen(p)) policy.params.get(p).assign(v);
+    for (const [p, v] of saved.policy.params.select(isPrefixParam)) policy.params.get(p).assign(v);
   } finally {
     saved.policy.dispose();
   }
