@@ -2,6 +2,7 @@
 // (every parameter), a step with the prefix frozen (vision + VLM take no gradient, the prefix still
 // runs forward), and a step on a cached prefix (the K/V of a frozen prefix computed once per
 // frame, so a step runs the two experts only). Median of N steps after 2 warm-up steps.
+//   pnpm --filter @selfalign/experiments probe frozen-prefix-speed.ts CKPT [STEPS]
 import { loadCheckpoint } from '@selfalign/align';
 import {
   createOptimizer,
