@@ -73,10 +73,11 @@ export function embodimentByName(
 export async function loadSamples(
   files: readonly string[],
   horizon: number,
-): Promise<{ samples: Sample[]; meta: DatasetMeta }> {
+): Promise<{ samples: Sample[]; meta: DatasetMeta; fileOf: number[] }> {
   const samples: Sample[] = [];
+  const fileOf: number[] = [];
   let meta: DatasetMeta | undefined;
-  for (const f of files) {
+  for (const [fi, f] of files.entries()) {
     for await (const ep of readEpisodes(f)) {
       if (
         meta &&
@@ -89,11 +90,14 @@ export async function loadSamples(
         );
       }
       meta ??= ep.meta;
-      for (const s of episodeSamples(ep, ep.meta, horizon)) samples.push(s);
+      for (const s of episodeSamples(ep, ep.meta, horizon)) {
+        samples.push(s);
+        fileOf.push(fi);
+      }
     }
   }
   if (!meta || samples.length === 0) throw new UserError(`no frames in ${files.join(', ')}`);
-  return { samples, meta };
+  return { samples, meta, fileOf };
 }
 
 /** Slot of each embodiment name, in order of first appearance. */
@@ -122,6 +126,46 @@ export function drawBatch(
 /** `size` row indices drawn with replacement from `n` rows (at most `n`). */
 export function drawRows(n: number, size: number, rng: Rng): number[] {
   return Array.from({ length: Math.min(size, n) }, () => rng.int(n));
+}
+
+/** Draws `size` row indices. */
+export type RowSampler = (size: number, rng: Rng) => number[];
+
+/**
+ * A sampler that gives each group (a data file) a share of every batch in proportion to its
+ * weight, rows uniform within the group: `groupOf[i]` is row i's group. Without weights every
+ * row is equally likely (`drawRows`).
+ */
+export function weightedRows(
+  groupOf: readonly number[],
+  weights: readonly number[],
+  names: readonly string[] = weights.map((_, i) => `group ${i}`),
+): RowSampler {
+  const rows: number[][] = weights.map(() => []);
+  for (const [i, g] of groupOf.entries()) {
+    if (g < 0 || g >= weights.length)
+      throw new RangeError(`weightedRows: row ${i} is in group ${g}, ${weights.length} weights`);
+    rows[g]!.push(i);
+  }
+  for (const [g, w] of weights.entries()) {
+    if (!(Number.isFinite(w) && w >= 0))
+      throw new RangeError(`weightedRows: the weight of ${names[g]} is ${w}, not a number >= 0`);
+    if (w > 0 && rows[g]!.length === 0)
+      throw new UserError(`data weight ${w} for ${names[g]}, which has no rows`);
+  }
+  const total = weights.reduce((a, w) => a + w, 0);
+  if (!(total > 0)) throw new RangeError('weightedRows: every weight is 0');
+  const cum: number[] = [];
+  let acc = 0;
+  for (const w of weights) cum.push((acc += w / total));
+  return (size, rng) =>
+    Array.from({ length: size }, () => {
+      const u = rng.uniform();
+      let g = cum.findIndex((c) => u < c);
+      if (g < 0) g = cum.findLastIndex((_, k) => weights[k]! > 0);
+      const pool = rows[g]!;
+      return pool[rng.int(pool.length)]!;
+    });
 }
 
 /** The batch of samples `index`, each row on its embodiment's slot (or all on one slot). */

@@ -390,6 +390,48 @@ describe('the pipeline on tiny configs', () => {
     b.policy.dispose();
   });
 
+  it('pretrain --data-weights draws rows by file: a file of weight 0 trains nothing', async () => {
+    // only the play file (the held-out robot, on a new slot) is drawn: the source slots stay
+    const run = await cli(
+      ...['pretrain', '--config', 'tiny', '--init', 'ckpt.safetensors', '--out', 'dw.safetensors'],
+      ...['--data', 'demos.arrow,play-f.arrow', '--data-weights', '0,1', '--steps', '2'],
+      ...['--batch-size', '4', '--lr', '0.01', '--workers', '1'],
+    );
+    expect(run.code, run.err.join('\n')).toBe(0);
+    const noPlay = await cli(
+      ...['pretrain', '--config', 'tiny', '--init', 'ckpt.safetensors', '--out', 'dw2.safetensors'],
+      ...['--data', 'demos.arrow,play-f.arrow', '--data-weights', '1,1', '--no-play'],
+    );
+    expect(noPlay.code).toBe(1);
+    oneLineError(noPlay, /data weight 1 for .*play-f\.arrow, which has no rows/);
+    await initBackend('wasm');
+    const a = await loadCheckpoint(join(dir, 'ckpt.safetensors'));
+    const b = await loadCheckpoint(join(dir, 'dw.safetensors'));
+    expect(b.info['slots']).toEqual({ ...(a.info['slots'] as object), perm: 2 });
+    // AdamW's decay (lr x 0.01 per step) is all that reaches the source slots; Adam's steps
+    // (~lr per number) move the drawn robot's slot
+    const moved = (k: string, slot: number) => {
+      const d = tf.tidy(() =>
+        b.policy.params
+          .get(k)
+          .gather([slot])
+          .sub(a.policy.params.get(k).gather([slot]))
+          .abs()
+          .max(),
+      );
+      const v = d.dataSync()[0]!;
+      d.dispose();
+      return v;
+    };
+    for (const k of ['ttt/0/W1', 'ttt/0/b1', 'ttt/1/W1']) {
+      expect(moved(k, 2), k).toBeGreaterThan(1e-3);
+      expect(moved(k, 0), k).toBeLessThan(0.02 * moved(k, 2));
+      expect(moved(k, 1), k).toBeLessThan(0.02 * moved(k, 2));
+    }
+    a.policy.dispose();
+    b.policy.dispose();
+  });
+
   it('align saves an adapter; adapters list, show and switch it', async () => {
     const al = await cli(
       'align',

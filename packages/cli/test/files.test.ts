@@ -329,6 +329,20 @@ describe('user mistakes are usage errors, not internal errors', () => {
         ],
         /--steps must be an integer >= 1, got '-1'/,
       ],
+      [
+        ['pretrain', '--config', 'tiny', '--data', 'd.arrow', '--out', 'y.safetensors'].concat([
+          '--data-weights',
+          '1,2',
+        ]),
+        /--data-weights has 2 weights for 1 --data files/,
+      ],
+      [
+        ['pretrain', '--config', 'tiny', '--data', 'd.arrow', '--out', 'y.safetensors'].concat([
+          '--data-weights',
+          'x',
+        ]),
+        /--data-weights must be numbers >= 0, not all 0, one per --data file; got 'x'/,
+      ],
     ];
     for (const [argv, pattern] of cases) {
       const r = await cli(...argv);

@@ -16,7 +16,7 @@ import {
   pretrain as runPretrain,
 } from '@selfalign/pretrain';
 import type { Command } from '../command.js';
-import { type Io, Progress, UserError } from '../io.js';
+import { type Io, Progress, UsageError, UserError } from '../io.js';
 import { checkOutputs, trainingState } from '../paths.js';
 import {
   batchOfRows,
@@ -25,8 +25,29 @@ import {
   drawRows,
   loadPolicy,
   loadSamples,
+  type RowSampler,
   slotMap,
+  weightedRows,
 } from '../shared.js';
+
+/** `--data-weights` as a row sampler (every row equally likely without it). */
+function dataSampler(
+  arg: string | undefined,
+  files: readonly string[],
+  fileOf: readonly number[],
+): RowSampler {
+  if (arg === undefined) return (size, rng) => drawRows(fileOf.length, size, rng);
+  const weights = arg.split(',').map((w) => (w.trim() === '' ? Number.NaN : Number(w)));
+  if (weights.length !== files.length)
+    throw new UsageError(
+      `pretrain: --data-weights has ${weights.length} weights for ${files.length} --data files`,
+    );
+  if (weights.some((w) => !(Number.isFinite(w) && w >= 0)) || !weights.some((w) => w > 0))
+    throw new UsageError(
+      `pretrain: --data-weights must be numbers >= 0, not all 0, one per --data file; got '${arg}'`,
+    );
+  return weightedRows(fileOf, weights, files);
+}
 
 export const pretrainCommand: Command = {
   name: 'pretrain',
@@ -68,6 +89,9 @@ export const pretrainCommand: Command = {
   --state-dims N         keep the first N state values (e.g. 6 = joint angles without
                          velocities; default all)
   --no-play              drop play rows
+  --data-weights W,...   each --data file's share of every batch, in proportion (e.g. 1,3,0.5
+                         for reach demos, push demos, play); rows uniform within a file
+                         (default: every row equally likely, so files weigh by their size)
   --workers N            data-parallel replicas on worker threads, this one included
                          (default: the cores available; 1 with --contrast)
   --force                overwrite a resumable checkpoint at --out (without --resume)
@@ -100,6 +124,7 @@ export const pretrainCommand: Command = {
     'slot-rank': { type: 'string' },
     init: { type: 'string' },
     'no-play': { type: 'boolean' },
+    'data-weights': { type: 'string' },
     'keypoint-weight': { type: 'string' },
     'state-dims': { type: 'string' },
     'log-every': { type: 'string' },
@@ -154,8 +179,12 @@ export const pretrainCommand: Command = {
       throw new UserError(
         `pretrain: ${oneThread} runs in one thread; leave out --workers or give 1`,
       );
-    let { samples, meta } = await loadSamples(files, config.actionHorizon);
-    if (args.has('no-play')) samples = samples.filter((s) => s.isDemo);
+    let { samples, meta, fileOf } = await loadSamples(files, config.actionHorizon);
+    if (args.has('no-play')) {
+      fileOf = fileOf.filter((_, i) => samples[i]!.isDemo);
+      samples = samples.filter((s) => s.isDemo);
+    }
+    const draw = dataSampler(args.optStr('data-weights'), files, fileOf);
     const initDims = init?.policy.stateDims;
     const stateDims = args.int('state-dims', initDims ?? meta.stateDim, 1);
     if (initDims !== undefined && stateDims !== initDims)
@@ -266,12 +295,9 @@ export const pretrainCommand: Command = {
         policy,
         (step) => {
           const rng = new Rng(seed * 1_000_003 + step);
-          if (!store) return drawBatch(policy, samples, meta, batchSize, rng, slots);
-          const index = drawRows(samples.length, batchSize, rng);
-          return {
-            ...batchOfRows(policy, samples, meta, index, slots),
-            prefixCache: store.gather(index),
-          };
+          const index = draw(batchSize, rng);
+          const batch = batchOfRows(policy, samples, meta, index, slots);
+          return store ? { ...batch, prefixCache: store.gather(index) } : batch;
         },
         {
           steps,
