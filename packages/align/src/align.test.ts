@@ -10,7 +10,7 @@ import {
 } from '@selfalign/experts';
 import { TTT_FAST_WEIGHTS } from '@selfalign/ttt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { align, onSlot } from './align.js';
+import { align, evaluateLosses, onSlot } from './align.js';
 import { SlotParam } from './slot-param.js';
 
 beforeAll(() => initBackend('wasm'));
@@ -117,6 +117,27 @@ describe('align: stopping, weights, guards, continuation', () => {
     const best = Math.min(...r.heldOutLosses);
     expect(r.after.total).toBeCloseTo(best, 4);
     r.state.dispose();
+  });
+
+  it('a fixed flow time is the time of every row: the same losses as computeLoss at that t', async () => {
+    const b = onSlot(s.play[0]!, 0);
+    const time = tf.fill([4], 0.8);
+    const want = computeLoss(s.policy, b, { streams: ['alignment'], rng: new Rng(4), time });
+    const got = evaluateLosses(s.policy, [b], { flowTime: 0.8, seed: 4 });
+    expect(got.perception).toBeCloseTo(want.perception.dataSync()[0]!, 6);
+    expect(got.inverseDynamics).toBeCloseTo(want.inverseDynamics.dataSync()[0]!, 6);
+    // a drawn t gives other losses
+    const drawn = evaluateLosses(s.policy, [b], { seed: 4 });
+    expect(drawn.perception).not.toBeCloseTo(got.perception, 4);
+    tf.dispose([time, b.slot, ...(Object.values(want) as tf.Tensor[])]);
+    // align at a fixed t: the loss falls and no tensor is left behind
+    const before = tf.memory().numTensors;
+    const r = await align(s.policy, s.play, { slot: 2, lr: 1e-2, maxSteps: 20, flowTime: 1 });
+    expect(r.losses.at(-1)!).toBeLessThan(r.losses[0]!);
+    r.state.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(align(s.policy, s.play, { flowTime: 0 })).rejects.toThrow(/flowTime must be in/);
+    expect(() => evaluateLosses(s.policy, [b], { flowTime: 1.5 })).toThrow(/flowTime must be in/);
   });
 
   it('a zero weight removes that task: with every weight 0 the slot does not move', async () => {

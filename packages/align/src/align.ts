@@ -68,6 +68,12 @@ export interface AlignOptions {
   cachePrefix?: boolean;
   /** Draws of t and noise (default seed 0). */
   seed?: number;
+  /**
+   * Evaluate the flow-matching losses at this flow time for every row instead of drawing it
+   * (1: pure noise, where a task's loss is its regression error and no noise floor; default:
+   * drawn as in pretraining).
+   */
+  flowTime?: number;
   /** What to fit: 'alignment' (align, unlabelled play) or 'action' (the oracle adapter: labelled target demos). */
   objective?: 'alignment' | 'action';
   /** Continue from an earlier call. */
@@ -132,24 +138,37 @@ export function evaluateLosses(
     objective?: 'alignment' | 'action';
     seed?: number;
     caches?: (b: TrainBatch) => PrefixCache | undefined;
+    /** Flow time of every row (AlignOptions.flowTime; default drawn). */
+    flowTime?: number;
   } = {},
 ): TaskLosses {
   const rng = new Rng(opts.seed ?? 12345);
   const sum: TaskLosses = { total: 0, perception: 0, dynamics: 0, inverseDynamics: 0, action: 0 };
   for (const b of batches) {
     const cache = opts.caches?.(b);
+    const time = fixedTime(b, opts.flowTime);
     const t = computeLoss(policy, b, {
       streams: [opts.objective === 'action' ? 'action' : 'alignment'],
       rng,
       ...(opts.weights ? { weights: opts.weights } : {}),
       ...(opts.fastWeights ? { fastWeights: opts.fastWeights } : {}),
       ...(cache ? { prefixCache: cache } : {}),
+      ...(time ? { time } : {}),
     });
+    time?.dispose();
     for (const k of Object.keys(sum) as (keyof TaskLosses)[])
       sum[k] += t[k].dataSync()[0]! / batches.length;
     tf.dispose(Object.values(t) as tf.Tensor[]);
   }
   return sum;
+}
+
+/** [B] copies of `flowTime` for `batch` (undefined: draw t). */
+export function fixedTime(batch: TrainBatch, flowTime: number | undefined): tf.Tensor | undefined {
+  if (flowTime === undefined) return undefined;
+  if (!(flowTime > 0 && flowTime <= 1))
+    throw new RangeError(`flowTime must be in (0, 1], got ${flowTime}`);
+  return tf.fill([batch.state.shape[0]!], flowTime);
 }
 
 export async function align(
@@ -158,6 +177,8 @@ export async function align(
   opts: AlignOptions = {},
 ): Promise<AlignResult> {
   if (playBatches.length === 0) throw new Error('align needs at least one play batch');
+  if (opts.flowTime !== undefined && !(opts.flowTime > 0 && opts.flowTime <= 1))
+    throw new RangeError(`align: flowTime must be in (0, 1], got ${opts.flowTime}`);
   const t0 = performance.now();
   const slot = opts.state?.param.options.slot ?? opts.slot ?? 0;
   const kind = opts.state?.param.options.kind ?? opts.parametrisation ?? 'free';
@@ -217,6 +238,7 @@ export async function align(
         fastWeights: fw,
         objective,
         caches: cacheOf,
+        ...(opts.flowTime !== undefined ? { flowTime: opts.flowTime } : {}),
       });
     } finally {
       for (const w of fw.values()) tf.dispose([w.W1, w.b1]);
@@ -241,6 +263,7 @@ export async function align(
       const b = batches[state.step % batches.length]!;
       const cache = cacheOf(b);
       const stepT: StepTerms = { perception: 0, dynamics: 0, inverseDynamics: 0 };
+      const time = fixedTime(b, opts.flowTime);
       const res = optimizerStep(opt, param.tree.select(), () => {
         const terms = computeLoss(policy, b, {
           streams: [objective],
@@ -248,6 +271,7 @@ export async function align(
           weights,
           fastWeights: param.fastWeights(),
           ...(cache ? { prefixCache: cache } : {}),
+          ...(time ? { time } : {}),
         });
         for (const k of ['perception', 'dynamics', 'inverseDynamics'] as const)
           stepT[k] = terms[k].dataSync()[0]!;
@@ -255,6 +279,7 @@ export async function align(
         tf.dispose(Object.values(rest) as tf.Tensor[]);
         return tf.add(total, param.penalty()) as tf.Scalar;
       });
+      time?.dispose();
       if (!res.applied) {
         param.tree.restore(lastGood);
         stopReason = 'nonFinite';

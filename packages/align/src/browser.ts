@@ -7,6 +7,7 @@ export {
   type AlignWeights,
   align,
   evaluateLosses,
+  fixedTime,
   onSlot,
   type StepTerms,
   type StopReason,

@@ -3,4 +3,10 @@
 export { episodeData, framesMeta, robotDims } from './frames.js';
 export { type PlaySplit, playSplit } from './play-split.js';
 export { type PolicyControllerOptions, policyController } from './policy-controller.js';
-export { fillWithSourceMean, firstFreeSlot, sourceSlotsOf } from './slots.js';
+export {
+  fillWithSourceMean,
+  firstFreeSlot,
+  slotVector,
+  sourceSlotsOf,
+  writeSlotVector,
+} from './slots.js';

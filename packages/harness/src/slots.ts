@@ -29,3 +29,46 @@ export function fillWithSourceMean(
       tf.tidy(() => tf.mean(tf.gather(v, [...sourceSlots]), 0)),
     );
 }
+
+/** The TTT fast-weight variables, per TTT layer W1 then b1 (SlotParam's 'free' order). */
+function fastVars(policy: Policy): tf.Variable[] {
+  return policy.ttt.flatMap((m) =>
+    m === undefined
+      ? []
+      : [
+          policy.params.get(m.paths.W1) as tf.Variable,
+          policy.params.get(m.paths.b1) as tf.Variable,
+        ],
+  );
+}
+
+/** W1/b1 of one slot at every TTT layer, flattened in SlotParam's 'free' order (host copy). */
+export function slotVector(policy: Policy, slot: number): Float32Array {
+  const parts = fastVars(policy).map((v) => {
+    const row = tf.tidy(() => tf.gather(v, [slot]));
+    const d = row.dataSync().slice() as Float32Array;
+    row.dispose();
+    return d;
+  });
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Write a `slotVector` back into one slot. */
+export function writeSlotVector(policy: Policy, slot: number, vec: Float32Array): void {
+  const vars = fastVars(policy);
+  const total = vars.reduce((n, v) => n + v.size / v.shape[0]!, 0);
+  if (vec.length !== total)
+    throw new RangeError(`writeSlotVector: ${vec.length} numbers for a slot of ${total}`);
+  let o = 0;
+  for (const v of vars) {
+    const per = v.size / v.shape[0]!;
+    writeSlot(v, slot, tf.tensor(vec.subarray(o, o + per), v.shape.slice(1))); // disposes it
+    o += per;
+  }
+}

@@ -18,55 +18,22 @@ import {
   type TaskLosses,
 } from '@selfalign/align';
 import { Rng, tf } from '@selfalign/core';
-import { computeLoss, disposePrefixCache, encodePrefix, type Policy } from '@selfalign/experts';
-import { fillWithSourceMean, firstFreeSlot, playSplit, policyController } from '@selfalign/harness';
+import { computeLoss, disposePrefixCache, encodePrefix } from '@selfalign/experts';
+import {
+  fillWithSourceMean,
+  firstFreeSlot,
+  playSplit,
+  policyController,
+  slotVector,
+  writeSlotVector,
+} from '@selfalign/harness';
 import { expertController, randomController, runEpisodes, seedRange } from '@selfalign/sim';
-import { writeSlot } from '@selfalign/ttt';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
 import { embodimentByName, featureExtractor, recordEpisodes } from '../shared.js';
 
 const TASKS = ['perception', 'dynamics', 'inverseDynamics'] as const;
-
-/** The TTT fast-weight variables, per TTT layer W1 then b1 (SlotParam's 'free' order). */
-function fastVars(policy: Policy): tf.Variable[] {
-  return policy.ttt.flatMap((m) =>
-    m === undefined
-      ? []
-      : [
-          policy.params.get(m.paths.W1) as tf.Variable,
-          policy.params.get(m.paths.b1) as tf.Variable,
-        ],
-  );
-}
-
-/** W1/b1 of one slot at every TTT layer, flattened (host copy). */
-function slotVector(policy: Policy, slot: number): Float32Array {
-  const parts = fastVars(policy).map((v) => {
-    const row = tf.tidy(() => tf.gather(v, [slot]));
-    const d = row.dataSync().slice() as Float32Array;
-    row.dispose();
-    return d;
-  });
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-function writeSlotVector(policy: Policy, slot: number, vec: Float32Array): void {
-  let o = 0;
-  for (const v of fastVars(policy)) {
-    const per = v.size / v.shape[0]!;
-    const value = tf.tensor(vec.subarray(o, o + per), v.shape.slice(1));
-    writeSlot(v, slot, value); // disposes value
-    o += per;
-  }
-}
 
 const norm = (a: Float32Array) => Math.sqrt(a.reduce((s, x) => s + x * x, 0));
 const dist = (a: Float32Array, b: Float32Array) =>
