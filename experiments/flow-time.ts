@@ -14,25 +14,17 @@
 //     [--out FILE.json]
 import { writeFile } from 'node:fs/promises';
 import { align, evaluateLosses, loadCheckpoint, type TaskLosses } from '@selfalign/align';
-import { embodimentByName, featureExtractor, recordEpisodes } from '@selfalign/cli/shared';
-import { initBackend, Rng } from '@selfalign/core';
+import { featureExtractor } from '@selfalign/cli/shared';
+import { initBackend } from '@selfalign/core';
 import {
   disposePrefixCache,
   encodePrefix,
   type PrefixCache,
   type TrainBatch,
 } from '@selfalign/experts';
-import {
-  fillWithSourceMean,
-  firstFreeSlot,
-  playSplit,
-  policyController,
-  slotVector,
-  sourceSlotsOf,
-  writeSlotVector,
-} from '@selfalign/harness';
-import { expertController, randomController, runEpisodes, seedRange } from '@selfalign/sim';
+import { slotVector, sourceSlotsOf, writeSlotVector } from '@selfalign/harness';
 import { arg } from './args.js';
+import { setupTarget } from './target.js';
 
 const targets = arg('--targets', 'sign,offset,links').split(',');
 const nPlay = Number(arg('--play', '10'));
@@ -48,7 +40,6 @@ await initBackend('wasm');
 const loaded = await loadCheckpoint(process.argv[2]!);
 const policy = loaded.policy;
 const sources = sourceSlotsOf(loaded.info);
-const slot = firstFreeSlot(policy, sources)!;
 const extractor = await featureExtractor('default', process.cwd(), policy.config.featureDim);
 const timeKeys = ['drawn', ...times.map(String)];
 const TASKS = ['perception', 'dynamics', 'inverseDynamics', 'total'] as const;
@@ -98,21 +89,15 @@ const lines: string[] = [];
 
 for (const name of targets) {
   const t0 = Date.now();
-  const e = embodimentByName(name, 1);
-  const base = 3_000_000 + 10_000 * seed;
-  const c = policy.config;
-  const play = await recordEpisodes(e, randomController(seed), 'play', nPlay, base, extractor, c);
-  const demos = await recordEpisodes(
-    e,
-    expertController(),
-    'demo',
-    nPlay,
-    base + 5_000,
-    extractor,
-    c,
-  );
-  const split = playSplit(policy, play.samples, play.meta, 16, new Rng(seed + 11), slot, 0.2);
-  const demoSplit = playSplit(policy, demos.samples, demos.meta, 16, new Rng(seed + 13), slot, 0.2);
+  const t = await setupTarget(policy, name, sources, extractor, {
+    play: nPlay,
+    oracleSteps: steps,
+    seed,
+  });
+  const { slot, mean, oracle } = t;
+  const split = t.play;
+  const demoSplit = t.demos;
+  const success = () => t.success(episodes);
   const caches = new Map<TrainBatch, PrefixCache>();
   const cacheOf = (b: TrainBatch) => {
     let k = caches.get(b);
@@ -122,33 +107,6 @@ for (const name of targets) {
     }
     return k;
   };
-  const success = async () =>
-    (
-      await runEpisodes(
-        e,
-        'reach',
-        seedRange(episodes, 700_000),
-        policyController(policy, { slot }),
-        {
-          env: { imageSize: c.vision.imageSize },
-          parallel: 25,
-        },
-      )
-    ).successRate;
-  fillWithSourceMean(policy, slot, sources);
-  const mean = slotVector(policy, slot);
-  const o = await align(policy, demoSplit.train, {
-    slot,
-    parametrisation: 'free',
-    init: 'mean',
-    basis: sources,
-    maxSteps: steps,
-    lr: 1e-3,
-    objective: 'action',
-    seed,
-  });
-  o.state.dispose();
-  const oracle = slotVector(policy, slot);
   // the candidates
   const cands: { label: string; vec: Float32Array }[] = [
     { label: 'no adaptation (mean)', vec: mean },
@@ -169,13 +127,13 @@ for (const name of targets) {
   });
   const acts = scored.map((s) => s.act);
   const rho: Record<string, Record<string, number>> = {};
-  for (const t of timeKeys)
-    rho[t] = Object.fromEntries(
+  for (const ft of timeKeys)
+    rho[ft] = Object.fromEntries(
       TASKS.map((k) => [
         k,
         spearman(
           acts,
-          scored.map((s) => s.al[t]![k]),
+          scored.map((s) => s.al[ft]![k]),
         ),
       ]),
     );
@@ -184,7 +142,7 @@ for (const name of targets) {
     string,
     { act: number; toOracle: number; success: number; held: TaskLosses }
   > = {};
-  for (const t of timeKeys) {
+  for (const ft of timeKeys) {
     writeSlotVector(policy, slot, mean);
     const r = await align(policy, split.train, {
       slot,
@@ -194,15 +152,15 @@ for (const name of targets) {
       maxSteps: steps,
       lr,
       seed,
-      ...(t === 'drawn' ? {} : { flowTime: Number(t) }),
+      ...(ft === 'drawn' ? {} : { flowTime: Number(ft) }),
     });
     r.state.dispose();
     const vec = slotVector(policy, slot);
-    aligned[t] = {
+    aligned[ft] = {
       act: losses(demoSplit.heldOut, 'action', 'drawn').action,
       toOracle: dist(vec, oracle),
       success: await success(),
-      held: losses(split.heldOut, 'alignment', t, cacheOf),
+      held: losses(split.heldOut, 'alignment', ft, cacheOf),
     };
   }
   writeSlotVector(policy, slot, mean);

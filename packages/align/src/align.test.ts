@@ -256,6 +256,28 @@ describe('slot parametrisations', () => {
     r.state.dispose();
   });
 
+  it('bias trains b1 only: W1 stays at its start, b1 moves, other slots untouched', async () => {
+    const W1before = slotOf(s.policy, 'ttt/0/W1', 0);
+    const b1before = slotOf(s.policy, 'ttt/0/b1', 3);
+    const other = slotOf(s.policy, 'ttt/0/b1', 1);
+    const r = await align(s.policy, s.play, {
+      slot: 3,
+      parametrisation: 'bias',
+      init: 0,
+      basis: [0, 1, 2],
+      maxSteps: 10,
+      lr: 1e-2,
+    });
+    expect(r.state.param.tree.paths().every((p) => /^slot\/\d+\/b1$/.test(p))).toBe(true);
+    // W1 of slot 3 is slot 0's (the init), b1 moved away from it, slot 1 is as it was
+    expect(slotOf(s.policy, 'ttt/0/W1', 3)).toEqual(W1before);
+    expect(slotOf(s.policy, 'ttt/0/b1', 3)).not.toEqual(b1before);
+    expect(slotOf(s.policy, 'ttt/0/b1', 3)).not.toEqual(slotOf(s.policy, 'ttt/0/b1', 0));
+    expect(slotOf(s.policy, 'ttt/0/b1', 1)).toEqual(other);
+    expect(r.losses.at(-1)!).toBeLessThan(r.losses[0]!);
+    r.state.dispose();
+  });
+
   it('span+residual adds a free part under an L2 penalty', async () => {
     const r = await align(s.policy, s.play, {
       slot: 3,

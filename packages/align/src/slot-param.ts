@@ -4,12 +4,16 @@
 //   span           slot = mean + sum_k c_k (s_k - mean)   only c [K] trains (an embodiment code
 //                                                    over the K trained source slots s_k)
 //   span+residual  slot = span + R,  + lambda ||R||^2     c and R train
+//   bias           slot = (W1 as it starts, B)         only b1 trains: the one part of the slot
+//                                                    that every token of both experts reads
+//                                                    alike (W1 is read through each stream's
+//                                                    own query directions)
 // The policy's own variables are read, never written, until `commit` puts the slot in place.
 import { ParamTree, tf } from '@selfalign/core';
 import type { Policy } from '@selfalign/experts';
 import { writeSlot } from '@selfalign/ttt';
 
-export type SlotParametrisation = 'free' | 'span' | 'span+residual';
+export type SlotParametrisation = 'free' | 'span' | 'span+residual' | 'bias';
 
 export interface SlotParamOptions {
   kind: SlotParametrisation;
@@ -28,6 +32,7 @@ export const DEFAULT_LR: Readonly<Record<SlotParametrisation, number>> = Object.
   free: 1e-4,
   span: 3e-2,
   'span+residual': 3e-2,
+  bias: 1e-3,
 });
 
 interface LayerBasis {
@@ -47,6 +52,8 @@ export class SlotParam {
   readonly tree = new ParamTree();
   readonly basis: readonly number[];
   private readonly layers: LayerBasis[];
+  /** 'bias': each layer's W1 as it started (constant). */
+  private readonly fixedW1 = new Map<number, tf.Tensor>();
 
   constructor(
     readonly policy: Policy,
@@ -57,7 +64,10 @@ export class SlotParam {
     if (!Number.isInteger(slot) || slot < 0 || slot >= E)
       throw new RangeError(`slot ${slot} is out of range: the policy has ${E} slots`);
     this.basis = options.basis ?? Array.from({ length: E }, (_, k) => k).filter((k) => k !== slot);
-    if (this.basis.length === 0 && (kind !== 'free' || options.init === 'mean')) {
+    if (
+      this.basis.length === 0 &&
+      ((kind !== 'free' && kind !== 'bias') || options.init === 'mean')
+    ) {
       throw new Error(
         `'${kind}' with init ${options.init} needs at least one basis slot besides slot ${slot}`,
       );
@@ -103,6 +113,11 @@ export class SlotParam {
         this.tree.add(`slot/${l.layer}/W1`, start(l, 'W1'));
         this.tree.add(`slot/${l.layer}/b1`, start(l, 'b1'));
       }
+    } else if (kind === 'bias') {
+      for (const l of this.layers) {
+        this.fixedW1.set(l.layer, start(l, 'W1'));
+        this.tree.add(`slot/${l.layer}/b1`, start(l, 'b1'));
+      }
     } else {
       this.tree.add('coef', tf.zeros([this.basis.length]));
       if (kind === 'span+residual') {
@@ -119,9 +134,9 @@ export class SlotParam {
     const l = this.layers.find((x) => x.layer === layer);
     if (l === undefined) throw new Error(`no TTT module at layer ${layer}`);
     return tf.tidy(() => {
-      if (this.options.kind === 'free') {
+      if (this.options.kind === 'free' || this.options.kind === 'bias') {
         return {
-          W1: tf.clone(this.tree.get(`slot/${layer}/W1`)),
+          W1: tf.clone(this.fixedW1.get(layer) ?? this.tree.get(`slot/${layer}/W1`)),
           b1: tf.clone(this.tree.get(`slot/${layer}/b1`)),
         };
       }
@@ -188,6 +203,7 @@ export class SlotParam {
 
   dispose(): void {
     this.tree.dispose();
+    tf.dispose([...this.fixedW1.values()]);
     for (const l of this.layers) tf.dispose([l.meanW1, l.meanB1, l.diffW1, l.diffB1]);
   }
 }

@@ -15,7 +15,7 @@ export const alignCommand: Command = {
   summary: 'fit only TTT W1/b1 of one slot to unlabelled play data, save the adapter',
   usage: `selfalign align --checkpoint CKPT --data FILES --adapter NAME [options]
   --slot K               slot to fit (default: the first slot no embodiment uses)
-  --param P              free | span | span+residual        (default span)
+  --param P              free | span | span+residual | bias (default span; bias: b1 only)
   --init I               current | mean | K                 (default mean)
   --steps N              (default 200)
   --lr LR                (default: free 1e-4, span 3e-2)
@@ -80,7 +80,11 @@ export const alignCommand: Command = {
         : firstFreeSlot(policy, used);
       if (slot === undefined || slot >= E)
         throw new UserError(`align: no free slot among ${E}; pass --slot`);
-      const param = args.choice('param', ['free', 'span', 'span+residual'] as const, 'span');
+      const param = args.choice(
+        'param',
+        ['free', 'span', 'span+residual', 'bias'] as const,
+        'span',
+      );
       const initArg = args.str('init', 'mean');
       const init = initArg === 'current' || initArg === 'mean' ? initArg : Number(initArg);
       if (typeof init === 'number' && !(Number.isInteger(init) && init >= 0 && init < E))

@@ -28,7 +28,7 @@ import { Progress, UsageError, UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
 import { drawBatch, embodimentByName, featureExtractor, recordEpisodes } from '../shared.js';
 
-const PARAMS = ['free', 'span', 'span+residual'] as const;
+const PARAMS = ['free', 'span', 'span+residual', 'bias'] as const;
 
 /** What --raw writes and --merge reads. */
 interface RawResults {
@@ -79,8 +79,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        span asks whether a combination of the source slots can act right
                        (rows 'oracle adapter (span)')       (default free)
   --finetune-steps N   full fine-tuning steps (0: skip)      (default 200)
-  --params LIST        slot parametrisations, or none (no align rows)
-                                                             (default free,span,span+residual)
+  --params LIST        slot parametrisations (free, span, span+residual, bias: b1 only), or
+                       none (no align rows)                  (default free,span,span+residual)
   --batch-size B       (default 16)
   --align-data D       all: every play frame in epochs, 20% of the episodes held out;
                        fixed: the old 4 random batches reused every step; both: a row each
@@ -170,7 +170,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
         throw new UserError(`results: --play takes positive integers, got '${b}'`);
       return n;
     });
-    const paramList = args.list('params', [...PARAMS]);
+    const paramList = args.list('params', ['free', 'span', 'span+residual']);
     // none: no align rows (the baselines and the oracles only)
     const params = parametrisations(
       paramList.length === 1 && paramList[0] === 'none' ? [] : paramList,
@@ -377,8 +377,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 init: 'mean',
                 basis: sourceSlots,
                 maxSteps: oracleSteps,
-                // the free slot's rate; span coefficients take align's own default rate
-                lr: p === 'free' ? 1e-3 : (lrOf[p] ?? 3e-2),
+                // free and bias: 10x align's default rate; span coefficients take align's own
+                lr: p === 'free' ? 1e-3 : p === 'bias' ? (lrOf[p] ?? 1e-2) : (lrOf[p] ?? 3e-2),
                 objective: 'action',
                 seed: s,
               });
