@@ -667,7 +667,19 @@ describe('the pipeline on tiny configs', () => {
     ]);
     const both = await cli('results', '--merge', 'raw.json,lever.json');
     expect(both.out).toMatch(/\| perm \| 2 \| align free \[inverse only\] \| [\d.]+% \|/);
-    // the oracles alone: no align rows
+    // the oracles alone: no align rows; then b1-only rows (the bias parametrisation)
+    const bias = await cli(
+      ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],
+      ...['--episodes', '2', '--steps', '2', '--params', 'bias', '--oracle-params', 'bias'],
+      ...['--oracle-steps', '2', '--finetune-steps', '0', '--json'],
+    );
+    expect(bias.code, bias.err.join('\n')).toBe(0);
+    expect(bias.json().rows.map((r: { method: string }) => r.method)).toEqual([
+      'no adaptation',
+      'nearest source slot',
+      'align bias',
+      'oracle adapter (bias)',
+    ]);
     const oracles = await cli(
       'results',
       '--checkpoint',
