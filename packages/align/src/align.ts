@@ -163,12 +163,16 @@ export function evaluateLosses(
   return sum;
 }
 
+/** Throws unless `flowTime` is undefined (draw t) or in (0, 1]. */
+function checkFlowTime(flowTime: number | undefined): void {
+  if (flowTime !== undefined && !(flowTime > 0 && flowTime <= 1))
+    throw new RangeError(`flowTime must be in (0, 1], got ${flowTime}`);
+}
+
 /** [B] copies of `flowTime` for `batch` (undefined: draw t). */
 export function fixedTime(batch: TrainBatch, flowTime: number | undefined): tf.Tensor | undefined {
-  if (flowTime === undefined) return undefined;
-  if (!(flowTime > 0 && flowTime <= 1))
-    throw new RangeError(`flowTime must be in (0, 1], got ${flowTime}`);
-  return tf.fill([batch.state.shape[0]!], flowTime);
+  checkFlowTime(flowTime);
+  return flowTime === undefined ? undefined : tf.fill([batch.state.shape[0]!], flowTime);
 }
 
 export async function align(
@@ -177,8 +181,7 @@ export async function align(
   opts: AlignOptions = {},
 ): Promise<AlignResult> {
   if (playBatches.length === 0) throw new Error('align needs at least one play batch');
-  if (opts.flowTime !== undefined && !(opts.flowTime > 0 && opts.flowTime <= 1))
-    throw new RangeError(`align: flowTime must be in (0, 1], got ${opts.flowTime}`);
+  checkFlowTime(opts.flowTime);
   const t0 = performance.now();
   const slot = opts.state?.param.options.slot ?? opts.slot ?? 0;
   const kind = opts.state?.param.options.kind ?? opts.parametrisation ?? 'free';

@@ -26,6 +26,7 @@ export {
 } from './checkpoint-codec.js';
 export {
   DEFAULT_LR,
+  SLOT_PARAMETRISATIONS,
   SlotParam,
   type SlotParametrisation,
   type SlotParamOptions,

@@ -35,6 +35,11 @@ export const DEFAULT_LR: Readonly<Record<SlotParametrisation, number>> = Object.
   bias: 1e-3,
 });
 
+/** Every slot parametrisation, in DEFAULT_LR's order. */
+export const SLOT_PARAMETRISATIONS = Object.freeze(
+  Object.keys(DEFAULT_LR) as SlotParametrisation[],
+);
+
 interface LayerBasis {
   layer: number;
   W1path: string;

@@ -133,8 +133,8 @@ export type RowSampler = (size: number, rng: Rng) => number[];
 
 /**
  * A sampler that gives each group (a data file) a share of every batch in proportion to its
- * weight, rows uniform within the group: `groupOf[i]` is row i's group. Without weights every
- * row is equally likely (`drawRows`).
+ * weight, rows uniform within the group: `groupOf[i]` is row i's group (`drawRows` is the
+ * unweighted draw: every row equally likely).
  */
 export function weightedRows(
   groupOf: readonly number[],

@@ -44,18 +44,11 @@ function fastVars(policy: Policy): tf.Variable[] {
 
 /** W1/b1 of one slot at every TTT layer, flattened in SlotParam's 'free' order (host copy). */
 export function slotVector(policy: Policy, slot: number): Float32Array {
-  const parts = fastVars(policy).map((v) => {
-    const row = tf.tidy(() => tf.gather(v, [slot]));
-    const d = row.dataSync().slice() as Float32Array;
-    row.dispose();
-    return d;
-  });
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
+  const v = tf.tidy(() =>
+    tf.concat(fastVars(policy).map((w) => tf.reshape(tf.gather(w, [slot]), [-1]))),
+  );
+  const out = v.dataSync().slice() as Float32Array;
+  v.dispose();
   return out;
 }
 

@@ -1,7 +1,7 @@
 // selfalign align: fit one TTT slot of a checkpoint's policy to play data of a new robot.
 
 import { resolve } from 'node:path';
-import { AdapterStore, align, saveCheckpoint } from '@selfalign/align';
+import { AdapterStore, align, SLOT_PARAMETRISATIONS, saveCheckpoint } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import type { TrainBatch } from '@selfalign/experts';
 import { firstFreeSlot, playSplit } from '@selfalign/harness';
@@ -80,11 +80,7 @@ export const alignCommand: Command = {
         : firstFreeSlot(policy, used);
       if (slot === undefined || slot >= E)
         throw new UserError(`align: no free slot among ${E}; pass --slot`);
-      const param = args.choice(
-        'param',
-        ['free', 'span', 'span+residual', 'bias'] as const,
-        'span',
-      );
+      const param = args.choice('param', SLOT_PARAMETRISATIONS, 'span');
       const initArg = args.str('init', 'mean');
       const init = initArg === 'current' || initArg === 'mean' ? initArg : Number(initArg);
       if (typeof init === 'number' && !(Number.isInteger(init) && init >= 0 && init < E))

@@ -8,7 +8,7 @@
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { align, evaluateLosses, loadCheckpoint } from '@selfalign/align';
+import { align, evaluateLosses, loadCheckpoint, SLOT_PARAMETRISATIONS } from '@selfalign/align';
 import { Rng, tf } from '@selfalign/core';
 import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
@@ -28,7 +28,7 @@ import { Progress, UsageError, UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
 import { drawBatch, embodimentByName, featureExtractor, recordEpisodes } from '../shared.js';
 
-const PARAMS = ['free', 'span', 'span+residual', 'bias'] as const;
+const PARAMS = SLOT_PARAMETRISATIONS;
 
 /** What --raw writes and --merge reads. */
 interface RawResults {
