@@ -11,6 +11,7 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type AlignAwareBatch, alignAwareGradients } from './align-aware.js';
 import { drawStep } from './draws.js';
+import { isPrefixParam } from './prefix-params.js';
 import { disposePretrain, pretrain } from './pretrain.js';
 
 beforeAll(async () => {
@@ -130,6 +131,39 @@ describe('align-aware pretraining', () => {
     },
   );
 
+  it('with the prefix out of theta (frozenPrefix) it reuses one prefix pass and gives the same gradients', () => {
+    const p = createPolicy(tiny, 8);
+    const mb = metaBatch(p, 80);
+    const opts = { batch: () => undefined, weight: 1, innerLr: 1, innerSteps: 2, sources: SOURCES };
+    const all = p.params.select();
+    const experts = all.filter(([path]) => !isPrefixParam(path));
+    expect(experts.length).toBeLessThan(all.length);
+    const full = alignAwareGradients(p, all, mb, opts, new Rng(3));
+    const prefix = new Set(p.params.select(isPrefixParam).map(([, v]) => v.name));
+    const frozen = alignAwareGradients(p, experts, mb, opts, new Rng(3));
+    expect(Object.keys(frozen.grads).filter((n) => prefix.has(n))).toEqual([]);
+    expect(frozen.terms.after).toBeCloseTo(full.terms.after, 5);
+    let compared = 0;
+    for (const [, v] of experts) {
+      const a = full.grads[v.name];
+      const b = frozen.grads[v.name];
+      expect(b === undefined, v.name).toBe(a === undefined);
+      if (!a || !b) continue;
+      const scale = Math.max(
+        1e-6,
+        tf.tidy(() => tf.max(tf.abs(a)).dataSync()[0]!),
+      );
+      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+      expect(diff / scale, v.name).toBeLessThan(1e-3);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(10);
+    tf.dispose([...Object.values(full.grads), ...Object.values(frozen.grads)]);
+    disposeBatch(mb.play);
+    disposeBatch(mb.demo);
+    p.dispose();
+  });
+
   it('leaves the parameters and the live tensor count as they were', () => {
     const p = createPolicy(tiny, 4);
     const mb = metaBatch(p, 50);
@@ -185,6 +219,21 @@ describe('align-aware pretraining', () => {
     expect(seen.map((t) => 'meta/after' in t)).toEqual([true, false, true]);
     expect(seen[0]!['meta/before']).toBeGreaterThan(0);
     disposePretrain(r);
+    // with the prefix frozen the term still runs, and the prefix stays where it was
+    const prefixBefore = p.params.select(isPrefixParam).map(([k, v]) => [k, v.dataSync().slice()]);
+    const frozen = await pretrain(
+      p,
+      (s) => randomBatch(p, 4, new Rng(950 + s), { slots: SOURCES, isDemo: [1, 1, 0, 0] }),
+      {
+        steps: 2,
+        frozenPrefix: true,
+        alignAware: { batch: (s) => metaBatch(p, 90 + s), weight: 1, innerLr: 1, sources: SOURCES },
+      },
+    );
+    expect(frozen.step).toBe(2);
+    for (const [k, v] of prefixBefore)
+      expect(p.params.get(k as string).dataSync(), k as string).toEqual(v);
+    disposePretrain(frozen);
     await expect(
       pretrain(p, () => randomBatch(p, 2, new Rng(1)), {
         steps: 1,

@@ -12,6 +12,10 @@
 //   d/dtheta [g . grad_s A(s)] ~ (grad_theta A(s + eps g) - grad_theta A(s - eps g)) / (2 eps)
 // so no second derivatives are taken and every pass is the ordinary backward. Cost per meta
 // step: K + 1 + 2K forward/backward passes on the meta rows, and 3 forwards for the logged losses.
+// When theta holds no prefix parameter (pretraining's frozenPrefix), the prefix runs once per
+// step on the play rows and once on the demo rows, forward only, and every pass reuses it: the
+// gradients are the same (the prefix's output does not depend on what trains), the passes run
+// the two experts only.
 
 import { SlotParam } from '@selfalign/align';
 import { globalNorm, type Rng, tf } from '@selfalign/core';
@@ -24,6 +28,7 @@ import {
   type TrainBatch,
 } from '@selfalign/experts';
 import { drawStep } from './draws.js';
+import { isPrefixParam } from './prefix-params.js';
 
 export interface AlignAwareBatch {
   /** The source slot playing the new robot; every row of `play` and `demo` is on it. */
@@ -120,7 +125,10 @@ export function alignAwareGradients(
   const thetaVars = params.map(([, v]) => v);
   const pDraw = drawStep(rng, policy, mb.play.state.shape[0]!);
   const dDraw = drawStep(rng, policy, mb.demo.state.shape[0]!);
+  // the prefix's output is a constant for theta when no prefix parameter is in it
+  const prefixFrozen = !params.some(([p]) => isPrefixParam(p));
   const cache = encodePrefix(policy, mb.play);
+  const demoCache = prefixFrozen ? encodePrefix(policy, mb.demo) : undefined;
   const alignLoss = (cached: boolean): tf.Scalar => {
     const t = computeLoss(policy, mb.play, {
       streams: ['alignment'],
@@ -139,6 +147,7 @@ export function alignAwareGradients(
       time: dDraw.time,
       noise: dDraw.noise,
       fastWeights: param.fastWeights(),
+      ...(demoCache ? { prefixCache: demoCache } : {}),
     }).action;
   const scalar = (f: () => tf.Scalar) => tf.tidy(() => f().dataSync()[0]!);
   const snapshots: tf.Tensor[][] = [];
@@ -171,7 +180,7 @@ export function alignAwareGradients(
         sVars.forEach((v, i) =>
           tf.tidy(() => v.assign(tf.add(snapshots[k]![i]!, tf.mul(g[i]!, sign * eps)))),
         );
-        const r = tf.variableGrads(() => alignLoss(false), thetaVars);
+        const r = tf.variableGrads(() => alignLoss(prefixFrozen), thetaVars);
         r.value.dispose();
         return r.grads;
       };
@@ -200,6 +209,7 @@ export function alignAwareGradients(
   } finally {
     for (const s of snapshots) tf.dispose(s);
     disposePrefixCache(cache);
+    if (demoCache) disposePrefixCache(demoCache);
     tf.dispose([
       pDraw.time,
       ...Object.values(pDraw.noise),

@@ -20,7 +20,6 @@ import {
   type HostTensor,
   type Optimizer,
   type PathFilter,
-  pathMatcher,
   Rng,
   type StepResult,
   tf,
@@ -39,6 +38,7 @@ import {
 import { type AlignAwareOptions, addGradients, alignAwareGradients } from './align-aware.js';
 import { drawStep } from './draws.js';
 import { WeightsAverage } from './ema.js';
+import { isPrefixParam } from './prefix-params.js';
 import { SLOT_CODE_PREFIX, SlotCode } from './slot-code.js';
 
 export { drawStep };
@@ -55,11 +55,7 @@ async function startPool(policy: Policy, n: number, paths: string[]) {
   };
 }
 
-/** The prefix's parameters: what `frozenPrefix` holds still. */
-export const PREFIX_PARAMS = ['vision/**', 'vlm/**'] as const;
-
-/** Whether a parameter path is the prefix's (`PREFIX_PARAMS`). */
-export const isPrefixParam = pathMatcher(PREFIX_PARAMS);
+export { isPrefixParam, PREFIX_PARAMS } from './prefix-params.js';
 
 /** A step's batch; with `frozenPrefix`, optionally with its frames' prefix computed already. */
 export type PretrainBatch = TrainBatch & { prefixCache?: PrefixCache };
@@ -90,7 +86,8 @@ export interface PretrainOptions {
   /**
    * The vision tower and the VLM (`PREFIX_PARAMS`) take no step (on top of `filter`); batches
    * may then carry a `prefixCache` (e.g. from a `PrefixStore`), which replaces the prefix's
-   * forward. The keypoint loss, which only moves the prefix, is then 0.
+   * forward. The keypoint loss, which only moves the prefix, is then 0. With `alignAware` the
+   * meta rows' prefix is computed once per step and serves every pass of the term.
    */
   frozenPrefix?: boolean;
   /**
@@ -201,8 +198,6 @@ export async function pretrain(
   const params = policy.params
     .select(opts.filter ?? '**')
     .filter(([p]) => !(opts.frozenPrefix && isPrefixParam(p)));
-  if (opts.frozenPrefix && opts.alignAware)
-    throw new Error('align-aware pretraining runs the prefix itself: leave out frozenPrefix');
   const code = opts.slotCode
     ? new SlotCode(policy, opts.slotCode.sources, opts.slotCode.rank, savedCode)
     : undefined;

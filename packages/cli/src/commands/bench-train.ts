@@ -2,7 +2,8 @@
 // 2 cores). In one process, side by side: a pretrain step (computeLoss forward + backward +
 // AdamW, keypoint loss on) at two batch sizes with tfjs's stock wasm kernels, with selfalign's
 // fast kernels, and with the fast kernels on data-parallel worker threads; the frozen-prefix
-// step (prefixes gathered from a PrefixStore, the two experts only); an align step and
+// step (prefixes gathered from a PrefixStore, the two experts only); align-aware pretraining's
+// step with the prefix trained and frozen; an align step and
 // sampleActions on both kernel sets; and evaluation episodes per second on the simulator.
 import { availableParallelism, cpus } from 'node:os';
 import { SlotParam } from '@selfalign/align';
@@ -26,7 +27,12 @@ import {
   type TrainBatch,
 } from '@selfalign/experts';
 import { policyController } from '@selfalign/harness';
-import { disposePretrain, PrefixStore, pretrain } from '@selfalign/pretrain';
+import {
+  type AlignAwareOptions,
+  disposePretrain,
+  PrefixStore,
+  pretrain,
+} from '@selfalign/pretrain';
 import { runEpisodes, seedRange, sourceEmbodiment } from '@selfalign/sim';
 
 export interface TrainBenchOptions {
@@ -50,9 +56,18 @@ export interface TrainBenchRow {
 }
 
 /** A batch with object positions (so the keypoint loss runs, as in real pretraining). */
-function trainBatch(policy: Policy, b: number, seed: number): TrainBatch {
+function trainBatch(
+  policy: Policy,
+  b: number,
+  seed: number,
+  one?: { slot: number; isDemo: number },
+): TrainBatch {
   const batch = randomBatch(policy, b, new Rng(seed), {
-    slots: Array.from({ length: b }, (_, i) => i % Math.min(8, policy.config.ttt.slots)),
+    slots: Array.from(
+      { length: b },
+      (_, i) => one?.slot ?? i % Math.min(8, policy.config.ttt.slots),
+    ),
+    ...(one ? { isDemo: Array.from({ length: b }, () => one.isDemo) } : {}),
     stateDims: 6,
     actionDims: 3,
   });
@@ -81,6 +96,7 @@ async function pretrainMs(
   steps: number,
   workers: number,
   frozenPrefix = false,
+  alignAware = false,
 ) {
   const t: number[] = [];
   let last = performance.now();
@@ -99,6 +115,7 @@ async function pretrainMs(
       lr: 1e-4,
       frozenPrefix,
       lossWeights: { keypoints: 1 },
+      ...(alignAware ? { alignAware: metaTerm(policy) } : {}),
       onStep: () => {
         const now = performance.now();
         t.push(now - last);
@@ -109,6 +126,28 @@ async function pretrainMs(
   disposePretrain(r);
   const timed = t.slice(WARMUP_STEPS).sort((x, y) => x - y);
   return timed[timed.length >> 1]!;
+}
+
+/** Meta rows per step, as `pretrain --align-aware-rows` defaults to. */
+const META_ROWS = 8;
+
+/**
+ * Align-aware pretraining's term as `pretrain --align-aware 1:0.3 --align-aware-param span
+ * --align-aware-data` runs it: every step a robot without a slot of its own (its rows on the first
+ * slot after trainBatch's 8 sources) takes one inner step from the sources' mean.
+ */
+function metaTerm(policy: Policy): AlignAwareOptions {
+  const sources = Array.from({ length: Math.min(8, policy.config.ttt.slots - 1) }, (_, i) => i);
+  const slot = sources.length;
+  const rows = (seed: number, isDemo: number) =>
+    trainBatch(policy, META_ROWS, seed, { slot, isDemo });
+  return {
+    batch: (s) => ({ slot, play: rows(500 + s, 0), demo: rows(700 + s, 1) }),
+    weight: 1,
+    innerLr: 0.3,
+    sources,
+    innerParam: 'span',
+  };
 }
 
 /** Median wall time of `reps` calls after one warm-up call (ms). */
@@ -171,6 +210,18 @@ export async function benchTrain(o: TrainBenchOptions): Promise<TrainBenchRow[]>
         what: 'pretrain, prefix frozen',
         kernels: 'fast',
         workers,
+        batch: big,
+        ms,
+        unit: 'samples/s',
+      });
+    }
+    // align-aware pretraining (a meta robot each step, 8 + 8 rows): the prefix trained or frozen
+    for (const frozen of [false, true]) {
+      const ms = await pretrainMs(policy, big, o.steps, 1, frozen, true);
+      add({
+        what: `align-aware${frozen ? ', prefix frozen' : ''}`,
+        kernels: 'fast',
+        workers: 1,
         batch: big,
         ms,
         unit: 'samples/s',

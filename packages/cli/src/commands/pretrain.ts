@@ -100,6 +100,7 @@ export const pretrainCommand: Command = {
   --frozen-prefix        the vision tower and the VLM stay as --init (or the resumed run) has
                          them; every frame's prefix is computed once (float16 on the host,
                          ~48 KB per frame for small) and each step runs the two experts only
+                         (with --align-aware the meta rows' prefix runs once per step)
   --ema DECAY            keep an exponential moving average of the weights (e.g. 0.999) in
                          the checkpoint; eval, align, export and --init then use it (eval
                          and export --weights raw for the raw weights)`,
@@ -275,10 +276,6 @@ export const pretrainCommand: Command = {
     if (frozenPrefix && !initFrom && !args.has('resume'))
       throw new UserError(
         'pretrain --frozen-prefix: the prefix must be trained already; give --init CKPT (or --resume)',
-      );
-    if (frozenPrefix && alignAware)
-      throw new UserError(
-        'pretrain: --align-aware runs the prefix itself; leave out --frozen-prefix',
       );
     if (frozenPrefix && args.has('resume')) await copyPrefix(out, policy);
     const store = frozenPrefix ? prefixStore(policy, samples, meta, io) : undefined;
