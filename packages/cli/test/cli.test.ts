@@ -667,6 +667,23 @@ describe('the pipeline on tiny configs', () => {
     ]);
     const both = await cli('results', '--merge', 'raw.json,lever.json');
     expect(both.out).toMatch(/\| perm \| 2 \| align free \[inverse only\] \| [\d.]+% \|/);
+    // the control: the same align on another robot's play, evaluated on the target
+    const control = await cli(
+      ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],
+      ...['--episodes', '2', '--steps', '3', '--params', 'free', '--free-lr', '1e-2'],
+      ...['--baselines', 'no', '--control', 'sign', '--json'],
+    );
+    expect(control.code, control.err.join('\n')).toBe(0);
+    const [own, other] = control.json().rows as { method: string; demoLoss: number }[];
+    expect([own!.method, other!.method]).toEqual(['align free', "align free on sign's play"]);
+    // other play, another slot: the held-out demo loss of the target differs
+    expect(other!.demoLoss).not.toBe(own!.demoLoss);
+    const sameRobot = await cli(
+      ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm,sign'],
+      ...['--control', 'sign'],
+    );
+    expect(sameRobot.code).toBe(1);
+    oneLineError(sameRobot, /--control sign is one of the targets/);
     // the oracles alone: no align rows; then b1-only rows (the bias parametrisation)
     const bias = await cli(
       ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],

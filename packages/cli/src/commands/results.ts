@@ -93,6 +93,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --init I             mean | nearest (the source slot with the lowest alignment loss on the
                        target's play) as align's starting slot  (default mean)
   --patience N         early stop on the held-out play loss after N checks without gain
+  --control ROBOT      also align each parametrisation on ROBOT's play (same budget and seeds)
+                       and evaluate on the target: rows 'align P on ROBOT's play'. A move that
+                       helps every robot alike scores the same there; only what align learns
+                       about the target itself is the gap between the two rows
   --label TEXT         appended to the align rows' names (lever runs merge into one table)
   --baselines no       only the align rows (lever runs that reuse another run's baselines)
   --out FILE           also write the markdown table here
@@ -119,6 +123,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     init: { type: 'string' },
     patience: { type: 'string' },
     label: { type: 'string' },
+    control: { type: 'string' },
     baselines: { type: 'string' },
     out: { type: 'string' },
     raw: { type: 'string' },
@@ -207,6 +212,12 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const label = args.has('label') ? ` [${args.str('label')}]` : '';
     const baselines = args.choice('baselines', ['yes', 'no'] as const, 'yes') === 'yes';
     const embodiments = targets.map((t) => [t, embodimentByName(t, 1)] as const);
+    const controlName = args.optStr('control');
+    if (controlName !== undefined && targets.includes(controlName))
+      throw new UserError(
+        `results: --control ${controlName} is one of the targets; give a robot whose play is not the target's`,
+      );
+    const control = controlName ? embodimentByName(controlName, 1) : undefined;
     const loaded = await loadCheckpoint(ckpt);
     const policy = loaded.policy;
     const sourceSlots = Object.values((loaded.info['slots'] ?? {}) as Record<string, number>);
@@ -320,6 +331,28 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
             const nearest = scored.reduce((a, b) => (b[0] < a[0] ? b : a))[1];
             copySlot(policy, nearest, slot);
             if (baselines) row('nearest source slot', await evaluate(policy, e, s), t0);
+            // align the new slot from its start on a split of play frames
+            const alignOn = async (
+              split: { train: TrainBatch[]; heldOut: TrainBatch[] },
+              param: (typeof params)[number],
+              init: number | 'mean',
+            ) => {
+              resetSlot();
+              const r = await align(policy, split.train, {
+                slot,
+                parametrisation: param,
+                init,
+                basis: sourceSlots,
+                maxSteps: steps,
+                seed: s,
+                lossWeights,
+                optimizer: alignOptimizer,
+                ...(lrOf[param] !== undefined ? { lr: lrOf[param] } : {}),
+                ...(patience !== undefined && split.heldOut.length ? { patience } : {}),
+                ...(split.heldOut.length ? { heldOut: split.heldOut } : {}),
+              });
+              r.state.dispose();
+            };
             const modes = alignData === 'both' ? (['all', 'fixed'] as const) : [alignData];
             for (const mode of modes) {
               const split =
@@ -328,27 +361,48 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                   : { train: batches(play.samples, 4, new Rng(s + 11)), heldOut: [] };
               for (const param of params) {
                 t0 = performance.now();
-                resetSlot();
-                const r = await align(policy, split.train, {
-                  slot,
-                  parametrisation: param,
-                  init: initChoice === 'nearest' && param === 'free' ? nearest : 'mean',
-                  basis: sourceSlots,
-                  maxSteps: steps,
-                  seed: s,
-                  lossWeights,
-                  optimizer: alignOptimizer,
-                  ...(lrOf[param] !== undefined ? { lr: lrOf[param] } : {}),
-                  ...(patience !== undefined && split.heldOut.length ? { patience } : {}),
-                  ...(split.heldOut.length ? { heldOut: split.heldOut } : {}),
-                });
-                r.state.dispose();
+                await alignOn(
+                  split,
+                  param,
+                  initChoice === 'nearest' && param === 'free' ? nearest : 'mean',
+                );
                 const fixed = mode === 'fixed' && alignData === 'both' ? ' (fixed batches)' : '';
                 row(`align ${param}${fixed}${label}`, await evaluate(policy, e, s), t0);
               }
               if (mode === 'fixed') for (const b of split.train) disposeBatch(b);
             }
             for (const b of [...allSplit.train, ...allSplit.heldOut]) disposeBatch(b);
+            if (control) {
+              // the same budget and seeds as the target's play, from the control robot
+              const other = await recordEpisodes(
+                control,
+                randomController(s),
+                'play',
+                budget,
+                base,
+                extractor,
+                c,
+              );
+              const otherSplit = playSplit(
+                policy,
+                other.samples,
+                other.meta,
+                batchSize,
+                new Rng(s + 11),
+                slot,
+                0.2,
+              );
+              for (const param of params) {
+                t0 = performance.now();
+                await alignOn(otherSplit, param, 'mean');
+                row(
+                  `align ${param} on ${controlName}'s play${label}`,
+                  await evaluate(policy, e, s),
+                  t0,
+                );
+              }
+              for (const b of [...otherSplit.train, ...otherSplit.heldOut]) disposeBatch(b);
+            }
             const endCell = () => {
               for (const b of lossBatches) disposeBatch(b);
               lossBatches = [];
