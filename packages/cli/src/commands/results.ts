@@ -311,15 +311,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
             let t0 = performance.now();
             resetSlot();
             if (baselines) row('no adaptation', await evaluate(policy, e, s), t0);
-            const allSplit = playSplit(
-              policy,
-              play.samples,
-              play.meta,
-              batchSize,
-              new Rng(s + 11),
-              slot,
-              0.2,
-            );
+            // align's split of a robot's play: every frame, 20% of the episodes held out
+            const alignSplit = (rec: typeof play) =>
+              playSplit(policy, rec.samples, rec.meta, batchSize, new Rng(s + 11), slot, 0.2);
+            const allSplit = alignSplit(play);
             // the source slot whose alignment losses on the target's play are lowest: the
             // label-free choice among the slots pretraining made
             t0 = performance.now();
@@ -383,15 +378,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 extractor,
                 c,
               );
-              const otherSplit = playSplit(
-                policy,
-                other.samples,
-                other.meta,
-                batchSize,
-                new Rng(s + 11),
-                slot,
-                0.2,
-              );
+              const otherSplit = alignSplit(other);
               for (const param of params) {
                 t0 = performance.now();
                 await alignOn(otherSplit, param, 'mean');
