@@ -2,7 +2,8 @@
 // step that align-aware pretraining trains carry the new robot's identity, or is it a constant
 // move that helps every robot alike? For N robots of a family seed that no run has seen, each
 // with a few play and demo episodes, the held-out action loss on its demos (fixed draws):
-//   mean    at the source mean (no adaptation);
+//   mean    at the source mean (no adaptation), or at the learned start of a checkpoint trained
+//           with `--align-aware-start learned`;
 //   own     after one SGD step of rate alpha on the alignment losses of its own play rows, in the
 //           span of the source slots (what `pretrain --align-aware W:alpha --align-aware-param
 //           span` trains);
@@ -24,7 +25,7 @@ import {
   type TrainBatch,
 } from '@selfalign/experts';
 import { firstFreeSlot, playSplit, sourceSlotsOf } from '@selfalign/harness';
-import { drawStep } from '@selfalign/pretrain';
+import { ALIGN_AWARE_START, drawStep } from '@selfalign/pretrain';
 import { expertController, randomController } from '@selfalign/sim';
 import { arg } from './args.js';
 
@@ -83,8 +84,16 @@ const ACTION = { action: 1, perception: 0, dynamics: 0, inverseDynamics: 0, ttt:
 
 const param = new SlotParam(policy, { kind: 'span', slot, init: 'mean', basis: [...sources] });
 const coeffs = param.tree.select().map(([, v]) => v);
-// the coefficients as SlotParam starts them (the source mean); a step is a change from there
+// the coefficients as SlotParam starts them (the source mean), or the learned start of a run with
+// `--align-aware-start learned` (kept in its checkpoint); a step is a change from there
+const learned = coeffs.map((_, i) => loaded.extra.get(`${ALIGN_AWARE_START}${i}`));
+const startKind = learned.every((t) => t !== undefined) ? 'learned' : 'mean';
+if (startKind === 'learned')
+  coeffs.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(learned[i]!.data, learned[i]!.shape))));
 const start = coeffs.map((v) => tf.clone(v));
+console.error(
+  `meta-step: the steps start at the ${startKind === 'learned' ? 'learned start' : 'source mean'}`,
+);
 const setCoeffs = (delta?: readonly tf.Tensor[]) =>
   coeffs.forEach((v, i) =>
     tf.tidy(() => v.assign(delta ? tf.add(start[i]!, delta[i]!) : start[i]!)),
@@ -193,6 +202,7 @@ const ownWins = rowsOut.filter((r) => r.own! < r.other!).length;
 const summary = {
   checkpoint: process.argv[2],
   familySeed,
+  start: startKind,
   robots: N,
   alpha,
   rows,

@@ -369,6 +369,14 @@ describe('the pipeline on tiny configs', () => {
     );
     expect(run.code, run.err.join('\n')).toBe(0);
     expect(run.err.some((l) => /prefix of \d+\/\d+ frames/.test(l))).toBe(true);
+    // a learned align-aware start needs robots without a slot (--align-aware-data)
+    const start = await cli(
+      ...base,
+      ...['--init', 'ckpt.safetensors', '--out', 'st.safetensors', '--steps', '1'],
+      ...['--align-aware', '1:0.3', '--align-aware-start', 'learned', '--workers', '1'],
+    );
+    expect(start.code).toBe(1);
+    oneLineError(start, /--align-aware-start learned needs --align-aware and --align-aware-data/);
     // a resumed frozen-prefix run computes its prefixes with the run's own (unchanged) prefix
     const more = await cli(
       ...base,

@@ -1,4 +1,7 @@
-import { SlotParam } from '@selfalign/align';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadCheckpoint, SlotParam } from '@selfalign/align';
 import { initBackend, Rng, tf } from '@selfalign/core';
 import {
   computeLoss,
@@ -9,7 +12,7 @@ import {
   tiny,
 } from '@selfalign/experts';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type AlignAwareBatch, alignAwareGradients } from './align-aware.js';
+import { ALIGN_AWARE_START, type AlignAwareBatch, alignAwareGradients } from './align-aware.js';
 import { drawStep } from './draws.js';
 import { isPrefixParam } from './prefix-params.js';
 import { disposePretrain, pretrain } from './pretrain.js';
@@ -162,6 +165,102 @@ describe('align-aware pretraining', () => {
     disposeBatch(mb.play);
     disposeBatch(mb.demo);
     p.dispose();
+  });
+
+  it('a learned start: the inner steps begin there and it takes the outer gradient at s_K', () => {
+    const p = createPolicy(tiny, 9);
+    const mb = metaBatch(p, 85);
+    const basis = SOURCES.filter((k) => k !== SLOT);
+    const shapeOf = new SlotParam(p, { kind: 'span', slot: SLOT, init: 'mean', basis });
+    const start = shapeOf.tree
+      .select()
+      .map(([, v]) => tf.variable(tf.randomNormal(v.shape, 0, 0.5, 'float32', 3)));
+    shapeOf.dispose();
+    const opts = { batch: () => undefined, weight: 1, innerLr: 1, sources: SOURCES };
+    const params = p.params.select((path) => !/\/(W1|b1)$/.test(path));
+    const atMean = alignAwareGradients(p, params, mb, { ...opts, innerParam: 'span' }, new Rng(4));
+    const learned = alignAwareGradients(
+      p,
+      params,
+      mb,
+      { ...opts, innerParam: 'span', start },
+      new Rng(4),
+    );
+    // the steps begin at the start, not at the mean
+    expect(learned.terms.before).not.toBeCloseTo(atMean.terms.before, 4);
+    for (const v of start) {
+      const g = learned.grads[v.name];
+      expect(g?.shape).toEqual(v.shape);
+      expect(tf.tidy(() => tf.norm(g!).dataSync()[0]!)).toBeGreaterThan(0);
+      expect(atMean.grads[v.name]).toBeUndefined();
+    }
+    // a start of another shape is refused
+    const wrong = [tf.variable(tf.zeros([2]))];
+    expect(() =>
+      alignAwareGradients(p, params, mb, { ...opts, innerParam: 'span', start: wrong }, new Rng(4)),
+    ).toThrow(/learned start has shapes/);
+    tf.dispose([
+      ...Object.values(atMean.grads),
+      ...Object.values(learned.grads),
+      ...start,
+      ...wrong,
+    ]);
+    disposeBatch(mb.play);
+    disposeBatch(mb.demo);
+    p.dispose();
+  });
+
+  it('pretrain trains the learned start, keeps it in the checkpoint and resumes it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'selfalign-aa-start-'));
+    const path = join(dir, 'start.safetensors');
+    const basis = SOURCES.filter((k) => k !== SLOT);
+    const startOf = (p: Policy) => {
+      const shapeOf = new SlotParam(p, { kind: 'span', slot: SLOT, init: 'mean', basis });
+      const vars = shapeOf.tree.select().map(([, v]) => tf.variable(tf.zerosLike(v)));
+      shapeOf.dispose();
+      return vars;
+    };
+    const run = async (p: Policy, start: tf.Variable[], o: { until?: number; resume?: string }) =>
+      pretrain(
+        p,
+        (s) => randomBatch(p, 4, new Rng(980 + s), { slots: SOURCES, isDemo: [1, 1, 0, 0] }),
+        {
+          steps: 4,
+          lr: 0.05,
+          seed: 2,
+          ...o,
+          ...(o.resume ? {} : { checkpoint: { path, every: 2 } }),
+          alignAware: {
+            batch: (s) => metaBatch(p, 120 + s),
+            weight: 1,
+            innerLr: 1,
+            sources: SOURCES,
+            innerParam: 'span',
+            start,
+          },
+        },
+      );
+    const a = createPolicy(tiny, 11);
+    const sa = startOf(a);
+    disposePretrain(await run(a, sa, {}));
+    const moved = sa.map((v) => v.dataSync().slice());
+    expect(moved.some((m) => m.some((x) => x !== 0))).toBe(true);
+    // interrupted at step 2 and resumed: the same start as the uninterrupted run
+    const b = createPolicy(tiny, 11);
+    const sb = startOf(b);
+    disposePretrain(await run(b, sb, { until: 2 }));
+    const saved = (await loadCheckpoint(path)).extra;
+    expect(saved.has(`${ALIGN_AWARE_START}0`)).toBe(true);
+    const c = createPolicy(tiny, 12);
+    const sc = startOf(c);
+    disposePretrain(await run(c, sc, { resume: path }));
+    sc.forEach((v, i) => {
+      const want = moved[i]!;
+      const got = v.dataSync();
+      for (let j = 0; j < want.length; j++) expect(got[j]).toBeCloseTo(want[j]!, 4);
+    });
+    tf.dispose([...sa, ...sb, ...sc]);
+    for (const p of [a, b, c]) p.dispose();
   });
 
   it('leaves the parameters and the live tensor count as they were', () => {

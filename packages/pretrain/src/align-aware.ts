@@ -58,7 +58,19 @@ export interface AlignAwareOptions {
    * slot code, the code's affine space).
    */
   innerParam?: 'free' | 'span';
+  /**
+   * A learned start for the inner steps (first-order MAML), shaped as the inner
+   * parametrisation's variables: the slot takes it before the first inner step, and the outer
+   * gradient at s_K is its gradient (the steps' Jacobians taken as the identity). A move that
+   * helps every robot alike is then learned by the start, so the steps must carry the robot
+   * (docs/results.md 2e: from the fixed mean the step learns one constant move). `pretrain`
+   * trains it and keeps it in the checkpoint (`ALIGN_AWARE_START`).
+   */
+  start?: readonly tf.Variable[];
 }
+
+/** Checkpoint `extra` path prefix of the learned start (`AlignAwareOptions.start`), `<prefix><i>`. */
+export const ALIGN_AWARE_START = 'align-aware-start/';
 
 /** What one meta step measured (for logs): the action loss on the meta demo rows before and after. */
 export interface AlignAwareTerms {
@@ -122,6 +134,19 @@ export function alignAwareGradients(
     basis,
   });
   const sVars = param.tree.select().map(([, v]) => v);
+  const start = opts.start;
+  if (start) {
+    const fits =
+      start.length === sVars.length &&
+      start.every((v, i) => tf.util.arraysEqual(v.shape, sVars[i]!.shape));
+    if (!fits) {
+      param.dispose();
+      throw new Error(
+        `align-aware: the learned start has shapes ${start.map((v) => `[${v.shape}]`).join(' ')}, the inner steps move ${sVars.map((v) => `[${v.shape}]`).join(' ')}`,
+      );
+    }
+    sVars.forEach((v, i) => v.assign(start[i]!));
+  }
   const thetaVars = params.map(([, v]) => v);
   const pDraw = drawStep(rng, policy, mb.play.state.shape[0]!);
   const dDraw = drawStep(rng, policy, mb.demo.state.shape[0]!);
@@ -173,6 +198,7 @@ export function alignAwareGradients(
     outer.value.dispose();
     const g = sVars.map((v) => outer.grads[v.name]!);
     for (const v of thetaVars) if (outer.grads[v.name]) out[v.name] = outer.grads[v.name]!;
+    if (start) start.forEach((v, i) => (out[v.name] = tf.clone(g[i]!)));
     const gNorm = globalNorm(g);
     if (gNorm > 0 && Number.isFinite(gNorm)) {
       const eps = (opts.eps ?? 0.01) / gNorm;

@@ -4,6 +4,7 @@
 // the slot parametrisations are @selfalign/align's.
 
 export {
+  ALIGN_AWARE_START,
   type AlignAwareBatch,
   type AlignAwareOptions,
   type AlignAwareTerms,

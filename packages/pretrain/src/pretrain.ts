@@ -35,7 +35,12 @@ import {
   type PrefixCache,
   type TrainBatch,
 } from '@selfalign/experts';
-import { type AlignAwareOptions, addGradients, alignAwareGradients } from './align-aware.js';
+import {
+  ALIGN_AWARE_START,
+  type AlignAwareOptions,
+  addGradients,
+  alignAwareGradients,
+} from './align-aware.js';
 import { drawStep } from './draws.js';
 import { WeightsAverage } from './ema.js';
 import { isPrefixParam } from './prefix-params.js';
@@ -183,6 +188,16 @@ export async function pretrain(
             : `${opts.resume}: the checkpoint has no moving average of the weights to resume with (it was trained without one)`,
         );
       if (hadAverage) savedAverage = loaded.extra;
+      const start = opts.alignAware?.start;
+      if (start)
+        start.forEach((v, i) => {
+          const t = loaded.extra.get(`${ALIGN_AWARE_START}${i}`);
+          if (!t || !tf.util.arraysEqual(t.shape, v.shape))
+            throw new Error(
+              `${opts.resume}: the checkpoint has no learned align-aware start of this shape to resume with`,
+            );
+          v.assign(tf.tensor(t.data, t.shape));
+        });
       if (opts.slotCode) {
         savedCode = loaded.extra;
         if (![...savedCode.keys()].some((k) => k.startsWith(SLOT_CODE_PREFIX)))
@@ -204,7 +219,11 @@ export async function pretrain(
   const average =
     opts.ema !== undefined ? new WeightsAverage(opts.ema, params, savedAverage) : undefined;
   // what the optimiser steps: the policy's parameters and the code (whose W1/b1 rows it writes)
-  const trained = code ? [...params, ...code.params()] : params;
+  // the learned start of align-aware pretraining's inner steps, if any
+  const startParams = (opts.alignAware?.start ?? []).map(
+    (v, i) => [`${ALIGN_AWARE_START}${i}`, v] as [string, tf.Variable],
+  );
+  const trained = [...params, ...(code ? code.params() : []), ...startParams];
   const apply = (value: tf.Scalar, grads: tf.NamedTensorMap): StepResult => {
     code?.mapGradients(grads);
     const r = applyGradients(opt, trained, value, grads);
@@ -239,7 +258,7 @@ export async function pretrain(
             ...(code ? { slotCode: { rank: code.rank, sources: code.sources } } : {}),
             ...(average ? { ema: average.decay } : {}),
           },
-          extra: [...(code ? code.params() : []), ...averaged],
+          extra: [...(code ? code.params() : []), ...startParams, ...averaged],
         });
       } finally {
         tf.dispose(averaged.map(([, t]) => t));

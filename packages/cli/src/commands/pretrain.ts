@@ -3,8 +3,8 @@
 // recorded in the checkpoint.
 
 import { resolve } from 'node:path';
-import { loadCheckpoint } from '@selfalign/align';
-import { Rng } from '@selfalign/core';
+import { loadCheckpoint, SlotParam } from '@selfalign/align';
+import { Rng, tf } from '@selfalign/core';
 import { computeNormStats, type DatasetMeta, type Sample } from '@selfalign/data';
 import { createPolicy, type Policy } from '@selfalign/experts';
 import { firstFreeSlot } from '@selfalign/harness';
@@ -76,6 +76,10 @@ export const pretrainCommand: Command = {
                          own (their rows ride on the first free slot), so the term learns on
                          robots that pretraining never fitted a slot to
   --align-aware-every N  take the meta term every N steps                   (default 1)
+  --align-aware-start S  mean: the inner steps start at the sources' mean; learned: at a start
+                         the term trains (first-order MAML; kept in the checkpoint), so a move
+                         that helps every robot alike goes to the start and the steps must carry
+                         the robot (needs --align-aware-data)            (default mean)
   --slot-rank D          a low-rank embodiment code: every source robot's slot is generated
                          from D numbers (slot = M + z H, shared by the TTT layers; the code
                          trains, not the slots; it starts from the slots' top D principal
@@ -122,6 +126,7 @@ export const pretrainCommand: Command = {
     'align-aware-param': { type: 'string' },
     'align-aware-every': { type: 'string' },
     'align-aware-data': { type: 'string' },
+    'align-aware-start': { type: 'string' },
     'slot-rank': { type: 'string' },
     init: { type: 'string' },
     'no-play': { type: 'boolean' },
@@ -251,6 +256,11 @@ export const pretrainCommand: Command = {
       throw new UserError(
         `pretrain --align-aware-data: every one of the ${config.ttt.slots} slots is a pretraining robot's; none is free for the other robots`,
       );
+    const startKind = args.choice('align-aware-start', ['mean', 'learned'] as const, 'mean');
+    if (startKind === 'learned' && (!alignAwareArg || scratch === undefined || !metaRobots))
+      throw new UserError(
+        'pretrain: --align-aware-start learned needs --align-aware and --align-aware-data (robots without a slot, so every inner step moves the same variables)',
+      );
     const alignAware = alignAwareArg
       ? alignAwareOptions(
           alignAwareArg,
@@ -267,6 +277,8 @@ export const pretrainCommand: Command = {
           metaRobots ? scratch : undefined,
         )
       : undefined;
+    if (alignAware && startKind === 'learned')
+      alignAware.start = learnedStart(policy, alignAware, scratch!);
     const slotRank = args.has('slot-rank') ? args.int('slot-rank', 0, 1) : undefined;
     if (slotRank !== undefined && slotRank >= used)
       throw new UserError(
@@ -406,6 +418,21 @@ function innerParam(v: string): 'free' | 'span' {
   if (v !== 'free' && v !== 'span')
     throw new UserError(`pretrain: --align-aware-param must be free or span, got '${v}'`);
   return v;
+}
+
+/** Variables shaped as the inner steps' parametrisation, at its start (the sources' mean). */
+function learnedStart(policy: Policy, o: AlignAwareOptions, slot: number): tf.Variable[] {
+  const param = new SlotParam(policy, {
+    kind: o.innerParam ?? 'free',
+    slot,
+    init: 'mean',
+    basis: o.sources.filter((k) => k !== slot),
+  });
+  try {
+    return param.tree.select().map(([, v]) => tf.variable(v, true));
+  } finally {
+    param.dispose();
+  }
 }
 
 /**
