@@ -88,8 +88,11 @@ const coeffs = param.tree.select().map(([, v]) => v);
 // `--align-aware-start learned` (kept in its checkpoint); a step is a change from there
 const learned = coeffs.map((_, i) => loaded.extra.get(`${ALIGN_AWARE_START}${i}`));
 const startKind = learned.every((t) => t !== undefined) ? 'learned' : 'mean';
+const scale = Number(loaded.info['alignAwareStartScale'] ?? 1);
 if (startKind === 'learned')
-  coeffs.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(learned[i]!.data, learned[i]!.shape))));
+  coeffs.forEach((v, i) =>
+    tf.tidy(() => v.assign(tf.mul(tf.tensor(learned[i]!.data, learned[i]!.shape), scale))),
+  );
 const start = coeffs.map((v) => tf.clone(v));
 console.error(
   `meta-step: the steps start at the ${startKind === 'learned' ? 'learned start' : 'source mean'}`,

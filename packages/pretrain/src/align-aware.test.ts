@@ -194,6 +194,23 @@ describe('align-aware pretraining', () => {
       expect(tf.tidy(() => tf.norm(g!).dataSync()[0]!)).toBeGreaterThan(0);
       expect(atMean.grads[v.name]).toBeUndefined();
     }
+    // startScale k: the start is k x the variables, and their gradient is k x the start's
+    const k = 4;
+    const shrunk = start.map((v) => tf.variable(tf.div(v, k)));
+    const scaled = alignAwareGradients(
+      p,
+      params,
+      mb,
+      { ...opts, innerParam: 'span', start: shrunk, startScale: k },
+      new Rng(4),
+    );
+    expect(scaled.terms.before).toBeCloseTo(learned.terms.before, 4);
+    const g0 = learned.grads[start[0]!.name]!;
+    const gk = scaled.grads[shrunk[0]!.name]!;
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(gk, tf.mul(g0, k)))).dataSync()[0]!)).toBeLessThan(
+      1e-3 * tf.tidy(() => tf.max(tf.abs(gk)).dataSync()[0]!) + 1e-6,
+    );
+    tf.dispose([...Object.values(scaled.grads), ...shrunk]);
     // a start of another shape is refused
     const wrong = [tf.variable(tf.zeros([2]))];
     expect(() =>

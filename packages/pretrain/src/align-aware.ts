@@ -67,6 +67,12 @@ export interface AlignAwareOptions {
    * trains it and keeps it in the checkpoint (`ALIGN_AWARE_START`).
    */
   start?: readonly tf.Variable[];
+  /**
+   * The start is `startScale` x the variables (default 1), so the optimiser moves it
+   * `startScale` times faster than the network: an inner step moves a span coefficient by
+   * ~alpha |grad|, orders of magnitude more than one optimiser step of the network's rate.
+   */
+  startScale?: number;
 }
 
 /** Checkpoint `extra` path prefix of the learned start (`AlignAwareOptions.start`), `<prefix><i>`. */
@@ -145,7 +151,8 @@ export function alignAwareGradients(
         `align-aware: the learned start has shapes ${start.map((v) => `[${v.shape}]`).join(' ')}, the inner steps move ${sVars.map((v) => `[${v.shape}]`).join(' ')}`,
       );
     }
-    sVars.forEach((v, i) => v.assign(start[i]!));
+    const k = opts.startScale ?? 1;
+    sVars.forEach((v, i) => tf.tidy(() => v.assign(tf.mul(start[i]!, k))));
   }
   const thetaVars = params.map(([, v]) => v);
   const pDraw = drawStep(rng, policy, mb.play.state.shape[0]!);
@@ -198,7 +205,7 @@ export function alignAwareGradients(
     outer.value.dispose();
     const g = sVars.map((v) => outer.grads[v.name]!);
     for (const v of thetaVars) if (outer.grads[v.name]) out[v.name] = outer.grads[v.name]!;
-    if (start) start.forEach((v, i) => (out[v.name] = tf.clone(g[i]!)));
+    if (start) start.forEach((v, i) => (out[v.name] = tf.mul(g[i]!, opts.startScale ?? 1)));
     const gNorm = globalNorm(g);
     if (gNorm > 0 && Number.isFinite(gNorm)) {
       const eps = (opts.eps ?? 0.01) / gNorm;

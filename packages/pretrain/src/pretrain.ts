@@ -257,6 +257,9 @@ export async function pretrain(
             ...(opts.checkpoint.info ?? {}),
             ...(code ? { slotCode: { rank: code.rank, sources: code.sources } } : {}),
             ...(average ? { ema: average.decay } : {}),
+            ...(opts.alignAware?.start
+              ? { alignAwareStartScale: opts.alignAware.startScale ?? 1 }
+              : {}),
           },
           extra: [...(code ? code.params() : []), ...startParams, ...averaged],
         });

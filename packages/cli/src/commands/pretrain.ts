@@ -76,10 +76,12 @@ export const pretrainCommand: Command = {
                          own (their rows ride on the first free slot), so the term learns on
                          robots that pretraining never fitted a slot to
   --align-aware-every N  take the meta term every N steps                   (default 1)
-  --align-aware-start S  mean: the inner steps start at the sources' mean; learned: at a start
-                         the term trains (first-order MAML; kept in the checkpoint), so a move
-                         that helps every robot alike goes to the start and the steps must carry
-                         the robot (needs --align-aware-data)            (default mean)
+  --align-aware-start S  mean: the inner steps start at the sources' mean; learned[:SCALE]: at a
+                         start the term trains (first-order MAML; kept in the checkpoint), so a
+                         move that helps every robot alike goes to the start and the steps must
+                         carry the robot; SCALE x the rate of the network (default 1; the
+                         inner steps move far more per step) (needs --align-aware-data)
+                                                                         (default mean)
   --slot-rank D          a low-rank embodiment code: every source robot's slot is generated
                          from D numbers (slot = M + z H, shared by the TTT layers; the code
                          trains, not the slots; it starts from the slots' top D principal
@@ -256,7 +258,12 @@ export const pretrainCommand: Command = {
       throw new UserError(
         `pretrain --align-aware-data: every one of the ${config.ttt.slots} slots is a pretraining robot's; none is free for the other robots`,
       );
-    const startKind = args.choice('align-aware-start', ['mean', 'learned'] as const, 'mean');
+    const [startKind, scaleArg] = args.str('align-aware-start', 'mean').split(':');
+    const startScale = scaleArg === undefined ? 1 : Number(scaleArg);
+    if ((startKind !== 'mean' && startKind !== 'learned') || !(startScale > 0))
+      throw new UsageError(
+        `pretrain: --align-aware-start must be mean or learned[:SCALE] (SCALE > 0), got '${args.str('align-aware-start')}'`,
+      );
     if (startKind === 'learned' && (!alignAwareArg || scratch === undefined || !metaRobots))
       throw new UserError(
         'pretrain: --align-aware-start learned needs --align-aware and --align-aware-data (robots without a slot, so every inner step moves the same variables)',
@@ -277,8 +284,10 @@ export const pretrainCommand: Command = {
           metaRobots ? scratch : undefined,
         )
       : undefined;
-    if (alignAware && startKind === 'learned')
-      alignAware.start = learnedStart(policy, alignAware, scratch!);
+    if (alignAware && startKind === 'learned') {
+      alignAware.start = learnedStart(policy, alignAware, scratch!, startScale);
+      alignAware.startScale = startScale;
+    }
     const slotRank = args.has('slot-rank') ? args.int('slot-rank', 0, 1) : undefined;
     if (slotRank !== undefined && slotRank >= used)
       throw new UserError(
@@ -421,7 +430,12 @@ function innerParam(v: string): 'free' | 'span' {
 }
 
 /** Variables shaped as the inner steps' parametrisation, at its start (the sources' mean). */
-function learnedStart(policy: Policy, o: AlignAwareOptions, slot: number): tf.Variable[] {
+function learnedStart(
+  policy: Policy,
+  o: AlignAwareOptions,
+  slot: number,
+  scale: number,
+): tf.Variable[] {
   const param = new SlotParam(policy, {
     kind: o.innerParam ?? 'free',
     slot,
@@ -429,7 +443,7 @@ function learnedStart(policy: Policy, o: AlignAwareOptions, slot: number): tf.Va
     basis: o.sources.filter((k) => k !== slot),
   });
   try {
-    return param.tree.select().map(([, v]) => tf.variable(v, true));
+    return param.tree.select().map(([, v]) => tf.tidy(() => tf.variable(tf.div(v, scale), true)));
   } finally {
     param.dispose();
   }
