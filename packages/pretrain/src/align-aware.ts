@@ -141,6 +141,7 @@ export function alignAwareGradients(
   });
   const sVars = param.tree.select().map(([, v]) => v);
   const start = opts.start;
+  const startScale = opts.startScale ?? 1;
   if (start) {
     const fits =
       start.length === sVars.length &&
@@ -151,8 +152,7 @@ export function alignAwareGradients(
         `align-aware: the learned start has shapes ${start.map((v) => `[${v.shape}]`).join(' ')}, the inner steps move ${sVars.map((v) => `[${v.shape}]`).join(' ')}`,
       );
     }
-    const k = opts.startScale ?? 1;
-    sVars.forEach((v, i) => tf.tidy(() => v.assign(tf.mul(start[i]!, k))));
+    sVars.forEach((v, i) => tf.tidy(() => v.assign(tf.mul(start[i]!, startScale))));
   }
   const thetaVars = params.map(([, v]) => v);
   const pDraw = drawStep(rng, policy, mb.play.state.shape[0]!);
@@ -205,7 +205,7 @@ export function alignAwareGradients(
     outer.value.dispose();
     const g = sVars.map((v) => outer.grads[v.name]!);
     for (const v of thetaVars) if (outer.grads[v.name]) out[v.name] = outer.grads[v.name]!;
-    if (start) start.forEach((v, i) => (out[v.name] = tf.mul(g[i]!, opts.startScale ?? 1)));
+    if (start) start.forEach((v, i) => (out[v.name] = tf.mul(g[i]!, startScale)));
     const gNorm = globalNorm(g);
     if (gNorm > 0 && Number.isFinite(gNorm)) {
       const eps = (opts.eps ?? 0.01) / gNorm;
