@@ -59,7 +59,7 @@ function losses(
       ...(caches ? { caches } : {}),
       ...(time === 'drawn' ? {} : { flowTime: Number(time) }),
     });
-    for (const key of Object.keys(sum) as (keyof TaskLosses)[]) sum[key] += l[key] / DRAWS;
+    for (const key of Object.keys(sum) as (keyof TaskLosses)[]) sum[key]! += (l[key] ?? 0) / DRAWS;
   }
   return sum;
 }

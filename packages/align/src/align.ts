@@ -16,8 +16,10 @@ import {
   tf,
 } from '@selfalign/core';
 import {
+  alignmentTasksOf,
   computeLoss,
   disposePrefixCache,
+  type ExtraAlignmentTask,
   encodePrefix,
   type LossWeights,
   type Policy,
@@ -36,7 +38,11 @@ export function onSlot(batch: TrainBatch, slot: number): TrainBatch {
   return { ...batch, slot: tf.fill([batch.state.shape[0]!], slot, 'int32') };
 }
 
-export type AlignWeights = Pick<LossWeights, 'perception' | 'dynamics' | 'inverseDynamics' | 'ttt'>;
+export type AlignWeights = Pick<
+  LossWeights,
+  'perception' | 'dynamics' | 'inverseDynamics' | 'ttt'
+> &
+  Partial<Record<ExtraAlignmentTask, number>>;
 
 export interface AlignOptions {
   /** Adam learning rate (default per parametrisation: free 1e-4, span 3e-2). */
@@ -83,12 +89,12 @@ export interface AlignOptions {
   traceHeldOut?: boolean;
 }
 
-/** The training batch's alignment losses at one step. */
-export interface StepTerms {
+/** The training batch's alignment losses at one step (a config's extra tasks too). */
+export type StepTerms = {
   perception: number;
   dynamics: number;
   inverseDynamics: number;
-}
+} & Partial<Record<ExtraAlignmentTask, number>>;
 
 export interface AlignState {
   param: SlotParam;
@@ -100,13 +106,14 @@ export interface AlignState {
   dispose(): void;
 }
 
-export interface TaskLosses {
+/** Mean losses per task (a config's extra alignment tasks too). */
+export type TaskLosses = {
   total: number;
   perception: number;
   dynamics: number;
   inverseDynamics: number;
   action: number;
-}
+} & Partial<Record<ExtraAlignmentTask, number>>;
 
 export type StopReason = 'threshold' | 'maxSteps' | 'heldOut' | 'nonFinite';
 
@@ -144,6 +151,7 @@ export function evaluateLosses(
 ): TaskLosses {
   const rng = new Rng(opts.seed ?? 12345);
   const sum: TaskLosses = { total: 0, perception: 0, dynamics: 0, inverseDynamics: 0, action: 0 };
+  for (const task of alignmentTasksOf(policy.config)) sum[task.name as keyof TaskLosses] = 0;
   for (const b of batches) {
     const cache = opts.caches?.(b);
     const time = fixedTime(b, opts.flowTime);
@@ -157,7 +165,7 @@ export function evaluateLosses(
     });
     time?.dispose();
     for (const k of Object.keys(sum) as (keyof TaskLosses)[])
-      sum[k] += t[k].dataSync()[0]! / batches.length;
+      sum[k]! += t[k]!.dataSync()[0]! / batches.length;
     tf.dispose(Object.values(t) as tf.Tensor[]);
   }
   return sum;
@@ -218,6 +226,7 @@ export async function align(
     };
   }
   const { param, opt } = state;
+  const tasks = alignmentTasksOf(policy.config);
   const batches = playBatches.map((b) => onSlot(b, slot));
   const heldOut = (opts.heldOut ?? []).map((b) => onSlot(b, slot));
   const evalSet = heldOut.length > 0 ? heldOut : batches;
@@ -276,8 +285,8 @@ export async function align(
           ...(cache ? { prefixCache: cache } : {}),
           ...(time ? { time } : {}),
         });
-        for (const k of ['perception', 'dynamics', 'inverseDynamics'] as const)
-          stepT[k] = terms[k].dataSync()[0]!;
+        for (const task of tasks)
+          stepT[task.name as keyof StepTerms] = terms[task.name]!.dataSync()[0]!;
         const { total, ...rest } = terms;
         tf.dispose(Object.values(rest) as tf.Tensor[]);
         return tf.add(total, param.penalty()) as tf.Scalar;

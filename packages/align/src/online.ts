@@ -22,6 +22,8 @@ interface Transition {
   obs: Step;
   /** features of the next observation */
   next: Float32Array;
+  /** state of the next observation */
+  nextState: Float32Array;
 }
 
 export interface OnlineOptions {
@@ -60,7 +62,7 @@ export class OnlineAligner {
     if (prev && prev.episode === step.episode) {
       const [h, w] = this.options.imageShape;
       const next = await this.options.features.extract(step.image, 1, h, w);
-      this.buffer.push({ obs: prev, next });
+      this.buffer.push({ obs: prev, next, nextState: step.state });
       if (this.buffer.length > this.options.capacity) this.buffer.shift();
     } else if (prev && this.options.resetPerEpisode) {
       this.state?.dispose();
@@ -106,6 +108,7 @@ export class OnlineAligner {
       featureDim: f,
       images: new Uint8Array(b * h * w * c),
       states: new Float32Array(b * ds),
+      nextStates: new Float32Array(b * ds),
       actions: new Float32Array(b * ha * da),
       actionMask: new Float32Array(b * ha),
       nextFeatures: new Float32Array(b * f),
@@ -118,6 +121,7 @@ export class OnlineAligner {
     items.forEach((t, i) => {
       out.images.set(t.obs.image, i * h * w * c);
       out.states.set(t.obs.state, i * ds);
+      out.nextStates.set(t.nextState, i * ds);
       const n = Math.min(ha, t.obs.executed.length / da);
       out.actions.set(t.obs.executed.subarray(0, n * da), i * ha * da);
       out.actionMask.fill(1, i * ha, i * ha + n);

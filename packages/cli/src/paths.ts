@@ -80,7 +80,7 @@ function checkWritableDir(command: string, dir: string): void {
  */
 export async function trainingState(
   path: string,
-): Promise<{ step: number; resumable: boolean } | undefined> {
+): Promise<{ step: number; resumable: boolean; extraTasks: string[] } | undefined> {
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
     fh = await open(path, 'r');
@@ -94,9 +94,18 @@ export async function trainingState(
       .__metadata__;
     const step = Number(meta?.['step'] ?? 0);
     const optStep = Number(meta?.['opt_step'] ?? 0);
+    let extraTasks: string[] = [];
+    try {
+      const config = JSON.parse(meta?.['config'] ?? '{}') as { extraAlignmentTasks?: unknown };
+      if (Array.isArray(config.extraAlignmentTasks))
+        extraTasks = config.extraAlignmentTasks.map(String);
+    } catch {
+      // a config that is not JSON is refused when the checkpoint loads
+    }
     return {
       step: Number.isFinite(step) ? step : 0,
       resumable: Number.isFinite(optStep) && optStep > 0 && meta?.['rng'] !== undefined,
+      extraTasks,
     };
   } catch {
     return undefined;

@@ -2,7 +2,7 @@
 // collect -> features -> pretrain -> align -> eval -> sample -> adapters -> inspect chain, bench
 // and demo, and the bad arguments and bad files a user will try.
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -396,6 +396,51 @@ describe('the pipeline on tiny configs', () => {
     expect(moved).toBeGreaterThan(10);
     a.policy.dispose();
     b.policy.dispose();
+  });
+
+  it('pretrain --extra-tasks stateDynamics adds the task to an --init policy; resume keeps it; align fits with it', async () => {
+    const base = ['pretrain', '--config', 'tiny', '--data', 'demos.arrow,play-f.arrow'];
+    const opts = ['--batch-size', '4', '--lr', '0.01', '--workers', '1', '--frozen-prefix'];
+    const bad = await cli(
+      ...base,
+      ...['--init', 'ckpt.safetensors', '--out', 'xt0.safetensors', '--extra-tasks', 'nope'],
+    );
+    expect(bad.code).not.toBe(0);
+    oneLineError(bad, /--extra-tasks: unknown task 'nope'; tasks: stateDynamics/);
+    const run = await cli(
+      ...base,
+      ...['--init', 'ckpt.safetensors', '--out', 'xt.safetensors', '--steps', '2'],
+      ...['--extra-tasks', 'stateDynamics', '--log-every', '1', ...opts],
+    );
+    expect(run.code, run.err.join('\n')).toBe(0);
+    expect(run.err.some((l) => /step 2\/2 .*stateDynamics [\d.]+/.test(l))).toBe(true);
+    // resumed without the flag: the run's own tasks
+    const more = await cli(
+      ...base,
+      ...['--out', 'xt.safetensors', '--steps', '3', '--resume', ...opts],
+    );
+    expect(more.code, more.err.join('\n')).toBe(0);
+    await initBackend('wasm');
+    const a = await loadCheckpoint(join(dir, 'ckpt.safetensors'));
+    const b = await loadCheckpoint(join(dir, 'xt.safetensors'));
+    expect(b.step).toBe(3);
+    expect(b.policy.config.extraAlignmentTasks).toEqual(['stateDynamics']);
+    expect(a.policy.config.extraAlignmentTasks).toBeUndefined();
+    expect(b.policy.params.has('alignment/state_dynamics_head/w')).toBe(true);
+    // the weights came from --init: the frozen prefix is --init's exactly
+    for (const [k, v] of b.policy.params.select())
+      if (/^(vision|vlm)\//.test(k))
+        expect(tf.util.arraysEqual(v.dataSync(), a.policy.params.get(k).dataSync()), k).toBe(true);
+    a.policy.dispose();
+    b.policy.dispose();
+    const al = await cli(
+      ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
+      ...['--adapter', 'perm-sdyn', '--steps', '2', '--batch-size', '4'],
+    );
+    expect(al.code, al.err.join('\n')).toBe(0);
+    expect(al.out).toMatch(/state dynamics [\d.]+ -> [\d.]+/);
+    // the adapter tests below count the adapters of this directory
+    await rm(join(dir, 'adapters', 'perm-sdyn.safetensors'));
   });
 
   it('pretrain --data-weights draws rows by file: a file of weight 0 trains nothing', async () => {

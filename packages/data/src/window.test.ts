@@ -54,15 +54,17 @@ beforeAll(async () => {
 });
 
 describe('windowing', () => {
-  it('chunks pad and mask past the episode end; next features clamp to the last frame', () => {
+  it('chunks pad and mask past the episode end; next features and state clamp to the last frame', () => {
     const s = [...episodeSamples(coded(3, 5), meta, 3)];
     expect(s.length).toBe(5);
     expect(Array.from(s[0]!.actions)).toEqual([300, 300.5, 301, 301.5, 302, 302.5]);
     expect(Array.from(s[0]!.actionMask)).toEqual([1, 1, 1]);
     expect(Array.from(s[0]!.nextFeatures!)).toEqual([303, 303, 303]); // frame 0 + Ha
+    expect(Array.from(s[0]!.nextState)).toEqual([303, 303]);
     expect(Array.from(s[3]!.actions)).toEqual([303, 303.5, 304, 304.5, 0, 0]);
     expect(Array.from(s[3]!.actionMask)).toEqual([1, 1, 0]);
     expect(Array.from(s[3]!.nextFeatures!)).toEqual([304, 304, 304]); // clamped
+    expect(Array.from(s[3]!.nextState)).toEqual([304, 304]);
     expect(Array.from(s[4]!.actionMask)).toEqual([1, 0, 0]);
     expect(Array.from(s[4]!.state)).toEqual([304, 304]);
     expect(s[4]!.image[0]).toBe(154);
@@ -104,6 +106,15 @@ describe('windowing', () => {
     expect(t.actions.shape).toEqual([3, 2, 2]);
     expect(t.actionMask.shape).toEqual([3, 2]);
     expect('nextFeatures' in t && t.nextFeatures.shape).toEqual([3, 3]);
+    // each row's next state is its own frame's + Ha (2), clamped to its episode's last frame
+    const rows = batches[0]!;
+    const next = t.nextState.arraySync() as number[][];
+    for (let i = 0; i < rows.size; i++) {
+      const e = rows.episodes[i]!;
+      const last = e === 0 ? 3 : 2;
+      const f = Math.min(rows.frames[i]! + 2, last);
+      expect(next[i]).toEqual([e * 100 + f, e * 100 + f]);
+    }
     expect(Array.from(t.isDemo.dataSync())).toEqual([0, 0, 0]);
   });
 

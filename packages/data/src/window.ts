@@ -1,7 +1,7 @@
 // From episodes to training samples and batches (DESIGN 5). A sample at frame t holds the
 // observation at t, the action chunk t .. t+Ha-1 with a mask that is 0 past the episode end
-// (those steps are zero), and the features of the frame after the chunk, t+Ha, clamped to the
-// last frame. A seeded shuffle buffer mixes samples across episodes with bounded memory;
+// (those steps are zero), and the features and state of the frame after the chunk, t+Ha,
+// clamped to the last frame. A seeded shuffle buffer mixes samples across episodes with bounded memory;
 // batches are flat host arrays, and `toTensors` turns one into the tensors of a TrainBatch.
 // No file system here (browser-safe); sample-stream.ts reads samples from frame files.
 
@@ -28,6 +28,8 @@ export interface Sample {
   actionMask: Uint8Array;
   /** [F] view: features of frame min(t + Ha, T - 1) */
   nextFeatures?: Float32Array;
+  /** [Ds] view: state of frame min(t + Ha, T - 1) */
+  nextState: Float32Array;
   /** [2G] view: image positions of the task objects at t (NaN where absent) */
   objects?: Float32Array;
 }
@@ -53,6 +55,7 @@ export function* episodeSamples(
     actions.set(ep.actions.subarray(t * da, (t + steps) * da));
     const actionMask = new Uint8Array(horizon);
     actionMask.fill(1, 0, steps);
+    const next = Math.min(t + horizon, T - 1);
     const s: Sample = {
       episode: ep.episodeIndex,
       frame: t,
@@ -61,11 +64,11 @@ export function* episodeSamples(
       isDemo: meta.kind === 'demo',
       image: ep.images.subarray(t * img, (t + 1) * img),
       state: ep.states.subarray(t * ds, (t + 1) * ds),
+      nextState: ep.states.subarray(next * ds, (next + 1) * ds),
       actions,
       actionMask,
     };
     if (df !== undefined && ep.features) {
-      const next = Math.min(t + horizon, T - 1);
       s.nextFeatures = ep.features.subarray(next * df, (next + 1) * df);
     }
     const dobj = meta.objectDim;
@@ -116,6 +119,8 @@ export interface HostBatch {
   actionMask: Float32Array;
   /** [B*F] */
   nextFeatures?: Float32Array;
+  /** [B*Ds] the state after the chunk */
+  nextStates: Float32Array;
   /** [B*2G] object image positions, when every sample has them */
   objects?: Float32Array;
   objectDim?: number;
@@ -149,6 +154,7 @@ export function packBatch(
     horizon: ha,
     images: new Uint8Array(b * img),
     states: new Float32Array(b * ds),
+    nextStates: new Float32Array(b * ds),
     actions: new Float32Array(b * ha * da),
     actionMask: new Float32Array(b * ha),
     isDemo: new Float32Array(b),
@@ -170,6 +176,7 @@ export function packBatch(
     if (
       s.image.length !== img ||
       s.state.length !== ds ||
+      s.nextState.length !== ds ||
       s.actions.length !== ha * da ||
       (s.nextFeatures?.length ?? -1) !== (df ?? -1) ||
       (s.objects?.length ?? -1) !== (dobj ?? -1)
@@ -181,6 +188,7 @@ export function packBatch(
     }
     out.images.set(s.image, i * img);
     out.states.set(s.state, i * ds);
+    out.nextStates.set(s.nextState, i * ds);
     out.actions.set(s.actions, i * ha * da);
     for (let k = 0; k < ha; k++) out.actionMask[i * ha + k] = s.actionMask[k]!;
     if (df !== undefined) out.nextFeatures!.set(s.nextFeatures!, i * df);
@@ -214,7 +222,8 @@ export async function* batched(
 
 /**
  * The label tensors of a host batch (everything but the observation: actions, chunk mask, demo
- * flags, next-observation features and object positions when present), shaped as
+ * flags, the state after the chunk, next-observation features and object positions when
+ * present), shaped as
  * @selfalign/experts' TrainBatch fields.
  */
 export function labelTensors(b: HostBatch) {
@@ -222,6 +231,7 @@ export function labelTensors(b: HostBatch) {
     actions: tf.tensor3d(b.actions, [b.size, b.horizon, b.actionDim]),
     actionMask: tf.tensor2d(b.actionMask, [b.size, b.horizon]),
     isDemo: tf.tensor1d(b.isDemo),
+    nextState: tf.tensor2d(b.nextStates, [b.size, b.stateDim]),
   };
   const objects = b.objects
     ? { objects: tf.tensor3d(b.objects, [b.size, b.objectDim! / 2, 2]) }

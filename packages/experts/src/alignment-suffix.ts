@@ -7,13 +7,18 @@
 //   perception  1 token       noisy state s_t (time-fused)                        ar [1]
 //   dynamics    Ha + 1 tokens clean actions a, then noisy next-obs features f_t   ar [1, 0...]
 //   inverse     1 + Ha tokens clean next-obs features f, then noisy actions a_t   ar [1, 0...]
+// and one a config may add (`extraAlignmentTasks`, EXTRA_TASKS):
+//   stateDynamics  Ha + 2 tokens clean state s, clean actions a, then the noisy state after the
+//                  chunk s'_t; it does not see the prefix (blind), so the embodiment it needs
+//                  (which action moves which joint, which way, how fast) can come only from
+//                  the TTT slot                                                      ar [1, 0...]
 // Heads: perception Linear(D, Ds) on its token, dynamics Linear(D, F) on the noisy feature
 // token, inverse Linear(D, A) on the last Ha tokens. Action tokens past the episode end are
 // padding (they neither attend nor are attended). Adding a task = a table entry (and the data
 // column its target comes from); a test adds a toy fourth task this way.
 import { linear, type MaskSegment, type Rng, randomNormal, tf } from '@selfalign/core';
 import { fuseTime } from './action-suffix.js';
-import type { PolicyConfig } from './config.js';
+import type { ExtraAlignmentTask, PolicyConfig } from './config.js';
 import type { Policy } from './policy.js';
 
 /** What every task may read: the batch, prepared once by computeLoss. */
@@ -29,6 +34,8 @@ export interface TaskContext {
   chunk: tf.Tensor;
   /** [B, F] features of the observation after the chunk */
   features: tf.Tensor;
+  /** [B, Ds] normalised state after the chunk, zero-padded (when the batch has it) */
+  nextState?: tf.Tensor;
   /** [B] flow time */
   t: tf.Tensor;
 }
@@ -51,8 +58,12 @@ export interface AlignmentTask<N extends string = string> {
   segment: string;
   /** Other alignment segments its tokens attend to (besides the prefix and itself). */
   sees: readonly string[];
+  /** Its tokens do not attend to the prefix (the image and the prompt). */
+  blind?: boolean;
   /** Key of its noise in `LossOptions.noise`. */
   noiseKey: string;
+  /** The shape of its noise (= of its x0) for a batch of `b` rows. */
+  noiseShape(c: PolicyConfig, b: number): number[];
   /** Its input projections (alignment/<name>: in -> width), created before the shared time MLP. */
   inputs(c: PolicyConfig): readonly (readonly [string, number])[];
   /** Its head (alignment/<name>: width -> out), created after the shared time MLP. */
@@ -81,6 +92,7 @@ export const PERCEPTION: AlignmentTask<'perception'> = {
   segment: 'perception',
   sees: [],
   noiseKey: 'state',
+  noiseShape: (c, b) => [b, c.stateDim],
   inputs: (c) => [['state_in', c.stateDim]],
   head: (c) => ['perception_head', c.stateDim],
   target: (ctx) => ({ x0: ctx.state, mask: ctx.stateDims }),
@@ -98,6 +110,7 @@ export const DYNAMICS: AlignmentTask<'dynamics'> = {
   segment: 'dynamics',
   sees: ['perception'],
   noiseKey: 'features',
+  noiseShape: (c, b) => [b, c.featureDim],
   inputs: (c) => [
     ['dyn_action_in', c.actionDim],
     ['dyn_feature_in', c.featureDim],
@@ -121,6 +134,7 @@ export const INVERSE_DYNAMICS: AlignmentTask<'inverseDynamics'> = {
   segment: 'inverse',
   sees: ['perception'],
   noiseKey: 'inverse',
+  noiseShape: (c, b) => [b, c.actionHorizon, c.actionDim],
   inputs: (c) => [
     ['inv_feature_in', c.featureDim],
     ['inv_action_in', c.actionDim],
@@ -142,6 +156,55 @@ export const INVERSE_DYNAMICS: AlignmentTask<'inverseDynamics'> = {
 /** The design's three tasks, in token order (the order also fixes noise draws and parameters). */
 export const ALIGNMENT_TASKS = [PERCEPTION, DYNAMICS, INVERSE_DYNAMICS] as const;
 export type AlignmentTaskName = (typeof ALIGNMENT_TASKS)[number]['name'];
+
+export const STATE_DYNAMICS: AlignmentTask<'stateDynamics'> = {
+  name: 'stateDynamics',
+  segment: 'stateDynamics',
+  sees: [],
+  blind: true,
+  noiseKey: 'nextState',
+  noiseShape: (c, b) => [b, c.stateDim],
+  inputs: (c) => [
+    ['sdyn_state_in', c.stateDim],
+    ['sdyn_action_in', c.actionDim],
+    ['sdyn_next_in', c.stateDim],
+  ],
+  head: (c) => ['state_dynamics_head', c.stateDim],
+  target: (ctx) => {
+    if (ctx.nextState === undefined)
+      throw new Error(
+        'the stateDynamics alignment task needs batch.nextState (the state after the chunk)',
+      );
+    return { x0: ctx.nextState, mask: ctx.stateDims };
+  },
+  tokens: (ctx, xt, lin) => ({
+    x: tf.concat(
+      [
+        tf.expandDims(lin(ctx.state, 'sdyn_state_in'), 1),
+        lin(ctx.actions, 'sdyn_action_in'),
+        fused(ctx, tf.expandDims(lin(xt, 'sdyn_next_in'), 1)),
+      ],
+      1,
+    ),
+    inputMask: tf.concat([ones(ctx), chunkBool(ctx), ones(ctx)], 1),
+    ar: block(ctx.actions.shape[1]! + 1),
+  }),
+  readout: (ha) => ({ start: ha + 1, count: 1, squeeze: true }),
+  count: (n) => n.rows * Math.min(n.stateDims, n.config.stateDim),
+};
+
+/** Tasks a config may add after the design's three (`PolicyConfig.extraAlignmentTasks`). */
+export const EXTRA_TASKS: Readonly<Record<ExtraAlignmentTask, AlignmentTask>> = Object.freeze({
+  stateDynamics: STATE_DYNAMICS,
+});
+
+/** The alignment tasks of a config: the design's three, then its extra ones in order. */
+export function alignmentTasksOf(c: PolicyConfig): readonly AlignmentTask[] {
+  const extra = c.extraAlignmentTasks ?? [];
+  return extra.length === 0
+    ? ALIGNMENT_TASKS
+    : [...ALIGNMENT_TASKS, ...extra.map((n) => EXTRA_TASKS[n])];
+}
 
 /** Creates a task's input projections (`which` 'inputs') or head (`'head'`) under alignment/. */
 export function addTaskParams(

@@ -17,6 +17,7 @@ const FIRST_ACTION: AlignmentTask<'firstAction'> = {
   segment: 'first_action',
   sees: ['perception'],
   noiseKey: 'firstAction',
+  noiseShape: (c, b) => [b, c.actionDim],
   inputs: (c) => [['first_action_in', c.actionDim]],
   head: (c) => ['first_action_head', c.actionDim],
   target: (ctx) => ({

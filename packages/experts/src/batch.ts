@@ -44,6 +44,9 @@ export function randomBatch(
     nextFeatures: randomNormal(rng, [b, c.featureDim]),
   };
   if (opts.isDemo) batch.isDemo = tf.tensor1d(Float32Array.from(opts.isDemo));
+  // drawn last and only for a config whose tasks read it (other configs' draws stay as they were)
+  if (c.extraAlignmentTasks?.includes('stateDynamics'))
+    batch.nextState = randomNormal(rng, [b, ds]);
   return batch;
 }
 

@@ -14,10 +14,10 @@
 import { assertShape, flowTime, type Rng, randomNormal, ShapeError, tf } from '@selfalign/core';
 import { actionStateInput, actionVelocity, embedActionSuffix } from './action-suffix.js';
 import {
-  ALIGNMENT_TASKS,
   type AlignmentTask,
   type AlignmentTaskName,
   alignmentHeads,
+  alignmentTasksOf,
   embedAlignmentSuffix,
   type TaskContext,
   taskNoise,
@@ -36,6 +36,11 @@ export interface TrainBatch extends Observation {
   actionMask?: tf.Tensor;
   /** [B, F] features of the observation after the chunk */
   nextFeatures: tf.Tensor;
+  /**
+   * [B, s'] the state after the chunk in robot units (s' >= the state's dims; the state's
+   * dims are kept): the target of the `stateDynamics` task, when the config has it.
+   */
+  nextState?: tf.Tensor;
   /** [B] 1 for demo rows (all losses), 0 for play rows (alignment losses only); default all 1 */
   isDemo?: tf.Tensor;
   /** [B, G, 2] image positions (u, v) of the task objects in camera 0, NaN where absent (L_keypoints) */
@@ -63,7 +68,8 @@ export interface LossOptions {
   /** Term weights (tasks added with `tasks` are weighted by name, default 1). */
   weights?: Partial<LossWeights> & Readonly<Record<string, number>>;
   /**
-   * The alignment tasks (default ALIGNMENT_TASKS, the design's three). Each loss comes back
+   * The alignment tasks (default the config's: the design's three and its
+   * `extraAlignmentTasks`). Each loss comes back
    * as a term of its name; a name of another term (total, action, ttt, keypoints,
    * alignmentRows) is refused.
    */
@@ -77,7 +83,7 @@ export interface LossOptions {
   /** [B] flow time, instead of drawing it. */
   time?: tf.Tensor;
   /** Noise per task, instead of drawing it. */
-  noise?: Partial<Record<'actions' | 'state' | 'features' | 'inverse', tf.Tensor>> &
+  noise?: Partial<Record<'actions' | 'state' | 'features' | 'inverse' | 'nextState', tf.Tensor>> &
     Readonly<Record<string, tf.Tensor>>;
   /** Experts whose TTT calls pass no gradient into W1/b1 (alignment-defined slots: ['action']). */
   stopSlotGradient?: readonly ExpertName[];
@@ -145,7 +151,7 @@ export function maskedMse(
 export function lossDenominators(
   policy: Policy,
   batch: TrainBatch,
-  tasks: readonly AlignmentTask[] = ALIGNMENT_TASKS,
+  tasks: readonly AlignmentTask[] = alignmentTasksOf(policy.config),
 ): LossDenominators {
   const c = policy.config;
   const b = batch.state.shape[0]!;
@@ -193,6 +199,13 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
     );
   }
   assertShape(batch.nextFeatures, [b, c.featureDim], 'batch.nextFeatures');
+  if (batch.nextState) {
+    assertShape(batch.nextState, [b, null], 'batch.nextState');
+    if (batch.nextState.shape[1]! < batch.state.shape[1]!)
+      throw new ShapeError(
+        `batch.nextState has ${batch.nextState.shape[1]} dims, the state ${batch.state.shape[1]}`,
+      );
+  }
   if (batch.actionMask) assertShape(batch.actionMask, [b, c.actionHorizon], 'batch.actionMask');
   if (batch.isDemo) assertShape(batch.isDemo, [b], 'batch.isDemo');
   if (batch.objects) {
@@ -204,7 +217,7 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
       );
   }
   const w: Readonly<Record<string, number>> = { ...DEFAULT_LOSS_WEIGHTS, ...opts.weights };
-  const tasks = opts.tasks ?? ALIGNMENT_TASKS;
+  const tasks = opts.tasks ?? alignmentTasksOf(c);
   for (const task of tasks)
     if (RESERVED_TERMS.includes(task.name))
       throw new Error(
@@ -270,6 +283,10 @@ export function computeLoss(policy: Policy, batch: TrainBatch, opts: LossOptions
       features: batch.nextFeatures,
       t,
     };
+    if (batch.nextState) {
+      const keep = tf.slice(batch.nextState, [0, 0], [b, batch.state.shape[1]!]);
+      ctx.nextState = prepareState(policy, keep).state;
+    }
     let aligned: { x0: tf.Tensor; mask: tf.Tensor; u: tf.Tensor }[] = [];
     let offsets: readonly number[] = [];
     if (runAlign) {

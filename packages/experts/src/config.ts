@@ -69,7 +69,19 @@ export interface PolicyConfig {
   ttt: TttSettings;
   /** Euler steps of sampleActions. */
   flowSteps: number;
+  /**
+   * Alignment tasks beyond the design's three (alignment-suffix.ts `EXTRA_TASKS`), in this
+   * order after them; absent (the published configs) or empty: the design's three only.
+   */
+  extraAlignmentTasks?: readonly ExtraAlignmentTask[];
 }
+
+/**
+ * Alignment tasks a config may add: `stateDynamics` predicts the proprioceptive state after the
+ * action chunk from the state and the actions, without seeing the image.
+ */
+export const EXTRA_ALIGNMENT_TASKS = ['stateDynamics'] as const;
+export type ExtraAlignmentTask = (typeof EXTRA_ALIGNMENT_TASKS)[number];
 
 const deepFreeze = <T>(o: T): T => {
   if (o !== null && typeof o === 'object') {
@@ -200,4 +212,20 @@ export function validateConfig(c: PolicyConfig): void {
   for (const l of c.ttt.layers)
     if (!(l >= 0 && l < c.depth)) fail(`TTT layer ${l} outside 0..${c.depth - 1}`);
   if (c.ttt.slots < 1) fail('at least one TTT slot');
+  const extra = c.extraAlignmentTasks ?? [];
+  for (const t of extra)
+    if (!EXTRA_ALIGNMENT_TASKS.includes(t))
+      fail(`unknown alignment task '${t}'; extra tasks: ${EXTRA_ALIGNMENT_TASKS.join(', ')}`);
+  if (new Set(extra).size !== extra.length) fail(`an alignment task is listed twice: ${extra}`);
+}
+
+/** `c` with the extra alignment tasks `tasks` (none: `c` without the field). */
+export function withExtraAlignmentTasks(
+  c: PolicyConfig,
+  tasks: readonly ExtraAlignmentTask[],
+): PolicyConfig {
+  const { extraAlignmentTasks: _, ...rest } = c;
+  const out: PolicyConfig = tasks.length > 0 ? { ...rest, extraAlignmentTasks: [...tasks] } : rest;
+  validateConfig(out);
+  return deepFreeze(out);
 }

@@ -8,10 +8,13 @@ export {
   type AlignmentTokens,
   addTaskParams,
   alignmentHeads,
+  alignmentTasksOf,
   DYNAMICS,
+  EXTRA_TASKS,
   embedAlignmentSuffix,
   INVERSE_DYNAMICS,
   PERCEPTION,
+  STATE_DYNAMICS,
   type TaskContext,
   type TaskCounts,
   taskNoise,
@@ -33,7 +36,9 @@ export {
 export {
   CONFIGS,
   type ConfigName,
+  EXTRA_ALIGNMENT_TASKS,
   type ExpertSize,
+  type ExtraAlignmentTask,
   getConfig,
   type PolicyConfig,
   pi0,
@@ -42,6 +47,7 @@ export {
   tiny,
   type VisionConfig,
   validateConfig,
+  withExtraAlignmentTasks,
 } from './config.js';
 export {
   allows,

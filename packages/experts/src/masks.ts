@@ -22,15 +22,19 @@ export const SEES: Readonly<Record<SegmentName, readonly SegmentName[]>> = Objec
 export const allows = (q: string, k: string) =>
   (SEES[q as SegmentName] ?? []).includes(k as SegmentName);
 
-/** `allows` for a list of alignment tasks: each sees the prefix, itself and its `sees`. */
+/**
+ * `allows` for a list of alignment tasks: each sees the prefix (unless `blind`), itself and its
+ * `sees`.
+ */
 export function allowsFor(
-  tasks: readonly { segment: string; sees: readonly string[] }[],
+  tasks: readonly { segment: string; sees: readonly string[]; blind?: boolean }[],
 ): (q: string, k: string) => boolean {
   const sees = new Map<string, readonly string[]>([
     ['prefix', ['prefix']],
     ['action', ['prefix', 'action']],
   ]);
-  for (const t of tasks) sees.set(t.segment, ['prefix', t.segment, ...t.sees]);
+  for (const t of tasks)
+    sees.set(t.segment, [...(t.blind ? [] : ['prefix']), t.segment, ...t.sees]);
   return (q, k) => sees.get(q)?.includes(k) ?? false;
 }
 

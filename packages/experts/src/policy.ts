@@ -10,7 +10,7 @@
 //   ttt/<l>/{q,k,v,o,ln_gamma,ln_beta,post_gamma,post_beta,W1,b1,lr_w,lr_b,alpha}
 import { ParamTree, type Rng, Rng as RngClass, randomNormal, tf } from '@selfalign/core';
 import { fingerprint, TttLinear } from '@selfalign/ttt';
-import { ALIGNMENT_TASKS, addTaskParams } from './alignment-suffix.js';
+import { ALIGNMENT_TASKS, addTaskParams, EXTRA_TASKS } from './alignment-suffix.js';
 import { computeLoss, type LossOptions, type LossTerms, type TrainBatch } from './compute-loss.js';
 import { type PolicyConfig, validateConfig } from './config.js';
 import type { NormMode, NormStats } from './normalize.js';
@@ -156,6 +156,13 @@ export class Policy {
           )
         : undefined,
     );
+    // a config's extra tasks draw from forks taken last: every other weight is as the
+    // config without them draws it
+    for (const name of c.extraAlignmentTasks ?? []) {
+      const xRng = root.fork(`alignment/${name}`);
+      addTaskParams(this, c, EXTRA_TASKS[name], 'inputs', xRng);
+      addTaskParams(this, c, EXTRA_TASKS[name], 'head', xRng);
+    }
     const shared = { layers: this.ttt.map((ttt) => ({ ttt })) };
     this.experts = Object.freeze({
       vlm: { layers: this.ttt.map(() => ({ ttt: undefined })) },

@@ -31,6 +31,7 @@ function samples(episodes: number): Sample[] {
         isDemo: false,
         image: new Uint8Array(side * side * 3),
         state: Float32Array.from([id++, e]),
+        nextState: new Float32Array(2),
         actions: new Float32Array(tiny.actionHorizon * 3),
         actionMask: new Uint8Array(tiny.actionHorizon).fill(1),
         nextFeatures: new Float32Array(tiny.featureDim),

@@ -1,5 +1,12 @@
 import { initBackend, Rng, tf } from '@selfalign/core';
-import { computeLoss, createPolicy, lossDenominators, randomBatch, tiny } from '@selfalign/experts';
+import {
+  computeLoss,
+  createPolicy,
+  lossDenominators,
+  randomBatch,
+  tiny,
+  withExtraAlignmentTasks,
+} from '@selfalign/experts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardRanges, sliceRows, toHost, WorkerPool } from './data-parallel.js';
 import { disposePretrain, drawStep, pretrain } from './pretrain.js';
@@ -33,60 +40,70 @@ describe('data-parallel pretraining', () => {
     expect(Array.from(sliceRows(h, 1, 3)['x']!.data)).toEqual([3, 4, 5, 6]);
   });
 
-  it('a two-replica step gives the single-process loss and gradients on the same batch', async () => {
-    const policy = createPolicy(tiny, 3);
-    const params = policy.params.select('**');
-    const batch = unevenBatch(policy, new Rng(7));
-    const { time, noise } = drawStep(new Rng(8), policy, 5);
-    const weights = { keypoints: 0 };
-    const single = tf.variableGrads(
-      () => computeLoss(policy, batch, { time, noise, weights }).total,
-      params.map(([, v]) => v),
-    );
-    const pool = await WorkerPool.start(
-      policy,
-      2,
-      params.map(([p]) => p),
-    );
-    pools.push(pool);
-    const fields = { ...toHost(batch as never), ...toHost({ time, ...noise }, 'draw/') };
-    const before = tf.memory().numTensors;
-    const multi = await pool.gradients(policy, fields, lossDenominators(policy, batch), {
-      weights,
-    });
-    const loss = single.value.dataSync()[0]!;
-    expect(multi.value.dataSync()[0]!).toBeCloseTo(loss, 4);
-    let worst = 0;
-    let checked = 0;
-    const off: string[] = [];
-    for (const [path, v] of params) {
-      const a = single.grads[v.name];
-      const b = multi.grads[v.name];
-      expect(b === undefined).toBe(a === undefined);
-      if (!a || !b) continue;
-      const da = a.dataSync();
-      const db = b.dataSync();
-      let scale = 1e-4; // floor: some gradients are exactly 0 in theory (a key bias under softmax)
-      for (const x of da) scale = Math.max(scale, Math.abs(x));
-      let w = 0;
-      for (let i = 0; i < da.length; i++) w = Math.max(w, Math.abs(da[i]! - db[i]!) / scale);
-      if (w >= 1e-4) off.push(`${path} ${w.toExponential(1)} (scale ${scale.toExponential(1)})`);
-      worst = Math.max(worst, w);
-      checked++;
-    }
-    expect(checked).toBeGreaterThan(50);
-    expect(off).toEqual([]);
-    expect(worst).toBeLessThan(1e-4);
-    tf.dispose([multi.value, ...Object.values(multi.grads)]);
-    expect(tf.memory().numTensors).toBe(before);
-    tf.dispose([single.value, ...Object.values(single.grads)]);
-    tf.dispose([
-      time,
-      ...Object.values(noise),
-      ...Object.values(batch).filter((v) => v instanceof tf.Tensor),
-    ]);
-    policy.dispose();
-  });
+  it.each([
+    ["the design's three tasks", tiny],
+    ['a config with the stateDynamics task', withExtraAlignmentTasks(tiny, ['stateDynamics'])],
+  ])(
+    'a two-replica step gives the single-process loss and gradients on the same batch (%s)',
+    async (_, config) => {
+      const policy = createPolicy(config, 3);
+      const params = policy.params.select('**');
+      const batch = unevenBatch(policy, new Rng(7));
+      const { time, noise } = drawStep(new Rng(8), policy, 5);
+      const weights = { keypoints: 0 };
+      const single = tf.variableGrads(
+        () => computeLoss(policy, batch, { time, noise, weights }).total,
+        params.map(([, v]) => v),
+      );
+      const pool = await WorkerPool.start(
+        policy,
+        2,
+        params.map(([p]) => p),
+      );
+      pools.push(pool);
+      const fields = { ...toHost(batch as never), ...toHost({ time, ...noise }, 'draw/') };
+      const before = tf.memory().numTensors;
+      const multi = await pool.gradients(policy, fields, lossDenominators(policy, batch), {
+        weights,
+      });
+      const loss = single.value.dataSync()[0]!;
+      if (config !== tiny) {
+        expect(Object.keys(noise)).toContain('nextState');
+        expect(multi.terms['stateDynamics']).toBeGreaterThan(0);
+      }
+      expect(multi.value.dataSync()[0]!).toBeCloseTo(loss, 4);
+      let worst = 0;
+      let checked = 0;
+      const off: string[] = [];
+      for (const [path, v] of params) {
+        const a = single.grads[v.name];
+        const b = multi.grads[v.name];
+        expect(b === undefined).toBe(a === undefined);
+        if (!a || !b) continue;
+        const da = a.dataSync();
+        const db = b.dataSync();
+        let scale = 1e-4; // floor: some gradients are exactly 0 in theory (a key bias under softmax)
+        for (const x of da) scale = Math.max(scale, Math.abs(x));
+        let w = 0;
+        for (let i = 0; i < da.length; i++) w = Math.max(w, Math.abs(da[i]! - db[i]!) / scale);
+        if (w >= 1e-4) off.push(`${path} ${w.toExponential(1)} (scale ${scale.toExponential(1)})`);
+        worst = Math.max(worst, w);
+        checked++;
+      }
+      expect(checked).toBeGreaterThan(50);
+      expect(off).toEqual([]);
+      expect(worst).toBeLessThan(1e-4);
+      tf.dispose([multi.value, ...Object.values(multi.grads)]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([single.value, ...Object.values(single.grads)]);
+      tf.dispose([
+        time,
+        ...Object.values(noise),
+        ...Object.values(batch).filter((v) => v instanceof tf.Tensor),
+      ]);
+      policy.dispose();
+    },
+  );
 
   it('pretrain with 2 replicas tracks 1 replica, keeps replicas identical and memory flat', async () => {
     const run = async (workers: number) => {

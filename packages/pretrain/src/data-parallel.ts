@@ -19,6 +19,7 @@ import {
   type PrefixCache,
   type TrainBatch,
 } from '@selfalign/experts';
+import { loggedTerms } from './draws.js';
 
 /** A tensor as host data (rows first). */
 export interface HostTensor {
@@ -84,8 +85,6 @@ export function prefixFields(cache: PrefixCache): HostFields {
   return out;
 }
 
-const TERMS = ['action', 'perception', 'dynamics', 'inverseDynamics', 'keypoints'] as const;
-
 /**
  * The loss of one row shard (its terms already divided by the whole batch's counts); inside a
  * gradient tape. `terms` receives the shard's part of each logged term.
@@ -112,12 +111,9 @@ export function shardLoss(
   const prefixCache: PrefixCache | undefined = kv.length
     ? { kv, mask: t(`${PREFIX}mask`)!, ...(keypoints ? { keypoints } : {}) }
     : undefined;
-  const noise = {
-    actions: t('draw/actions')!,
-    state: t('draw/state')!,
-    features: t('draw/features')!,
-    inverse: t('draw/inverse')!,
-  };
+  const noise: Record<string, tf.Tensor> = {};
+  for (const k of Object.keys(fields))
+    if (k.startsWith('draw/') && k !== 'draw/time') noise[k.slice('draw/'.length)] = t(k)!;
   const time = t('draw/time')!;
   const l = computeLoss(policy, batch as unknown as TrainBatch, {
     time,
@@ -127,7 +123,7 @@ export function shardLoss(
     ...(prefixCache ? { prefixCache } : {}),
     ...(cfg.stopSlotGradient ? { stopSlotGradient: cfg.stopSlotGradient } : {}),
   });
-  for (const k of TERMS) terms[k] = l[k].dataSync()[0]!;
+  for (const k of loggedTerms(policy)) terms[k] = l[k]!.dataSync()[0]!;
   // L_ttt is a mean over the shard's tokens: weight it by the shard's share of rows
   const w = cfg.weights.ttt ?? 0;
   const total = w === 0 ? l.total : tf.add(l.total, tf.mul(l.ttt, w * (share - 1)));

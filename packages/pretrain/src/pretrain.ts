@@ -41,7 +41,7 @@ import {
   addGradients,
   alignAwareGradients,
 } from './align-aware.js';
-import { drawStep } from './draws.js';
+import { drawStep, loggedTerms } from './draws.js';
 import { WeightsAverage } from './ema.js';
 import { isPrefixParam } from './prefix-params.js';
 import { SLOT_CODE_PREFIX, SlotCode } from './slot-code.js';
@@ -358,14 +358,7 @@ export async function pretrain(
             terms['contrast'] = hinge.dataSync()[0]!;
             total = tf.add(total, tf.mul(hinge, opts.contrast.weight)) as tf.Scalar;
           }
-          for (const k of [
-            'action',
-            'perception',
-            'dynamics',
-            'inverseDynamics',
-            'keypoints',
-          ] as const)
-            terms[k] = t[k].dataSync()[0]!;
+          for (const k of loggedTerms(policy)) terms[k] = t[k]!.dataSync()[0]!;
           return total;
         };
         const meta = opts.alignAware ? await opts.alignAware.batch(step) : undefined;

@@ -158,7 +158,7 @@ export const alignCommand: Command = {
       return {
         lines: [
           `aligned slot ${slot} (${param}) for ${r.steps} steps in ${(r.wallMs / 1000).toFixed(1)} s, stopped: ${r.stopReason}; play: ${split}`,
-          `  held-out   perception ${f(r.before.perception)} -> ${f(r.after.perception)}, dynamics ${f(r.before.dynamics)} -> ${f(r.after.dynamics)}, inverse ${f(r.before.inverseDynamics)} -> ${f(r.after.inverseDynamics)}`,
+          `  held-out   perception ${f(r.before.perception)} -> ${f(r.after.perception)}, dynamics ${f(r.before.dynamics)} -> ${f(r.after.dynamics)}, inverse ${f(r.before.inverseDynamics)} -> ${f(r.after.inverseDynamics)}${r.before.stateDynamics === undefined ? '' : `, state dynamics ${f(r.before.stateDynamics)} -> ${f(r.after.stateDynamics!)}`}`,
           `  adapter ${path}`,
         ],
         json: { adapter: path, ...stats },

@@ -6,7 +6,14 @@ import { resolve } from 'node:path';
 import { loadCheckpoint, SlotParam } from '@selfalign/align';
 import { Rng, tf } from '@selfalign/core';
 import { computeNormStats, type DatasetMeta, type Sample } from '@selfalign/data';
-import { createPolicy, type Policy } from '@selfalign/experts';
+import {
+  createPolicy,
+  EXTRA_ALIGNMENT_TASKS,
+  type ExtraAlignmentTask,
+  type Policy,
+  type PolicyConfig,
+  withExtraAlignmentTasks,
+} from '@selfalign/experts';
 import { firstFreeSlot } from '@selfalign/harness';
 import {
   type AlignAwareOptions,
@@ -15,6 +22,7 @@ import {
   PrefixStore,
   pretrain as runPretrain,
 } from '@selfalign/pretrain';
+import { fingerprint } from '@selfalign/ttt';
 import type { Command } from '../command.js';
 import { type Io, Progress, UsageError, UserError } from '../io.js';
 import { checkOutputs, trainingState } from '../paths.js';
@@ -89,6 +97,11 @@ export const pretrainCommand: Command = {
                          parametrisation then searches the D-dimensional space of codes
   --init CKPT            start from this checkpoint's weights, slots and norm stats (new
                          optimiser and schedule: fine-tune a pretrained policy)
+  --extra-tasks T,...    alignment tasks beyond the design's three: stateDynamics (the state
+                         after the action chunk from the state and the actions, without the
+                         image, so the embodiment it needs can only come from the TTT slot);
+                         with --init the new task's weights start fresh, the rest as the
+                         checkpoint has them (default: --init's or the resumed run's tasks)
   --keypoint-weight W    weight of the auxiliary loss that puts the vision tower's keypoints
                          on the task objects (default 1 when the data has object positions
                          and the config has keypoints, else 0)
@@ -131,6 +144,7 @@ export const pretrainCommand: Command = {
     'align-aware-start': { type: 'string' },
     'slot-rank': { type: 'string' },
     init: { type: 'string' },
+    'extra-tasks': { type: 'string' },
     'no-play': { type: 'boolean' },
     'data-weights': { type: 'string' },
     'keypoint-weight': { type: 'string' },
@@ -147,6 +161,7 @@ export const pretrainCommand: Command = {
     checkOutputs('pretrain', files, [out]);
     const lr = args.lr('lr', 3e-4);
     let resumedFrom = 0;
+    let resumedTasks: string[] = [];
     if (args.has('resume')) {
       const state = await trainingState(out);
       if (state === undefined)
@@ -158,6 +173,7 @@ export const pretrainCommand: Command = {
           `pretrain --resume: ${out} holds weights only (no optimiser state, no RNG state): it cannot be resumed exactly; start a new run from it with another --out`,
         );
       resumedFrom = state.step;
+      resumedTasks = state.extraTasks;
     } else if ((await trainingState(out))?.resumable && !args.has('force')) {
       throw new UserError(
         `pretrain: ${out} is a resumable checkpoint (step ${(await trainingState(out))!.step}); give --resume to continue it, --force to overwrite it, or another --out`,
@@ -169,13 +185,25 @@ export const pretrainCommand: Command = {
         'pretrain: --init starts a new run from a checkpoint; --resume continues --out',
       );
     const init = initFrom ? await loadPolicy(resolve(io.cwd, initFrom)) : undefined;
-    const config = init?.policy.config ?? configByName(args.str('config', 'small'), 'pretrain');
-    if (init && args.has('config') && args.str('config') !== config.name) {
+    const base = init?.policy.config ?? configByName(args.str('config', 'small'), 'pretrain');
+    if (init && args.has('config') && args.str('config') !== base.name) {
       init.policy.dispose();
       throw new UserError(
-        `pretrain --init: ${initFrom} is a '${config.name}' policy, not --config ${args.str('config')}`,
+        `pretrain --init: ${initFrom} is a '${base.name}' policy, not --config ${args.str('config')}`,
       );
     }
+    const extraTasks = args.list(
+      'extra-tasks',
+      args.has('resume') ? resumedTasks : [...(base.extraAlignmentTasks ?? [])],
+    );
+    for (const t of extraTasks)
+      if (!(EXTRA_ALIGNMENT_TASKS as readonly string[]).includes(t)) {
+        init?.policy.dispose();
+        throw new UsageError(
+          `pretrain: --extra-tasks: unknown task '${t}'; tasks: ${EXTRA_ALIGNMENT_TASKS.join(', ')}`,
+        );
+      }
+    const config = withExtraAlignmentTasks(base, extraTasks as ExtraAlignmentTask[]);
     const steps = args.int('steps', 2000, 1);
     const batchSize = args.int('batch-size', 16, 1);
     const seed = args.int('seed', 0);
@@ -232,9 +260,9 @@ export const pretrainCommand: Command = {
     // --init keeps the checkpoint's norm stats (its weights were trained on them); a new
     // policy's state stats cover the dims it sees, and makeObservation keeps that many of every
     // later observation (eval, align, sample), so nothing else needs to know
-    const policy =
-      init?.policy ??
-      createPolicy(config, { seed, normStats: await normStatsFor(files, stateDims), stateDims });
+    const policy = init
+      ? withConfig(init.policy, config, seed)
+      : createPolicy(config, { seed, normStats: await normStatsFor(files, stateDims), stateDims });
     const contrast = contrastArg
       ? (() => {
           const [w, m] = contrastArg.split(':').map(Number);
@@ -494,4 +522,24 @@ function alignAwareOptions(
       return { slot, play: pick(e.play), demo: pick(e.demo) };
     },
   };
+}
+
+/**
+ * `policy` under `config` (the same but for its extra alignment tasks): the same weights, slots
+ * and norm stats, and the new tasks' weights fresh from `seed`. Disposes `policy` when it makes
+ * a new one.
+ */
+function withConfig(policy: Policy, config: PolicyConfig, seed: number): Policy {
+  if (fingerprint(config) === policy.fingerprint) return policy;
+  const next = createPolicy(config, {
+    seed,
+    ...(policy.normStats ? { normStats: policy.normStats } : {}),
+    ...(policy.stateDims !== undefined ? { stateDims: policy.stateDims } : {}),
+    normMode: policy.normMode,
+    tokenizer: policy.tokenizer,
+  });
+  for (const path of next.params.paths())
+    if (policy.params.has(path)) next.params.get(path).assign(policy.params.get(path));
+  policy.dispose();
+  return next;
 }

@@ -89,7 +89,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --span-lr LR         of the span coefficients                 (default align's, 3e-2)
   --align-optimizer O  adam | sgd (plain steps of the learning rate: what align-aware
                        pretraining trains for)                (default adam)
-  --align-weights W    perception,dynamics,inverse loss weights (default 1,1,1)
+  --align-weights W    perception,dynamics,inverse[,stateDynamics] loss weights (the fourth
+                       for a policy pretrained with --extra-tasks stateDynamics; default 1
+                       for every task the policy has)
   --init I             mean | nearest (the source slot with the lowest alignment loss on the
                        target's play) as align's starting slot  (default mean)
   --patience N         early stop on the held-out play loss after N checks without gain
@@ -198,14 +200,18 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     };
     const alignOptimizer = args.choice('align-optimizer', ['adam', 'sgd'] as const, 'adam');
     const weightList = args.list('align-weights', ['1', '1', '1']).map(Number);
-    if (weightList.length !== 3 || weightList.some((w) => !(Number.isFinite(w) && w >= 0)))
+    if (
+      (weightList.length !== 3 && weightList.length !== 4) ||
+      weightList.some((w) => !(Number.isFinite(w) && w >= 0))
+    )
       throw new UsageError(
-        `results: --align-weights takes three weights >= 0 (perception,dynamics,inverse), got '${args.optStr('align-weights')}'`,
+        `results: --align-weights takes three or four weights >= 0 (perception,dynamics,inverse[,stateDynamics]), got '${args.optStr('align-weights')}'`,
       );
     const lossWeights = {
       perception: weightList[0]!,
       dynamics: weightList[1]!,
       inverseDynamics: weightList[2]!,
+      ...(weightList.length === 4 ? { stateDynamics: weightList[3]! } : {}),
     };
     const initChoice = args.choice('init', ['mean', 'nearest'] as const, 'mean');
     const patience = args.has('patience') ? args.int('patience', undefined, 1) : undefined;
@@ -224,6 +230,12 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     if (sourceSlots.length === 0)
       throw new UserError(`results: ${ckpt} records no source slots (not a pretrain checkpoint)`);
     const c = policy.config;
+    if (weightList.length === 4 && !c.extraAlignmentTasks?.includes('stateDynamics')) {
+      policy.dispose();
+      throw new UserError(
+        `results: --align-weights has a fourth (stateDynamics) weight, but ${ckpt} was not pretrained with that task (pretrain --extra-tasks stateDynamics)`,
+      );
+    }
     const E = c.ttt.slots;
     const slot = firstFreeSlot(policy, sourceSlots);
     if (slot === undefined) throw new UserError(`results: no free slot among ${E}`);
