@@ -441,6 +441,26 @@ describe('the pipeline on tiny configs', () => {
     expect(al.out).toMatch(/state dynamics [\d.]+ -> [\d.]+/);
     // the adapter tests below count the adapters of this directory
     await rm(join(dir, 'adapters', 'perm-sdyn.safetensors'));
+    // diagnose reports the extra task beside the three: its losses at each slot, its gradient
+    const dg = await cli(
+      ...['diagnose', '--checkpoint', 'xt.safetensors', '--targets', 'perm', '--play', '2'],
+      ...['--steps', '2', '--episodes', '1', '--out', 'diagnose-sdyn.json'],
+    );
+    expect(dg.code, dg.err.join('\n')).toBe(0);
+    const d = JSON.parse(await readFile(join(dir, 'diagnose-sdyn.json'), 'utf8')).perm;
+    expect(Object.keys(d.cosine)).toEqual([
+      'perception',
+      'dynamics',
+      'inverseDynamics',
+      'stateDynamics',
+      'all',
+    ]);
+    for (const k of ['atStart', 'atOracle', 'atAligned'])
+      expect(Number.isFinite(d[k].losses.stateDynamics), k).toBe(true);
+    expect(dg.out).toMatch(
+      /\| slot \| perception \| dynamics \| inverse dyn\. \| state dyn\. \| total/,
+    );
+    expect(dg.out).toMatch(/oracle vs no adaptation .*stateDynamics -?[\d.]+%/);
   });
 
   it('pretrain --data-weights draws rows by file: a file of weight 0 trains nothing', async () => {

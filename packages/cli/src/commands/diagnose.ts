@@ -18,7 +18,12 @@ import {
   type TaskLosses,
 } from '@selfalign/align';
 import { Rng, tf } from '@selfalign/core';
-import { computeLoss, disposePrefixCache, encodePrefix } from '@selfalign/experts';
+import {
+  alignmentTasksOf,
+  computeLoss,
+  disposePrefixCache,
+  encodePrefix,
+} from '@selfalign/experts';
 import {
   fillWithSourceMean,
   firstFreeSlot,
@@ -33,7 +38,12 @@ import { Progress, UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
 import { embodimentByName, featureExtractor, recordEpisodes } from '../shared.js';
 
-const TASKS = ['perception', 'dynamics', 'inverseDynamics'] as const;
+const LABELS: Readonly<Record<string, string>> = {
+  perception: 'perception',
+  dynamics: 'dynamics',
+  inverseDynamics: 'inverse dyn.',
+  stateDynamics: 'state dyn.',
+};
 
 const norm = (a: Float32Array) => Math.sqrt(a.reduce((s, x) => s + x * x, 0));
 const dist = (a: Float32Array, b: Float32Array) =>
@@ -78,6 +88,8 @@ export const diagnose: Command = {
     const seed = args.int('seed', 0);
     const loaded = await loadCheckpoint(ckpt);
     const policy = loaded.policy;
+    // the policy's alignment tasks: the three, and any extra task its config adds
+    const tasks = alignmentTasksOf(policy.config).map((t) => t.name);
     const sourceSlots = Object.values((loaded.info['slots'] ?? {}) as Record<string, number>);
     if (sourceSlots.length < 2)
       throw new UserError(`diagnose: ${ckpt} records fewer than two source slots`);
@@ -163,15 +175,13 @@ export const diagnose: Command = {
         });
         const cos: Record<string, number> = {};
         const vars = param.tree.select().map(([, v]) => v);
-        for (const task of [...TASKS, 'all'] as const) {
+        for (const task of [...tasks, 'all']) {
           const g = new Float32Array(toOracle.length);
           for (const b of split.train.slice(0, 8)) {
             const cache = encodePrefix(policy, b);
-            const weights = {
-              perception: task === 'all' || task === 'perception' ? 1 : 0,
-              dynamics: task === 'all' || task === 'dynamics' ? 1 : 0,
-              inverseDynamics: task === 'all' || task === 'inverseDynamics' ? 1 : 0,
-            };
+            const weights = Object.fromEntries(
+              tasks.map((n) => [n, task === 'all' || task === n ? 1 : 0]),
+            );
             const { value, grads } = tf.variableGrads(
               () =>
                 computeLoss(
@@ -232,19 +242,27 @@ export const diagnose: Command = {
         const atAligned = { losses: heldOut(), success: await success() };
         const f = (x: number) => x.toFixed(3);
         const row = (label: string, v: { losses: TaskLosses; success: number }) =>
-          `| ${label} | ${f(v.losses.perception)} | ${f(v.losses.dynamics)} | ${f(v.losses.inverseDynamics)} | ${f(v.losses.total)} | ${(100 * v.success).toFixed(0)}% |`;
+          `| ${label} | ${tasks.map((n) => f(v.losses[n as keyof TaskLosses] ?? Number.NaN)).join(' | ')} | ${f(v.losses.total)} | ${(100 * v.success).toFixed(0)}% |`;
         const verdict =
           atOracle.losses.total > atAligned.losses.total
             ? 'the oracle slot scores WORSE on the held-out alignment losses than the aligned one: minimising them does not lead to acting right (an objective / pretraining problem)'
             : 'the oracle slot scores better on the held-out alignment losses: align does not find it (an optimisation problem)';
         lines.push(
           `\n${name}: ${nPlay} play / demo trajectories, ${split.trainEpisodes.length} play episodes to align on, ${split.heldOutEpisodes.length} held out; ${episodes} eval episodes`,
-          '| slot | perception | dynamics | inverse dyn. | total | success |',
-          '|---|---|---|---|---|---|',
+          `| slot | ${tasks.map((n) => LABELS[n] ?? n).join(' | ')} | total | success |`,
+          `|---|${tasks.map(() => '---|').join('')}---|---|`,
           row('no adaptation (source mean)', atStart),
           row('oracle (action loss, demos)', atOracle),
           row(`aligned (free, lr ${lr}, ${steps} steps)`, atAligned),
           `  verdict: ${verdict}`,
+          `  per task, oracle vs no adaptation (a task that sees the acting slot scores lower at the oracle): ${tasks
+            .map((n) => {
+              const k = n as keyof TaskLosses;
+              const a = atStart.losses[k] ?? Number.NaN;
+              const o = atOracle.losses[k] ?? Number.NaN;
+              return `${n} ${(100 * (o / a - 1)).toFixed(1)}%`;
+            })
+            .join(', ')}`,
           `  |oracle - start| = ${f(dist(start, oracle))}; aligned: ${trace.map((t) => `step ${t.step}: to oracle ${f(t.toOracle)}, moved ${f(t.fromStart)}`).join('; ')}`,
           `  cosine of each task's descent direction at the start with (oracle - start): ${Object.entries(
             cos,
