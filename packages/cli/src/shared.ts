@@ -2,6 +2,7 @@
 // training batches with each row's slot, and policies from checkpoints with their slot map.
 import { resolve } from 'node:path';
 import {
+  type AlignWeights,
   type LoadedCheckpoint,
   loadCheckpoint,
   trainBatchFromHost,
@@ -258,4 +259,44 @@ export async function simEpisodeData(
     ? await extractor.extract(ep.frames, ep.length, ep.imageSize, ep.imageSize)
     : undefined;
   return episodeData(ep, episodeIndex, features);
+}
+
+/**
+ * The alignment-task loss weights of a flag (`results --align-weights`, `align --weights`):
+ * perception,dynamics,inverse[,stateDynamics], each a number >= 0. The fourth is for a policy
+ * pretrained with the state-dynamics task; `checkTaskWeights` checks that once it is loaded.
+ */
+export function parseTaskWeights(
+  command: string,
+  flag: string,
+  text: string,
+): Partial<AlignWeights> {
+  const w = text.split(',').map((s) => (s.trim() === '' ? Number.NaN : Number(s)));
+  if ((w.length !== 3 && w.length !== 4) || w.some((x) => !(Number.isFinite(x) && x >= 0)))
+    throw new UsageError(
+      `${command}: --${flag} takes three or four weights >= 0 (perception,dynamics,inverse[,stateDynamics]), got '${text}'`,
+    );
+  return {
+    perception: w[0]!,
+    dynamics: w[1]!,
+    inverseDynamics: w[2]!,
+    ...(w.length === 4 ? { stateDynamics: w[3]! } : {}),
+  };
+}
+
+/** A stateDynamics weight needs a policy that has the task (a clear error, before any work). */
+export function checkTaskWeights(
+  command: string,
+  flag: string,
+  weights: Partial<AlignWeights> | undefined,
+  config: PolicyConfig,
+  ckpt: string,
+): void {
+  if (
+    weights?.stateDynamics !== undefined &&
+    !config.extraAlignmentTasks?.includes('stateDynamics')
+  )
+    throw new UserError(
+      `${command}: --${flag} has a fourth (stateDynamics) weight, but ${ckpt} was not pretrained with that task (pretrain --extra-tasks stateDynamics)`,
+    );
 }

@@ -439,8 +439,35 @@ describe('the pipeline on tiny configs', () => {
     );
     expect(al.code, al.err.join('\n')).toBe(0);
     expect(al.out).toMatch(/state dynamics [\d.]+ -> [\d.]+/);
+    // --task-weights: the state-dynamics task alone moves the slot; every weight 0 moves nothing
+    const alignW = (adapter: string, weights: string, ckpt = 'xt.safetensors') =>
+      cli(
+        ...['align', '--checkpoint', ckpt, '--data', 'play-f.arrow', '--adapter', adapter],
+        ...['--steps', '2', '--batch-size', '4', '--task-weights', weights, '--json'],
+      );
+    const only = await alignW('perm-sdyn-only', '0,0,0,1');
+    expect(only.code, only.err.join('\n')).toBe(0);
+    expect(only.json().taskWeights).toEqual({
+      perception: 0,
+      dynamics: 0,
+      inverseDynamics: 0,
+      stateDynamics: 1,
+    });
+    expect(only.json().after.stateDynamics).not.toBe(only.json().before.stateDynamics);
+    const still = await alignW('perm-sdyn-zero', '0,0,0,0');
+    expect(still.code, still.err.join('\n')).toBe(0);
+    expect(still.json().after).toEqual(still.json().before);
+    oneLineError(
+      await alignW('no-sdyn', '0,0,0,1', 'ckpt.safetensors'),
+      /align: --task-weights has a fourth \(stateDynamics\) weight, but .*ckpt\.safetensors was not pretrained with that task/,
+    );
+    oneLineError(
+      await alignW('bad-w', '1,x,1'),
+      /align: --task-weights takes three or four weights >= 0/,
+    );
     // the adapter tests below count the adapters of this directory
-    await rm(join(dir, 'adapters', 'perm-sdyn.safetensors'));
+    for (const a of ['perm-sdyn', 'perm-sdyn-only', 'perm-sdyn-zero'])
+      await rm(join(dir, 'adapters', `${a}.safetensors`));
     // diagnose reports the extra task beside the three: its losses at each slot, its gradient
     const dg = await cli(
       ...['diagnose', '--checkpoint', 'xt.safetensors', '--targets', 'perm', '--play', '2'],
@@ -823,7 +850,7 @@ describe('the pipeline on tiny configs', () => {
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--play', '0'),
       /--play takes positive integers, got '0'/,
     );
-  });
+  }, 180_000); // many results runs on tiny budgets: past 60 s on a 2-core machine under load
 
   it('sample returns one action chunk in robot units', async () => {
     const s = await cli(

@@ -8,7 +8,14 @@ import { firstFreeSlot, playSplit } from '@selfalign/harness';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputDir, checkOutputs, trainingState } from '../paths.js';
-import { checkSlot, drawBatch, loadPolicy, loadSamples } from '../shared.js';
+import {
+  checkSlot,
+  checkTaskWeights,
+  drawBatch,
+  loadPolicy,
+  loadSamples,
+  parseTaskWeights,
+} from '../shared.js';
 
 export const alignCommand: Command = {
   name: 'align',
@@ -28,6 +35,9 @@ export const alignCommand: Command = {
   --batches N            instead the old fixed-batch mode: N random batches drawn once and
                          reused every step, plus --held-out N random batches (default 1)
   --patience N           stop after N held-out evaluations without improvement
+  --task-weights W       perception,dynamics,inverse[,stateDynamics] loss weights (the fourth
+                         for a policy pretrained with --extra-tasks stateDynamics; default 1
+                         for every task the policy has)
   --adapters DIR         where adapters are saved            (default adapters)
   --save-checkpoint F    also write the checkpoint with the slot filled (weights only; refuses
                          to replace a resumable training checkpoint without --force)
@@ -47,6 +57,7 @@ export const alignCommand: Command = {
     'held-out': { type: 'string' },
     'held-out-share': { type: 'string' },
     patience: { type: 'string' },
+    'task-weights': { type: 'string' },
     adapters: { type: 'string' },
     'save-checkpoint': { type: 'string' },
     force: { type: 'boolean' },
@@ -67,6 +78,9 @@ export const alignCommand: Command = {
     checkOutputDir('align', resolve(io.cwd, args.str('adapters', 'adapters')));
     if (args.has('lr')) args.lr('lr');
     const optimizer = args.choice('optimizer', ['adam', 'sgd'] as const, 'adam');
+    const weights = args.has('task-weights')
+      ? parseTaskWeights('align', 'task-weights', args.str('task-weights'))
+      : undefined;
     const loaded = await loadPolicy(ckptPath);
     const { policy, slots } = loaded;
     try {
@@ -80,6 +94,7 @@ export const alignCommand: Command = {
         : firstFreeSlot(policy, used);
       if (slot === undefined || slot >= E)
         throw new UserError(`align: no free slot among ${E}; pass --slot`);
+      checkTaskWeights('align', 'task-weights', weights, policy.config, ckptPath);
       const param = args.choice('param', SLOT_PARAMETRISATIONS, 'span');
       const initArg = args.str('init', 'mean');
       const init = initArg === 'current' || initArg === 'mean' ? initArg : Number(initArg);
@@ -130,6 +145,7 @@ export const alignCommand: Command = {
         maxSteps: steps,
         ...(args.has('lr') ? { lr: args.lr('lr') } : {}),
         optimizer,
+        ...(weights ? { lossWeights: weights } : {}),
         ...(heldOut.length ? { heldOut } : {}),
         ...(args.has('patience') ? { patience: args.int('patience', undefined, 1) } : {}),
         seed,
@@ -144,6 +160,7 @@ export const alignCommand: Command = {
         wallMs: Math.round(r.wallMs),
         param,
         slot,
+        ...(weights ? { taskWeights: weights } : {}),
         frames: samples.length,
         split,
       };

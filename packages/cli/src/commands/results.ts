@@ -24,9 +24,16 @@ import {
 } from '@selfalign/sim';
 import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
 import type { Command } from '../command.js';
-import { Progress, UsageError, UserError } from '../io.js';
+import { Progress, UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
-import { drawBatch, embodimentByName, featureExtractor, recordEpisodes } from '../shared.js';
+import {
+  checkTaskWeights,
+  drawBatch,
+  embodimentByName,
+  featureExtractor,
+  parseTaskWeights,
+  recordEpisodes,
+} from '../shared.js';
 
 const PARAMS = SLOT_PARAMETRISATIONS;
 
@@ -199,20 +206,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
         : {}),
     };
     const alignOptimizer = args.choice('align-optimizer', ['adam', 'sgd'] as const, 'adam');
-    const weightList = args.list('align-weights', ['1', '1', '1']).map(Number);
-    if (
-      (weightList.length !== 3 && weightList.length !== 4) ||
-      weightList.some((w) => !(Number.isFinite(w) && w >= 0))
-    )
-      throw new UsageError(
-        `results: --align-weights takes three or four weights >= 0 (perception,dynamics,inverse[,stateDynamics]), got '${args.optStr('align-weights')}'`,
-      );
-    const lossWeights = {
-      perception: weightList[0]!,
-      dynamics: weightList[1]!,
-      inverseDynamics: weightList[2]!,
-      ...(weightList.length === 4 ? { stateDynamics: weightList[3]! } : {}),
-    };
+    const lossWeights = parseTaskWeights(
+      'results',
+      'align-weights',
+      args.str('align-weights', '1,1,1'),
+    );
     const initChoice = args.choice('init', ['mean', 'nearest'] as const, 'mean');
     const patience = args.has('patience') ? args.int('patience', undefined, 1) : undefined;
     const label = args.has('label') ? ` [${args.str('label')}]` : '';
@@ -230,11 +228,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     if (sourceSlots.length === 0)
       throw new UserError(`results: ${ckpt} records no source slots (not a pretrain checkpoint)`);
     const c = policy.config;
-    if (weightList.length === 4 && !c.extraAlignmentTasks?.includes('stateDynamics')) {
+    try {
+      checkTaskWeights('results', 'align-weights', lossWeights, c, ckpt);
+    } catch (e) {
       policy.dispose();
-      throw new UserError(
-        `results: --align-weights has a fourth (stateDynamics) weight, but ${ckpt} was not pretrained with that task (pretrain --extra-tasks stateDynamics)`,
-      );
+      throw e;
     }
     const E = c.ttt.slots;
     const slot = firstFreeSlot(policy, sourceSlots);
