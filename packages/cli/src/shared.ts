@@ -262,19 +262,17 @@ export async function simEpisodeData(
 }
 
 /**
- * The alignment-task loss weights of a flag (`results --align-weights`, `align --weights`):
- * perception,dynamics,inverse[,stateDynamics], each a number >= 0. The fourth is for a policy
- * pretrained with the state-dynamics task; `checkTaskWeights` checks that once it is loaded.
+ * The alignment-task loss weights of a flag (`results --align-weights`, `align --task-weights`):
+ * perception,dynamics,inverse[,stateDynamics], each a number >= 0; undefined when the flag is
+ * absent. The fourth is for a policy pretrained with the state-dynamics task;
+ * `checkTaskWeights` checks that once the policy is loaded.
  */
-export function parseTaskWeights(
-  command: string,
-  flag: string,
-  text: string,
-): Partial<AlignWeights> {
-  const w = text.split(',').map((s) => (s.trim() === '' ? Number.NaN : Number(s)));
+export function parseTaskWeights(args: Args, flag: string): Partial<AlignWeights> | undefined {
+  if (!args.has(flag)) return undefined;
+  const w = args.list(flag).map(Number);
   if ((w.length !== 3 && w.length !== 4) || w.some((x) => !(Number.isFinite(x) && x >= 0)))
     throw new UsageError(
-      `${command}: --${flag} takes three or four weights >= 0 (perception,dynamics,inverse[,stateDynamics]), got '${text}'`,
+      `${args.command}: --${flag} takes three or four weights >= 0 (perception,dynamics,inverse[,stateDynamics]), got '${args.str(flag)}'`,
     );
   return {
     perception: w[0]!,

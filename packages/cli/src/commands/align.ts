@@ -78,9 +78,7 @@ export const alignCommand: Command = {
     checkOutputDir('align', resolve(io.cwd, args.str('adapters', 'adapters')));
     if (args.has('lr')) args.lr('lr');
     const optimizer = args.choice('optimizer', ['adam', 'sgd'] as const, 'adam');
-    const weights = args.has('task-weights')
-      ? parseTaskWeights('align', 'task-weights', args.str('task-weights'))
-      : undefined;
+    const weights = parseTaskWeights(args, 'task-weights');
     const loaded = await loadPolicy(ckptPath);
     const { policy, slots } = loaded;
     try {

@@ -206,11 +206,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
         : {}),
     };
     const alignOptimizer = args.choice('align-optimizer', ['adam', 'sgd'] as const, 'adam');
-    const lossWeights = parseTaskWeights(
-      'results',
-      'align-weights',
-      args.str('align-weights', '1,1,1'),
-    );
+    const lossWeights = parseTaskWeights(args, 'align-weights') ?? {
+      perception: 1,
+      dynamics: 1,
+      inverseDynamics: 1,
+    };
     const initChoice = args.choice('init', ['mean', 'nearest'] as const, 'mean');
     const patience = args.has('patience') ? args.int('patience', undefined, 1) : undefined;
     const label = args.has('label') ? ` [${args.str('label')}]` : '';
