@@ -16,6 +16,7 @@ export {
 export { trainBatchFromHost } from './batches.js';
 export {
   CHECKPOINT_FORMAT,
+  type CheckpointDtype,
   decodeCheckpoint,
   EMA_PREFIX,
   encodeCheckpoint,

@@ -17,6 +17,7 @@ import {
   parseNormStatsJson,
   Rng,
   readTensors,
+  roundToF16,
   tf,
   toNormStatsJson,
 } from '@selfalign/core';
@@ -46,11 +47,23 @@ const host = async (t: tf.Tensor): Promise<HostTensor> => ({
   data: (await t.data()) as Float32Array,
 });
 
-/** Policy + training state as safetensors bytes. */
+/** How a checkpoint stores its tensors: F32, or F16 (half the size) for weights that ship. */
+export type CheckpointDtype = 'F32' | 'F16';
+
+/**
+ * Policy + training state as safetensors bytes. With `dtype: 'F16'` every tensor is stored as
+ * IEEE half (a weights-only file: no optimiser state) and the data checksum is taken over the
+ * values as they will read back, so the file verifies on load like any other.
+ * @throws Error for F16 with optimiser state, or a weight beyond half's range
+ */
 export async function encodeCheckpoint(
   policy: Policy,
   state: TrainingState = {},
+  opts: { dtype?: CheckpointDtype } = {},
 ): Promise<Uint8Array> {
+  const dtype = opts.dtype ?? 'F32';
+  if (dtype === 'F16' && state.opt)
+    throw new Error('an F16 checkpoint holds weights only: leave out the optimiser state');
   const entries: [string, HostTensor][] = [];
   for (const [p, v] of policy.params.select()) entries.push([`params/${p}`, await host(v)]);
   if (state.opt) {
@@ -71,11 +84,21 @@ export async function encodeCheckpoint(
   if (policy.normStats) meta['norm_stats'] = toNormStatsJson(policy.normStats);
   if (policy.stateDims !== undefined) meta['state_dims'] = String(policy.stateDims);
   if (state.rng) meta['rng'] = JSON.stringify(state.rng.getState());
+  if (dtype === 'F16')
+    for (const [name, t] of entries) {
+      const rounded = new Float32Array(t.data.length);
+      try {
+        for (let i = 0; i < rounded.length; i++) rounded[i] = roundToF16(t.data[i]!);
+      } catch (e) {
+        throw new Error(`tensor '${name}': ${(e as Error).message}`);
+      }
+      t.data = rounded;
+    }
   meta['data_checksum'] = dataChecksum(
     meta,
     entries.map(([name, t]) => [name, t.data as Float32Array]),
   );
-  return encodeSafetensors(entries, meta);
+  return encodeSafetensors(entries, meta, { dtype });
 }
 
 /**

@@ -3,6 +3,7 @@
 import { readSafetensorsFile, writeFileAtomic } from '@selfalign/core/node';
 import type { Policy } from '@selfalign/experts';
 import {
+  type CheckpointDtype,
   decodeCheckpoint,
   encodeCheckpoint,
   type LoadedCheckpoint,
@@ -12,6 +13,7 @@ import {
 
 export {
   CHECKPOINT_FORMAT,
+  type CheckpointDtype,
   decodeCheckpoint,
   encodeCheckpoint,
   type LoadedCheckpoint,
@@ -25,8 +27,9 @@ export async function saveCheckpoint(
   path: string,
   policy: Policy,
   state: TrainingState = {},
+  opts: { dtype?: CheckpointDtype } = {},
 ): Promise<void> {
-  await writeFileAtomic(path, await encodeCheckpoint(policy, state));
+  await writeFileAtomic(path, await encodeCheckpoint(policy, state, opts));
 }
 
 /**

@@ -2,7 +2,7 @@
 // collect -> features -> pretrain -> align -> eval -> sample -> adapters -> inspect chain, bench
 // and demo, and the bad arguments and bad files a user will try.
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -355,6 +355,44 @@ describe('the pipeline on tiny configs', () => {
     // the shipped copy acts exactly as the average it was written from; the raw weights differ
     expect(e3.actionMse).toBe(e1.actionMse);
     expect(e2.actionMse).not.toBe(e1.actionMse);
+    // --dtype f16: half the bytes, verifies on load, the same policy up to half-float rounding
+    const half = await cli(
+      ...['export', '--checkpoint', 'ema.safetensors', '--out', 'ema-h.safetensors'],
+      ...['--dtype', 'f16', '--json'],
+    );
+    expect(half.json()).toMatchObject({ step: 4, weights: 'ema', dtype: 'F16' });
+    const [full, halved] = [
+      (await stat(join(dir, 'ema-w.safetensors'))).size,
+      (await stat(join(dir, 'ema-h.safetensors'))).size,
+    ];
+    expect(halved / full).toBeGreaterThan(0.45);
+    expect(halved / full).toBeLessThan(0.55);
+    const [w32, w16] = [
+      await loadCheckpoint(join(dir, 'ema-w.safetensors')),
+      await loadCheckpoint(join(dir, 'ema-h.safetensors')),
+    ];
+    try {
+      expect(w16.notices).toEqual([]); // its checksum is over the halves, and it matched
+      expect(w16.policy.fingerprint).toBe(w32.policy.fingerprint);
+      let worst = 0;
+      for (const [p, v] of w32.policy.params.select()) {
+        const [a, b] = [v.dataSync(), w16.policy.params.get(p).dataSync()];
+        for (let i = 0; i < a.length; i++)
+          worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(Math.abs(a[i]!), 2 ** -14));
+      }
+      expect(worst).toBeGreaterThan(0); // rounded ...
+      expect(worst).toBeLessThanOrEqual(2 ** -11); // ... to half's precision
+    } finally {
+      w32.policy.dispose();
+      w16.policy.dispose();
+    }
+    const e4 = (await act('ema-h.safetensors')).json();
+    expect(Math.abs(e4.actionMse - e1.actionMse)).toBeLessThan(0.05 * e1.actionMse + 1e-3);
+    const badDtype = await cli(
+      ...['export', '--checkpoint', 'ema.safetensors', '--out', 'x.safetensors', '--dtype', 'f8'],
+    );
+    expect(badDtype.code).toBe(2);
+    oneLineError(badDtype, /--dtype must be f32 or f16, got 'f8'/);
   });
 
   it('pretrain --frozen-prefix trains the experts on prefixes computed once; the prefix stays as --init had it', async () => {

@@ -69,7 +69,9 @@ export {
   decodeSafetensors,
   encodeSafetensors,
   f16ToF32,
+  f32ToF16,
   type HostTensor,
+  roundToF16,
   type SafetensorsDtype,
 } from './safetensors.js';
 export { assertShape, type Dim, SHAPE_LEGEND, ShapeError } from './shapes.js';

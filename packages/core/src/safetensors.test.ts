@@ -6,7 +6,14 @@ import { initBackend } from './backend.js';
 import { encodeParams, loadParams } from './checkpoint.js';
 import { readSafetensorsFile, writeFileAtomic } from './node.js';
 import { ParamTree } from './params.js';
-import { CheckpointError, decodeSafetensors, encodeSafetensors } from './safetensors.js';
+import {
+  CheckpointError,
+  decodeSafetensors,
+  encodeSafetensors,
+  f16ToF32,
+  f32ToF16,
+  roundToF16,
+} from './safetensors.js';
 import { tf } from './tf.js';
 
 beforeAll(() => initBackend('wasm'));
@@ -65,6 +72,44 @@ describe('safetensors', () => {
     expect(h[2]).toBeCloseTo(1 / 3, 3);
     expect(h[3]).toBeCloseTo(2 ** -24, 30);
     expect(Array.from(d.tensors.get('g')!.data)).toEqual([1, -5]);
+  });
+
+  it('writes F16 (half the bytes) that reads back rounded to nearest even', () => {
+    const values = [1, -2, 65504, 0.1, 1 / 3, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 1e-9, 0, -0];
+    const t = { shape: [values.length], data: new Float32Array(values) };
+    const f32 = encodeSafetensors([['x', t]]);
+    const f16 = encodeSafetensors([['x', t]], {}, { dtype: 'F16' });
+    expect(f32.length - f16.length).toBe(2 * values.length);
+    const back = Array.from(decodeSafetensors(f16).tensors.get('x')!.data);
+    // exact halves stay; 0.1 and 1/3 take the nearest half; 2^-25 is the tie between 0 and the
+    // smallest subnormal (even: 0); 3 * 2^-26 rounds up to it; 1e-9 underflows to 0
+    expect(back).toEqual([
+      1,
+      -2,
+      65504,
+      0.0999755859375,
+      0.333251953125,
+      2 ** -24,
+      0,
+      2 ** -24,
+      0,
+      0,
+      -0,
+    ]);
+    // ties between two normal halves go to the even mantissa: 1 + 2^-11 -> 1, 1 + 3 * 2^-11 -> 1 + 2^-9
+    expect(roundToF16(1 + 2 ** -11)).toBe(1);
+    expect(roundToF16(1 + 3 * 2 ** -11)).toBe(1 + 2 ** -9);
+    expect(f32ToF16(Number.NaN) & 0x7c00).toBe(0x7c00);
+    expect(f16ToF32(f32ToF16(Number.NEGATIVE_INFINITY))).toBe(Number.NEGATIVE_INFINITY);
+  });
+
+  it('refuses to write a value beyond half range as F16', () => {
+    const t = { shape: [2], data: new Float32Array([1, 70000]) };
+    expect(() => encodeSafetensors([['w', t]], {}, { dtype: 'F16' })).toThrow(
+      /70000 is beyond the range of a half float/,
+    );
+    expect(roundToF16(65519)).toBe(65504); // still rounds down to the largest half
+    expect(() => f32ToF16(65520)).toThrow(RangeError);
   });
 
   const cases: [string, () => Uint8Array, RegExp, string | undefined][] = [

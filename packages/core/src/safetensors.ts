@@ -1,6 +1,7 @@
 // safetensors, the checkpoint format of the PyTorch world: an 8-byte little-endian header
 // length, a JSON header `{ name: { dtype, shape, data_offsets }, __metadata__?: {str: str} }`,
-// then raw little-endian bytes. We write F32 and read F32, F16 and BF16 into Float32Array.
+// then raw little-endian bytes. We write F32 (or F16, half the size, for weights that ship) and
+// read F32, F16 and BF16 into Float32Array.
 // Every malformed input is a CheckpointError that names the file and, where one is at fault,
 // the tensor. Pure bytes in, bytes out: file I/O lives in ./node.ts.
 
@@ -30,11 +31,18 @@ export class CheckpointError extends Error {
 const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 const MAX_HEADER = 100 * 1024 * 1024;
 
-/** Encodes F32 tensors (insertion order) and string metadata. */
+/**
+ * Encodes tensors (insertion order) and string metadata, every tensor as F32 or, with
+ * `dtype: 'F16'`, as IEEE half (round to nearest even; see {@link f32ToF16}).
+ * @throws Error for a name/shape mismatch, or a value beyond half's range when writing F16
+ */
 export function encodeSafetensors(
   tensors: Iterable<[string, HostTensor]>,
   metadata: Record<string, string> = {},
+  opts: { dtype?: 'F32' | 'F16' } = {},
 ): Uint8Array {
+  const dtype = opts.dtype ?? 'F32';
+  const size = BYTES[dtype];
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header['__metadata__'] = metadata;
   const parts: [HostTensor, number][] = [];
@@ -47,9 +55,9 @@ export function encodeSafetensors(
         `tensor '${name}': shape [${t.shape}] holds ${n} values, data has ${t.data.length}`,
       );
     }
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + 4 * n] };
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + size * n] };
     parts.push([t, offset]);
-    offset += 4 * n;
+    offset += size * n;
   }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - ((8 + byteLength(json)) % 8)) % 8); // keep the data 8-byte aligned
@@ -60,13 +68,57 @@ export function encodeSafetensors(
   out.set(headerBytes, 8);
   const base = 8 + headerBytes.length;
   for (const [t, off] of parts) {
-    for (let i = 0; i < t.data.length; i++) view.setFloat32(base + off + 4 * i, t.data[i]!, true);
+    if (dtype === 'F32')
+      for (let i = 0; i < t.data.length; i++) view.setFloat32(base + off + 4 * i, t.data[i]!, true);
+    else
+      for (let i = 0; i < t.data.length; i++)
+        view.setUint16(base + off + 2 * i, f32ToF16(t.data[i]!), true);
   }
   return out;
 }
 
 function byteLength(s: string): number {
   return new TextEncoder().encode(s).length;
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/**
+ * float -> IEEE half bits, rounding to nearest even (subnormals kept, NaN kept).
+ * @throws RangeError for a finite value whose magnitude rounds beyond half's largest, 65504
+ */
+export function f32ToF16(x: number): number {
+  f32Scratch[0] = x;
+  const b = u32Scratch[0]!;
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  let mant = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  let h: number;
+  let rem: number;
+  let halfway: number;
+  if (e <= 0) {
+    if (e < -10) return sign; // below half the smallest subnormal: zero
+    mant |= 0x800000;
+    const shift = 14 - e;
+    h = mant >>> shift;
+    rem = mant & ((1 << shift) - 1);
+    halfway = 1 << (shift - 1);
+  } else {
+    h = (e << 10) | (mant >>> 13);
+    rem = mant & 0x1fff;
+    halfway = 0x1000;
+  }
+  if (rem > halfway || (rem === halfway && h & 1)) h++; // a carry rolls into the exponent
+  if (h >= 0x7c00) throw new RangeError(`${x} is beyond the range of a half float (65504)`);
+  return sign | h;
+}
+
+/** The value `x` becomes when stored as half and read back (see {@link f32ToF16}). */
+export function roundToF16(x: number): number {
+  return f16ToF32(f32ToF16(x));
 }
 
 /** IEEE half -> float. */
