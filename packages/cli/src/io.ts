@@ -123,38 +123,63 @@ export function explain(err: unknown): [number, string] {
   ];
 }
 
+/**
+ * Progress of a long step on stderr: a bar with rate and ETA on a terminal; elsewhere (a log
+ * file, `nohup`) a plain line at most once a minute, and a last one at the end when any was
+ * written, so a background run shows where it is without flooding its log. Never with --json:
+ * callers pass `enabled` false then.
+ */
 export class Progress {
   private done = 0;
   private readonly start = performance.now();
   private last = 0;
+  private lines = 0;
+  private closed = false;
 
   constructor(
     private readonly io: Io,
     private readonly label: string,
     private readonly total: number,
     private readonly enabled: boolean,
-  ) {}
+    /** Least time between two plain lines off a terminal (default one minute). */
+    private readonly lineEveryMs = 60_000,
+  ) {
+    this.last = this.start;
+  }
 
   tick(n = 1, note = ''): void {
     this.done += n;
     if (!this.enabled) return;
     const now = performance.now();
-    if (now - this.last < 100 && this.done < this.total) return;
-    this.last = now;
+    const finished = this.done >= this.total;
     const secs = (now - this.start) / 1000;
     const rate = this.done / Math.max(secs, 1e-9);
     const eta = rate > 0 ? (this.total - this.done) / rate : Number.POSITIVE_INFINITY;
+    const etaText = Number.isFinite(eta) ? `${eta.toFixed(0)}s` : '?';
+    if (!this.io.tty) {
+      const due = now - this.last >= this.lineEveryMs || (finished && this.lines > 0);
+      if (!due || this.closed) return;
+      this.last = now;
+      this.lines++;
+      this.closed = finished;
+      this.io.err(
+        `${this.label}: ${this.done}/${this.total} after ${secs.toFixed(0)}s (${rate.toFixed(2)}/s, ETA ${etaText})${note ? ` ${note}` : ''}`,
+      );
+      return;
+    }
+    if (now - this.last < 100 && !finished) return;
+    this.last = now;
     const width = 24;
     const filled = Math.round((width * this.done) / Math.max(1, this.total));
     const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
     this.io.raw(
-      `\r${this.label} [${bar}] ${this.done}/${this.total} ${rate.toFixed(1)}/s ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)}s` : '?'} ${note}`.padEnd(
+      `\r${this.label} [${bar}] ${this.done}/${this.total} ${rate.toFixed(1)}/s ETA ${etaText} ${note}`.padEnd(
         100,
       ),
     );
   }
 
   end(): void {
-    if (this.enabled) this.io.raw('\n');
+    if (this.enabled && this.io.tty) this.io.raw('\n');
   }
 }

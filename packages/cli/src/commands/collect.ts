@@ -94,12 +94,7 @@ export const collect: Command = {
       },
     };
     const writer = await FrameWriter.open(out, meta);
-    const progress = new Progress(
-      io,
-      'collect',
-      episodes * embodiments.length,
-      io.tty && !args.has('json'),
-    );
+    const progress = new Progress(io, 'collect', episodes * embodiments.length, !args.has('json'));
     const per: Record<string, { episodes: number; success: number }> = {};
     let index = 0;
     try {

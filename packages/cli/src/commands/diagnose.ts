@@ -97,7 +97,7 @@ export const diagnose: Command = {
     const slot = firstFreeSlot(policy, sourceSlots);
     if (slot === undefined) throw new UserError(`diagnose: no free slot among ${E}`);
     const extractor = await featureExtractor('default', io.cwd, policy.config.featureDim);
-    const progress = new Progress(io, 'diagnose', targets.length, io.tty && !args.has('json'));
+    const progress = new Progress(io, 'diagnose', targets.length, !args.has('json'));
     const lines: string[] = [];
     const report: Record<string, unknown> = {};
     try {

@@ -74,7 +74,7 @@ export const evalCommand: Command = {
         io,
         'eval',
         episodes * names.length * tasks.length,
-        io.tty && !args.has('json'),
+        !args.has('json'),
       );
       for (const name of names) {
         const embodiment = embodimentByName(name, familySeed, 64, links);
