@@ -10,7 +10,7 @@ import { ArmEnv, describeEmbodiment, getPreset, HELD_OUT, PRESETS } from '@selfa
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import shippedCheckpoint from '../../../checkpoints/small-reach.safetensors?url';
+import shippedCheckpoint from '../../../checkpoints/small-reach32.safetensors?url';
 import { drawLosses } from './plot.js';
 import { SceneView } from './scene.js';
 import { type LossPoint, Session } from './session.js';
@@ -119,6 +119,8 @@ async function main() {
   const scene = new SceneView($<HTMLCanvasElement>('scene'));
   // span needs two or more source slots to span anything
   if (session.sourceSlots.length < 2) $<HTMLSelectElement>('param').value = 'free';
+  // a policy with the state-dynamics task aligns on that task alone (align's default for it)
+  $('legend-sdyn').hidden = !session.policy.config.extraAlignmentTasks?.includes('stateDynamics');
   const select = $<HTMLSelectElement>('embodiment');
   for (const name of HELD_OUT) select.add(new Option(name, name));
   select.value = 'sign';

@@ -1,10 +1,12 @@
-// A minimal line plot of the three alignment losses on a canvas.
+// A minimal line plot of the alignment losses on a canvas (the state-dynamics task's too when
+// the policy has it).
 import type { LossPoint } from './session.js';
 
-const SERIES: [keyof Omit<LossPoint, 'step'>, string][] = [
+const SERIES: [keyof Omit<LossPoint, 'step' | 'total'>, string][] = [
   ['perception', '#d33'],
   ['dynamics', '#36c'],
   ['inverseDynamics', '#2a2'],
+  ['stateDynamics', '#a3a'],
 ];
 
 export function drawLosses(canvas: HTMLCanvasElement, points: readonly LossPoint[]): void {
@@ -14,7 +16,8 @@ export function drawLosses(canvas: HTMLCanvasElement, points: readonly LossPoint
   ctx.strokeStyle = '#ccc';
   ctx.strokeRect(30, 10, w - 40, h - 30);
   if (points.length === 0) return;
-  const values = points.flatMap((p) => SERIES.map(([k]) => p[k]));
+  const series = SERIES.filter(([k]) => points[0]![k] !== undefined);
+  const values = points.flatMap((p) => series.map(([k]) => p[k]!));
   const lo = Math.min(...values);
   const hi = Math.max(...values);
   const maxStep = Math.max(1, ...points.map((p) => p.step));
@@ -25,11 +28,11 @@ export function drawLosses(canvas: HTMLCanvasElement, points: readonly LossPoint
   ctx.fillText(hi.toFixed(2), 0, 14);
   ctx.fillText(lo.toFixed(2), 0, h - 20);
   ctx.fillText(`step ${maxStep}`, w - 50, h - 5);
-  for (const [key, color] of SERIES) {
+  for (const [key, color] of series) {
     ctx.strokeStyle = color;
     ctx.beginPath();
     points.forEach((p, i) =>
-      i === 0 ? ctx.moveTo(x(p.step), y(p[key])) : ctx.lineTo(x(p.step), y(p[key])),
+      i === 0 ? ctx.moveTo(x(p.step), y(p[key]!)) : ctx.lineTo(x(p.step), y(p[key]!)),
     );
     ctx.stroke();
   }

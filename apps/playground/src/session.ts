@@ -41,9 +41,13 @@ import { encodeAdapter, loadAdapter } from '@selfalign/ttt';
 
 export interface LossPoint {
   step: number;
+  /** The objective align minimises: the tasks' held-out losses under align's weights. */
+  total: number;
   perception: number;
   dynamics: number;
   inverseDynamics: number;
+  /** For a policy pretrained with the state-dynamics task (align's default objective then). */
+  stateDynamics?: number;
 }
 
 /** Downloads `url` with progress (fraction in [0, 1], or NaN when the size is unknown). */
@@ -303,10 +307,12 @@ export class Session {
   }
 }
 
-const pick = (l: TaskLosses) => ({
+const pick = (l: TaskLosses): Omit<LossPoint, 'step'> => ({
+  total: l.total,
   perception: l.perception,
   dynamics: l.dynamics,
   inverseDynamics: l.inverseDynamics,
+  ...(l.stateDynamics !== undefined ? { stateDynamics: l.stateDynamics } : {}),
 });
 
 /** Normalisation stats of the play data, when the policy has no stats of its own. */

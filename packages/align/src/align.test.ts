@@ -10,7 +10,7 @@ import {
 } from '@selfalign/experts';
 import { TTT_FAST_WEIGHTS } from '@selfalign/ttt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { align, evaluateLosses, onSlot } from './align.js';
+import { align, defaultAlignWeights, evaluateLosses, onSlot } from './align.js';
 import { SlotParam } from './slot-param.js';
 
 beforeAll(() => initBackend('wasm'));
@@ -153,6 +153,16 @@ describe('align: stopping, weights, guards, continuation', () => {
     r.state.dispose();
   });
 
+  it('the default weights: the three design tasks, or the state-dynamics task alone for a policy that has it', () => {
+    expect(defaultAlignWeights(tiny)).toEqual({ perception: 1, dynamics: 1, inverseDynamics: 1 });
+    expect(defaultAlignWeights({ ...tiny, extraAlignmentTasks: ['stateDynamics'] })).toEqual({
+      perception: 0,
+      dynamics: 0,
+      inverseDynamics: 0,
+      stateDynamics: 1,
+    });
+  });
+
   it("a zero weight removes exactly that task's gradient: g(0,1,1) = g(1,1,1) - g(1,0,0)", () => {
     const param = new SlotParam(s.policy, { kind: 'free', slot: 1 });
     const vars = param.tree.select().map(([, v]) => v);
@@ -223,14 +233,27 @@ describe('slot parametrisations', () => {
     s.policy.dispose();
   });
 
-  it('initialise from the mean of the basis or from another slot', () => {
+  it('initialise from the mean of the basis or from another slot (span: a basis slot)', () => {
     const mean = new SlotParam(s.policy, { kind: 'free', slot: 3, init: 'mean', basis: [0, 1] });
     const want = tf.mean(tf.slice(s.policy.params.get('ttt/0/W1'), [0], [2]), 0);
     expect(tf.max(tf.abs(tf.sub(mean.slotWeights(0).W1, want))).dataSync()[0]).toBeLessThan(1e-7);
     const copy = new SlotParam(s.policy, { kind: 'free', slot: 3, init: 1 });
     expect(Array.from(copy.slotWeights(1).W1.dataSync())).toEqual(slotOf(s.policy, 'ttt/1/W1', 1));
+    // span from a basis slot: that slot exactly (its coefficient 1), not from outside the span
+    const fromSlot = new SlotParam(s.policy, { kind: 'span', slot: 3, init: 2, basis: [0, 1, 2] });
+    expect(Array.from(fromSlot.tree.get('coef').dataSync())).toEqual([0, 0, 1]);
+    const d = tf.sub(
+      fromSlot.slotWeights(1).W1,
+      tf.slice(s.policy.params.get('ttt/1/W1'), [2], [1]),
+    );
+    expect(tf.max(tf.abs(d)).dataSync()[0]).toBeLessThan(1e-6);
+    for (const init of ['current', 3] as const)
+      expect(
+        () => new SlotParam(s.policy, { kind: 'span', slot: 3, init, basis: [0, 1, 2] }),
+      ).toThrow(/'span' starts at the mean of its basis or at one of its basis slots \(0, 1, 2\)/);
     mean.dispose();
     copy.dispose();
+    fromSlot.dispose();
     expect(() => new SlotParam(s.policy, { kind: 'free', slot: 9 })).toThrow(
       /slot 9 is out of range/,
     );

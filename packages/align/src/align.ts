@@ -23,6 +23,7 @@ import {
   encodePrefix,
   type LossWeights,
   type Policy,
+  type PolicyConfig,
   type PrefixCache,
   type TrainBatch,
 } from '@selfalign/experts';
@@ -183,6 +184,19 @@ export function fixedTime(batch: TrainBatch, flowTime: number | undefined): tf.T
   return flowTime === undefined ? undefined : tf.fill([batch.state.shape[0]!], flowTime);
 }
 
+/**
+ * The alignment-task weights align uses where it is not told: for a policy pretrained with the
+ * blind state-dynamics task (`extraAlignmentTasks: ['stateDynamics']`), that task alone, the
+ * design's three image tasks at 0 (docs/results.md 2f and 2g: aligned alone through the
+ * embodiment code it is the first objective that finds the robot; the image tasks carry no
+ * robot and, even at a tenth of its weight, pull align off it); otherwise the design's three at 1.
+ */
+export function defaultAlignWeights(config: PolicyConfig): Partial<AlignWeights> {
+  return config.extraAlignmentTasks?.includes('stateDynamics')
+    ? { perception: 0, dynamics: 0, inverseDynamics: 0, stateDynamics: 1 }
+    : { perception: 1, dynamics: 1, inverseDynamics: 1 };
+}
+
 export async function align(
   policy: Policy,
   playBatches: readonly TrainBatch[],
@@ -197,7 +211,7 @@ export async function align(
   const weights: Partial<LossWeights> =
     objective === 'action'
       ? { action: 1, perception: 0, dynamics: 0, inverseDynamics: 0, ttt: 0 }
-      : { action: 0, perception: 1, dynamics: 1, inverseDynamics: 1, ttt: 0, ...opts.lossWeights };
+      : { action: 0, ttt: 0, ...defaultAlignWeights(policy.config), ...opts.lossWeights };
   const lr = opts.lr ?? DEFAULT_LR[kind];
   let state = opts.state;
   if (state === undefined) {

@@ -6,6 +6,7 @@ export {
   type AlignState,
   type AlignWeights,
   align,
+  defaultAlignWeights,
   evaluateLosses,
   fixedTime,
   onSlot,

@@ -19,7 +19,11 @@ export interface SlotParamOptions {
   kind: SlotParametrisation;
   /** The policy slot being fitted. */
   slot: number;
-  /** Starting point: the slot's current value, the mean of the basis, or a copy of another slot. */
+  /**
+   * Starting point: the slot's current value, the mean of the basis, or a copy of another slot.
+   * span and span+residual start at the mean of the basis, or at a basis slot given by number
+   * (its coefficient 1, the others 0); they cannot start at 'current' (it need not be in the span).
+   */
   init?: 'current' | 'mean' | number;
   /** Source slots that span (and average to) the embodiment space (default: all but `slot`). */
   basis?: readonly number[];
@@ -124,7 +128,15 @@ export class SlotParam {
         this.tree.add(`slot/${l.layer}/b1`, start(l, 'b1'));
       }
     } else {
-      this.tree.add('coef', tf.zeros([this.basis.length]));
+      const init = options.init ?? 'mean';
+      const at = typeof init === 'number' ? this.basis.indexOf(init) : -1;
+      if (init === 'current' || (typeof init === 'number' && at < 0))
+        throw new RangeError(
+          `'${kind}' starts at the mean of its basis or at one of its basis slots (${this.basis.join(', ')}), not at ${init === 'current' ? 'the current slot' : `slot ${init}`}`,
+        );
+      const coef = new Float32Array(this.basis.length);
+      if (at >= 0) coef[at] = 1;
+      this.tree.add('coef', tf.tensor1d(coef));
       if (kind === 'span+residual') {
         for (const l of this.layers) {
           this.tree.add(`residual/${l.layer}/W1`, tf.zeros(l.meanW1.shape));

@@ -492,6 +492,23 @@ describe('the pipeline on tiny configs', () => {
       stateDynamics: 1,
     });
     expect(only.json().after.stateDynamics).not.toBe(only.json().before.stateDynamics);
+    // the default for a policy with the task is that task alone: the same run as 0,0,0,1
+    const dflt = await cli(
+      ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
+      ...['--adapter', 'perm-sdyn-default', '--steps', '2', '--batch-size', '4', '--json'],
+    );
+    expect(dflt.code, dflt.err.join('\n')).toBe(0);
+    expect(dflt.json().taskWeights).toEqual(only.json().taskWeights);
+    expect(dflt.json().after).toEqual(only.json().after);
+    // three weights given: the fourth keeps its default (1)
+    const three = await alignW('perm-sdyn-three', '1,1,1');
+    expect(three.json().taskWeights).toEqual({
+      perception: 1,
+      dynamics: 1,
+      inverseDynamics: 1,
+      stateDynamics: 1,
+    });
+    expect(three.json().after.stateDynamics).not.toBe(only.json().after.stateDynamics);
     const still = await alignW('perm-sdyn-zero', '0,0,0,0');
     expect(still.code, still.err.join('\n')).toBe(0);
     expect(still.json().after).toEqual(still.json().before);
@@ -504,7 +521,13 @@ describe('the pipeline on tiny configs', () => {
       /align: --task-weights takes three or four weights >= 0/,
     );
     // the adapter tests below count the adapters of this directory
-    for (const a of ['perm-sdyn', 'perm-sdyn-only', 'perm-sdyn-zero'])
+    for (const a of [
+      'perm-sdyn',
+      'perm-sdyn-only',
+      'perm-sdyn-default',
+      'perm-sdyn-three',
+      'perm-sdyn-zero',
+    ])
       await rm(join(dir, 'adapters', `${a}.safetensors`));
     // diagnose reports the extra task beside the three: its losses at each slot, its gradient
     const dg = await cli(
@@ -940,9 +963,15 @@ describe('the pipeline on tiny configs', () => {
     expect(Object.keys(j.shifts)).toEqual(['perm', 'sign', 'links', 'offset', 'rotate', 'combo']);
     // the shift table itself: the source expert fails on a permuted arm, its own expert does not
     expect(j.shifts.perm[1]).toBeGreaterThan(j.shifts.perm[0]);
-    expect(j.results.perm.free.actionCalls).toBe(0);
-    expect(j.results.perm.free.steps).toBe(2);
+    // span by default, the only parametrisation aligned
+    expect(Object.keys(j.results.perm)).toEqual(['successBefore', 'frames', 'span']);
+    expect(j.results.perm.span.actionCalls).toBe(0);
+    expect(j.results.perm.span.steps).toBe(2);
     expect(j.pretrained).toBe(false);
+    oneLineError(
+      await cli('demo', '--config', 'tiny', '--params', 'span,bias', '--out', 'demo-x'),
+      /demo: --params takes free, span or span\+residual, got 'bias'/,
+    );
     // with a checkpoint: success on each robot before and after, still no Action Expert in align
     const withCkpt = await cli(
       'demo',
@@ -958,6 +987,8 @@ describe('the pipeline on tiny configs', () => {
       '2',
       '--out',
       'demo2',
+      '--params',
+      'free,span',
       '--json',
     );
     expect(withCkpt.code).toBe(0);
@@ -965,6 +996,7 @@ describe('the pipeline on tiny configs', () => {
     expect(k.pretrained).toBe(true);
     expect(Object.keys(k.results)).toEqual(['perm', 'sign']);
     for (const t of ['perm', 'sign']) {
+      expect(k.results[t].free.actionCalls).toBe(0);
       expect(k.results[t].span.actionCalls).toBe(0);
       expect([0, 0.5, 1]).toContain(k.results[t].successBefore);
       expect([0, 0.5, 1]).toContain(k.results[t].span.successAfter);

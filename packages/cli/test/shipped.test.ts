@@ -1,4 +1,4 @@
-// The shipped pretrained policy (checkpoints/): it loads with its checksum verified, is the
+// The shipped pretrained policies (checkpoints/): each loads with its checksum verified, is the
 // policy its card describes (fingerprint, parameter checksum, slot map), and acts: on one of its
 // source robots a handful of reach episodes on fixed seeds succeed.
 import { readFile } from 'node:fs/promises';
@@ -21,17 +21,23 @@ interface Card {
   check: { robot: string; seeds: number[]; minSuccesses: number };
 }
 
-let card: Card;
+/** The shipped policies: the demo's default (32 sources) and the first one, its --init. */
+const CARDS = ['small-reach32.json', 'small-reach.json'];
+const cards = new Map<string, Card>();
 beforeAll(async () => {
   await initBackend('wasm');
-  card = JSON.parse(await readFile(join(root, 'checkpoints', 'small-reach.json'), 'utf8'));
+  for (const name of CARDS)
+    cards.set(name, JSON.parse(await readFile(join(root, 'checkpoints', name), 'utf8')));
 });
 
-describe('the shipped checkpoint', () => {
-  it('is the file the demo and the playground use, and the policy its card describes', async () => {
-    const path = shippedCheckpoint();
-    expect(path).toBe(join(root, card.file));
-    const loaded = await loadCheckpoint(path!);
+describe('the shipped checkpoints', () => {
+  it('the demo and the playground use the 32-source policy', () => {
+    expect(shippedCheckpoint()).toBe(join(root, cards.get(CARDS[0]!)!.file));
+  });
+
+  it.each(CARDS)('%s: the policy its card describes', async (name) => {
+    const card = cards.get(name)!;
+    const loaded = await loadCheckpoint(join(root, card.file));
     try {
       expect(loaded.notices).toEqual([]); // carries its checksum, and it matched
       expect(loaded.policy.fingerprint).toBe(card.fingerprint);
@@ -44,24 +50,29 @@ describe('the shipped checkpoint', () => {
     }
   });
 
-  it('acts: reach episodes on a source robot succeed (fixed seeds)', async () => {
-    const loaded = await loadCheckpoint(shippedCheckpoint()!);
-    try {
-      const slots = loaded.info['slots'] as Record<string, number>;
-      const r = await runEpisodes(
-        embodimentByName(card.check.robot, 1),
-        'reach',
-        card.check.seeds,
-        policyController(loaded.policy, { slot: slots[card.check.robot]! }),
-        {
-          env: { imageSize: loaded.policy.config.vision.imageSize },
-          parallel: card.check.seeds.length,
-        },
-      );
-      const successes = r.summaries.filter((s) => s.success).length;
-      expect(successes).toBeGreaterThanOrEqual(card.check.minSuccesses);
-    } finally {
-      loaded.policy.dispose();
-    }
-  }, 120_000);
+  it.each(CARDS)(
+    '%s acts: reach episodes on a source robot succeed (fixed seeds)',
+    async (name) => {
+      const card = cards.get(name)!;
+      const loaded = await loadCheckpoint(join(root, card.file));
+      try {
+        const slots = loaded.info['slots'] as Record<string, number>;
+        const r = await runEpisodes(
+          embodimentByName(card.check.robot, 1),
+          'reach',
+          card.check.seeds,
+          policyController(loaded.policy, { slot: slots[card.check.robot]! }),
+          {
+            env: { imageSize: loaded.policy.config.vision.imageSize },
+            parallel: card.check.seeds.length,
+          },
+        );
+        const successes = r.summaries.filter((s) => s.success).length;
+        expect(successes).toBeGreaterThanOrEqual(card.check.minSuccesses);
+      } finally {
+        loaded.policy.dispose();
+      }
+    },
+    120_000,
+  );
 });

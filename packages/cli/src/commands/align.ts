@@ -1,7 +1,13 @@
 // selfalign align: fit one TTT slot of a checkpoint's policy to play data of a new robot.
 
 import { resolve } from 'node:path';
-import { AdapterStore, align, SLOT_PARAMETRISATIONS, saveCheckpoint } from '@selfalign/align';
+import {
+  AdapterStore,
+  align,
+  defaultAlignWeights,
+  SLOT_PARAMETRISATIONS,
+  saveCheckpoint,
+} from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import type { TrainBatch } from '@selfalign/experts';
 import { firstFreeSlot, playSplit } from '@selfalign/harness';
@@ -23,7 +29,8 @@ export const alignCommand: Command = {
   usage: `selfalign align --checkpoint CKPT --data FILES --adapter NAME [options]
   --slot K               slot to fit (default: the first slot no embodiment uses)
   --param P              free | span | span+residual | bias (default span; bias: b1 only)
-  --init I               current | mean | K                 (default mean)
+  --init I               current | mean | K: where the slot starts (span: the mean of the
+                         source slots or source slot K)     (default mean)
   --steps N              (default 200)
   --lr LR                (default: free 1e-4, span 3e-2)
   --optimizer O          adam | sgd (plain steps of --lr, as align-aware pretraining's inner
@@ -36,8 +43,9 @@ export const alignCommand: Command = {
                          reused every step, plus --held-out N random batches (default 1)
   --patience N           stop after N held-out evaluations without improvement
   --task-weights W       perception,dynamics,inverse[,stateDynamics] loss weights (the fourth
-                         for a policy pretrained with --extra-tasks stateDynamics; default 1
-                         for every task the policy has)
+                         for a policy pretrained with --extra-tasks stateDynamics; default: the
+                         state-dynamics task alone (0,0,0,1) for such a policy, else 1,1,1;
+                         weights not given take these defaults)
   --adapters DIR         where adapters are saved            (default adapters)
   --save-checkpoint F    also write the checkpoint with the slot filled (weights only; refuses
                          to replace a resumable training checkpoint without --force)
@@ -103,6 +111,14 @@ export const alignCommand: Command = {
         throw new UserError(
           `align: '${param}' with --init ${initArg} needs the checkpoint's source slots; this checkpoint records none`,
         );
+      if (
+        (param === 'span' || param === 'span+residual') &&
+        basis.length > 0 &&
+        (init === 'current' || (typeof init === 'number' && !basis.includes(init)))
+      )
+        throw new UserError(
+          `align: '${param}' starts at the mean of the source slots or at one of them (--init mean or ${basis[0]}..), got --init ${initArg}`,
+        );
       const { samples, meta } = await loadSamples(
         args.list('data').map((f) => resolve(io.cwd, f)),
         policy.config.actionHorizon,
@@ -134,7 +150,7 @@ export const alignCommand: Command = {
         split = `${p.trainEpisodes.length} episodes in ${batches.length} batches per epoch, ${p.heldOutEpisodes.length} held out`;
       }
       const steps = args.int('steps', 200, 1);
-      const progress = new Progress(io, 'align', steps, io.tty && !args.has('json'));
+      const progress = new Progress(io, 'align', steps, !args.has('json'));
       const r = await align(policy, batches, {
         slot,
         parametrisation: param,
@@ -158,7 +174,7 @@ export const alignCommand: Command = {
         wallMs: Math.round(r.wallMs),
         param,
         slot,
-        ...(weights ? { taskWeights: weights } : {}),
+        taskWeights: { ...defaultAlignWeights(policy.config), ...weights },
         frames: samples.length,
         split,
       };

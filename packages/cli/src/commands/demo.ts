@@ -3,18 +3,27 @@
 // each held-out shift hurts a controller that does not adapt; then per held-out target robot:
 // (2) random play -> Arrow -> features from the embedded ONNX encoder; (3) the policy's success
 // there with no adaptation (a new slot = the mean of the source slots), align only TTT W1/b1 of
-// that slot (free, span) on every play frame, and its success and held-out alignment losses
-// after. With --config (no checkpoint) the policy is untrained and the demo says so.
+// that slot (span by default; --params) on every play frame with align's default objective for
+// the policy, and its success and held-out alignment losses after. With --config (no checkpoint) the policy is untrained and the demo says so.
 
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AdapterStore, align, loadCheckpoint } from '@selfalign/align';
+import {
+  AdapterStore,
+  align,
+  DEFAULT_LR,
+  defaultAlignWeights,
+  loadCheckpoint,
+  SLOT_PARAMETRISATIONS,
+  type SlotParametrisation,
+  type StepTerms,
+} from '@selfalign/align';
 import { currentBackend, disposeSnapshot, Rng, type tf } from '@selfalign/core';
 import { writeFileAtomic } from '@selfalign/core/node';
 import { computeNormStats, writeEpisodes } from '@selfalign/data';
-import { createPolicy, disposeBatch, type Policy } from '@selfalign/experts';
+import { alignmentTasksOf, createPolicy, disposeBatch, type Policy } from '@selfalign/experts';
 import {
   fillWithSourceMean,
   firstFreeSlot,
@@ -33,13 +42,21 @@ import {
 } from '@selfalign/sim';
 import { TTT_FAST_WEIGHTS } from '@selfalign/ttt';
 import type { Command } from '../command.js';
-import { UserError } from '../io.js';
+import { UsageError, UserError } from '../io.js';
 import { checkOutputDir } from '../paths.js';
 import { type Report, type ReportTarget, renderReport } from '../report.js';
 import { configByName, featureExtractor, loadSamples, simEpisodeData } from '../shared.js';
 
 /** The pretrained policy that ships in the repository (docs: checkpoints/README.md). */
-export const SHIPPED_NAME = 'checkpoints/small-reach.safetensors';
+export const SHIPPED_NAME = 'checkpoints/small-reach32.safetensors';
+
+/** Alignment-task names as the demo's table heads them. */
+const TASK_TITLE: Record<string, string> = {
+  perception: 'perception',
+  dynamics: 'dynamics',
+  inverseDynamics: 'inverse dyn.',
+  stateDynamics: 'state dyn.',
+};
 
 /** The shipped checkpoint's path when this runs from the repository, else undefined. */
 export function shippedCheckpoint(): string | undefined {
@@ -53,9 +70,10 @@ export const demo: Command = {
   usage: `selfalign demo [options]
   --checkpoint CKPT   a pretrained checkpoint (default: the shipped ${SHIPPED_NAME})
   --config C          tiny | small: an UNTRAINED policy of that config instead
-  --targets NAMES     held-out robots                 (default sign,links)
+  --targets NAMES     held-out robots                 (default sign,offset,links)
   --play N            random-play episodes per robot  (default 12)
-  --steps N           align steps per parametrisation (default 150)
+  --steps N           align steps per parametrisation (default 200)
+  --params P,...      slot parametrisations to align  (default span; free, span, span+residual)
   --episodes N        shift-table / eval episodes     (default 50)
   --out DIR           outputs                         (default out/demo)
   --seed S            (default 0)`,
@@ -66,6 +84,7 @@ export const demo: Command = {
     target: { type: 'string' },
     play: { type: 'string' },
     steps: { type: 'string' },
+    params: { type: 'string' },
     episodes: { type: 'string' },
     out: { type: 'string' },
     seed: { type: 'string' },
@@ -78,14 +97,18 @@ export const demo: Command = {
     const seed = args.int('seed', 0);
     const targetNames = args.has('target')
       ? [args.str('target')]
-      : args.list('targets', ['sign', 'links']);
+      : args.list('targets', ['sign', 'offset', 'links']);
     for (const name of targetNames)
       if (!PRESETS[name])
         throw new UserError(
           `demo: unknown target '${name}' (presets: ${Object.keys(PRESETS).join(', ')})`,
         );
     const nPlay = args.int('play', 12, 1);
-    const alignSteps = args.int('steps', 150, 1);
+    const alignSteps = args.int('steps', 200, 1);
+    const kinds = args.list('params', ['span']);
+    for (const k of kinds)
+      if (!(SLOT_PARAMETRISATIONS as readonly string[]).includes(k) || k === 'bias')
+        throw new UsageError(`demo: --params takes free, span or span+residual, got '${k}'`);
     let policy: Policy;
     let sourceSlots: number[] = [];
     let pretrained = false;
@@ -139,6 +162,8 @@ export const demo: Command = {
       const E = c.ttt.slots;
       const slot = firstFreeSlot(policy, sourceSlots) ?? E - 1;
       const basis = sourceSlots.filter((k) => k !== slot);
+      const weights = defaultAlignWeights(c);
+      const tasks = alignmentTasksOf(c).map((t) => t.name as keyof StepTerms);
       const extractor = await featureExtractor('default', io.cwd, c.featureDim);
       const store = new AdapterStore(join(out, 'adapters'));
       const results: Record<string, Record<string, unknown>> = {};
@@ -195,9 +220,16 @@ export const demo: Command = {
             `   no adaptation (slot ${slot} = mean of the source slots): success ${before === undefined ? 'n/a (untrained)' : pct(before)}`,
           );
           say(
-            '| parametrisation | steps | wall (s) | Action Expert calls | perception | dynamics | inverse dyn. | success |',
+            `   align objective: ${Object.entries(weights)
+              .map(([t, w]) => `${t} ${w}`)
+              .join(
+                ', ',
+              )}${c.extraAlignmentTasks?.includes('stateDynamics') ? ' (the default for a policy with the state-dynamics task: that task alone)' : ''}`,
           );
-          say('|---|---|---|---|---|---|---|---|');
+          say(
+            `| parametrisation | steps | wall (s) | Action Expert calls | ${tasks.map((t) => TASK_TITLE[t] ?? t).join(' | ')} | success |`,
+          );
+          say(`|---|---|---|---|${tasks.map(() => '---|').join('')}---|`);
           results[targetName] = { successBefore: before ?? null, frames: samples.length };
           const reportTarget: ReportTarget = {
             name: targetName,
@@ -228,10 +260,8 @@ export const demo: Command = {
             return frames;
           };
           const stripBefore = ti === 0 && pretrained ? await stripEpisode() : undefined;
-          for (const [kind, lr] of [
-            ['free', 1e-3],
-            ['span', 3e-2],
-          ] as const) {
+          for (const kind of kinds as SlotParametrisation[]) {
+            const lr = kind === 'free' ? 1e-3 : DEFAULT_LR[kind];
             const calls = policy.calls.action; // align's own forwards only, not the evaluations
             const r = await align(policy, split.train, {
               slot,
@@ -265,12 +295,12 @@ export const demo: Command = {
               after: { ...r.after },
             };
             reportTarget.wallS[kind] = r.wallMs / 1000;
-            for (const task of ['perception', 'dynamics', 'inverseDynamics'] as const) {
+            for (const task of tasks) {
               const title = `${task} (training batch, per step)`;
               reportTarget.curves[title] ??= [];
               reportTarget.curves[title]!.push({
                 label: kind,
-                values: r.stepTerms.map((t) => t[task]),
+                values: r.stepTerms.map((t) => t[task] ?? 0),
               });
             }
             reportTarget.curves['held-out total (every few steps)'] ??= [];
@@ -279,7 +309,7 @@ export const demo: Command = {
               values: r.heldOutCurve.map((p) => p.losses.total),
             });
             say(
-              `| ${kind} | ${r.steps} | ${(r.wallMs / 1000).toFixed(1)} | ${actionCalls} | ${fmt(r.before.perception, r.after.perception)} | ${fmt(r.before.dynamics, r.after.dynamics)} | ${fmt(r.before.inverseDynamics, r.after.inverseDynamics)} | ${after === undefined ? 'n/a' : `${pct(before!)} -> ${pct(after)}`} |`,
+              `| ${kind} | ${r.steps} | ${(r.wallMs / 1000).toFixed(1)} | ${actionCalls} | ${tasks.map((t) => fmt(r.before[t] ?? 0, r.after[t] ?? 0)).join(' | ')} | ${after === undefined ? 'n/a' : `${pct(before!)} -> ${pct(after)}`} |`,
             );
             await store.save(`${targetName}-${kind}`, policy, slot, {
               steps: r.steps,

@@ -8,7 +8,14 @@
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { align, evaluateLosses, loadCheckpoint, SLOT_PARAMETRISATIONS } from '@selfalign/align';
+import {
+  type AlignWeights,
+  align,
+  defaultAlignWeights,
+  evaluateLosses,
+  loadCheckpoint,
+  SLOT_PARAMETRISATIONS,
+} from '@selfalign/align';
 import { Rng, tf } from '@selfalign/core';
 import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
@@ -45,6 +52,8 @@ interface RawResults {
   /** The evaluated task (absent in files written before `--eval-task`: reach). */
   task?: TaskName;
   command: string;
+  /** The align rows' alignment-task weights (absent in files written before they were recorded). */
+  alignWeights?: Partial<AlignWeights>;
   rows: Row[];
 }
 
@@ -97,10 +106,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --align-optimizer O  adam | sgd (plain steps of the learning rate: what align-aware
                        pretraining trains for)                (default adam)
   --align-weights W    perception,dynamics,inverse[,stateDynamics] loss weights (the fourth
-                       for a policy pretrained with --extra-tasks stateDynamics; default 1
-                       for every task the policy has)
-  --init I             mean | nearest (the source slot with the lowest alignment loss on the
-                       target's play) as align's starting slot  (default mean)
+                       for a policy pretrained with --extra-tasks stateDynamics; default: the
+                       state-dynamics task alone (0,0,0,1) for such a policy, else 1,1,1)
+  --init I             mean | nearest (the source slot with the lowest align objective, the
+                       alignment losses under --align-weights, on the target's play) as
+                       align's starting slot  (default mean)
   --patience N         early stop on the held-out play loss after N checks without gain
   --control ROBOT      also align each parametrisation on ROBOT's play (same budget and seeds)
                        and evaluate on the target: rows 'align P on ROBOT's play'. A move that
@@ -206,11 +216,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
         : {}),
     };
     const alignOptimizer = args.choice('align-optimizer', ['adam', 'sgd'] as const, 'adam');
-    const lossWeights = parseTaskWeights(args, 'align-weights') ?? {
-      perception: 1,
-      dynamics: 1,
-      inverseDynamics: 1,
-    };
+    const givenWeights = parseTaskWeights(args, 'align-weights');
     const initChoice = args.choice('init', ['mean', 'nearest'] as const, 'mean');
     const patience = args.has('patience') ? args.int('patience', undefined, 1) : undefined;
     const label = args.has('label') ? ` [${args.str('label')}]` : '';
@@ -229,11 +235,12 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       throw new UserError(`results: ${ckpt} records no source slots (not a pretrain checkpoint)`);
     const c = policy.config;
     try {
-      checkTaskWeights('results', 'align-weights', lossWeights, c, ckpt);
+      checkTaskWeights('results', 'align-weights', givenWeights, c, ckpt);
     } catch (e) {
       policy.dispose();
       throw e;
     }
+    const lossWeights = givenWeights ?? defaultAlignWeights(c);
     const E = c.ttt.slots;
     const slot = firstFreeSlot(policy, sourceSlots);
     if (slot === undefined) throw new UserError(`results: no free slot among ${E}`);
@@ -325,12 +332,15 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
             const alignSplit = (rec: typeof play) =>
               playSplit(policy, rec.samples, rec.meta, batchSize, new Rng(s + 11), slot, 0.2);
             const allSplit = alignSplit(play);
-            // the source slot whose alignment losses on the target's play are lowest: the
-            // label-free choice among the slots pretraining made
+            // the source slot with the lowest align objective (the alignment losses under align's
+            // weights) on the target's play: the label-free choice among the slots pretraining made
             t0 = performance.now();
             const scored = sourceSlots.map((k) => {
               copySlot(policy, k, slot);
-              const l = evaluateLosses(policy, allSplit.train.slice(0, 8), { seed: s });
+              const l = evaluateLosses(policy, allSplit.train.slice(0, 8), {
+                seed: s,
+                weights: lossWeights,
+              });
               return [l.total, k] as const;
             });
             const nearest = scored.reduce((a, b) => (b[0] < a[0] ? b : a))[1];
@@ -366,11 +376,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                   : { train: batches(play.samples, 4, new Rng(s + 11)), heldOut: [] };
               for (const param of params) {
                 t0 = performance.now();
-                await alignOn(
-                  split,
-                  param,
-                  initChoice === 'nearest' && param === 'free' ? nearest : 'mean',
-                );
+                await alignOn(split, param, initChoice === 'nearest' ? nearest : 'mean');
                 const fixed = mode === 'fixed' && alignData === 'both' ? ' (fixed batches)' : '';
                 row(`align ${param}${fixed}${label}`, await evaluate(policy, e, s), t0);
               }
@@ -476,6 +482,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       episodes,
       task: evalTask,
       command: `selfalign ${args.argv.join(' ')}`,
+      alignWeights: lossWeights,
       rows,
     };
     if (rawFile) await writeFile(resolve(io.cwd, rawFile), `${JSON.stringify(raw, null, 1)}\n`);
