@@ -509,6 +509,24 @@ describe('the pipeline on tiny configs', () => {
       stateDynamics: 1,
     });
     expect(three.json().after.stateDynamics).not.toBe(only.json().after.stateDynamics);
+    // --init nearest: the source slot with the lowest objective on the play, kept as it is at 0 steps
+    const near = await cli(
+      ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
+      ...['--adapter', 'perm-sdyn-near', '--init', 'nearest', '--steps', '0', '--json'],
+    );
+    expect(near.code, near.err.join('\n')).toBe(0);
+    const pick = near.json().init;
+    // every source slot scored (not the new robot's own slot)
+    const scored = pick.scores.map((x: { slot: number }) => x.slot);
+    expect(scored.length).toBeGreaterThanOrEqual(2);
+    expect(scored).not.toContain(near.json().slot);
+    expect(pick.nearest).toBe(
+      pick.scores.reduce((a: { loss: number; slot: number }, b: { loss: number; slot: number }) =>
+        b.loss < a.loss ? b : a,
+      ).slot,
+    );
+    expect(near.json().steps).toBe(0);
+    expect(near.json().after).toEqual(near.json().before);
     const still = await alignW('perm-sdyn-zero', '0,0,0,0');
     expect(still.code, still.err.join('\n')).toBe(0);
     expect(still.json().after).toEqual(still.json().before);
@@ -526,6 +544,7 @@ describe('the pipeline on tiny configs', () => {
       'perm-sdyn-only',
       'perm-sdyn-default',
       'perm-sdyn-three',
+      'perm-sdyn-near',
       'perm-sdyn-zero',
     ])
       await rm(join(dir, 'adapters', `${a}.safetensors`));

@@ -4,8 +4,10 @@ export { episodeData, framesMeta, robotDims } from './frames.js';
 export { type PlaySplit, playSplit } from './play-split.js';
 export { type PolicyControllerOptions, policyController } from './policy-controller.js';
 export {
+  copySlot,
   fillWithSourceMean,
   firstFreeSlot,
+  nearestSourceSlot,
   slotVector,
   sourceSlotsOf,
   writeSlotVector,

@@ -1,7 +1,9 @@
 // Embodiment slots: which ones a checkpoint's source robots hold, the first free one (where a
-// new robot is aligned), and the no-adaptation starting point (the mean of the source slots).
+// new robot is aligned), the no-adaptation starting point (the mean of the source slots), and
+// the label-free pick among the source slots (the nearest by align's objective on play).
+import { type AlignWeights, defaultAlignWeights, evaluateLosses } from '@selfalign/align';
 import { tf } from '@selfalign/core';
-import type { Policy } from '@selfalign/experts';
+import type { Policy, TrainBatch } from '@selfalign/experts';
 import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
 
 /** The source slots recorded in a checkpoint's info (`slots`: embodiment name -> slot). */
@@ -28,6 +30,42 @@ export function fillWithSourceMean(
       slot,
       tf.tidy(() => tf.mean(tf.gather(v, [...sourceSlots]), 0)),
     );
+}
+
+/** Slot `to` := slot `from` (W1/b1 at every TTT layer). */
+export function copySlot(policy: Policy, from: number, to: number): void {
+  for (const [, v] of policy.params.select(TTT_FAST_WEIGHTS as string[]))
+    writeSlot(
+      v,
+      to,
+      tf.tidy(() => tf.squeeze(tf.slice(v, [from], [1]), [0])),
+    );
+}
+
+/**
+ * The label-free pick among the source slots for a new robot: each source slot is copied into
+ * `slot` in turn and scored by align's objective (the alignment losses under `weights`, the
+ * policy's default when absent) on `batches` of the robot's play (at most 8 are used); `slot`
+ * is left holding the lowest. @returns that source slot and every slot's score, in source order
+ */
+export function nearestSourceSlot(
+  policy: Policy,
+  batches: readonly TrainBatch[],
+  sourceSlots: readonly number[],
+  slot: number,
+  opts: { weights?: Partial<AlignWeights>; seed?: number } = {},
+): { nearest: number; scores: { slot: number; loss: number }[] } {
+  if (sourceSlots.length === 0) throw new Error('nearestSourceSlot: no source slots');
+  if (batches.length === 0) throw new Error('nearestSourceSlot: no play batches');
+  const weights = opts.weights ?? defaultAlignWeights(policy.config);
+  const scores = sourceSlots.map((k) => {
+    copySlot(policy, k, slot);
+    const l = evaluateLosses(policy, batches.slice(0, 8), { seed: opts.seed ?? 0, weights });
+    return { slot: k, loss: l.total };
+  });
+  const nearest = scores.reduce((a, b) => (b.loss < a.loss ? b : a)).slot;
+  copySlot(policy, nearest, slot);
+  return { nearest, scores };
 }
 
 /** The TTT fast-weight variables, per TTT layer W1 then b1 (SlotParam's 'free' order). */

@@ -10,7 +10,7 @@ import {
 } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import type { TrainBatch } from '@selfalign/experts';
-import { firstFreeSlot, playSplit } from '@selfalign/harness';
+import { firstFreeSlot, nearestSourceSlot, playSplit } from '@selfalign/harness';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputDir, checkOutputs, trainingState } from '../paths.js';
@@ -29,9 +29,10 @@ export const alignCommand: Command = {
   usage: `selfalign align --checkpoint CKPT --data FILES --adapter NAME [options]
   --slot K               slot to fit (default: the first slot no embodiment uses)
   --param P              free | span | span+residual | bias (default span; bias: b1 only)
-  --init I               current | mean | K: where the slot starts (span: the mean of the
-                         source slots or source slot K)     (default mean)
-  --steps N              (default 200)
+  --init I               current | mean | nearest | K: where the slot starts (span: the mean
+                         of the source slots or one of them); nearest: the source slot with
+                         the lowest align objective on the play (label-free)  (default mean)
+  --steps N              (default 200; 0 with --init nearest or K keeps that slot as it is)
   --lr LR                (default: free 1e-4, span 3e-2)
   --optimizer O          adam | sgd (plain steps of --lr, as align-aware pretraining's inner
                          steps)                             (default adam)
@@ -103,11 +104,18 @@ export const alignCommand: Command = {
       checkTaskWeights('align', 'task-weights', weights, policy.config, ckptPath);
       const param = args.choice('param', SLOT_PARAMETRISATIONS, 'span');
       const initArg = args.str('init', 'mean');
-      const init = initArg === 'current' || initArg === 'mean' ? initArg : Number(initArg);
+      let init: number | 'current' | 'mean' =
+        initArg === 'current' || initArg === 'mean' || initArg === 'nearest'
+          ? initArg === 'nearest'
+            ? 'mean'
+            : initArg
+          : Number(initArg);
       if (typeof init === 'number' && !(Number.isInteger(init) && init >= 0 && init < E))
-        throw new UserError(`align: --init must be current, mean or a slot, got '${initArg}'`);
+        throw new UserError(
+          `align: --init must be current, mean, nearest or a slot, got '${initArg}'`,
+        );
       const basis = [...used].filter((k) => k !== slot).sort((a, b) => a - b);
-      if (basis.length === 0 && (param !== 'free' || init === 'mean'))
+      if (basis.length === 0 && (param !== 'free' || init === 'mean' || initArg === 'nearest'))
         throw new UserError(
           `align: '${param}' with --init ${initArg} needs the checkpoint's source slots; this checkpoint records none`,
         );
@@ -149,7 +157,18 @@ export const alignCommand: Command = {
         heldOut = p.heldOut;
         split = `${p.trainEpisodes.length} episodes in ${batches.length} batches per epoch, ${p.heldOutEpisodes.length} held out`;
       }
-      const steps = args.int('steps', 200, 1);
+      // the label-free pick among the source slots: the lowest align objective on the play
+      const picked =
+        initArg === 'nearest'
+          ? nearestSourceSlot(policy, batches, basis, slot, {
+              ...(weights
+                ? { weights: { ...defaultAlignWeights(policy.config), ...weights } }
+                : {}),
+              seed,
+            })
+          : undefined;
+      if (picked) init = picked.nearest;
+      const steps = args.int('steps', 200, picked || typeof init === 'number' ? 0 : 1);
       const progress = new Progress(io, 'align', steps, !args.has('json'));
       const r = await align(policy, batches, {
         slot,
@@ -175,6 +194,7 @@ export const alignCommand: Command = {
         param,
         slot,
         taskWeights: { ...defaultAlignWeights(policy.config), ...weights },
+        init: picked ? { nearest: picked.nearest, scores: picked.scores } : initArg,
         frames: samples.length,
         split,
       };

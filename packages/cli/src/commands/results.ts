@@ -16,10 +16,16 @@ import {
   loadCheckpoint,
   SLOT_PARAMETRISATIONS,
 } from '@selfalign/align';
-import { Rng, tf } from '@selfalign/core';
+import { Rng } from '@selfalign/core';
 import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
-import { fillWithSourceMean, firstFreeSlot, playSplit, policyController } from '@selfalign/harness';
+import {
+  fillWithSourceMean,
+  firstFreeSlot,
+  nearestSourceSlot,
+  playSplit,
+  policyController,
+} from '@selfalign/harness';
 import { disposePretrain, finetune } from '@selfalign/pretrain';
 import {
   type Embodiment,
@@ -29,7 +35,6 @@ import {
   seedRange,
   type TaskName,
 } from '@selfalign/sim';
-import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
@@ -335,16 +340,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
             // the source slot with the lowest align objective (the alignment losses under align's
             // weights) on the target's play: the label-free choice among the slots pretraining made
             t0 = performance.now();
-            const scored = sourceSlots.map((k) => {
-              copySlot(policy, k, slot);
-              const l = evaluateLosses(policy, allSplit.train.slice(0, 8), {
-                seed: s,
-                weights: lossWeights,
-              });
-              return [l.total, k] as const;
+            const { nearest } = nearestSourceSlot(policy, allSplit.train, sourceSlots, slot, {
+              weights: lossWeights,
+              seed: s,
             });
-            const nearest = scored.reduce((a, b) => (b[0] < a[0] ? b : a))[1];
-            copySlot(policy, nearest, slot);
             if (baselines) row('nearest source slot', await evaluate(policy, e, s), t0);
             // align the new slot from its start on a split of play frames
             const alignOn = async (
@@ -489,16 +488,6 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     return { lines: table, json: raw };
   },
 };
-
-/** Slot `to` := slot `from` (W1/b1 at every TTT layer). */
-function copySlot(policy: Policy, from: number, to: number): void {
-  for (const [, v] of policy.params.select(TTT_FAST_WEIGHTS as string[]))
-    writeSlot(
-      v,
-      to,
-      tf.tidy(() => tf.squeeze(tf.slice(v, [from], [1]), [0])),
-    );
-}
 
 /** Checks slot parametrisation names (`what`: how the error names them). */
 function parametrisations(names: readonly string[], what: string): (typeof PARAMS)[number][] {
