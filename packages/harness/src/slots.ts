@@ -1,7 +1,7 @@
 // Embodiment slots: which ones a checkpoint's source robots hold, the first free one (where a
 // new robot is aligned), the no-adaptation starting point (the mean of the source slots), and
 // the label-free pick among the source slots (the nearest by align's objective on play).
-import { type AlignWeights, defaultAlignWeights, evaluateLosses } from '@selfalign/align';
+import { type AlignWeights, defaultAlignWeights, evaluateLosses } from '@selfalign/align/browser';
 import { tf } from '@selfalign/core';
 import type { Policy, TrainBatch } from '@selfalign/experts';
 import { TTT_FAST_WEIGHTS, writeSlot } from '@selfalign/ttt';
