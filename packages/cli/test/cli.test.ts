@@ -392,7 +392,7 @@ describe('the pipeline on tiny configs', () => {
       ...['export', '--checkpoint', 'ema.safetensors', '--out', 'x.safetensors', '--dtype', 'f8'],
     );
     expect(badDtype.code).toBe(2);
-    oneLineError(badDtype, /--dtype must be f32 or f16, got 'f8'/);
+    oneLineError(badDtype, /--dtype must be one of f32, f16, got 'f8'/);
   });
 
   it('pretrain --frozen-prefix trains the experts on prefixes computed once; the prefix stays as --init had it', async () => {

@@ -6,7 +6,6 @@
 import { resolve } from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '@selfalign/align';
 import type { Command } from '../command.js';
-import { UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
 import { weightsArg } from '../shared.js';
 
@@ -30,10 +29,7 @@ export const exportCommand: Command = {
     const input = resolve(io.cwd, args.str('checkpoint'));
     const out = resolve(io.cwd, args.str('out'));
     checkOutputs('export', [input], [out]);
-    const dtypeArg = args.str('dtype', 'f32');
-    if (dtypeArg !== 'f32' && dtypeArg !== 'f16')
-      throw new UserError(`export: --dtype must be f32 or f16, got '${dtypeArg}'`);
-    const dtype = dtypeArg === 'f16' ? 'F16' : 'F32';
+    const dtype = args.choice('dtype', ['f32', 'f16'] as const, 'f32') === 'f16' ? 'F16' : 'F32';
     const loaded = await loadCheckpoint(input, { weights: weightsArg(args) });
     try {
       await saveCheckpoint(
