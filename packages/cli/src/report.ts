@@ -141,10 +141,20 @@ export function renderReport(r: Report): string {
             `<figure><figcaption>${esc(title)}</figcaption>${lineChart(title, curves)}</figure>`,
         )
         .join('');
+      // the design's three tasks, and the state-dynamics task where the policy has it
+      const tasks = ['perception', 'dynamics', 'inverseDynamics', 'stateDynamics'].filter((task) =>
+        Object.values(t.heldOut).some((v) => v.before[task] !== undefined),
+      );
+      const title: Record<string, string> = {
+        perception: 'perception',
+        dynamics: 'dynamics',
+        inverseDynamics: 'inverse dynamics',
+        stateDynamics: 'state dynamics',
+      };
       const table = Object.entries(t.heldOut)
         .map(
           ([k, v]) =>
-            `<tr><td>${esc(k)}</td>${['perception', 'dynamics', 'inverseDynamics']
+            `<tr><td>${esc(k)}</td>${tasks
               .map(
                 (task) =>
                   `<td>${(v.before[task] ?? Number.NaN).toFixed(3)} &rarr; ${(v.after[task] ?? Number.NaN).toFixed(3)}</td>`,
@@ -162,7 +172,7 @@ export function renderReport(r: Report): string {
 <h2>${esc(t.name)}</h2><p>${esc(t.description)}</p>
 <h3>Success on the robot</h3>${successBars(rows)}
 <h3>Held-out alignment losses (before &rarr; after)</h3>
-<table><tr><th>slot parametrisation</th><th>perception</th><th>dynamics</th><th>inverse dynamics</th><th>align wall time</th><th>success after</th></tr>${table}</table>
+<table><tr><th>slot parametrisation</th>${tasks.map((task) => `<th>${title[task]}</th>`).join('')}<th>align wall time</th><th>success after</th></tr>${table}</table>
 <h3>Alignment losses over the align steps</h3><div class="charts">${charts}</div>
 ${strips ? `<h3>One episode, before and after</h3>${strips}` : ''}
 </section>`;
