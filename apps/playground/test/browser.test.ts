@@ -10,6 +10,7 @@ import { ArmEnv, getPreset } from '@selfalign/sim';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LossPoint } from '../src/session.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = [
@@ -31,14 +32,7 @@ interface Hooks {
   kernels: string;
   pretrained: boolean;
   errors: string[];
-  losses: {
-    step: number;
-    total: number;
-    perception: number;
-    dynamics: number;
-    inverseDynamics: number;
-    stateDynamics?: number;
-  }[];
+  losses: LossPoint[];
   actedFrames: number;
   lastActAdapter: string | undefined;
   activeAdapter: string | undefined;

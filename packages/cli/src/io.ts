@@ -143,9 +143,7 @@ export class Progress {
     private readonly enabled: boolean,
     /** Least time between two plain lines off a terminal (default one minute). */
     private readonly lineEveryMs = 60_000,
-  ) {
-    this.last = this.start;
-  }
+  ) {}
 
   tick(n = 1, note = ''): void {
     this.done += n;
@@ -157,7 +155,8 @@ export class Progress {
     const eta = rate > 0 ? (this.total - this.done) / rate : Number.POSITIVE_INFINITY;
     const etaText = Number.isFinite(eta) ? `${eta.toFixed(0)}s` : '?';
     if (!this.io.tty) {
-      const due = now - this.last >= this.lineEveryMs || (finished && this.lines > 0);
+      const since = now - (this.lines > 0 ? this.last : this.start);
+      const due = since >= this.lineEveryMs || (finished && this.lines > 0);
       if (!due || this.closed) return;
       this.last = now;
       this.lines++;

@@ -102,20 +102,23 @@ export const alignCommand: Command = {
       if (slot === undefined || slot >= E)
         throw new UserError(`align: no free slot among ${E}; pass --slot`);
       checkTaskWeights('align', 'task-weights', weights, policy.config, ckptPath);
+      // the weights given, over the policy's defaults: what align minimises and the adapter records
+      const taskWeights = { ...defaultAlignWeights(policy.config), ...weights };
       const param = args.choice('param', SLOT_PARAMETRISATIONS, 'span');
       const initArg = args.str('init', 'mean');
+      const nearest = initArg === 'nearest'; // picked below, once the play is loaded
       let init: number | 'current' | 'mean' =
-        initArg === 'current' || initArg === 'mean' || initArg === 'nearest'
-          ? initArg === 'nearest'
+        initArg === 'current'
+          ? 'current'
+          : initArg === 'mean' || nearest
             ? 'mean'
-            : initArg
-          : Number(initArg);
+            : Number(initArg);
       if (typeof init === 'number' && !(Number.isInteger(init) && init >= 0 && init < E))
         throw new UserError(
           `align: --init must be current, mean, nearest or a slot, got '${initArg}'`,
         );
       const basis = [...used].filter((k) => k !== slot).sort((a, b) => a - b);
-      if (basis.length === 0 && (param !== 'free' || init === 'mean' || initArg === 'nearest'))
+      if (basis.length === 0 && (param !== 'free' || init === 'mean'))
         throw new UserError(
           `align: '${param}' with --init ${initArg} needs the checkpoint's source slots; this checkpoint records none`,
         );
@@ -158,17 +161,11 @@ export const alignCommand: Command = {
         split = `${p.trainEpisodes.length} episodes in ${batches.length} batches per epoch, ${p.heldOutEpisodes.length} held out`;
       }
       // the label-free pick among the source slots: the lowest align objective on the play
-      const picked =
-        initArg === 'nearest'
-          ? nearestSourceSlot(policy, batches, basis, slot, {
-              ...(weights
-                ? { weights: { ...defaultAlignWeights(policy.config), ...weights } }
-                : {}),
-              seed,
-            })
-          : undefined;
+      const picked = nearest
+        ? nearestSourceSlot(policy, batches, basis, slot, { weights: taskWeights, seed })
+        : undefined;
       if (picked) init = picked.nearest;
-      const steps = args.int('steps', 200, picked || typeof init === 'number' ? 0 : 1);
+      const steps = args.int('steps', 200, typeof init === 'number' ? 0 : 1);
       const progress = new Progress(io, 'align', steps, !args.has('json'));
       const r = await align(policy, batches, {
         slot,
@@ -178,7 +175,7 @@ export const alignCommand: Command = {
         maxSteps: steps,
         ...(args.has('lr') ? { lr: args.lr('lr') } : {}),
         optimizer,
-        ...(weights ? { lossWeights: weights } : {}),
+        lossWeights: taskWeights,
         ...(heldOut.length ? { heldOut } : {}),
         ...(args.has('patience') ? { patience: args.int('patience', undefined, 1) } : {}),
         seed,
@@ -193,7 +190,7 @@ export const alignCommand: Command = {
         wallMs: Math.round(r.wallMs),
         param,
         slot,
-        taskWeights: { ...defaultAlignWeights(policy.config), ...weights },
+        taskWeights,
         init: picked ? { nearest: picked.nearest, scores: picked.scores } : initArg,
         frames: samples.length,
         split,
