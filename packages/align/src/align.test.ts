@@ -313,6 +313,49 @@ describe('slot parametrisations', () => {
     r.state.dispose();
   });
 
+  it('the span prior: d^2 is 0 at the mean and the span dimension at the basis slots; it holds align near the mean', async () => {
+    // 3 slots in general position span a plane: each sits at d^2 = K * leverage = 2
+    const at = (init: 'mean' | number) =>
+      new SlotParam(s.policy, { kind: 'span', slot: 3, init, basis: [0, 1, 2], prior: 0.5 });
+    for (const init of ['mean', 0, 1, 2] as const) {
+      const p = at(init);
+      const d2 = p.priorDistance2()!.dataSync()[0]!;
+      expect(d2).toBeCloseTo(init === 'mean' ? 0 : 2, 4);
+      expect(p.penalty().dataSync()[0]).toBeCloseTo(0.5 * d2, 5);
+      p.dispose();
+    }
+    const run = (prior?: number) =>
+      align(s.policy, s.play, {
+        slot: 3,
+        parametrisation: 'span',
+        basis: [0, 1, 2],
+        maxSteps: 20,
+        lr: 0.2,
+        ...(prior !== undefined ? { prior } : {}),
+      });
+    const free = await run();
+    const held = await run(10);
+    // the prior's own measure of the fitted coefficients: K ||c U||^2
+    const measure = (r: typeof free) => {
+      const probe = new SlotParam(s.policy, { kind: 'span', slot: 3, basis: [0, 1, 2], prior: 1 });
+      probe.tree.get('coef').assign(r.state.param.tree.get('coef'));
+      const v = probe.priorDistance2()!.dataSync()[0]!;
+      probe.dispose();
+      return v;
+    };
+    expect(measure(held)).toBeLessThan(0.5 * measure(free));
+    expect(measure(free)).toBeGreaterThan(0);
+    free.state.dispose();
+    held.state.dispose();
+    expect(() => new SlotParam(s.policy, { kind: 'free', slot: 3, prior: 1 })).toThrow(
+      /the prior is on the span's code: 'free' has no span/,
+    );
+    expect(() => at(0).dispose()).not.toThrow();
+    expect(
+      () => new SlotParam(s.policy, { kind: 'span', slot: 3, basis: [0, 1], prior: -1 }),
+    ).toThrow(/the span prior must be a number >= 0/);
+  });
+
   it('200 align steps leave the live tensor count unchanged', async () => {
     const r = await align(s.policy, s.play, { slot: 2, maxSteps: 2 });
     const live = tf.memory().numTensors;

@@ -65,6 +65,11 @@ export interface AlignOptions {
   init?: SlotParamOptions['init'];
   basis?: readonly number[];
   residualL2?: number;
+  /**
+   * span and span+residual: lambda of the Gaussian prior on the slot's code (lambda * d^2, d the
+   * slot's Mahalanobis distance from the source mean in the source slots' spread; `SlotParam`).
+   */
+  prior?: number;
   /** Held-out play batches: before/after losses, and early stopping when `patience` is set. */
   heldOut?: readonly TrainBatch[];
   /** Evaluate the held-out loss every this many steps (default 10). */
@@ -221,6 +226,7 @@ export async function align(
       ...(opts.init !== undefined ? { init: opts.init } : {}),
       ...(opts.basis ? { basis: opts.basis } : {}),
       ...(opts.residualL2 !== undefined ? { residualL2: opts.residualL2 } : {}),
+      ...(opts.prior !== undefined ? { prior: opts.prior } : {}),
     });
     const opt = createOptimizer({
       lr,

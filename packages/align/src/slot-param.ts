@@ -4,12 +4,14 @@
 //   span           slot = mean + sum_k c_k (s_k - mean)   only c [K] trains (an embodiment code
 //                                                    over the K trained source slots s_k)
 //   span+residual  slot = span + R,  + lambda ||R||^2     c and R train
+//   span + prior   the span with lambda * d^2 added to the loss, d the slot's distance from the
+//                  mean in the spread of the source slots (a Gaussian prior on the embodiment code)
 //   bias           slot = (W1 as it starts, B)         only b1 trains: the one part of the slot
 //                                                    that every token of both experts reads
 //                                                    alike (W1 is read through each stream's
 //                                                    own query directions)
 // The policy's own variables are read, never written, until `commit` puts the slot in place.
-import { ParamTree, tf } from '@selfalign/core';
+import { ParamTree, symmetricEigen, tf } from '@selfalign/core';
 import type { Policy } from '@selfalign/experts';
 import { writeSlot } from '@selfalign/ttt';
 
@@ -29,6 +31,14 @@ export interface SlotParamOptions {
   basis?: readonly number[];
   /** lambda of the residual's L2 penalty (span+residual, default 1e-2). */
   residualL2?: number;
+  /**
+   * span and span+residual: add lambda * d^2 to the loss, where d is the Mahalanobis distance of
+   * the span part of the slot from the basis mean, measured in the basis slots' own spread (the
+   * basis slots themselves sit at d^2 = r on average, r the dimension they span: 12 for a
+   * 12-number embodiment code). A Gaussian prior on the robot's code: align stays among slots
+   * like the ones pretraining trained the Action Expert on. Default 0 (none).
+   */
+  prior?: number;
 }
 
 /** Default learning rates (Adam) per parametrisation, from DESIGN 4.1's measurements. */
@@ -63,6 +73,8 @@ export class SlotParam {
   private readonly layers: LayerBasis[];
   /** 'bias': each layer's W1 as it started (constant). */
   private readonly fixedW1 = new Map<number, tf.Tensor>();
+  /** The prior's whitening: d^2 = K ||c U||^2, U [K, r] the basis Gram matrix's eigenvectors. */
+  private priorU: tf.Tensor2D | undefined;
 
   constructor(
     readonly policy: Policy,
@@ -83,6 +95,8 @@ export class SlotParam {
     }
     for (const k of this.basis)
       if (!(k >= 0 && k < E)) throw new RangeError(`basis slot ${k} is out of range`);
+    if ((options.prior ?? 0) !== 0 && (kind === 'free' || kind === 'bias'))
+      throw new RangeError(`the prior is on the span's code: '${kind}' has no span`);
     const idx = tf.tensor1d(Int32Array.from(this.basis), 'int32');
     this.layers = policy.ttt.flatMap((m, layer) => {
       if (m === undefined) return [];
@@ -137,6 +151,10 @@ export class SlotParam {
       const coef = new Float32Array(this.basis.length);
       if (at >= 0) coef[at] = 1;
       this.tree.add('coef', tf.tensor1d(coef));
+      const prior = options.prior ?? 0;
+      if (!(Number.isFinite(prior) && prior >= 0))
+        throw new RangeError(`the span prior must be a number >= 0, got ${prior}`);
+      if (prior > 0) this.priorU = this.whitening();
       if (kind === 'span+residual') {
         for (const l of this.layers) {
           this.tree.add(`residual/${l.layer}/W1`, tf.zeros(l.meanW1.shape));
@@ -191,17 +209,64 @@ export class SlotParam {
     return out;
   }
 
-  /** lambda * sum ||R||^2 for span+residual, else 0. */
+  /**
+   * The span's slot = mean + c D (D [K,P]: the basis slots minus their mean, all layers). With
+   * G = D D^T = U diag(g) U^T, the slot's coordinates along the principal directions are
+   * sqrt(g_i) (c U)_i and the basis slots' variance there is g_i / K, so the squared Mahalanobis
+   * distance is d^2 = K ||c U||^2 over the r directions with g_i > 0 (null directions of c do
+   * not move the slot).
+   */
+  private whitening(): tf.Tensor2D {
+    const K = this.basis.length;
+    const G = tf.tidy(() =>
+      tf.addN(
+        this.layers.flatMap((l) => [
+          tf.matMul(l.diffW1, l.diffW1, false, true),
+          tf.matMul(l.diffB1, l.diffB1, false, true),
+        ]),
+      ),
+    );
+    const g = Float64Array.from(G.dataSync());
+    G.dispose();
+    const { values, vectors } = symmetricEigen(g, K);
+    const kept = vectors.filter((_, i) => values[i]! > 1e-6 * Math.max(values[0]!, 1e-30));
+    if (kept.length === 0)
+      throw new RangeError('the span prior needs basis slots that differ: they are all equal');
+    const U = new Float32Array(K * kept.length);
+    kept.forEach((v, j) => {
+      for (let k = 0; k < K; k++) U[k * kept.length + j] = v[k]!;
+    });
+    return tf.tensor2d(U, [K, kept.length]);
+  }
+
+  /**
+   * The span part's squared Mahalanobis distance from the basis mean, in the basis slots' spread
+   * (needs the prior; else undefined).
+   */
+  priorDistance2(): tf.Scalar | undefined {
+    const U = this.priorU;
+    if (U === undefined) return undefined;
+    return tf.tidy(() => {
+      const cu = tf.matMul(tf.reshape(this.tree.get('coef'), [1, -1]), U);
+      return tf.mul(tf.sum(tf.square(cu)), this.basis.length) as tf.Scalar;
+    });
+  }
+
+  /** lambda * sum ||R||^2 for span+residual, plus the span prior's lambda * d^2; else 0. */
   penalty(): tf.Scalar {
-    if (this.options.kind !== 'span+residual') return tf.scalar(0);
-    const lambda = this.options.residualL2 ?? 1e-2;
-    return tf.tidy(
-      () =>
-        tf.mul(
+    return tf.tidy(() => {
+      let total: tf.Scalar = tf.scalar(0);
+      if (this.options.kind === 'span+residual') {
+        const lambda = this.options.residualL2 ?? 1e-2;
+        total = tf.mul(
           tf.addN(this.tree.select('residual/**').map(([, v]) => tf.sum(tf.square(v)))),
           lambda,
-        ) as tf.Scalar,
-    );
+        ) as tf.Scalar;
+      }
+      const d2 = this.priorDistance2();
+      if (d2 !== undefined) total = tf.add(total, tf.mul(d2, this.options.prior ?? 0)) as tf.Scalar;
+      return total;
+    });
   }
 
   /** Learning-rate scale per trainable path: residuals move at the free rate within a span optimiser. */
@@ -220,6 +285,7 @@ export class SlotParam {
 
   dispose(): void {
     this.tree.dispose();
+    this.priorU?.dispose();
     tf.dispose([...this.fixedW1.values()]);
     for (const l of this.layers) tf.dispose([l.meanW1, l.meanB1, l.diffW1, l.diffB1]);
   }

@@ -527,6 +527,34 @@ describe('the pipeline on tiny configs', () => {
     );
     expect(near.json().steps).toBe(0);
     expect(near.json().after).toEqual(near.json().before);
+    // --span-prior: recorded in the adapter, and it changes the fit; no prior without a span
+    const prior = await cli(
+      ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
+      ...['--adapter', 'perm-sdyn-prior', '--steps', '3', '--batch-size', '4'],
+      ...['--span-prior', '100', '--json'],
+    );
+    expect(prior.code, prior.err.join('\n')).toBe(0);
+    expect(prior.json().spanPrior).toBe(100);
+    expect(dflt.json().spanPrior).toBeUndefined();
+    const noPrior = await cli(
+      ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
+      ...['--adapter', 'perm-sdyn-no-prior', '--steps', '3', '--batch-size', '4', '--json'],
+    );
+    expect(prior.json().after).not.toEqual(noPrior.json().after);
+    oneLineError(
+      await cli(
+        ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
+        ...['--adapter', 'bad-prior', '--param', 'free', '--span-prior', '1'],
+      ),
+      /align: --span-prior is a prior on the span's code; --param free has none/,
+    );
+    oneLineError(
+      await cli(
+        ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
+        ...['--adapter', 'bad-prior', '--span-prior', '-1'],
+      ),
+      /align: --span-prior must be a number >= 0, got '-1'/,
+    );
     const still = await alignW('perm-sdyn-zero', '0,0,0,0');
     expect(still.code, still.err.join('\n')).toBe(0);
     expect(still.json().after).toEqual(still.json().before);
@@ -545,6 +573,8 @@ describe('the pipeline on tiny configs', () => {
       'perm-sdyn-default',
       'perm-sdyn-three',
       'perm-sdyn-near',
+      'perm-sdyn-prior',
+      'perm-sdyn-no-prior',
       'perm-sdyn-zero',
     ])
       await rm(join(dir, 'adapters', `${a}.safetensors`));

@@ -25,6 +25,7 @@ export {
   PINNED_TFJS_WASM,
   uninstallFastKernels,
 } from './kernels/fast-kernels.js';
+export { symmetricEigen } from './linalg.js';
 export {
   type NormMode,
   type NormStats,

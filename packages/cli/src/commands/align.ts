@@ -34,6 +34,10 @@ export const alignCommand: Command = {
                          the lowest align objective on the play (label-free)  (default mean)
   --steps N              (default 200; 0 with --init nearest or K keeps that slot as it is)
   --lr LR                (default: free 1e-4, span 3e-2)
+  --span-prior L         span, span+residual: add L * d^2 to the loss, d the slot's distance
+                         from the source mean in the source slots' own spread (a Gaussian
+                         prior on the robot's code; the sources sit at d^2 ~ the span's
+                         dimension)                         (default 0: none)
   --optimizer O          adam | sgd (plain steps of --lr, as align-aware pretraining's inner
                          steps)                             (default adam)
   --batch-size B         (default 16)
@@ -61,6 +65,7 @@ export const alignCommand: Command = {
     steps: { type: 'string' },
     lr: { type: 'string' },
     optimizer: { type: 'string' },
+    'span-prior': { type: 'string' },
     'batch-size': { type: 'string' },
     batches: { type: 'string' },
     'held-out': { type: 'string' },
@@ -87,6 +92,7 @@ export const alignCommand: Command = {
     checkOutputDir('align', resolve(io.cwd, args.str('adapters', 'adapters')));
     if (args.has('lr')) args.lr('lr');
     const optimizer = args.choice('optimizer', ['adam', 'sgd'] as const, 'adam');
+    const prior = args.num('span-prior', 0, (n) => Number.isFinite(n) && n >= 0, 'a number >= 0');
     const weights = parseTaskWeights(args, 'task-weights');
     const loaded = await loadPolicy(ckptPath);
     const { policy, slots } = loaded;
@@ -165,6 +171,10 @@ export const alignCommand: Command = {
         ? nearestSourceSlot(policy, batches, basis, slot, { weights: taskWeights, seed })
         : undefined;
       if (picked) init = picked.nearest;
+      if (prior > 0 && param !== 'span' && param !== 'span+residual')
+        throw new UserError(
+          `align: --span-prior is a prior on the span's code; --param ${param} has none`,
+        );
       const steps = args.int('steps', 200, typeof init === 'number' ? 0 : 1);
       const progress = new Progress(io, 'align', steps, !args.has('json'));
       const r = await align(policy, batches, {
@@ -175,6 +185,7 @@ export const alignCommand: Command = {
         maxSteps: steps,
         ...(args.has('lr') ? { lr: args.lr('lr') } : {}),
         optimizer,
+        ...(prior > 0 ? { prior } : {}),
         lossWeights: taskWeights,
         ...(heldOut.length ? { heldOut } : {}),
         ...(args.has('patience') ? { patience: args.int('patience', undefined, 1) } : {}),
@@ -189,6 +200,7 @@ export const alignCommand: Command = {
         after: r.after,
         wallMs: Math.round(r.wallMs),
         param,
+        ...(prior > 0 ? { spanPrior: prior } : {}),
         slot,
         taskWeights,
         init: picked ? { nearest: picked.nearest, scores: picked.scores } : initArg,

@@ -89,6 +89,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --targets NAMES      held-out robots                      (default perm,sign,links,offset,combo)
   --play LIST          play (and oracle demo) trajectories   (default 10,100)
   --seeds N            seeds per cell                        (default 1)
+  --first-seed S       the first seed: seeds S..S+N-1, so a chunk can add seeds to an
+                       earlier run's (--merge joins them)    (default 0)
   --episodes N         evaluation episodes per row           (default 100)
   --eval-task T        reach | push: the task every row is evaluated on, and of the oracle's
                        and fine-tuning's labelled demos; play stays random actions in the reach
@@ -108,6 +110,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                                                              (default all)
   --free-lr LR         align learning rate of the free slot     (default align's, 1e-4)
   --span-lr LR         of the span coefficients                 (default align's, 3e-2)
+  --span-prior L       span rows: add L * d^2 to align's loss, d the slot's distance from
+                       the source mean in the source slots' spread (a Gaussian prior on
+                       the code)                              (default 0: none)
   --align-optimizer O  adam | sgd (plain steps of the learning rate: what align-aware
                        pretraining trains for)                (default adam)
   --align-weights W    perception,dynamics,inverse[,stateDynamics] loss weights (the fourth
@@ -131,6 +136,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     targets: { type: 'string' },
     play: { type: 'string' },
     seeds: { type: 'string' },
+    'first-seed': { type: 'string' },
+    'span-prior': { type: 'string' },
     episodes: { type: 'string' },
     'eval-task': { type: 'string' },
     steps: { type: 'string' },
@@ -207,6 +214,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     );
     const oracleParams = parametrisations(args.list('oracle-params', ['free']), 'oracle ');
     const seeds = args.int('seeds', 1, 1);
+    const firstSeed = args.int('first-seed', 0, 0);
     const episodes = args.int('episodes', 100, 1);
     const evalTask = args.choice('eval-task', ['reach', 'push'] as const, 'reach');
     const steps = args.int('steps', 200, 1);
@@ -221,6 +229,12 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
         : {}),
     };
     const alignOptimizer = args.choice('align-optimizer', ['adam', 'sgd'] as const, 'adam');
+    const spanPrior = args.num(
+      'span-prior',
+      0,
+      (n) => Number.isFinite(n) && n >= 0,
+      'a number >= 0',
+    );
     const givenWeights = parseTaskWeights(args, 'align-weights');
     const initChoice = args.choice('init', ['mean', 'nearest'] as const, 'mean');
     const patience = args.has('patience') ? args.int('patience', undefined, 1) : undefined;
@@ -272,7 +286,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       };
       for (const [name, e] of embodiments) {
         for (const budget of budgets) {
-          for (let s = 0; s < seeds; s++) {
+          for (let s = firstSeed; s < firstSeed + seeds; s++) {
             const row = (
               method: string,
               r: { success: number; actionMse: number; demoLoss: number },
@@ -361,6 +375,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 seed: s,
                 lossWeights,
                 optimizer: alignOptimizer,
+                ...(spanPrior > 0 && (param === 'span' || param === 'span+residual')
+                  ? { prior: spanPrior }
+                  : {}),
                 ...(lrOf[param] !== undefined ? { lr: lrOf[param] } : {}),
                 ...(patience !== undefined && split.heldOut.length ? { patience } : {}),
                 ...(split.heldOut.length ? { heldOut: split.heldOut } : {}),

@@ -1,0 +1,184 @@
+// Where does align's span slot go, and does a prior on the code keep it acting? For each held-out
+// robot (the seeds of `selfalign results`, so its no-adaptation / nearest / align rows reproduce),
+// the Mahalanobis distance d of a slot from the source slots' mean, in the source slots' own
+// spread (the sources sit at d^2 ~ r, the dimension they span), and the share of the slot outside
+// that span; then success and action MSE:
+//   - the mean, the nearest source slot (align's objective on the play), the oracle adapters
+//     (free and span: the action loss on 10 labelled demos);
+//   - align span along its steps (success at 0, 25, 50, 100, 200 steps: where should it stop?);
+//   - align span with the Gaussian prior lambda * d^2 for each lambda of --priors.
+//   pnpm --filter @selfalign/experiments probe span-prior.ts CKPT --targets sign,combo [--seed 0]
+//     [--episodes 50] [--priors 0.01,0.1] [--curve 25,50,100,200]
+import { align, defaultAlignWeights, evaluateLosses, loadCheckpoint } from '@selfalign/align';
+import { embodimentByName, featureExtractor, recordEpisodes } from '@selfalign/cli/shared';
+import { initBackend, Rng, symmetricEigen } from '@selfalign/core';
+import {
+  fillWithSourceMean,
+  firstFreeSlot,
+  nearestSourceSlot,
+  playSplit,
+  policyController,
+  slotVector,
+  sourceSlotsOf,
+} from '@selfalign/harness';
+import {
+  type Embodiment,
+  expertController,
+  randomController,
+  runEpisodes,
+  seedRange,
+} from '@selfalign/sim';
+import { arg } from './args.js';
+
+const path = process.argv[2]!;
+const targets = arg('--targets', 'sign,combo').split(',');
+const seed = Number(arg('--seed', '0'));
+const episodes = Number(arg('--episodes', '50'));
+const priors = arg('--priors', '0.01,0.1').split(',').filter(Boolean).map(Number);
+const curve = arg('--curve', '25,50,100,200').split(',').filter(Boolean).map(Number);
+const PLAY = 10;
+await initBackend('wasm');
+const loaded = await loadCheckpoint(path);
+const policy = loaded.policy;
+const sources = sourceSlotsOf(loaded.info);
+const slot = firstFreeSlot(policy, sources)!;
+const c = policy.config;
+const weights = defaultAlignWeights(c);
+const extractor = await featureExtractor('default', process.cwd(), c.featureDim);
+
+// the source slots' principal directions: d^2 and the off-span share of any slot vector
+const S = sources.map((k) => slotVector(policy, k));
+const K = S.length;
+const P = S[0]!.length;
+const mu = new Float64Array(P);
+for (const v of S) for (let j = 0; j < P; j++) mu[j]! += v[j]! / K;
+const D = S.map((v) => Float64Array.from(v, (x, j) => x - mu[j]!));
+const G = new Float64Array(K * K);
+for (let a = 0; a < K; a++)
+  for (let b = a; b < K; b++) {
+    let s = 0;
+    for (let j = 0; j < P; j++) s += D[a]![j]! * D[b]![j]!;
+    G[a * K + b] = s;
+    G[b * K + a] = s;
+  }
+const eig = symmetricEigen(G, K);
+const kept = eig.values.flatMap((g, i) => (g > 1e-6 * eig.values[0]! ? [i] : []));
+const geometry = (v: Float32Array) => {
+  const x = Float64Array.from(v, (t, j) => t - mu[j]!);
+  const y = D.map((row) => row.reduce((s, r, j) => s + r * x[j]!, 0));
+  let d2 = 0;
+  let inSpan = 0;
+  for (const i of kept) {
+    const u = eig.vectors[i]!;
+    const g = eig.values[i]!;
+    const uy = u.reduce((s, ui, k) => s + ui * y[k]!, 0);
+    d2 += (K * uy * uy) / (g * g); // coordinate uy/sqrt(g), variance g/K
+    inSpan += (uy * uy) / g;
+  }
+  const norm2 = x.reduce((s, t) => s + t * t, 0);
+  return { d: Math.sqrt(d2), offSpan: norm2 > 0 ? Math.sqrt(Math.max(0, 1 - inSpan / norm2)) : 0 };
+};
+const sourceD = S.map((v) => geometry(v).d);
+console.log(
+  `# ${path}: ${K} source slots spanning ${kept.length} directions; source d: mean ${(sourceD.reduce((a, b) => a + b, 0) / K).toFixed(2)}, max ${Math.max(...sourceD).toFixed(2)}`,
+);
+console.log(
+  '| target | slot | success | action MSE | d (source spread) | off-span share | align loss (held-out) |',
+);
+console.log('|---|---|---|---|---|---|---|');
+
+const evaluate = async (e: Embodiment) =>
+  runEpisodes(
+    e,
+    'reach',
+    seedRange(episodes, 700_000 + 10_000 * seed),
+    policyController(policy, { slot, rng: new Rng(710_000 + 10_000 * seed) }),
+    { env: { imageSize: c.vision.imageSize }, parallel: 25 },
+  );
+
+for (const name of targets) {
+  const e = embodimentByName(name, 1);
+  const base = 1_000_000 * (seed + 1) + 10_000 * PLAY;
+  const play = await recordEpisodes(e, randomController(seed), 'play', PLAY, base, extractor, c);
+  const demos = await recordEpisodes(
+    e,
+    expertController(),
+    'demo',
+    PLAY,
+    base + 5_000,
+    extractor,
+    c,
+  );
+  const split = playSplit(policy, play.samples, play.meta, 16, new Rng(seed + 11), slot, 0.2);
+  const demoB = playSplit(policy, demos.samples, demos.meta, 16, new Rng(seed + 13), slot, 0).train;
+  // align's objective on the held-out play episodes, at whatever slot is in place (fixed draws)
+  const report = async (label: string) => {
+    const heldOut = evaluateLosses(policy, split.heldOut, { seed, weights }).total;
+    const r = await evaluate(e);
+    const g = geometry(slotVector(policy, slot));
+    console.log(
+      `| ${name} | ${label} | ${(100 * r.successRate).toFixed(0)}% | ${r.actionMse.toFixed(4)} | ${g.d.toFixed(2)} | ${g.d < 1e-3 ? '-' : `${(100 * g.offSpan).toFixed(0)}%`} | ${heldOut.toFixed(4)} |`,
+    );
+  };
+  fillWithSourceMean(policy, slot, sources);
+  await report('mean of the sources');
+  nearestSourceSlot(policy, split.train, sources, slot, { weights, seed });
+  await report('nearest source slot');
+  const fitSpan = async (prior: number) => {
+    fillWithSourceMean(policy, slot, sources);
+    return align(policy, split.train, {
+      slot,
+      parametrisation: 'span',
+      init: 'mean',
+      basis: sources,
+      maxSteps: curve.at(-1) ?? 200,
+      seed,
+      lossWeights: weights,
+      heldOut: split.heldOut,
+      prior,
+    });
+  };
+  // align span along its steps: one run continued chunk by chunk
+  fillWithSourceMean(policy, slot, sources);
+  let state: Awaited<ReturnType<typeof align>>['state'] | undefined;
+  let done = 0;
+  for (const at of curve) {
+    const r = await align(policy, split.train, {
+      slot,
+      parametrisation: 'span',
+      init: 'mean',
+      basis: sources,
+      maxSteps: at - done,
+      seed,
+      lossWeights: weights,
+      heldOut: split.heldOut,
+      ...(state ? { state } : {}),
+    });
+    state = r.state;
+    done = at;
+    await report(`align span, ${at} steps`);
+  }
+  state?.dispose();
+  for (const lambda of priors) {
+    const r = await fitSpan(lambda);
+    r.state.dispose();
+    await report(`align span + prior ${lambda}`);
+  }
+  for (const kind of ['span', 'free'] as const) {
+    fillWithSourceMean(policy, slot, sources);
+    const o = await align(policy, demoB, {
+      slot,
+      parametrisation: kind,
+      init: 'mean',
+      basis: sources,
+      maxSteps: 200,
+      lr: kind === 'free' ? 1e-3 : 3e-2,
+      objective: 'action',
+      seed,
+    });
+    o.state.dispose();
+    await report(`oracle adapter (${kind})`);
+  }
+}
+await extractor.dispose();
+policy.dispose();
