@@ -3,8 +3,10 @@
 // the Mahalanobis distance d of a slot from the source slots' mean, in the source slots' own
 // spread (the sources sit at d^2 ~ r, the dimension they span), and the share of the slot outside
 // that span; then success and action MSE:
-//   - the mean, the nearest source slot (align's objective on the play), the oracle adapters
-//     (free and span: the action loss on 10 labelled demos);
+//   - the oracle adapters first (free and span: the action loss on 10 labelled demos; every
+//     other row's distance and cosine to the span oracle, in the whitened code coordinates);
+//   - the mean, the nearest source slot (align's objective on the play);
+//   - align's objective on the held-out play episodes at every slot (a label-free selection?);
 //   - align span along its steps (success at 0, 25, 50, 100, 200 steps: where should it stop?);
 //   - align span with the Gaussian prior lambda * d^2 for each lambda of --priors.
 //   pnpm --filter @selfalign/experiments probe span-prior.ts CKPT --targets sign,combo [--seed 0]
@@ -66,26 +68,32 @@ const kept = eig.values.flatMap((g, i) => (g > 1e-6 * eig.values[0]! ? [i] : [])
 const geometry = (v: Float32Array) => {
   const x = Float64Array.from(v, (t, j) => t - mu[j]!);
   const y = D.map((row) => row.reduce((s, r, j) => s + r * x[j]!, 0));
-  let d2 = 0;
   let inSpan = 0;
-  for (const i of kept) {
-    const u = eig.vectors[i]!;
+  // whitened coordinates: along principal direction i the coordinate is uy/sqrt(g), the
+  // sources' variance there g/K, so z_i = sqrt(K) uy / g and d = ||z||
+  const z = kept.map((i) => {
     const g = eig.values[i]!;
-    const uy = u.reduce((s, ui, k) => s + ui * y[k]!, 0);
-    d2 += (K * uy * uy) / (g * g); // coordinate uy/sqrt(g), variance g/K
+    const uy = eig.vectors[i]!.reduce((s, ui, k) => s + ui * y[k]!, 0);
     inSpan += (uy * uy) / g;
-  }
+    return (Math.sqrt(K) * uy) / g;
+  });
   const norm2 = x.reduce((s, t) => s + t * t, 0);
-  return { d: Math.sqrt(d2), offSpan: norm2 > 0 ? Math.sqrt(Math.max(0, 1 - inSpan / norm2)) : 0 };
+  const d = Math.hypot(...z);
+  return { z, d, offSpan: norm2 > 0 ? Math.sqrt(Math.max(0, 1 - inSpan / norm2)) : 0 };
+};
+const dist = (a: number[], b: number[]) => Math.hypot(...a.map((t, i) => t - b[i]!));
+const cosine = (a: number[], b: number[]) => {
+  const n = Math.hypot(...a) * Math.hypot(...b);
+  return n > 0 ? a.reduce((s, t, i) => s + t * b[i]!, 0) / n : 0;
 };
 const sourceD = S.map((v) => geometry(v).d);
 console.log(
   `# ${path}: ${K} source slots spanning ${kept.length} directions; source d: mean ${(sourceD.reduce((a, b) => a + b, 0) / K).toFixed(2)}, max ${Math.max(...sourceD).toFixed(2)}`,
 );
 console.log(
-  '| target | slot | success | action MSE | d (source spread) | off-span share | align loss (held-out) |',
+  '| target | slot | success | action MSE | d (source spread) | off-span share | to the span oracle: distance / cosine | align loss (held-out) |',
 );
-console.log('|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|');
 
 const evaluate = async (e: Embodiment) =>
   runEpisodes(
@@ -112,14 +120,36 @@ for (const name of targets) {
   const split = playSplit(policy, play.samples, play.meta, 16, new Rng(seed + 11), slot, 0.2);
   const demoB = playSplit(policy, demos.samples, demos.meta, 16, new Rng(seed + 13), slot, 0).train;
   // align's objective on the held-out play episodes, at whatever slot is in place (fixed draws)
+  let oracleZ: number[] | undefined;
   const report = async (label: string) => {
     const heldOut = evaluateLosses(policy, split.heldOut, { seed, weights }).total;
     const r = await evaluate(e);
     const g = geometry(slotVector(policy, slot));
+    const toOracle = oracleZ
+      ? `${dist(g.z, oracleZ).toFixed(2)} / ${cosine(g.z, oracleZ).toFixed(2)}`
+      : '';
     console.log(
-      `| ${name} | ${label} | ${(100 * r.successRate).toFixed(0)}% | ${r.actionMse.toFixed(4)} | ${g.d.toFixed(2)} | ${g.d < 1e-3 ? '-' : `${(100 * g.offSpan).toFixed(0)}%`} | ${heldOut.toFixed(4)} |`,
+      `| ${name} | ${label} | ${(100 * r.successRate).toFixed(0)}% | ${r.actionMse.toFixed(4)} | ${g.d.toFixed(2)} | ${g.d < 1e-3 ? '-' : `${(100 * g.offSpan).toFixed(0)}%`} | ${toOracle} | ${heldOut.toFixed(4)} |`,
     );
+    return g;
   };
+  // the oracles first: the span oracle is the reference point of the other rows
+  for (const kind of ['span', 'free'] as const) {
+    fillWithSourceMean(policy, slot, sources);
+    const o = await align(policy, demoB, {
+      slot,
+      parametrisation: kind,
+      init: 'mean',
+      basis: sources,
+      maxSteps: 200,
+      lr: kind === 'free' ? 1e-3 : 3e-2,
+      objective: 'action',
+      seed,
+    });
+    o.state.dispose();
+    const g = await report(`oracle adapter (${kind})`);
+    if (kind === 'span') oracleZ = g.z;
+  }
   fillWithSourceMean(policy, slot, sources);
   await report('mean of the sources');
   nearestSourceSlot(policy, split.train, sources, slot, { weights, seed });
@@ -163,21 +193,6 @@ for (const name of targets) {
     const r = await fitSpan(lambda);
     r.state.dispose();
     await report(`align span + prior ${lambda}`);
-  }
-  for (const kind of ['span', 'free'] as const) {
-    fillWithSourceMean(policy, slot, sources);
-    const o = await align(policy, demoB, {
-      slot,
-      parametrisation: kind,
-      init: 'mean',
-      basis: sources,
-      maxSteps: 200,
-      lr: kind === 'free' ? 1e-3 : 3e-2,
-      objective: 'action',
-      seed,
-    });
-    o.state.dispose();
-    await report(`oracle adapter (${kind})`);
   }
 }
 await extractor.dispose();

@@ -221,6 +221,39 @@ describe('align: stopping, weights, guards, continuation', () => {
       x.policy.dispose();
     }
   });
+
+  it('iterate averaging commits the mean of the iterates from averageFrom on, and no tensor is left', async () => {
+    const a = setup(6);
+    const b = setup(6);
+    const opts = { slot: 1, parametrisation: 'span' as const, basis: [0, 2], lr: 5e-2 };
+    // the iterates after steps 3..6, one call per step (continuation is the same run)
+    const coefs: number[][] = [];
+    let st = (await align(a.policy, a.play, { ...opts, maxSteps: 2 })).state;
+    for (let k = 0; k < 4; k++) {
+      st = (await align(a.policy, a.play, { maxSteps: 1, state: st })).state;
+      coefs.push(Array.from(st.param.tree.get('coef').dataSync()));
+    }
+    st.dispose();
+    const live = tf.memory().numTensors;
+    const avg = await align(b.policy, b.play, { ...opts, maxSteps: 6, averageFrom: 2 });
+    const got = Array.from(avg.state.param.tree.get('coef').dataSync());
+    const want = coefs[0]!.map((_, j) => coefs.reduce((t, c) => t + c[j]!, 0) / coefs.length);
+    got.forEach((g, j) => expect(g).toBeCloseTo(want[j]!, 6));
+    expect(got).not.toEqual(coefs.at(-1));
+    avg.state.dispose();
+    expect(tf.memory().numTensors).toBe(live);
+    // averaging only the last iterate is no averaging
+    const last = await align(b.policy, b.play, { ...opts, maxSteps: 6, averageFrom: 5 });
+    expect(Array.from(last.state.param.tree.get('coef').dataSync())).toEqual(coefs.at(-1));
+    last.state.dispose();
+    await expect(align(b.policy, b.play, { ...opts, averageFrom: -1 })).rejects.toThrow(
+      /averageFrom must be a step >= 0/,
+    );
+    for (const x of [a, b]) {
+      x.dispose();
+      x.policy.dispose();
+    }
+  });
 });
 
 describe('slot parametrisations', () => {

@@ -88,6 +88,14 @@ export interface AlignOptions {
   flowTime?: number;
   /** What to fit: 'alignment' (align, unlabelled play) or 'action' (the oracle adapter: labelled target demos). */
   objective?: 'alignment' | 'action';
+  /**
+   * Iterate averaging (Polyak-Ruppert): from this step of the call on, keep the running mean of
+   * the trainable tensors and commit that mean at the end instead of the last iterate. The
+   * objective is noisy (flow-matching draws, a few hundred play frames), so late steps wander
+   * around its minimum; the mean of the wandering sits nearer it. Not applied when held-out
+   * early stopping restored its best slot or a non-finite loss stopped the run. Default: off.
+   */
+  averageFrom?: number;
   /** Continue from an earlier call. */
   state?: AlignState;
   onStep?: (step: number, loss: number, terms: StepTerms) => void;
@@ -290,6 +298,10 @@ export async function align(
   const smoothing = opts.smoothing ?? 0.9;
   const maxSteps = opts.maxSteps ?? 100;
   const evalEvery = opts.evalEvery ?? 10;
+  const averageFrom = opts.averageFrom;
+  if (averageFrom !== undefined && !(Number.isInteger(averageFrom) && averageFrom >= 0))
+    throw new RangeError(`averageFrom must be a step >= 0, got ${averageFrom}`);
+  let average: { n: number; mean: Map<string, tf.Tensor> } | undefined;
   try {
     for (let i = 0; i < maxSteps; i++) {
       const b = batches[state.step % batches.length]!;
@@ -325,6 +337,20 @@ export async function align(
         heldOutCurve.push({ step: state.step, losses: evaluate() });
       for (const t of lastGood.values()) t.dispose();
       lastGood = param.tree.snapshot();
+      if (averageFrom !== undefined && i >= averageFrom) {
+        if (average === undefined) average = { n: 1, mean: param.tree.snapshot() };
+        else {
+          const n = ++average.n;
+          for (const [path, v] of param.tree.select()) {
+            const old = average.mean.get(path)!;
+            average.mean.set(
+              path,
+              tf.tidy(() => tf.add(old, tf.div(tf.sub(v, old), n))),
+            );
+            old.dispose();
+          }
+        }
+      }
       state.ema =
         state.ema === undefined ? res.loss : smoothing * state.ema + (1 - smoothing) * res.loss;
       if (opts.lossThreshold !== undefined && state.ema < opts.lossThreshold) {
@@ -345,6 +371,8 @@ export async function align(
         }
       }
     }
+    if (average !== undefined && (stopReason === 'maxSteps' || stopReason === 'threshold'))
+      param.tree.restore(average.mean);
     param.commit();
     const after = evaluate();
     return {
@@ -362,6 +390,7 @@ export async function align(
   } finally {
     for (const t of lastGood.values()) t.dispose();
     if (best) for (const t of best.snap.values()) t.dispose();
+    if (average) for (const t of average.mean.values()) t.dispose();
     for (const c of caches.values()) disposePrefixCache(c);
     for (const b of [...batches, ...heldOut]) b.slot?.dispose();
   }

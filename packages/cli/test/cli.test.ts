@@ -541,6 +541,22 @@ describe('the pipeline on tiny configs', () => {
       ...['--adapter', 'perm-sdyn-no-prior', '--steps', '3', '--batch-size', '4', '--json'],
     );
     expect(prior.json().after).not.toEqual(noPrior.json().after);
+    // --average-from: the mean of the iterates from that step on is the slot saved
+    const averaged = await cli(
+      ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
+      ...['--adapter', 'perm-sdyn-avg', '--steps', '3', '--batch-size', '4'],
+      ...['--average-from', '1', '--json'],
+    );
+    expect(averaged.code, averaged.err.join('\n')).toBe(0);
+    expect(averaged.json().averageFrom).toBe(1);
+    expect(averaged.json().after).not.toEqual(noPrior.json().after);
+    oneLineError(
+      await cli(
+        ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
+        ...['--adapter', 'bad-avg', '--steps', '3', '--average-from', '3'],
+      ),
+      /align: --average-from 3 is not before the last of --steps 3/,
+    );
     oneLineError(
       await cli(
         ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
@@ -575,6 +591,7 @@ describe('the pipeline on tiny configs', () => {
       'perm-sdyn-near',
       'perm-sdyn-prior',
       'perm-sdyn-no-prior',
+      'perm-sdyn-avg',
       'perm-sdyn-zero',
     ])
       await rm(join(dir, 'adapters', `${a}.safetensors`));
@@ -877,6 +894,25 @@ describe('the pipeline on tiny configs', () => {
     ]);
     const both = await cli('results', '--merge', 'raw.json,lever.json');
     expect(both.out).toMatch(/\| perm \| 2 \| align free \[inverse only\] \| [\d.]+% \|/);
+    // a chunk can add seeds to an earlier run's; a cell in two files counts once, and only if
+    // both files agree on it
+    const seed1 = await cli(
+      ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],
+      ...['--episodes', '2', '--steps', '2', '--params', 'free', '--baselines', 'no'],
+      ...['--first-seed', '1', '--raw', 'seed1.json', '--json'],
+    );
+    expect(seed1.code, seed1.err.join('\n')).toBe(0);
+    expect(seed1.json().rows.map((r: { seed: number }) => r.seed)).toEqual([1]);
+    const twice = await cli('results', '--merge', 'raw.json,raw.json,seed1.json', '--json');
+    expect(twice.code, twice.err.join('\n')).toBe(0);
+    expect(twice.json().rows).toHaveLength(rows.length + 1);
+    const raw = JSON.parse(await readFile(join(dir, 'raw.json'), 'utf8'));
+    raw.rows[0].success += 0.5;
+    await writeFile(join(dir, 'raw-other.json'), JSON.stringify(raw));
+    oneLineError(
+      await cli('results', '--merge', 'raw.json,raw-other.json'),
+      /results --merge: perm \/ play 2 \/ seed 0 \/ no adaptation is in .*raw\.json and .*raw-other\.json with different numbers/,
+    );
     // the control: the same align on another robot's play, evaluated on the target
     const control = await cli(
       ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],

@@ -38,6 +38,8 @@ export const alignCommand: Command = {
                          from the source mean in the source slots' own spread (a Gaussian
                          prior on the robot's code; the sources sit at d^2 ~ the span's
                          dimension)                         (default 0: none)
+  --average-from K       commit the mean of the iterates from step K on instead of the last
+                         one (iterate averaging: the objective is noisy)  (default: off)
   --optimizer O          adam | sgd (plain steps of --lr, as align-aware pretraining's inner
                          steps)                             (default adam)
   --batch-size B         (default 16)
@@ -66,6 +68,7 @@ export const alignCommand: Command = {
     lr: { type: 'string' },
     optimizer: { type: 'string' },
     'span-prior': { type: 'string' },
+    'average-from': { type: 'string' },
     'batch-size': { type: 'string' },
     batches: { type: 'string' },
     'held-out': { type: 'string' },
@@ -176,6 +179,11 @@ export const alignCommand: Command = {
           `align: --span-prior is a prior on the span's code; --param ${param} has none`,
         );
       const steps = args.int('steps', 200, typeof init === 'number' ? 0 : 1);
+      const averageFrom = args.has('average-from') ? args.int('average-from', 0, 0) : undefined;
+      if (averageFrom !== undefined && averageFrom >= steps)
+        throw new UserError(
+          `align: --average-from ${averageFrom} is not before the last of --steps ${steps}`,
+        );
       const progress = new Progress(io, 'align', steps, !args.has('json'));
       const r = await align(policy, batches, {
         slot,
@@ -186,6 +194,7 @@ export const alignCommand: Command = {
         ...(args.has('lr') ? { lr: args.lr('lr') } : {}),
         optimizer,
         ...(prior > 0 ? { prior } : {}),
+        ...(averageFrom !== undefined ? { averageFrom } : {}),
         lossWeights: taskWeights,
         ...(heldOut.length ? { heldOut } : {}),
         ...(args.has('patience') ? { patience: args.int('patience', undefined, 1) } : {}),
@@ -201,6 +210,7 @@ export const alignCommand: Command = {
         wallMs: Math.round(r.wallMs),
         param,
         ...(prior > 0 ? { spanPrior: prior } : {}),
+        ...(averageFrom !== undefined ? { averageFrom } : {}),
         slot,
         taskWeights,
         init: picked ? { nearest: picked.nearest, scores: picked.scores } : initArg,

@@ -113,6 +113,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --span-prior L       span rows: add L * d^2 to align's loss, d the slot's distance from
                        the source mean in the source slots' spread (a Gaussian prior on
                        the code)                              (default 0: none)
+  --average-from K     align rows commit the mean of their iterates from step K on
+                       (iterate averaging)                    (default: off)
   --align-optimizer O  adam | sgd (plain steps of the learning rate: what align-aware
                        pretraining trains for)                (default adam)
   --align-weights W    perception,dynamics,inverse[,stateDynamics] loss weights (the fourth
@@ -138,6 +140,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     seeds: { type: 'string' },
     'first-seed': { type: 'string' },
     'span-prior': { type: 'string' },
+    'average-from': { type: 'string' },
     episodes: { type: 'string' },
     'eval-task': { type: 'string' },
     steps: { type: 'string' },
@@ -184,14 +187,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
         throw new UserError(
           `results --merge: the files come from different checkpoints, episode counts or tasks (steps ${steps.join(', ')}; episodes ${eps.join(', ')}; tasks ${tasks.join(', ')})`,
         );
-      const table = formatTable(
-        parts.flatMap((p) => p.rows),
-        steps[0]!,
-        eps[0]!,
-        tasks[0]!,
-      );
+      const rows = uniqueCells(parts, files);
+      const table = formatTable(rows, steps[0]!, eps[0]!, tasks[0]!);
       if (outFile) await writeFile(resolve(io.cwd, outFile), `${table.join('\n')}\n`);
-      return { lines: table, json: { merged: files, rows: parts.flatMap((p) => p.rows) } };
+      return { lines: table, json: { merged: files, rows } };
     }
     const ckpt = resolve(io.cwd, args.str('checkpoint'));
     checkOutputs(
@@ -229,6 +228,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
         : {}),
     };
     const alignOptimizer = args.choice('align-optimizer', ['adam', 'sgd'] as const, 'adam');
+    const averageFrom = args.has('average-from') ? args.int('average-from', 0, 0) : undefined;
+    if (averageFrom !== undefined && averageFrom >= steps)
+      throw new UserError(
+        `results: --average-from ${averageFrom} is not before the last of --steps ${steps}`,
+      );
     const spanPrior = args.num(
       'span-prior',
       0,
@@ -375,6 +379,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 seed: s,
                 lossWeights,
                 optimizer: alignOptimizer,
+                ...(averageFrom !== undefined ? { averageFrom } : {}),
                 ...(spanPrior > 0 && (param === 'span' || param === 'span+residual')
                   ? { prior: spanPrior }
                   : {}),
@@ -505,6 +510,36 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     return { lines: table, json: raw };
   },
 };
+
+/**
+ * The rows of several raw files, each cell (target, budget, seed, method) once: a chunk that
+ * reran a cell of another (a seed-0 rerun beside new seeds) must agree with it to the last digit,
+ * else the merge is refused rather than counting a cell twice or picking one.
+ */
+function uniqueCells(parts: readonly RawResults[], files: readonly string[]): Row[] {
+  const seen = new Map<string, { row: Row; file: string }>();
+  const rows: Row[] = [];
+  parts.forEach((p, i) => {
+    for (const r of p.rows) {
+      const key = `${r.target} / play ${r.budget} / seed ${r.seed} / ${r.method}`;
+      const first = seen.get(key);
+      if (first === undefined) {
+        seen.set(key, { row: r, file: files[i]! });
+        rows.push(r);
+        continue;
+      }
+      const same =
+        first.row.success === r.success &&
+        first.row.actionMse === r.actionMse &&
+        first.row.demoLoss === r.demoLoss;
+      if (!same)
+        throw new UserError(
+          `results --merge: ${key} is in ${first.file} and ${files[i]} with different numbers (success ${first.row.success} vs ${r.success}); merge one of them`,
+        );
+    }
+  });
+  return rows;
+}
 
 /** Checks slot parametrisation names (`what`: how the error names them). */
 function parametrisations(names: readonly string[], what: string): (typeof PARAMS)[number][] {
