@@ -8,9 +8,10 @@
 //   - the mean, the nearest source slot (align's objective on the play);
 //   - align's objective on the held-out play episodes at every slot (a label-free selection?);
 //   - align span along its steps (success at 0, 25, 50, 100, 200 steps: where should it stop?);
-//   - align span with the Gaussian prior lambda * d^2 for each lambda of --priors.
+//   - align span with the Gaussian prior lambda * d^2 for each lambda of --priors;
+//   - with --average-from K, align span committing the mean of its iterates from step K on.
 //   pnpm --filter @selfalign/experiments probe span-prior.ts CKPT --targets sign,combo [--seed 0]
-//     [--episodes 50] [--priors 0.01,0.1] [--curve 25,50,100,200]
+//     [--episodes 50] [--priors 0.01,0.1] [--curve 25,50,100,200] [--average-from 100]
 import { align, defaultAlignWeights, evaluateLosses, loadCheckpoint } from '@selfalign/align';
 import { embodimentByName, featureExtractor, recordEpisodes } from '@selfalign/cli/shared';
 import { initBackend, Rng, symmetricEigen } from '@selfalign/core';
@@ -38,6 +39,9 @@ const seed = Number(arg('--seed', '0'));
 const episodes = Number(arg('--episodes', '50'));
 const priors = arg('--priors', '0.01,0.1').split(',').filter(Boolean).map(Number);
 const curve = arg('--curve', '25,50,100,200').split(',').filter(Boolean).map(Number);
+const averageFrom = process.argv.includes('--average-from')
+  ? Number(arg('--average-from', '100'))
+  : undefined;
 const PLAY = 10;
 await initBackend('wasm');
 const loaded = await loadCheckpoint(path);
@@ -154,7 +158,7 @@ for (const name of targets) {
   await report('mean of the sources');
   nearestSourceSlot(policy, split.train, sources, slot, { weights, seed });
   await report('nearest source slot');
-  const fitSpan = async (prior: number) => {
+  const fitSpan = async (prior: number, from?: number) => {
     fillWithSourceMean(policy, slot, sources);
     return align(policy, split.train, {
       slot,
@@ -166,6 +170,7 @@ for (const name of targets) {
       lossWeights: weights,
       heldOut: split.heldOut,
       prior,
+      ...(from !== undefined ? { averageFrom: from } : {}),
     });
   };
   // align span along its steps: one run continued chunk by chunk
@@ -193,6 +198,11 @@ for (const name of targets) {
     const r = await fitSpan(lambda);
     r.state.dispose();
     await report(`align span + prior ${lambda}`);
+  }
+  if (averageFrom !== undefined) {
+    const r = await fitSpan(0, averageFrom);
+    r.state.dispose();
+    await report(`align span, the mean of its iterates from step ${averageFrom}`);
   }
 }
 await extractor.dispose();

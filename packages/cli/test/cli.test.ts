@@ -851,6 +851,12 @@ describe('the pipeline on tiny configs', () => {
     expect(rows[6]!.actionMse).not.toBe(rows[0]!.actionMse);
     // align moved the slot: its actions differ from no adaptation's
     expect(rows[2]!.actionMse).not.toBe(rows[0]!.actionMse);
+    // align rows carry align's own losses before and after (same draws): its objective moved
+    const al = res.json().rows[2].alignLosses;
+    expect(['held-out', 'train']).toContain(al.on);
+    expect(al.after.total).not.toBe(al.before.total);
+    expect(Object.keys(al.after)).toEqual(expect.arrayContaining(['perception', 'total']));
+    expect(res.json().rows[0].alignLosses).toBeUndefined();
     const table = await readFile(join(dir, 'table.md'), 'utf8');
     expect(table).toMatch(
       /\| perm \| 2 \| align span \| [\d.]+% \| [\d.]+ \| [\d.]+ \| (-?\d+%|no gap) \| (-?\d+%|no gap) \| (-?\d+%|no gap) \|/,

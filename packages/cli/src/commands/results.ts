@@ -15,6 +15,7 @@ import {
   evaluateLosses,
   loadCheckpoint,
   SLOT_PARAMETRISATIONS,
+  type TaskLosses,
 } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import type { Sample } from '@selfalign/data';
@@ -74,6 +75,12 @@ interface Row {
    * for every row: moves before success does (absent in raw files written before it).
    */
   demoLoss?: number;
+  /**
+   * Align rows: align's per-task losses (and their weighted total, its objective) before and after
+   * align, on the held-out play episodes (`on: 'held-out'`; the training batches when nothing is
+   * held out), the same draws for both and for every row of a cell. Absent in older files.
+   */
+  alignLosses?: { before: TaskLosses; after: TaskLosses; on: 'held-out' | 'train' };
   wallS: number;
 }
 
@@ -293,7 +300,12 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
           for (let s = firstSeed; s < firstSeed + seeds; s++) {
             const row = (
               method: string,
-              r: { success: number; actionMse: number; demoLoss: number },
+              r: {
+                success: number;
+                actionMse: number;
+                demoLoss: number;
+                alignLosses?: Row['alignLosses'];
+              },
               t0: number,
             ) => {
               const wallS = (performance.now() - t0) / 1000;
@@ -301,7 +313,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               // a line per row on stderr for logs of long runs (the bar is for terminals)
               if (!io.tty)
                 io.err(
-                  `${new Date().toISOString()} ${name} play ${budget} seed ${s}: ${method} success ${(100 * r.success).toFixed(1)}% action MSE ${r.actionMse.toFixed(4)} demo loss ${r.demoLoss.toFixed(4)} (${wallS.toFixed(0)} s)`,
+                  `${new Date().toISOString()} ${name} play ${budget} seed ${s}: ${method} success ${(100 * r.success).toFixed(1)}% action MSE ${r.actionMse.toFixed(4)} demo loss ${r.demoLoss.toFixed(4)}${r.alignLosses ? ` align objective (${r.alignLosses.on}) ${r.alignLosses.before.total.toFixed(4)} -> ${r.alignLosses.after.total.toFixed(4)}` : ''} (${wallS.toFixed(0)} s)`,
                 );
             };
             const base = 1_000_000 * (s + 1) + 10_000 * budget;
@@ -388,6 +400,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 ...(split.heldOut.length ? { heldOut: split.heldOut } : {}),
               });
               r.state.dispose();
+              return {
+                before: r.before,
+                after: r.after,
+                on: split.heldOut.length ? ('held-out' as const) : ('train' as const),
+              };
             };
             const modes = alignData === 'both' ? (['all', 'fixed'] as const) : [alignData];
             for (const mode of modes) {
@@ -397,9 +414,17 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                   : { train: batches(play.samples, 4, new Rng(s + 11)), heldOut: [] };
               for (const param of params) {
                 t0 = performance.now();
-                await alignOn(split, param, initChoice === 'nearest' ? nearest : 'mean');
+                const alignLosses = await alignOn(
+                  split,
+                  param,
+                  initChoice === 'nearest' ? nearest : 'mean',
+                );
                 const fixed = mode === 'fixed' && alignData === 'both' ? ' (fixed batches)' : '';
-                row(`align ${param}${fixed}${label}`, await evaluate(policy, e, s), t0);
+                row(
+                  `align ${param}${fixed}${label}`,
+                  { ...(await evaluate(policy, e, s)), alignLosses },
+                  t0,
+                );
               }
               if (mode === 'fixed') for (const b of split.train) disposeBatch(b);
             }
@@ -418,10 +443,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               const otherSplit = alignSplit(other);
               for (const param of params) {
                 t0 = performance.now();
-                await alignOn(otherSplit, param, 'mean');
+                const alignLosses = await alignOn(otherSplit, param, 'mean');
                 row(
                   `align ${param} on ${controlName}'s play${label}`,
-                  await evaluate(policy, e, s),
+                  { ...(await evaluate(policy, e, s)), alignLosses },
                   t0,
                 );
               }
