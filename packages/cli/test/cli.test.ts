@@ -527,48 +527,45 @@ describe('the pipeline on tiny configs', () => {
     );
     expect(near.json().steps).toBe(0);
     expect(near.json().after).toEqual(near.json().before);
+    // the xt policy on play-f.arrow into adapter NAME, with more flags
+    const alignXt = (adapter: string, ...flags: string[]) =>
+      cli(
+        ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
+        ...['--adapter', adapter, ...flags],
+      );
     // --span-prior: recorded in the adapter, and it changes the fit; no prior without a span
-    const prior = await cli(
-      ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
-      ...['--adapter', 'perm-sdyn-prior', '--steps', '3', '--batch-size', '4'],
+    const prior = await alignXt(
+      'perm-sdyn-prior',
+      ...['--steps', '3', '--batch-size', '4'],
       ...['--span-prior', '100', '--json'],
     );
     expect(prior.code, prior.err.join('\n')).toBe(0);
     expect(prior.json().spanPrior).toBe(100);
     expect(dflt.json().spanPrior).toBeUndefined();
-    const noPrior = await cli(
-      ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
-      ...['--adapter', 'perm-sdyn-no-prior', '--steps', '3', '--batch-size', '4', '--json'],
+    const noPrior = await alignXt(
+      'perm-sdyn-no-prior',
+      ...['--steps', '3', '--batch-size', '4', '--json'],
     );
     expect(prior.json().after).not.toEqual(noPrior.json().after);
     // --average-from: the mean of the iterates from that step on is the slot saved
-    const averaged = await cli(
-      ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
-      ...['--adapter', 'perm-sdyn-avg', '--steps', '3', '--batch-size', '4'],
+    const averaged = await alignXt(
+      'perm-sdyn-avg',
+      ...['--steps', '3', '--batch-size', '4'],
       ...['--average-from', '1', '--json'],
     );
     expect(averaged.code, averaged.err.join('\n')).toBe(0);
     expect(averaged.json().averageFrom).toBe(1);
     expect(averaged.json().after).not.toEqual(noPrior.json().after);
     oneLineError(
-      await cli(
-        ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
-        ...['--adapter', 'bad-avg', '--steps', '3', '--average-from', '3'],
-      ),
+      await alignXt('bad-avg', ...['--steps', '3', '--average-from', '3']),
       /align: --average-from 3 is not before the last of --steps 3/,
     );
     oneLineError(
-      await cli(
-        ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
-        ...['--adapter', 'bad-prior', '--param', 'free', '--span-prior', '1'],
-      ),
+      await alignXt('bad-prior', ...['--param', 'free', '--span-prior', '1']),
       /align: --span-prior is a prior on the span's code; --param free has none/,
     );
     oneLineError(
-      await cli(
-        ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
-        ...['--adapter', 'bad-prior', '--span-prior', '-1'],
-      ),
+      await alignXt('bad-prior', ...['--span-prior', '-1']),
       /align: --span-prior must be a number >= 0, got '-1'/,
     );
     const still = await alignW('perm-sdyn-zero', '0,0,0,0');
