@@ -153,13 +153,21 @@ describe('align: stopping, weights, guards, continuation', () => {
     r.state.dispose();
   });
 
-  it('the default weights: the three design tasks, or the state-dynamics task alone for a policy that has it', () => {
+  it('the default weights: the three design tasks, or the blind extra tasks alone for a policy that has them', () => {
     expect(defaultAlignWeights(tiny)).toEqual({ perception: 1, dynamics: 1, inverseDynamics: 1 });
     expect(defaultAlignWeights({ ...tiny, extraAlignmentTasks: ['stateDynamics'] })).toEqual({
       perception: 0,
       dynamics: 0,
       inverseDynamics: 0,
       stateDynamics: 1,
+    });
+    const both = { ...tiny, extraAlignmentTasks: ['stateDynamics', 'kinematics'] as const };
+    expect(defaultAlignWeights(both)).toEqual({
+      perception: 0,
+      dynamics: 0,
+      inverseDynamics: 0,
+      stateDynamics: 1,
+      kinematics: 1,
     });
   });
 

@@ -198,16 +198,19 @@ export function fixedTime(batch: TrainBatch, flowTime: number | undefined): tf.T
 }
 
 /**
- * The alignment-task weights align uses where it is not told: for a policy pretrained with the
- * blind state-dynamics task (`extraAlignmentTasks: ['stateDynamics']`), that task alone, the
- * design's three image tasks at 0 (docs/results.md 2f and 2g: aligned alone through the
- * embodiment code it is the first objective that finds the robot; the image tasks carry no
- * robot and, even at a tenth of its weight, pull align off it); otherwise the design's three at 1.
+ * The alignment-task weights align uses where it is not told: for a policy pretrained with
+ * blind extra tasks (`extraAlignmentTasks`: state dynamics, kinematics), those tasks at 1 and
+ * the design's three image tasks at 0 (docs/results.md 2f and 2g: aligned alone through the
+ * embodiment code the state-dynamics task is the first objective that finds the robot; the
+ * image tasks carry no robot and, even at a tenth of its weight, pull align off it); otherwise
+ * the design's three at 1.
  */
 export function defaultAlignWeights(config: PolicyConfig): Partial<AlignWeights> {
-  return config.extraAlignmentTasks?.includes('stateDynamics')
-    ? { perception: 0, dynamics: 0, inverseDynamics: 0, stateDynamics: 1 }
-    : { perception: 1, dynamics: 1, inverseDynamics: 1 };
+  const extra = config.extraAlignmentTasks ?? [];
+  if (extra.length === 0) return { perception: 1, dynamics: 1, inverseDynamics: 1 };
+  const out: Partial<AlignWeights> = { perception: 0, dynamics: 0, inverseDynamics: 0 };
+  for (const task of extra) out[task] = 1;
+  return out;
 }
 
 export async function align(

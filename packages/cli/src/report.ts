@@ -141,15 +141,20 @@ export function renderReport(r: Report): string {
             `<figure><figcaption>${esc(title)}</figcaption>${lineChart(title, curves)}</figure>`,
         )
         .join('');
-      // the design's three tasks, and the state-dynamics task where the policy has it
-      const tasks = ['perception', 'dynamics', 'inverseDynamics', 'stateDynamics'].filter((task) =>
-        Object.values(t.heldOut).some((v) => v.before[task] !== undefined),
-      );
+      // the design's three tasks, and the extra (blind) tasks where the policy has them
+      const tasks = [
+        'perception',
+        'dynamics',
+        'inverseDynamics',
+        'stateDynamics',
+        'kinematics',
+      ].filter((task) => Object.values(t.heldOut).some((v) => v.before[task] !== undefined));
       const title: Record<string, string> = {
         perception: 'perception',
         dynamics: 'dynamics',
         inverseDynamics: 'inverse dynamics',
         stateDynamics: 'state dynamics',
+        kinematics: 'kinematics',
       };
       const table = Object.entries(t.heldOut)
         .map(

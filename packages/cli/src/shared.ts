@@ -20,7 +20,13 @@ import {
   readEpisodes,
   type Sample,
 } from '@selfalign/data';
-import { getConfig, type Policy, type PolicyConfig, type TrainBatch } from '@selfalign/experts';
+import {
+  EXTRA_ALIGNMENT_TASKS,
+  getConfig,
+  type Policy,
+  type PolicyConfig,
+  type TrainBatch,
+} from '@selfalign/experts';
 import { episodeData, framesMeta } from '@selfalign/harness';
 import {
   type Controller,
@@ -263,26 +269,39 @@ export async function simEpisodeData(
 
 /**
  * The alignment-task loss weights of a flag (`results --align-weights`, `align --task-weights`):
- * perception,dynamics,inverse[,stateDynamics], each a number >= 0; undefined when the flag is
- * absent. The fourth is for a policy pretrained with the state-dynamics task;
- * `checkTaskWeights` checks that once the policy is loaded.
+ * perception,dynamics,inverse[,stateDynamics[,kinematics]], each a number >= 0; undefined when
+ * the flag is absent. The fourth and fifth are for a policy pretrained with those extra tasks
+ * (`pretrain --extra-tasks`); `checkTaskWeights` checks that once the policy is loaded.
  */
 export function parseTaskWeights(args: Args, flag: string): Partial<AlignWeights> | undefined {
   if (!args.has(flag)) return undefined;
   const w = args.list(flag).map(Number);
-  if ((w.length !== 3 && w.length !== 4) || w.some((x) => !(Number.isFinite(x) && x >= 0)))
+  const most = 3 + EXTRA_ALIGNMENT_TASKS.length;
+  if (w.length < 3 || w.length > most || w.some((x) => !(Number.isFinite(x) && x >= 0)))
     throw new UsageError(
-      `${args.command}: --${flag} takes three or four weights >= 0 (perception,dynamics,inverse[,stateDynamics]), got '${args.str(flag)}'`,
+      `${args.command}: --${flag} takes 3 to ${most} weights >= 0 (perception,dynamics,inverse[,${EXTRA_ALIGNMENT_TASKS.join('[,')}${']'.repeat(EXTRA_ALIGNMENT_TASKS.length)}), got '${args.str(flag)}'`,
     );
-  return {
-    perception: w[0]!,
-    dynamics: w[1]!,
-    inverseDynamics: w[2]!,
-    ...(w.length === 4 ? { stateDynamics: w[3]! } : {}),
-  };
+  const out: Partial<AlignWeights> = { perception: w[0]!, dynamics: w[1]!, inverseDynamics: w[2]! };
+  for (const [i, task] of EXTRA_ALIGNMENT_TASKS.entries())
+    if (w[3 + i] !== undefined) out[task] = w[3 + i]!;
+  return out;
 }
 
-/** A stateDynamics weight needs a policy that has the task (a clear error, before any work). */
+/** Alignment-task names as the CLI's tables head them. */
+export const TASK_SHORT_TITLE: Readonly<Record<string, string>> = Object.freeze({
+  perception: 'perception',
+  dynamics: 'dynamics',
+  inverseDynamics: 'inverse dyn.',
+  stateDynamics: 'state dyn.',
+  kinematics: 'kinematics',
+});
+
+const ORDINAL = ['fourth', 'fifth', 'sixth'];
+
+/**
+ * A positive weight of an extra task needs a policy that has the task (a clear error, before
+ * any work); a 0 for a task the policy lacks is dropped (it only holds a later task's place).
+ */
 export function checkTaskWeights(
   command: string,
   flag: string,
@@ -290,11 +309,14 @@ export function checkTaskWeights(
   config: PolicyConfig,
   ckpt: string,
 ): void {
-  if (
-    weights?.stateDynamics !== undefined &&
-    !config.extraAlignmentTasks?.includes('stateDynamics')
-  )
-    throw new UserError(
-      `${command}: --${flag} has a fourth (stateDynamics) weight, but ${ckpt} was not pretrained with that task (pretrain --extra-tasks stateDynamics)`,
-    );
+  if (weights === undefined) return;
+  for (const [i, task] of EXTRA_ALIGNMENT_TASKS.entries()) {
+    const w = weights[task];
+    if (w === undefined || config.extraAlignmentTasks?.includes(task)) continue;
+    if (w > 0)
+      throw new UserError(
+        `${command}: --${flag} has a ${ORDINAL[i]} (${task}) weight, but ${ckpt} was not pretrained with that task (pretrain --extra-tasks ${task})`,
+      );
+    delete weights[task];
+  }
 }

@@ -575,9 +575,10 @@ describe('the pipeline on tiny configs', () => {
       await alignW('no-sdyn', '0,0,0,1', 'ckpt.safetensors'),
       /align: --task-weights has a fourth \(stateDynamics\) weight, but .*ckpt\.safetensors was not pretrained with that task/,
     );
+    oneLineError(await alignW('bad-w', '1,x,1'), /align: --task-weights takes 3 to 5 weights >= 0/);
     oneLineError(
-      await alignW('bad-w', '1,x,1'),
-      /align: --task-weights takes three or four weights >= 0/,
+      await alignW('no-kin', '0,0,0,1,1'),
+      /align: --task-weights has a fifth \(kinematics\) weight, but .* was not pretrained with that task \(pretrain --extra-tasks kinematics\)/,
     );
     // the adapter tests below count the adapters of this directory
     for (const a of [
@@ -612,6 +613,59 @@ describe('the pipeline on tiny configs', () => {
       /\| slot \| perception \| dynamics \| inverse dyn\. \| state dyn\. \| total/,
     );
     expect(dg.out).toMatch(/oracle vs no adaptation .*stateDynamics -?[\d.]+%/);
+  });
+
+  it('pretrain --extra-tasks adds the kinematics task beside state dynamics; align fits with either or both', async () => {
+    const run = await cli(
+      ...['pretrain', '--config', 'tiny', '--data', 'demos.arrow,play-f.arrow'],
+      ...[
+        '--init',
+        'xt.safetensors',
+        '--out',
+        'xk.safetensors',
+        '--steps',
+        '1',
+        '--log-every',
+        '1',
+      ],
+      ...['--extra-tasks', 'stateDynamics,kinematics', '--batch-size', '4', '--workers', '1'],
+      '--frozen-prefix',
+    );
+    expect(run.code, run.err.join('\n')).toBe(0);
+    expect(run.err.some((l) => /step 1\/1 .*stateDynamics [\d.]+.*kinematics [\d.]+/.test(l))).toBe(
+      true,
+    );
+    const alignK = (adapter: string, ...weights: string[]) =>
+      cli(
+        ...[
+          'align',
+          '--checkpoint',
+          'xk.safetensors',
+          '--data',
+          'play-f.arrow',
+          '--adapter',
+          adapter,
+        ],
+        ...['--steps', '2', '--batch-size', '4', ...weights, '--json'],
+      );
+    // default: both blind tasks at 1, the image tasks at 0
+    const both = await alignK('perm-kin-default');
+    expect(both.code, both.err.join('\n')).toBe(0);
+    expect(both.json().taskWeights).toMatchObject({
+      perception: 0,
+      dynamics: 0,
+      inverseDynamics: 0,
+      stateDynamics: 1,
+      kinematics: 1,
+    });
+    expect(Number.isFinite(both.json().after.kinematics)).toBe(true);
+    const kin = await alignK('perm-kin-only', '--task-weights', '0,0,0,0,1');
+    expect(kin.code, kin.err.join('\n')).toBe(0);
+    expect(kin.json().taskWeights).toMatchObject({ stateDynamics: 0, kinematics: 1 });
+    // the kinematics loss moved, and only the objective it weighs (its own loss) is optimised
+    expect(kin.json().after.kinematics).not.toBe(kin.json().before.kinematics);
+    for (const a of ['perm-kin-default', 'perm-kin-only'])
+      await rm(join(dir, 'adapters', `${a}.safetensors`));
   });
 
   it('pretrain --data-weights draws rows by file: a file of weight 0 trains nothing', async () => {

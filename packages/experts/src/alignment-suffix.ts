@@ -12,6 +12,9 @@
 //                  chunk s'_t; it does not see the prefix (blind), so the embodiment it needs
 //                  (which action moves which joint, which way, how fast) can come only from
 //                  the TTT slot                                                      ar [1, 0...]
+//   kinematics     2 tokens     clean state after the chunk s', then the noisy features of that
+//                  frame f_t; blind too: what the arm looks like in a given joint state (link
+//                  lengths, encoder offsets) can come only from the slot             ar [1, 0]
 // Heads: perception Linear(D, Ds) on its token, dynamics Linear(D, F) on the noisy feature
 // token, inverse Linear(D, A) on the last Ha tokens. Action tokens past the episode end are
 // padding (they neither attend nor are attended). Adding a task = a table entry (and the data
@@ -157,6 +160,12 @@ export const INVERSE_DYNAMICS: AlignmentTask<'inverseDynamics'> = {
 export const ALIGNMENT_TASKS = [PERCEPTION, DYNAMICS, INVERSE_DYNAMICS] as const;
 export type AlignmentTaskName = (typeof ALIGNMENT_TASKS)[number]['name'];
 
+const nextStateOf = (ctx: TaskContext, task: string): tf.Tensor => {
+  if (ctx.nextState === undefined)
+    throw new Error(`the ${task} alignment task needs batch.nextState (the state after the chunk)`);
+  return ctx.nextState;
+};
+
 export const STATE_DYNAMICS: AlignmentTask<'stateDynamics'> = {
   name: 'stateDynamics',
   segment: 'stateDynamics',
@@ -170,13 +179,7 @@ export const STATE_DYNAMICS: AlignmentTask<'stateDynamics'> = {
     ['sdyn_next_in', c.stateDim],
   ],
   head: (c) => ['state_dynamics_head', c.stateDim],
-  target: (ctx) => {
-    if (ctx.nextState === undefined)
-      throw new Error(
-        'the stateDynamics alignment task needs batch.nextState (the state after the chunk)',
-      );
-    return { x0: ctx.nextState, mask: ctx.stateDims };
-  },
+  target: (ctx) => ({ x0: nextStateOf(ctx, 'stateDynamics'), mask: ctx.stateDims }),
   tokens: (ctx, xt, lin) => ({
     x: tf.concat(
       [
@@ -193,9 +196,41 @@ export const STATE_DYNAMICS: AlignmentTask<'stateDynamics'> = {
   count: (n) => n.rows * Math.min(n.stateDims, n.config.stateDim),
 };
 
+export const KINEMATICS: AlignmentTask<'kinematics'> = {
+  name: 'kinematics',
+  segment: 'kinematics',
+  sees: [],
+  blind: true,
+  noiseKey: 'kinematics',
+  noiseShape: (c, b) => [b, c.featureDim],
+  inputs: (c) => [
+    ['kin_state_in', c.stateDim],
+    ['kin_feature_in', c.featureDim],
+  ],
+  head: (c) => ['kinematics_head', c.featureDim],
+  target: (ctx) => {
+    nextStateOf(ctx, 'kinematics');
+    return { x0: ctx.features, mask: tf.ones([1, ctx.features.shape[1]!]) };
+  },
+  tokens: (ctx, xt, lin) => ({
+    x: tf.concat(
+      [
+        tf.expandDims(lin(nextStateOf(ctx, 'kinematics'), 'kin_state_in'), 1),
+        fused(ctx, tf.expandDims(lin(xt, 'kin_feature_in'), 1)),
+      ],
+      1,
+    ),
+    inputMask: tf.concat([ones(ctx), ones(ctx)], 1),
+    ar: [1, 0],
+  }),
+  readout: () => ({ start: 1, count: 1, squeeze: true }),
+  count: (n) => n.rows * n.config.featureDim,
+};
+
 /** Tasks a config may add after the design's three (`PolicyConfig.extraAlignmentTasks`). */
 export const EXTRA_TASKS: Readonly<Record<ExtraAlignmentTask, AlignmentTask>> = Object.freeze({
   stateDynamics: STATE_DYNAMICS,
+  kinematics: KINEMATICS,
 });
 
 /** The alignment tasks of a config: the design's three, then its extra ones in order. */

@@ -45,8 +45,7 @@ export function randomBatch(
   };
   if (opts.isDemo) batch.isDemo = tf.tensor1d(Float32Array.from(opts.isDemo));
   // drawn last and only for a config whose tasks read it (other configs' draws stay as they were)
-  if (c.extraAlignmentTasks?.includes('stateDynamics'))
-    batch.nextState = randomNormal(rng, [b, ds]);
+  if ((c.extraAlignmentTasks ?? []).length > 0) batch.nextState = randomNormal(rng, [b, ds]);
   return batch;
 }
 

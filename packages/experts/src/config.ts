@@ -77,10 +77,14 @@ export interface PolicyConfig {
 }
 
 /**
- * Alignment tasks a config may add: `stateDynamics` predicts the proprioceptive state after the
- * action chunk from the state and the actions, without seeing the image.
+ * Alignment tasks a config may add, both blind (they see neither the image nor the prompt, so
+ * the robot reaches them only through the TTT slot): `stateDynamics` predicts the
+ * proprioceptive state after the action chunk from the state and the actions (the joint
+ * dynamics: which action moves which joint, which way, how fast); `kinematics` predicts the
+ * image features of a frame from its joint state (the body: link lengths, encoder offsets,
+ * which a still image shows and the joint dynamics do not).
  */
-export const EXTRA_ALIGNMENT_TASKS = ['stateDynamics'] as const;
+export const EXTRA_ALIGNMENT_TASKS = ['stateDynamics', 'kinematics'] as const;
 export type ExtraAlignmentTask = (typeof EXTRA_ALIGNMENT_TASKS)[number];
 
 const deepFreeze = <T>(o: T): T => {

@@ -49,10 +49,11 @@ export const alignCommand: Command = {
   --batches N            instead the old fixed-batch mode: N random batches drawn once and
                          reused every step, plus --held-out N random batches (default 1)
   --patience N           stop after N held-out evaluations without improvement
-  --task-weights W       perception,dynamics,inverse[,stateDynamics] loss weights (the fourth
-                         for a policy pretrained with --extra-tasks stateDynamics; default: the
-                         state-dynamics task alone (0,0,0,1) for such a policy, else 1,1,1;
-                         weights not given take these defaults)
+  --task-weights W       perception,dynamics,inverse[,stateDynamics[,kinematics]] loss weights
+                         (the fourth and fifth for a policy pretrained with those --extra-tasks;
+                         0 holds a missing task's place; default: the policy's extra tasks
+                         alone at 1, e.g. 0,0,0,1, else 1,1,1; weights not given take these
+                         defaults)
   --adapters DIR         where adapters are saved            (default adapters)
   --save-checkpoint F    also write the checkpoint with the slot filled (weights only; refuses
                          to replace a resumable training checkpoint without --force)
@@ -228,7 +229,7 @@ export const alignCommand: Command = {
       return {
         lines: [
           `aligned slot ${slot} (${param}) for ${r.steps} steps in ${(r.wallMs / 1000).toFixed(1)} s, stopped: ${r.stopReason}; play: ${split}`,
-          `  held-out   perception ${f(r.before.perception)} -> ${f(r.after.perception)}, dynamics ${f(r.before.dynamics)} -> ${f(r.after.dynamics)}, inverse ${f(r.before.inverseDynamics)} -> ${f(r.after.inverseDynamics)}${r.before.stateDynamics === undefined ? '' : `, state dynamics ${f(r.before.stateDynamics)} -> ${f(r.after.stateDynamics!)}`}`,
+          `  held-out   perception ${f(r.before.perception)} -> ${f(r.after.perception)}, dynamics ${f(r.before.dynamics)} -> ${f(r.after.dynamics)}, inverse ${f(r.before.inverseDynamics)} -> ${f(r.after.inverseDynamics)}${r.before.stateDynamics === undefined ? '' : `, state dynamics ${f(r.before.stateDynamics)} -> ${f(r.after.stateDynamics!)}`}${r.before.kinematics === undefined ? '' : `, kinematics ${f(r.before.kinematics)} -> ${f(r.after.kinematics!)}`}`,
           `  adapter ${path}`,
         ],
         json: { adapter: path, ...stats },

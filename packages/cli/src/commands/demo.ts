@@ -45,18 +45,16 @@ import type { Command } from '../command.js';
 import { UsageError, UserError } from '../io.js';
 import { checkOutputDir } from '../paths.js';
 import { type Report, type ReportTarget, renderReport } from '../report.js';
-import { configByName, featureExtractor, loadSamples, simEpisodeData } from '../shared.js';
+import {
+  configByName,
+  featureExtractor,
+  loadSamples,
+  simEpisodeData,
+  TASK_SHORT_TITLE,
+} from '../shared.js';
 
 /** The pretrained policy that ships in the repository (docs: checkpoints/README.md). */
 export const SHIPPED_NAME = 'checkpoints/small-reach32.safetensors';
-
-/** Alignment-task names as the demo's table heads them. */
-const TASK_TITLE: Record<string, string> = {
-  perception: 'perception',
-  dynamics: 'dynamics',
-  inverseDynamics: 'inverse dyn.',
-  stateDynamics: 'state dyn.',
-};
 
 /** The shipped checkpoint's path when this runs from the repository, else undefined. */
 export function shippedCheckpoint(): string | undefined {
@@ -224,10 +222,10 @@ export const demo: Command = {
               .map(([t, w]) => `${t} ${w}`)
               .join(
                 ', ',
-              )}${c.extraAlignmentTasks?.includes('stateDynamics') ? ' (the default for a policy with the state-dynamics task: that task alone)' : ''}`,
+              )}${(c.extraAlignmentTasks ?? []).length > 0 ? ' (the default for a policy with blind alignment tasks: those tasks alone)' : ''}`,
           );
           say(
-            `| parametrisation | steps | wall (s) | Action Expert calls | ${tasks.map((t) => TASK_TITLE[t] ?? t).join(' | ')} | success |`,
+            `| parametrisation | steps | wall (s) | Action Expert calls | ${tasks.map((t) => TASK_SHORT_TITLE[t] ?? t).join(' | ')} | success |`,
           );
           say(`|---|---|---|---|${tasks.map(() => '---|').join('')}---|`);
           results[targetName] = { successBefore: before ?? null, frames: samples.length };

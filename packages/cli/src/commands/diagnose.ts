@@ -36,14 +36,9 @@ import { expertController, randomController, runEpisodes, seedRange } from '@sel
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
-import { embodimentByName, featureExtractor, recordEpisodes } from '../shared.js';
+import { embodimentByName, featureExtractor, recordEpisodes, TASK_SHORT_TITLE } from '../shared.js';
 
-const LABELS: Readonly<Record<string, string>> = {
-  perception: 'perception',
-  dynamics: 'dynamics',
-  inverseDynamics: 'inverse dyn.',
-  stateDynamics: 'state dyn.',
-};
+const LABELS = TASK_SHORT_TITLE;
 
 const norm = (a: Float32Array) => Math.sqrt(a.reduce((s, x) => s + x * x, 0));
 const dist = (a: Float32Array, b: Float32Array) =>

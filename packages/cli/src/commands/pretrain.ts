@@ -97,9 +97,11 @@ export const pretrainCommand: Command = {
                          parametrisation then searches the D-dimensional space of codes
   --init CKPT            start from this checkpoint's weights, slots and norm stats (new
                          optimiser and schedule: fine-tune a pretrained policy)
-  --extra-tasks T,...    alignment tasks beyond the design's three: stateDynamics (the state
-                         after the action chunk from the state and the actions, without the
-                         image, so the embodiment it needs can only come from the TTT slot);
+  --extra-tasks T,...    alignment tasks beyond the design's three, both blind (without the
+                         image, so the embodiment they need can only come from the TTT slot):
+                         stateDynamics (the state after the action chunk from the state and
+                         the actions), kinematics (the image features of a frame from its
+                         joint state: the body's link lengths and encoder offsets);
                          with --init the new task's weights start fresh, the rest as the
                          checkpoint has them (default: --init's or the resumed run's tasks)
   --keypoint-weight W    weight of the auxiliary loss that puts the vision tower's keypoints
