@@ -153,7 +153,7 @@ describe('align: stopping, weights, guards, continuation', () => {
     r.state.dispose();
   });
 
-  it('the default weights: the three design tasks, or the blind extra tasks alone for a policy that has them', () => {
+  it('the default weights: the three design tasks, or the state-dynamics task alone for a policy that has it (kinematics 0)', () => {
     expect(defaultAlignWeights(tiny)).toEqual({ perception: 1, dynamics: 1, inverseDynamics: 1 });
     expect(defaultAlignWeights({ ...tiny, extraAlignmentTasks: ['stateDynamics'] })).toEqual({
       perception: 0,
@@ -167,7 +167,13 @@ describe('align: stopping, weights, guards, continuation', () => {
       dynamics: 0,
       inverseDynamics: 0,
       stateDynamics: 1,
-      kinematics: 1,
+      kinematics: 0,
+    });
+    expect(defaultAlignWeights({ ...tiny, extraAlignmentTasks: ['kinematics'] })).toEqual({
+      perception: 1,
+      dynamics: 1,
+      inverseDynamics: 1,
+      kinematics: 0,
     });
   });
 

@@ -198,18 +198,19 @@ export function fixedTime(batch: TrainBatch, flowTime: number | undefined): tf.T
 }
 
 /**
- * The alignment-task weights align uses where it is not told: for a policy pretrained with
- * blind extra tasks (`extraAlignmentTasks`: state dynamics, kinematics), those tasks at 1 and
- * the design's three image tasks at 0 (docs/results.md 2f and 2g: aligned alone through the
- * embodiment code the state-dynamics task is the first objective that finds the robot; the
- * image tasks carry no robot and, even at a tenth of its weight, pull align off it); otherwise
- * the design's three at 1.
+ * The alignment-task weights align uses where it is not told: for a policy pretrained with the
+ * blind state-dynamics task, that task alone (docs/results.md 2f and 2g: aligned alone through
+ * the embodiment code it is the first objective that finds the robot; the image tasks carry no
+ * robot and, even at a tenth of its weight, pull align off it); otherwise the design's three at
+ * 1. The kinematics task, where a policy has it, is 0 unless asked: its loss barely tells one
+ * robot's slot from another's and adding it did not help (docs/results.md 2i).
  */
 export function defaultAlignWeights(config: PolicyConfig): Partial<AlignWeights> {
   const extra = config.extraAlignmentTasks ?? [];
-  if (extra.length === 0) return { perception: 1, dynamics: 1, inverseDynamics: 1 };
-  const out: Partial<AlignWeights> = { perception: 0, dynamics: 0, inverseDynamics: 0 };
-  for (const task of extra) out[task] = 1;
+  const out: Partial<AlignWeights> = extra.includes('stateDynamics')
+    ? { perception: 0, dynamics: 0, inverseDynamics: 0, stateDynamics: 1 }
+    : { perception: 1, dynamics: 1, inverseDynamics: 1 };
+  if (extra.includes('kinematics')) out.kinematics = 0;
   return out;
 }
 

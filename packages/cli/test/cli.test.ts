@@ -648,23 +648,26 @@ describe('the pipeline on tiny configs', () => {
         ],
         ...['--steps', '2', '--batch-size', '4', ...weights, '--json'],
       );
-    // default: both blind tasks at 1, the image tasks at 0
-    const both = await alignK('perm-kin-default');
-    expect(both.code, both.err.join('\n')).toBe(0);
-    expect(both.json().taskWeights).toMatchObject({
+    // default: the state-dynamics task alone, kinematics 0 (docs/results.md 2i); both at 1 on request
+    const def = await alignK('perm-kin-default');
+    expect(def.code, def.err.join('\n')).toBe(0);
+    expect(def.json().taskWeights).toMatchObject({
       perception: 0,
       dynamics: 0,
       inverseDynamics: 0,
       stateDynamics: 1,
-      kinematics: 1,
+      kinematics: 0,
     });
+    const both = await alignK('perm-kin-both', '--task-weights', '0,0,0,1,1');
+    expect(both.code, both.err.join('\n')).toBe(0);
+    expect(both.json().taskWeights).toMatchObject({ stateDynamics: 1, kinematics: 1 });
     expect(Number.isFinite(both.json().after.kinematics)).toBe(true);
     const kin = await alignK('perm-kin-only', '--task-weights', '0,0,0,0,1');
     expect(kin.code, kin.err.join('\n')).toBe(0);
     expect(kin.json().taskWeights).toMatchObject({ stateDynamics: 0, kinematics: 1 });
     // the kinematics loss moved, and only the objective it weighs (its own loss) is optimised
     expect(kin.json().after.kinematics).not.toBe(kin.json().before.kinematics);
-    for (const a of ['perm-kin-default', 'perm-kin-only'])
+    for (const a of ['perm-kin-default', 'perm-kin-both', 'perm-kin-only'])
       await rm(join(dir, 'adapters', `${a}.safetensors`));
   });
 

@@ -51,9 +51,9 @@ export const alignCommand: Command = {
   --patience N           stop after N held-out evaluations without improvement
   --task-weights W       perception,dynamics,inverse[,stateDynamics[,kinematics]] loss weights
                          (the fourth and fifth for a policy pretrained with those --extra-tasks;
-                         0 holds a missing task's place; default: the policy's extra tasks
-                         alone at 1, e.g. 0,0,0,1, else 1,1,1; weights not given take these
-                         defaults)
+                         0 holds a missing task's place; default: the state-dynamics task alone
+                         (0,0,0,1, kinematics 0) for a policy with it, else 1,1,1; weights not
+                         given take these defaults)
   --adapters DIR         where adapters are saved            (default adapters)
   --save-checkpoint F    also write the checkpoint with the slot filled (weights only; refuses
                          to replace a resumable training checkpoint without --force)

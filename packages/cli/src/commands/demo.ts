@@ -222,7 +222,7 @@ export const demo: Command = {
               .map(([t, w]) => `${t} ${w}`)
               .join(
                 ', ',
-              )}${(c.extraAlignmentTasks ?? []).length > 0 ? ' (the default for a policy with blind alignment tasks: those tasks alone)' : ''}`,
+              )}${c.extraAlignmentTasks?.includes('stateDynamics') ? ' (the default for a policy with the state-dynamics task: that task alone)' : ''}`,
           );
           say(
             `| parametrisation | steps | wall (s) | Action Expert calls | ${tasks.map((t) => TASK_SHORT_TITLE[t] ?? t).join(' | ')} | success |`,

@@ -126,8 +126,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        pretraining trains for)                (default adam)
   --align-weights W    perception,dynamics,inverse[,stateDynamics[,kinematics]] loss weights
                        (the fourth and fifth for a policy pretrained with those --extra-tasks;
-                       0 holds a missing task's place; default: the policy's extra tasks
-                       alone at 1, e.g. 0,0,0,1, else 1,1,1)
+                       0 holds a missing task's place; default: the state-dynamics task alone
+                       (0,0,0,1, kinematics 0) for a policy with it, else 1,1,1)
   --init I             mean | nearest (the source slot with the lowest align objective, the
                        alignment losses under --align-weights, on the target's play) as
                        align's starting slot  (default mean)
