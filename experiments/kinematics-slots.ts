@@ -8,6 +8,7 @@
 import { evaluateLosses, loadCheckpoint } from '@selfalign/align';
 import { embodimentByName, featureExtractor, recordEpisodes } from '@selfalign/cli/shared';
 import { initBackend, Rng } from '@selfalign/core';
+import { disposeBatch } from '@selfalign/experts';
 import {
   fillWithSourceMean,
   firstFreeSlot,
@@ -64,7 +65,5 @@ for (const name of robots) {
   console.log(
     `| ${name} | ${f(ownLoss)} | ${f(at(mean))} | ${f(bySource[0]![0])} (slot ${bySource[0]![1]}) | ${rank} / ${sources.length} | ${f(bySource[bySource.length >> 1]![0])} | ${f(bySource[bySource.length - 1]![0])} |`,
   );
-  for (const b of train)
-    for (const t of Object.values(b))
-      if (t && typeof t === 'object' && 'dispose' in t) (t as { dispose(): void }).dispose();
+  for (const b of train) disposeBatch(b);
 }

@@ -2,6 +2,7 @@
 // no script, nothing fetched) with, per held-out robot, the alignment losses per task over the
 // align steps, success before and after, and a strip of rollout frames before and after.
 import { crc32, deflateSync } from 'node:zlib';
+import { TASK_TITLE } from './task-titles.js';
 
 export interface ReportCurve {
   label: string;
@@ -142,20 +143,9 @@ export function renderReport(r: Report): string {
         )
         .join('');
       // the design's three tasks, and the extra (blind) tasks where the policy has them
-      const tasks = [
-        'perception',
-        'dynamics',
-        'inverseDynamics',
-        'stateDynamics',
-        'kinematics',
-      ].filter((task) => Object.values(t.heldOut).some((v) => v.before[task] !== undefined));
-      const title: Record<string, string> = {
-        perception: 'perception',
-        dynamics: 'dynamics',
-        inverseDynamics: 'inverse dynamics',
-        stateDynamics: 'state dynamics',
-        kinematics: 'kinematics',
-      };
+      const tasks = Object.keys(TASK_TITLE).filter((task) =>
+        Object.values(t.heldOut).some((v) => v.before[task] !== undefined),
+      );
       const table = Object.entries(t.heldOut)
         .map(
           ([k, v]) =>
@@ -177,7 +167,7 @@ export function renderReport(r: Report): string {
 <h2>${esc(t.name)}</h2><p>${esc(t.description)}</p>
 <h3>Success on the robot</h3>${successBars(rows)}
 <h3>Held-out alignment losses (before &rarr; after)</h3>
-<table><tr><th>slot parametrisation</th>${tasks.map((task) => `<th>${title[task]}</th>`).join('')}<th>align wall time</th><th>success after</th></tr>${table}</table>
+<table><tr><th>slot parametrisation</th>${tasks.map((task) => `<th>${TASK_TITLE[task]}</th>`).join('')}<th>align wall time</th><th>success after</th></tr>${table}</table>
 <h3>Alignment losses over the align steps</h3><div class="charts">${charts}</div>
 ${strips ? `<h3>One episode, before and after</h3>${strips}` : ''}
 </section>`;

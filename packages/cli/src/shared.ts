@@ -287,15 +287,6 @@ export function parseTaskWeights(args: Args, flag: string): Partial<AlignWeights
   return out;
 }
 
-/** Alignment-task names as the CLI's tables head them. */
-export const TASK_SHORT_TITLE: Readonly<Record<string, string>> = Object.freeze({
-  perception: 'perception',
-  dynamics: 'dynamics',
-  inverseDynamics: 'inverse dyn.',
-  stateDynamics: 'state dyn.',
-  kinematics: 'kinematics',
-});
-
 const ORDINAL = ['fourth', 'fifth', 'sixth'];
 
 /**

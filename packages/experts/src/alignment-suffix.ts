@@ -208,10 +208,8 @@ export const KINEMATICS: AlignmentTask<'kinematics'> = {
     ['kin_feature_in', c.featureDim],
   ],
   head: (c) => ['kinematics_head', c.featureDim],
-  target: (ctx) => {
-    nextStateOf(ctx, 'kinematics');
-    return { x0: ctx.features, mask: tf.ones([1, ctx.features.shape[1]!]) };
-  },
+  // the dynamics task's target, predicted from the joint state instead of the image and actions
+  target: (ctx) => DYNAMICS.target(ctx),
   tokens: (ctx, xt, lin) => ({
     x: tf.concat(
       [
@@ -220,7 +218,7 @@ export const KINEMATICS: AlignmentTask<'kinematics'> = {
       ],
       1,
     ),
-    inputMask: tf.concat([ones(ctx), ones(ctx)], 1),
+    inputMask: tf.ones([ctx.t.shape[0]!, 2], 'bool'),
     ar: [1, 0],
   }),
   readout: () => ({ start: 1, count: 1, squeeze: true }),

@@ -9,7 +9,7 @@ import {
   saveCheckpoint,
 } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
-import type { TrainBatch } from '@selfalign/experts';
+import { EXTRA_ALIGNMENT_TASKS, type TrainBatch } from '@selfalign/experts';
 import { firstFreeSlot, nearestSourceSlot, playSplit } from '@selfalign/harness';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
@@ -22,6 +22,7 @@ import {
   loadSamples,
   parseTaskWeights,
 } from '../shared.js';
+import { TASK_TITLE } from '../task-titles.js';
 
 export const alignCommand: Command = {
   name: 'align',
@@ -226,10 +227,14 @@ export const alignCommand: Command = {
         });
       r.state.dispose();
       const f = (x: number) => x.toFixed(3);
+      // the extra (blind) tasks the policy has, after the design's three
+      const extra = EXTRA_ALIGNMENT_TASKS.filter((t) => r.before[t] !== undefined)
+        .map((t) => `, ${TASK_TITLE[t]} ${f(r.before[t]!)} -> ${f(r.after[t]!)}`)
+        .join('');
       return {
         lines: [
           `aligned slot ${slot} (${param}) for ${r.steps} steps in ${(r.wallMs / 1000).toFixed(1)} s, stopped: ${r.stopReason}; play: ${split}`,
-          `  held-out   perception ${f(r.before.perception)} -> ${f(r.after.perception)}, dynamics ${f(r.before.dynamics)} -> ${f(r.after.dynamics)}, inverse ${f(r.before.inverseDynamics)} -> ${f(r.after.inverseDynamics)}${r.before.stateDynamics === undefined ? '' : `, state dynamics ${f(r.before.stateDynamics)} -> ${f(r.after.stateDynamics!)}`}${r.before.kinematics === undefined ? '' : `, kinematics ${f(r.before.kinematics)} -> ${f(r.after.kinematics!)}`}`,
+          `  held-out   perception ${f(r.before.perception)} -> ${f(r.after.perception)}, dynamics ${f(r.before.dynamics)} -> ${f(r.after.dynamics)}, inverse ${f(r.before.inverseDynamics)} -> ${f(r.after.inverseDynamics)}${extra}`,
           `  adapter ${path}`,
         ],
         json: { adapter: path, ...stats },

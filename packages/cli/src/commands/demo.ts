@@ -45,13 +45,8 @@ import type { Command } from '../command.js';
 import { UsageError, UserError } from '../io.js';
 import { checkOutputDir } from '../paths.js';
 import { type Report, type ReportTarget, renderReport } from '../report.js';
-import {
-  configByName,
-  featureExtractor,
-  loadSamples,
-  simEpisodeData,
-  TASK_SHORT_TITLE,
-} from '../shared.js';
+import { configByName, featureExtractor, loadSamples, simEpisodeData } from '../shared.js';
+import { TASK_SHORT_TITLE } from '../task-titles.js';
 
 /** The pretrained policy that ships in the repository (docs: checkpoints/README.md). */
 export const SHIPPED_NAME = 'checkpoints/small-reach32.safetensors';

@@ -36,9 +36,8 @@ import { expertController, randomController, runEpisodes, seedRange } from '@sel
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
-import { embodimentByName, featureExtractor, recordEpisodes, TASK_SHORT_TITLE } from '../shared.js';
-
-const LABELS = TASK_SHORT_TITLE;
+import { embodimentByName, featureExtractor, recordEpisodes } from '../shared.js';
+import { TASK_SHORT_TITLE as LABELS } from '../task-titles.js';
 
 const norm = (a: Float32Array) => Math.sqrt(a.reduce((s, x) => s + x * x, 0));
 const dist = (a: Float32Array, b: Float32Array) =>
