@@ -58,7 +58,7 @@ export function checkSlot(command: string, slot: number, policy: Policy): number
 export function embodimentByName(
   name: string,
   familySeed: number,
-  familySize = 64,
+  familySize = 4096,
   links = 3,
 ): Embodiment {
   if (name in PRESETS) {

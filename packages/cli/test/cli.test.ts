@@ -436,6 +436,52 @@ describe('the pipeline on tiny configs', () => {
     b.policy.dispose();
   });
 
+  it('pretrain --slots grows an --init policy for more robots: its slots kept, the others at the mean of its robots', async () => {
+    const base = ['pretrain', '--data', 'demos.arrow,play-f.arrow', '--batch-size', '4'];
+    const grow = await cli(
+      ...base,
+      ...['--init', 'ckpt.safetensors', '--out', 'grown.safetensors', '--slots', '6'],
+      ...['--steps', '1', '--lr', '1e-12', '--workers', '1', '--json'],
+    );
+    expect(grow.code, grow.err.join('\n')).toBe(0);
+    // the checkpoint's robots keep their slots, the new one (perm) takes the next
+    expect(grow.json()).toMatchObject({ slots: { 'src-0': 0, 'src-1': 1, perm: 2 } });
+    expect((await cli('inspect', 'grown.safetensors', '--json')).json()).toMatchObject({
+      config: { name: 'tiny', ttt: { slots: 6 } },
+    });
+    await initBackend('wasm');
+    const a = await loadCheckpoint(join(dir, 'ckpt.safetensors'));
+    const b = await loadCheckpoint(join(dir, 'grown.safetensors'));
+    const layers = a.policy.ttt.flatMap((m) => (m ? [m.paths.W1, m.paths.b1] : []));
+    expect(layers.length).toBeGreaterThan(0);
+    for (const path of layers) {
+      const before = a.policy.params.get(path).arraySync() as number[][];
+      const after = b.policy.params.get(path).arraySync() as number[][];
+      expect(after.length).toBe(6);
+      const flat = (x: unknown) => (x as number[]).flat(4) as number[];
+      const mean = flat(before[0]).map((v, i) => (v + flat(before[1])[i]!) / 2);
+      const near = (x: number[], y: number[]) =>
+        expect(Math.max(...x.map((v, i) => Math.abs(v - y[i]!)))).toBeLessThan(1e-5);
+      near(flat(after[0]), flat(before[0]));
+      near(flat(after[1]), flat(before[1]));
+      for (const e of [2, 3, 4, 5]) near(flat(after[e]), mean);
+    }
+    a.policy.dispose();
+    b.policy.dispose();
+    const fewer = await cli(
+      ...base,
+      ...['--init', 'grown.safetensors', '--out', 'g2.safetensors', '--slots', '4'],
+    );
+    expect(fewer.code).toBe(1);
+    oneLineError(fewer, /has 6 slots; --slots can add slots, not remove them/);
+    const resumed = await cli(
+      ...base,
+      ...['--out', 'grown.safetensors', '--slots', '8', '--resume', '--steps', '2'],
+    );
+    expect(resumed.code).toBe(1);
+    oneLineError(resumed, /a resumed run keeps its slots/);
+  });
+
   it('pretrain --extra-tasks stateDynamics adds the task to an --init policy; resume keeps it; align fits with it', async () => {
     const base = ['pretrain', '--config', 'tiny', '--data', 'demos.arrow,play-f.arrow'];
     const opts = ['--batch-size', '4', '--lr', '0.01', '--workers', '1', '--frozen-prefix'];

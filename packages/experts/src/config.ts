@@ -224,6 +224,16 @@ export function validateConfig(c: PolicyConfig): void {
 }
 
 /** `c` with the extra alignment tasks `tasks` (none: `c` without the field). */
+/** `c` with `slots` TTT slots (validated and frozen, like the named configs). */
+export function withSlots(c: PolicyConfig, slots: number): PolicyConfig {
+  if (!Number.isInteger(slots) || slots < 1)
+    throw new RangeError(`TTT slots must be a positive integer, got ${slots}`);
+  if (slots === c.ttt.slots) return c;
+  const out: PolicyConfig = { ...c, ttt: { ...c.ttt, slots } };
+  validateConfig(out);
+  return deepFreeze(out);
+}
+
 export function withExtraAlignmentTasks(
   c: PolicyConfig,
   tasks: readonly ExtraAlignmentTask[],

@@ -48,6 +48,7 @@ export {
   type VisionConfig,
   validateConfig,
   withExtraAlignmentTasks,
+  withSlots,
 } from './config.js';
 export {
   allows,

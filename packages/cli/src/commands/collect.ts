@@ -61,7 +61,7 @@ export const collect: Command = {
       throw new UsageError('collect: --embodiment names no robot (give e.g. source,perm or src-3)');
     const embodiments = args.has('sources')
       ? sampleSources(args.int('sources', undefined, 1), familySeed, links)
-      : named.map((n) => embodimentByName(n, familySeed, 64, links));
+      : named.map((n) => embodimentByName(n, familySeed, undefined, links));
     const names = embodiments.map((e) => e.name);
     const controllerName = args.choice('controller', ['expert', 'random', 'ou'] as const, 'random');
     const task = args.choice('task', ['reach', 'push'] as const, 'reach');

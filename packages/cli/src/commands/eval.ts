@@ -77,7 +77,7 @@ export const evalCommand: Command = {
         !args.has('json'),
       );
       for (const name of names) {
-        const embodiment = embodimentByName(name, familySeed, 64, links);
+        const embodiment = embodimentByName(name, familySeed, undefined, links);
         if (embodiment.links.length > policy.config.actionDim) {
           throw new UserError(
             `eval: the arm has ${embodiment.links.length} joints, the policy at most ${policy.config.actionDim} action dims`,

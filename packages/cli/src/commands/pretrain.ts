@@ -13,6 +13,7 @@ import {
   type Policy,
   type PolicyConfig,
   withExtraAlignmentTasks,
+  withSlots,
 } from '@selfalign/experts';
 import { firstFreeSlot } from '@selfalign/harness';
 import {
@@ -97,6 +98,9 @@ export const pretrainCommand: Command = {
                          parametrisation then searches the D-dimensional space of codes
   --init CKPT            start from this checkpoint's weights, slots and norm stats (new
                          optimiser and schedule: fine-tune a pretrained policy)
+  --slots N              TTT slots of the policy (default: the config's, or --init's): with
+                         --init, room for more source robots than it has; the slots its robots
+                         do not use start at the mean of the ones they do
   --extra-tasks T,...    alignment tasks beyond the design's three, both blind (without the
                          image, so the embodiment they need can only come from the TTT slot):
                          stateDynamics (the state after the action chunk from the state and
@@ -145,6 +149,7 @@ export const pretrainCommand: Command = {
     'align-aware-data': { type: 'string' },
     'align-aware-start': { type: 'string' },
     'slot-rank': { type: 'string' },
+    slots: { type: 'string' },
     init: { type: 'string' },
     'extra-tasks': { type: 'string' },
     'no-play': { type: 'boolean' },
@@ -205,7 +210,21 @@ export const pretrainCommand: Command = {
           `pretrain: --extra-tasks: unknown task '${t}'; tasks: ${EXTRA_ALIGNMENT_TASKS.join(', ')}`,
         );
       }
-    const config = withExtraAlignmentTasks(base, extraTasks as ExtraAlignmentTask[]);
+    const withTasks = withExtraAlignmentTasks(base, extraTasks as ExtraAlignmentTask[]);
+    const slotCount = args.int('slots', withTasks.ttt.slots, 1);
+    if (args.has('slots') && args.has('resume')) {
+      init?.policy.dispose();
+      throw new UserError(
+        'pretrain --slots: a resumed run keeps its slots; give --slots to a new run (--init or --config)',
+      );
+    }
+    if (init && slotCount < base.ttt.slots) {
+      init.policy.dispose();
+      throw new UserError(
+        `pretrain --slots ${slotCount}: ${initFrom} has ${base.ttt.slots} slots; --slots can add slots, not remove them`,
+      );
+    }
+    const config = withSlots(withTasks, slotCount);
     const steps = args.int('steps', 2000, 1);
     const batchSize = args.int('batch-size', 16, 1);
     const seed = args.int('seed', 0);
@@ -263,7 +282,7 @@ export const pretrainCommand: Command = {
     // policy's state stats cover the dims it sees, and makeObservation keeps that many of every
     // later observation (eval, align, sample), so nothing else needs to know
     const policy = init
-      ? withConfig(init.policy, config, seed)
+      ? withConfig(init.policy, config, seed, Object.values(init.slots))
       : createPolicy(config, { seed, normStats: await normStatsFor(files, stateDims), stateDims });
     const contrast = contrastArg
       ? (() => {
@@ -531,7 +550,12 @@ function alignAwareOptions(
  * and norm stats, and the new tasks' weights fresh from `seed`. Disposes `policy` when it makes
  * a new one.
  */
-function withConfig(policy: Policy, config: PolicyConfig, seed: number): Policy {
+function withConfig(
+  policy: Policy,
+  config: PolicyConfig,
+  seed: number,
+  used: readonly number[],
+): Policy {
   if (fingerprint(config) === policy.fingerprint) return policy;
   const next = createPolicy(config, {
     seed,
@@ -540,8 +564,34 @@ function withConfig(policy: Policy, config: PolicyConfig, seed: number): Policy 
     normMode: policy.normMode,
     tokenizer: policy.tokenizer,
   });
-  for (const path of next.params.paths())
-    if (policy.params.has(path)) next.params.get(path).assign(policy.params.get(path));
+  const grown = config.ttt.slots > policy.config.ttt.slots;
+  const slotPaths = new Set(
+    policy.ttt.flatMap((m) => (m === undefined ? [] : [m.paths.W1, m.paths.b1])),
+  );
+  for (const path of next.params.paths()) {
+    if (!policy.params.has(path)) continue;
+    const from = policy.params.get(path);
+    next.params
+      .get(path)
+      .assign(grown && slotPaths.has(path) ? grownSlots(from, config.ttt.slots, used) : from);
+  }
   policy.dispose();
   return next;
+}
+
+/** A slot table [E, ...] grown to `slots` rows: its rows, then the mean of the `used` rows. */
+function grownSlots(table: tf.Tensor, slots: number, used: readonly number[]): tf.Tensor {
+  return tf.tidy(() => {
+    const rows = used.length
+      ? tf.gather(table, tf.tensor1d(Int32Array.from(used), 'int32'))
+      : tf.zerosLike(tf.slice(table, 0, 1));
+    const mean = tf.mean(rows, 0, true);
+    const E = table.shape[0]!;
+    const unused = Array.from({ length: E }, (_, e) => e).filter((e) => !used.includes(e));
+    const kept = tf.concat(
+      Array.from({ length: E }, (_, e) => (unused.includes(e) ? mean : tf.slice(table, e, 1))),
+      0,
+    );
+    return tf.concat([kept, tf.tile(mean, [slots - E, ...mean.shape.slice(1).map(() => 1)])], 0);
+  });
 }
