@@ -579,19 +579,17 @@ function withConfig(
   return next;
 }
 
-/** A slot table [E, ...] grown to `slots` rows: its rows, then the mean of the `used` rows. */
+/**
+ * A slot table [E, ...] grown to `slots` rows: the `used` rows as they are, every other row the
+ * mean of the `used` ones (of all rows when none is given).
+ */
 function grownSlots(table: tf.Tensor, slots: number, used: readonly number[]): tf.Tensor {
+  const E = table.shape[0]!;
+  const keep = new Set(used.length ? used : Array.from({ length: E }, (_, e) => e));
+  // row e of the result is row pick[e] of [table; mean]: its own where used, else the mean (E)
+  const pick = Int32Array.from({ length: slots }, (_, e) => (keep.has(e) ? e : E));
   return tf.tidy(() => {
-    const rows = used.length
-      ? tf.gather(table, tf.tensor1d(Int32Array.from(used), 'int32'))
-      : tf.zerosLike(tf.slice(table, 0, 1));
-    const mean = tf.mean(rows, 0, true);
-    const E = table.shape[0]!;
-    const unused = Array.from({ length: E }, (_, e) => e).filter((e) => !used.includes(e));
-    const kept = tf.concat(
-      Array.from({ length: E }, (_, e) => (unused.includes(e) ? mean : tf.slice(table, e, 1))),
-      0,
-    );
-    return tf.concat([kept, tf.tile(mean, [slots - E, ...mean.shape.slice(1).map(() => 1)])], 0);
+    const mean = tf.mean(tf.gather(table, Int32Array.from(keep)), 0, true);
+    return tf.gather(tf.concat([table, mean], 0), pick);
   });
 }
