@@ -326,6 +326,38 @@ describe('slot parametrisations', () => {
     r.state.dispose();
   });
 
+  it('hull trains the logits of a mixture of its basis slots: the slot is their softmax-weighted sum', async () => {
+    // equal logits at the start: the basis mean; from a basis slot: that slot's weight e^4/(e^4+2)
+    const start = new SlotParam(s.policy, { kind: 'hull', slot: 3, init: 2, basis: [0, 1, 2] });
+    expect(Array.from(start.tree.get('logits').dataSync())).toEqual([0, 0, 4]);
+    start.dispose();
+    expect(
+      () => new SlotParam(s.policy, { kind: 'hull', slot: 3, basis: [0, 1, 2], prior: 0.1 }),
+    ).toThrow(/'hull' stays among its basis slots/);
+    const r = await align(s.policy, s.play, {
+      slot: 3,
+      parametrisation: 'hull',
+      init: 'mean',
+      basis: [0, 2],
+      maxSteps: 10,
+    });
+    expect(r.state.param.tree.paths()).toEqual(['logits']);
+    const z = Array.from(r.state.param.tree.get('logits').dataSync());
+    expect(z[0]).not.toBe(z[1]); // the weights moved off the equal mixture
+    const w = [Math.exp(z[0]!), Math.exp(z[1]!)].map((e, _, a) => e / (a[0]! + a[1]!));
+    for (const path of ['ttt/0/W1', 'ttt/1/b1']) {
+      const v = s.policy.params.get(path);
+      const want = tf.add(
+        tf.mul(tf.slice(v, [0], [1]), w[0]!),
+        tf.mul(tf.slice(v, [2], [1]), w[1]!),
+      );
+      const got = tf.slice(v, [3], [1]);
+      expect(tf.max(tf.abs(tf.sub(got, want))).dataSync()[0], path).toBeLessThan(1e-5);
+      tf.dispose([want, got]);
+    }
+    r.state.dispose();
+  });
+
   it('bias trains b1 only: W1 stays at its start, b1 moves, other slots untouched', async () => {
     const W1before = slotOf(s.policy, 'ttt/0/W1', 0);
     const b1before = slotOf(s.policy, 'ttt/0/b1', 3);

@@ -28,6 +28,7 @@ export {
 } from './checkpoint-codec.js';
 export {
   DEFAULT_LR,
+  HULL_PEAK,
   SLOT_PARAMETRISATIONS,
   SlotParam,
   type SlotParametrisation,

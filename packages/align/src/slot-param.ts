@@ -6,6 +6,11 @@
 //   span+residual  slot = span + R,  + lambda ||R||^2     c and R train
 //   span + prior   the span with lambda * d^2 added to the loss, d the slot's distance from the
 //                  mean in the spread of the source slots (a Gaussian prior on the embodiment code)
+//   hull           slot = sum_k softmax(z)_k s_k      only z [K] trains: a mixture of the basis
+//                                                    slots (convex: it stays among the slots
+//                                                    pretraining trained the Action Expert on;
+//                                                    with the basis the K nearest sources by
+//                                                    align's objective, docs/results.md 2k)
 //   bias           slot = (W1 as it starts, B)         only b1 trains: the one part of the slot
 //                                                    that every token of both experts reads
 //                                                    alike (W1 is read through each stream's
@@ -15,7 +20,7 @@ import { ParamTree, symmetricEigen, tf } from '@selfalign/core';
 import type { Policy } from '@selfalign/experts';
 import { writeSlot } from '@selfalign/ttt';
 
-export type SlotParametrisation = 'free' | 'span' | 'span+residual' | 'bias';
+export type SlotParametrisation = 'free' | 'span' | 'span+residual' | 'hull' | 'bias';
 
 export interface SlotParamOptions {
   kind: SlotParametrisation;
@@ -25,6 +30,7 @@ export interface SlotParamOptions {
    * Starting point: the slot's current value, the mean of the basis, or a copy of another slot.
    * span and span+residual start at the mean of the basis, or at a basis slot given by number
    * (its coefficient 1, the others 0); they cannot start at 'current' (it need not be in the span).
+   * hull starts at the mean (equal weights) or with a basis slot's logit HULL_PEAK above the others'.
    */
   init?: 'current' | 'mean' | number;
   /** Source slots that span (and average to) the embodiment space (default: all but `slot`). */
@@ -46,8 +52,15 @@ export const DEFAULT_LR: Readonly<Record<SlotParametrisation, number>> = Object.
   free: 1e-4,
   span: 3e-2,
   'span+residual': 3e-2,
+  hull: 3e-2,
   bias: 1e-3,
 });
+
+/**
+ * hull started at a basis slot: that slot's logit exceeds the others' by this much (with 4 basis
+ * slots it holds 95% of the weight, so the mixture can still move).
+ */
+export const HULL_PEAK = 4;
 
 /** Every slot parametrisation, in DEFAULT_LR's order. */
 export const SLOT_PARAMETRISATIONS = Object.freeze(
@@ -149,11 +162,14 @@ export class SlotParam {
           `'${kind}' starts at the mean of its basis or at one of its basis slots (${this.basis.join(', ')}), not at ${init === 'current' ? 'the current slot' : `slot ${init}`}`,
         );
       const coef = new Float32Array(this.basis.length);
-      if (at >= 0) coef[at] = 1;
-      this.tree.add('coef', tf.tensor1d(coef));
+      if (at >= 0) coef[at] = kind === 'hull' ? HULL_PEAK : 1;
+      // hull: the mixture's logits (all equal: the mean of the basis)
+      this.tree.add(kind === 'hull' ? 'logits' : 'coef', tf.tensor1d(coef));
       const prior = options.prior ?? 0;
       if (!(Number.isFinite(prior) && prior >= 0))
         throw new RangeError(`the span prior must be a number >= 0, got ${prior}`);
+      if (prior > 0 && kind === 'hull')
+        throw new RangeError(`the prior is on the span's code: 'hull' stays among its basis slots`);
       if (prior > 0) this.priorU = this.whitening();
       if (kind === 'span+residual') {
         for (const l of this.layers) {
@@ -175,7 +191,11 @@ export class SlotParam {
           b1: tf.clone(this.tree.get(`slot/${layer}/b1`)),
         };
       }
-      const c = tf.reshape(this.tree.get('coef'), [1, -1]); // [1,K]
+      // hull: sum_k w_k s_k = mean + sum_k w_k (s_k - mean), the weights summing to 1
+      const c = tf.reshape(
+        this.options.kind === 'hull' ? tf.softmax(this.tree.get('logits')) : this.tree.get('coef'),
+        [1, -1],
+      ); // [1,K]
       let W1 = tf.add(l.meanW1, tf.reshape(tf.matMul(c, l.diffW1), l.meanW1.shape));
       let b1 = tf.add(l.meanB1, tf.reshape(tf.matMul(c, l.diffB1), l.meanB1.shape));
       if (this.options.kind === 'span+residual') {

@@ -579,6 +579,22 @@ describe('the pipeline on tiny configs', () => {
         ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
         ...['--adapter', adapter, ...flags],
       );
+    // --param hull: a mixture of the --hull-k source slots that score lowest on the play
+    const hull = await alignXt(
+      'perm-sdyn-hull',
+      ...['--param', 'hull', '--hull-k', '2', '--steps', '2', '--batch-size', '4', '--json'],
+    );
+    expect(hull.code, hull.err.join('\n')).toBe(0);
+    const ranked = [...hull.json().init.scores]
+      .sort((a: { loss: number }, b: { loss: number }) => a.loss - b.loss)
+      .map((x: { slot: number }) => x.slot);
+    expect(hull.json().hullBasis).toEqual(ranked.slice(0, 2));
+    expect(hull.json().param).toBe('hull');
+    expect(hull.json().after).not.toEqual(hull.json().before);
+    oneLineError(
+      await alignXt('bad-hull', ...['--param', 'hull', '--init', '0']),
+      /align: 'hull' starts at the equal mixture of its slots \(--init mean\) or at the nearest one \(--init nearest\), got --init 0/,
+    );
     // --span-prior: recorded in the adapter, and it changes the fit; no prior without a span
     const prior = await alignXt(
       'perm-sdyn-prior',
@@ -633,6 +649,7 @@ describe('the pipeline on tiny configs', () => {
       'perm-sdyn-default',
       'perm-sdyn-three',
       'perm-sdyn-near',
+      'perm-sdyn-hull',
       'perm-sdyn-prior',
       'perm-sdyn-no-prior',
       'perm-sdyn-avg',
@@ -1075,6 +1092,27 @@ describe('the pipeline on tiny configs', () => {
       'nearest source slot',
       'oracle adapter (span)',
     ]);
+    // hull rows mix the --hull-k nearest source slots: the one nearest, kept at 0 steps, is
+    // the nearest source slot's row to the last digit; two of them trained 2 steps are not
+    const hullRows = async (k: string, steps: string) => {
+      const r = await cli(
+        ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],
+        ...['--episodes', '2', '--params', 'hull', '--hull-k', k, '--steps', steps],
+        ...['--oracle-steps', '2', '--finetune-steps', '0', '--json'],
+      );
+      expect(r.code, r.err.join('\n')).toBe(0);
+      const byMethod = new Map(
+        (r.json().rows as { method: string; actionMse: number; demoLoss: number }[]).map((x) => [
+          x.method,
+          [x.actionMse, x.demoLoss],
+        ]),
+      );
+      return { near: byMethod.get('nearest source slot'), hull: byMethod.get('align hull') };
+    };
+    const one = await hullRows('1', '0');
+    expect(one.hull).toEqual(one.near);
+    const two = await hullRows('2', '2');
+    expect(two.hull).not.toEqual(two.near);
     // the unseen-task check: align on (reach-scene) play, every row evaluated on push
     const unseen = await cli(
       ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],

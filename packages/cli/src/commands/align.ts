@@ -29,7 +29,10 @@ export const alignCommand: Command = {
   summary: 'fit only TTT W1/b1 of one slot to unlabelled play data, save the adapter',
   usage: `selfalign align --checkpoint CKPT --data FILES --adapter NAME [options]
   --slot K               slot to fit (default: the first slot no embodiment uses)
-  --param P              free | span | span+residual | bias (default span; bias: b1 only)
+  --param P              free | span | span+residual | hull | bias (default span; bias: b1
+                         only; hull: a mixture of the --hull-k source slots with the lowest
+                         align objective on the play, the weights trained)
+  --hull-k K             hull: how many of the nearest source slots it mixes   (default 4)
   --init I               current | mean | nearest | K: where the slot starts (span: the mean
                          of the source slots or one of them); nearest: the source slot with
                          the lowest align objective on the play (label-free)  (default mean)
@@ -70,6 +73,7 @@ export const alignCommand: Command = {
     lr: { type: 'string' },
     optimizer: { type: 'string' },
     'span-prior': { type: 'string' },
+    'hull-k': { type: 'string' },
     'average-from': { type: 'string' },
     'batch-size': { type: 'string' },
     batches: { type: 'string' },
@@ -141,6 +145,11 @@ export const alignCommand: Command = {
         throw new UserError(
           `align: '${param}' starts at the mean of the source slots or at one of them (--init mean or ${basis[0]}..), got --init ${initArg}`,
         );
+      if (param === 'hull' && init !== 'mean')
+        throw new UserError(
+          `align: 'hull' starts at the equal mixture of its slots (--init mean) or at the nearest one (--init nearest), got --init ${initArg}`,
+        );
+      const hullK = args.int('hull-k', 4, 1);
       const { samples, meta } = await loadSamples(
         args.list('data').map((f) => resolve(io.cwd, f)),
         policy.config.actionHorizon,
@@ -172,15 +181,24 @@ export const alignCommand: Command = {
         split = `${p.trainEpisodes.length} episodes in ${batches.length} batches per epoch, ${p.heldOutEpisodes.length} held out`;
       }
       // the label-free pick among the source slots: the lowest align objective on the play
-      const picked = nearest
-        ? nearestSourceSlot(policy, batches, basis, slot, { weights: taskWeights, seed })
-        : undefined;
-      if (picked) init = picked.nearest;
+      // (hull mixes the hullK lowest)
+      const picked =
+        nearest || param === 'hull'
+          ? nearestSourceSlot(policy, batches, basis, slot, { weights: taskWeights, seed })
+          : undefined;
+      if (picked && nearest) init = picked.nearest;
+      const hullBasis =
+        param === 'hull' && picked
+          ? [...picked.scores]
+              .sort((a, b) => a.loss - b.loss)
+              .slice(0, hullK)
+              .map((x) => x.slot)
+          : undefined;
       if (prior > 0 && param !== 'span' && param !== 'span+residual')
         throw new UserError(
           `align: --span-prior is a prior on the span's code; --param ${param} has none`,
         );
-      const steps = args.int('steps', 200, typeof init === 'number' ? 0 : 1);
+      const steps = args.int('steps', 200, typeof init === 'number' || param === 'hull' ? 0 : 1);
       const averageFrom = args.has('average-from') ? args.int('average-from', 0, 0) : undefined;
       if (averageFrom !== undefined && averageFrom >= steps)
         throw new UserError(
@@ -191,7 +209,7 @@ export const alignCommand: Command = {
         slot,
         parametrisation: param,
         init,
-        ...(basis.length ? { basis } : {}),
+        ...(hullBasis ? { basis: hullBasis } : basis.length ? { basis } : {}),
         maxSteps: steps,
         ...(args.has('lr') ? { lr: args.lr('lr') } : {}),
         optimizer,
@@ -216,6 +234,7 @@ export const alignCommand: Command = {
         slot,
         taskWeights,
         init: picked ? { nearest: picked.nearest, scores: picked.scores } : initArg,
+        ...(hullBasis ? { hullBasis } : {}),
         frames: samples.length,
         split,
       };

@@ -100,7 +100,7 @@ export const demo: Command = {
     const alignSteps = args.int('steps', 200, 1);
     const kinds = args.list('params', ['span']);
     for (const k of kinds)
-      if (!(SLOT_PARAMETRISATIONS as readonly string[]).includes(k) || k === 'bias')
+      if (!(SLOT_PARAMETRISATIONS as readonly string[]).includes(k) || k === 'bias' || k === 'hull')
         throw new UsageError(`demo: --params takes free, span or span+residual, got '${k}'`);
     let policy: Policy;
     let sourceSlots: number[] = [];

@@ -109,8 +109,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        span asks whether a combination of the source slots can act right
                        (rows 'oracle adapter (span)')       (default free)
   --finetune-steps N   full fine-tuning steps (0: skip)      (default 200)
-  --params LIST        slot parametrisations (free, span, span+residual, bias: b1 only), or
-                       none (no align rows)                  (default free,span,span+residual)
+  --params LIST        slot parametrisations (free, span, span+residual, hull: a mixture of
+                       the --hull-k nearest source slots, bias: b1 only), or none (no
+                       align rows)                           (default free,span,span+residual)
+  --hull-k K           hull rows: mix the K source slots with the lowest align objective on
+                       the target's play (the nearest source slot's ranking)   (default 4)
   --batch-size B       (default 16)
   --align-data D       all: every play frame in epochs, 20% of the episodes held out;
                        fixed: the old 4 random batches reused every step; both: a row each
@@ -148,6 +151,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     seeds: { type: 'string' },
     'first-seed': { type: 'string' },
     'span-prior': { type: 'string' },
+    'hull-k': { type: 'string' },
     'average-from': { type: 'string' },
     episodes: { type: 'string' },
     'eval-task': { type: 'string' },
@@ -224,7 +228,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const firstSeed = args.int('first-seed', 0, 0);
     const episodes = args.int('episodes', 100, 1);
     const evalTask = args.choice('eval-task', ['reach', 'push'] as const, 'reach');
-    const steps = args.int('steps', 200, 1);
+    // 0: the rows keep their starting slot (hull: the equal mixture of the nearest slots)
+    const steps = args.int('steps', 200, 0);
+    const hullK = args.int('hull-k', 4, 1);
     const ftSteps = args.int('finetune-steps', 200, 0);
     const oracleSteps = args.int('oracle-steps', 200, 1);
     const batchSize = args.int('batch-size', 16, 1);
@@ -371,10 +377,18 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
             // the source slot with the lowest align objective (the alignment losses under align's
             // weights) on the target's play: the label-free choice among the slots pretraining made
             t0 = performance.now();
-            const { nearest } = nearestSourceSlot(policy, allSplit.train, sourceSlots, slot, {
-              weights: lossWeights,
-              seed: s,
-            });
+            const { nearest, scores } = nearestSourceSlot(
+              policy,
+              allSplit.train,
+              sourceSlots,
+              slot,
+              { weights: lossWeights, seed: s },
+            );
+            // hull rows mix the hullK source slots that score best on this play
+            const hullBasis = [...scores]
+              .sort((a, b) => a.loss - b.loss)
+              .slice(0, hullK)
+              .map((x) => x.slot);
             if (baselines) row('nearest source slot', await evaluate(policy, e, s), t0);
             // align the new slot from its start on a split of play frames
             const alignOn = async (
@@ -387,7 +401,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 slot,
                 parametrisation: param,
                 init,
-                basis: sourceSlots,
+                basis: param === 'hull' ? hullBasis : sourceSlots,
                 maxSteps: steps,
                 seed: s,
                 lossWeights,
