@@ -1053,6 +1053,14 @@ describe('the pipeline on tiny configs', () => {
     );
     expect(sameRobot.code).toBe(1);
     oneLineError(sameRobot, /--control sign is one of the targets/);
+    oneLineError(
+      await cli('results', '--checkpoint', 'ckpt.safetensors', '--nearest-flow-time', '2'),
+      /results: --nearest-flow-time must be a number in \(0, 1\], got '2'/,
+    );
+    oneLineError(
+      await cli('results', '--checkpoint', 'ckpt.safetensors', '--nearest-batches', 'some'),
+      /results: --nearest-batches must be an integer >= 1, got 'some'/,
+    );
     // the oracles alone: no align rows; then b1-only rows (the bias parametrisation)
     const bias = await cli(
       ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],

@@ -56,6 +56,18 @@ describe('the nearest source slot', () => {
     // each score is the objective with that slot copied in, same seed and weights
     copySlot(policy, 1, 3);
     expect(evaluateLosses(policy, play, { seed: 3, weights }).total).toBe(r.scores[1]!.loss);
+    // scored on the first maxBatches batches, every row at one flow time
+    const t1 = nearestSourceSlot(policy, play, [0, 1, 2], 3, {
+      weights,
+      seed: 3,
+      maxBatches: 1,
+      flowTime: 1,
+    });
+    copySlot(policy, 0, 3);
+    expect(t1.scores[0]!.loss).toBe(
+      evaluateLosses(policy, play.slice(0, 1), { seed: 3, weights, flowTime: 1 }).total,
+    );
+    expect(t1.scores[0]!.loss).not.toBe(r.scores[0]!.loss);
     expect(() => nearestSourceSlot(policy, play, [], 3)).toThrow(/no source slots/);
     for (const b of play) b.slot?.dispose();
     drawn.forEach(disposeBatch);

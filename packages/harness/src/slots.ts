@@ -45,22 +45,34 @@ export function copySlot(policy: Policy, from: number, to: number): void {
 /**
  * The label-free pick among the source slots for a new robot: each source slot is copied into
  * `slot` in turn and scored by align's objective (the alignment losses under `weights`, the
- * policy's default when absent) on `batches` of the robot's play (at most 8 are used); `slot`
- * is left holding the lowest. @returns that source slot and every slot's score, in source order
+ * policy's default when absent) on `batches` of the robot's play (the first `maxBatches`,
+ * default 8; `flowTime` scores every row at that flow time instead of drawn ones, 1: the
+ * regression error without the noise floor); `slot` is left holding the lowest.
+ * @returns that source slot and every slot's score, in source order
  */
 export function nearestSourceSlot(
   policy: Policy,
   batches: readonly TrainBatch[],
   sourceSlots: readonly number[],
   slot: number,
-  opts: { weights?: Partial<AlignWeights>; seed?: number } = {},
+  opts: {
+    weights?: Partial<AlignWeights>;
+    seed?: number;
+    maxBatches?: number;
+    flowTime?: number;
+  } = {},
 ): { nearest: number; scores: { slot: number; loss: number }[] } {
   if (sourceSlots.length === 0) throw new Error('nearestSourceSlot: no source slots');
   if (batches.length === 0) throw new Error('nearestSourceSlot: no play batches');
   const weights = opts.weights ?? defaultAlignWeights(policy.config);
+  const used = batches.slice(0, opts.maxBatches ?? 8);
   const scores = sourceSlots.map((k) => {
     copySlot(policy, k, slot);
-    const l = evaluateLosses(policy, batches.slice(0, 8), { seed: opts.seed ?? 0, weights });
+    const l = evaluateLosses(policy, used, {
+      seed: opts.seed ?? 0,
+      weights,
+      ...(opts.flowTime !== undefined ? { flowTime: opts.flowTime } : {}),
+    });
     return { slot: k, loss: l.total };
   });
   const nearest = scores.reduce((a, b) => (b.loss < a.loss ? b : a)).slot;

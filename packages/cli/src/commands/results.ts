@@ -112,6 +112,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --params LIST        slot parametrisations (free, span, span+residual, hull: a mixture of
                        the --hull-k nearest source slots, bias: b1 only), or none (no
                        align rows)                           (default free,span,span+residual)
+  --nearest-batches N  score the source slots on the first N batches of the play's training
+                       split (all: every one)                (default 8)
+  --nearest-flow-time T  score them at flow time T for every row, in (0, 1] (1: the
+                       regression error without the noise floor)  (default: drawn)
   --hull-k K           hull rows: mix the K source slots with the lowest align objective on
                        the target's play (the nearest source slot's ranking)   (default 4)
   --batch-size B       (default 16)
@@ -152,6 +156,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'first-seed': { type: 'string' },
     'span-prior': { type: 'string' },
     'hull-k': { type: 'string' },
+    'nearest-batches': { type: 'string' },
+    'nearest-flow-time': { type: 'string' },
     'average-from': { type: 'string' },
     episodes: { type: 'string' },
     'eval-task': { type: 'string' },
@@ -231,6 +237,13 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     // 0: the rows keep their starting slot (hull: the equal mixture of the nearest slots)
     const steps = args.int('steps', 200, 0);
     const hullK = args.int('hull-k', 4, 1);
+    const nearestBatches =
+      args.optStr('nearest-batches') === 'all'
+        ? Number.POSITIVE_INFINITY
+        : args.int('nearest-batches', 8, 1);
+    const nearestFlowTime = args.has('nearest-flow-time')
+      ? args.num('nearest-flow-time', 1, (n) => n > 0 && n <= 1, 'a number in (0, 1]')
+      : undefined;
     const ftSteps = args.int('finetune-steps', 200, 0);
     const oracleSteps = args.int('oracle-steps', 200, 1);
     const batchSize = args.int('batch-size', 16, 1);
@@ -382,7 +395,12 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               allSplit.train,
               sourceSlots,
               slot,
-              { weights: lossWeights, seed: s },
+              {
+                weights: lossWeights,
+                seed: s,
+                maxBatches: nearestBatches,
+                ...(nearestFlowTime !== undefined ? { flowTime: nearestFlowTime } : {}),
+              },
             );
             // hull rows mix the hullK source slots that score best on this play
             const hullBasis = [...scores]
