@@ -1039,12 +1039,18 @@ describe('the pipeline on tiny configs', () => {
     // the control: the same align on another robot's play, evaluated on the target
     const control = await cli(
       ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],
-      ...['--episodes', '2', '--steps', '3', '--params', 'free', '--free-lr', '1e-2'],
-      ...['--baselines', 'no', '--control', 'sign', '--json'],
+      ...['--episodes', '2', '--steps', '3', '--params', 'free,hull', '--free-lr', '1e-2'],
+      ...['--hull-k', '1', '--baselines', 'no', '--control', 'sign', '--json'],
     );
     expect(control.code, control.err.join('\n')).toBe(0);
-    const [own, other] = control.json().rows as { method: string; demoLoss: number }[];
-    expect([own!.method, other!.method]).toEqual(['align free', "align free on sign's play"]);
+    const [own, , other] = control.json().rows as { method: string; demoLoss: number }[];
+    // hull rows too: on the control, the slots nearest the control's own play
+    expect(control.json().rows.map((r: { method: string }) => r.method)).toEqual([
+      'align free',
+      'align hull',
+      "align free on sign's play",
+      "align hull on sign's play",
+    ]);
     // other play, another slot: the held-out demo loss of the target differs
     expect(other!.demoLoss).not.toBe(own!.demoLoss);
     const sameRobot = await cli(

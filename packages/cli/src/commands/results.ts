@@ -390,36 +390,36 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
             // the source slot with the lowest align objective (the alignment losses under align's
             // weights) on the target's play: the label-free choice among the slots pretraining made
             t0 = performance.now();
-            const { nearest, scores } = nearestSourceSlot(
-              policy,
-              allSplit.train,
-              sourceSlots,
-              slot,
-              {
+            // the source slots ranked by align's objective on a robot's play: the nearest one,
+            // and the hullK best that hull rows mix (the slot is left holding the nearest)
+            const rank = (split: { train: TrainBatch[] }) => {
+              const r = nearestSourceSlot(policy, split.train, sourceSlots, slot, {
                 weights: lossWeights,
                 seed: s,
                 maxBatches: nearestBatches,
                 ...(nearestFlowTime !== undefined ? { flowTime: nearestFlowTime } : {}),
-              },
-            );
-            // hull rows mix the hullK source slots that score best on this play
-            const hullBasis = [...scores]
-              .sort((a, b) => a.loss - b.loss)
-              .slice(0, hullK)
-              .map((x) => x.slot);
+              });
+              const hull = [...r.scores]
+                .sort((a, b) => a.loss - b.loss)
+                .slice(0, hullK)
+                .map((x) => x.slot);
+              return { nearest: r.nearest, hull };
+            };
+            const { nearest, hull: hullBasis } = rank(allSplit);
             if (baselines) row('nearest source slot', await evaluate(policy, e, s), t0);
             // align the new slot from its start on a split of play frames
             const alignOn = async (
               split: { train: TrainBatch[]; heldOut: TrainBatch[] },
               param: (typeof params)[number],
               init: number | 'mean',
+              hull: readonly number[],
             ) => {
               resetSlot();
               const r = await align(policy, split.train, {
                 slot,
                 parametrisation: param,
                 init,
-                basis: param === 'hull' ? hullBasis : sourceSlots,
+                basis: param === 'hull' ? hull : sourceSlots,
                 maxSteps: steps,
                 seed: s,
                 lossWeights,
@@ -451,6 +451,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                   split,
                   param,
                   initChoice === 'nearest' ? nearest : 'mean',
+                  hullBasis,
                 );
                 const fixed = mode === 'fixed' && alignData === 'both' ? ' (fixed batches)' : '';
                 row(
@@ -474,9 +475,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 c,
               );
               const otherSplit = alignSplit(other);
+              const otherHull = params.includes('hull') ? rank(otherSplit).hull : [];
               for (const param of params) {
                 t0 = performance.now();
-                const alignLosses = await alignOn(otherSplit, param, 'mean');
+                // hull rows mix the slots nearest the control's play, not the target's
+                const alignLosses = await alignOn(otherSplit, param, 'mean', otherHull);
                 row(
                   `align ${param} on ${controlName}'s play${label}`,
                   { ...(await evaluate(policy, e, s)), alignLosses },
