@@ -7,6 +7,7 @@ export {
   copySlot,
   fillWithSourceMean,
   firstFreeSlot,
+  lowestScored,
   nearestSourceSlot,
   slotVector,
   sourceSlotsOf,

@@ -80,6 +80,17 @@ export function nearestSourceSlot(
   return { nearest, scores };
 }
 
+/** The `k` slots of `scores` with the lowest loss, lowest first (what a hull slot mixes). */
+export function lowestScored(
+  scores: readonly { slot: number; loss: number }[],
+  k: number,
+): number[] {
+  return [...scores]
+    .sort((a, b) => a.loss - b.loss)
+    .slice(0, k)
+    .map((x) => x.slot);
+}
+
 /** The TTT fast-weight variables, per TTT layer W1 then b1 (SlotParam's 'free' order). */
 function fastVars(policy: Policy): tf.Variable[] {
   return policy.ttt.flatMap((m) =>

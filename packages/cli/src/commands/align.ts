@@ -10,7 +10,7 @@ import {
 } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import { EXTRA_ALIGNMENT_TASKS, type TrainBatch } from '@selfalign/experts';
-import { firstFreeSlot, nearestSourceSlot, playSplit } from '@selfalign/harness';
+import { firstFreeSlot, lowestScored, nearestSourceSlot, playSplit } from '@selfalign/harness';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputDir, checkOutputs, trainingState } from '../paths.js';
@@ -187,13 +187,7 @@ export const alignCommand: Command = {
           ? nearestSourceSlot(policy, batches, basis, slot, { weights: taskWeights, seed })
           : undefined;
       if (picked && nearest) init = picked.nearest;
-      const hullBasis =
-        param === 'hull' && picked
-          ? [...picked.scores]
-              .sort((a, b) => a.loss - b.loss)
-              .slice(0, hullK)
-              .map((x) => x.slot)
-          : undefined;
+      const hullBasis = param === 'hull' && picked ? lowestScored(picked.scores, hullK) : undefined;
       if (prior > 0 && param !== 'span' && param !== 'span+residual')
         throw new UserError(
           `align: --span-prior is a prior on the span's code; --param ${param} has none`,

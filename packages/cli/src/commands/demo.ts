@@ -16,7 +16,6 @@ import {
   DEFAULT_LR,
   defaultAlignWeights,
   loadCheckpoint,
-  SLOT_PARAMETRISATIONS,
   type SlotParametrisation,
   type StepTerms,
 } from '@selfalign/align';
@@ -100,7 +99,7 @@ export const demo: Command = {
     const alignSteps = args.int('steps', 200, 1);
     const kinds = args.list('params', ['span']);
     for (const k of kinds)
-      if (!(SLOT_PARAMETRISATIONS as readonly string[]).includes(k) || k === 'bias' || k === 'hull')
+      if (!['free', 'span', 'span+residual'].includes(k))
         throw new UsageError(`demo: --params takes free, span or span+residual, got '${k}'`);
     let policy: Policy;
     let sourceSlots: number[] = [];

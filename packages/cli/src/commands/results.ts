@@ -23,6 +23,7 @@ import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
 import {
   fillWithSourceMean,
   firstFreeSlot,
+  lowestScored,
   nearestSourceSlot,
   playSplit,
   policyController,
@@ -399,11 +400,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 maxBatches: nearestBatches,
                 ...(nearestFlowTime !== undefined ? { flowTime: nearestFlowTime } : {}),
               });
-              const hull = [...r.scores]
-                .sort((a, b) => a.loss - b.loss)
-                .slice(0, hullK)
-                .map((x) => x.slot);
-              return { nearest: r.nearest, hull };
+              return { nearest: r.nearest, hull: lowestScored(r.scores, hullK) };
             };
             const { nearest, hull: hullBasis } = rank(allSplit);
             if (baselines) row('nearest source slot', await evaluate(policy, e, s), t0);
