@@ -956,6 +956,9 @@ describe('the pipeline on tiny configs', () => {
       expect(r.actionMse).toBeGreaterThan(0);
       expect(r.demoLoss).toBeGreaterThan(0);
     }
+    // the nearest row names the source robot whose slot it picked; no other row picks one
+    expect(['src-0', 'src-1']).toContain(res.json().rows[1].pick);
+    expect(res.json().rows.filter((r: { pick?: string }) => r.pick !== undefined)).toHaveLength(1);
     // ... and its action loss on held-out demos of the target (other seeds than it was fitted on)
     // is lower; align moved it too
     expect(rows[5]!.demoLoss).toBeLessThan(rows[0]!.demoLoss);

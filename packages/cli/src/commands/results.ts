@@ -82,6 +82,8 @@ interface Row {
    * held out), the same draws for both and for every row of a cell. Absent in older files.
    */
   alignLosses?: { before: TaskLosses; after: TaskLosses; on: 'held-out' | 'train' };
+  /** Nearest source slot rows: the source robot whose slot was picked (absent in older files). */
+  pick?: string;
   wallS: number;
 }
 
@@ -281,7 +283,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const control = controlName ? embodimentByName(controlName, 1) : undefined;
     const loaded = await loadCheckpoint(ckpt);
     const policy = loaded.policy;
-    const sourceSlots = Object.values((loaded.info['slots'] ?? {}) as Record<string, number>);
+    const slotOf = (loaded.info['slots'] ?? {}) as Record<string, number>;
+    const sourceSlots = Object.values(slotOf);
+    const robotOfSlot = new Map(Object.entries(slotOf).map(([robot, k]) => [k, robot]));
     if (sourceSlots.length === 0)
       throw new UserError(`results: ${ckpt} records no source slots (not a pretrain checkpoint)`);
     const c = policy.config;
@@ -326,6 +330,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 actionMse: number;
                 demoLoss: number;
                 alignLosses?: Row['alignLosses'];
+                pick?: string;
               },
               t0: number,
             ) => {
@@ -334,7 +339,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               // a line per row on stderr for logs of long runs (the bar is for terminals)
               if (!io.tty)
                 io.err(
-                  `${new Date().toISOString()} ${name} play ${budget} seed ${s}: ${method} success ${(100 * r.success).toFixed(1)}% action MSE ${r.actionMse.toFixed(4)} demo loss ${r.demoLoss.toFixed(4)}${r.alignLosses ? ` align objective (${r.alignLosses.on}) ${r.alignLosses.before.total.toFixed(4)} -> ${r.alignLosses.after.total.toFixed(4)}` : ''} (${wallS.toFixed(0)} s)`,
+                  `${new Date().toISOString()} ${name} play ${budget} seed ${s}: ${method} success ${(100 * r.success).toFixed(1)}% action MSE ${r.actionMse.toFixed(4)} demo loss ${r.demoLoss.toFixed(4)}${r.pick ? ` (slot of ${r.pick})` : ''}${r.alignLosses ? ` align objective (${r.alignLosses.on}) ${r.alignLosses.before.total.toFixed(4)} -> ${r.alignLosses.after.total.toFixed(4)}` : ''} (${wallS.toFixed(0)} s)`,
                 );
             };
             const base = 1_000_000 * (s + 1) + 10_000 * budget;
@@ -403,7 +408,15 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               return { nearest: r.nearest, hull: lowestScored(r.scores, hullK) };
             };
             const { nearest, hull: hullBasis } = rank(allSplit);
-            if (baselines) row('nearest source slot', await evaluate(policy, e, s), t0);
+            if (baselines)
+              row(
+                'nearest source slot',
+                {
+                  ...(await evaluate(policy, e, s)),
+                  pick: robotOfSlot.get(nearest) ?? `slot ${nearest}`,
+                },
+                t0,
+              );
             // align the new slot from its start on a split of play frames
             const alignOn = async (
               split: { train: TrainBatch[]; heldOut: TrainBatch[] },
