@@ -13,7 +13,8 @@
 //     [--targets perm,rotate,...] [--sources 0-31,37-132] [--raw a.json,b.json] [--radius 0.6]
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type Embodiment, PRESETS, sampleSources } from '@selfalign/sim';
+import { embodimentByName } from '@selfalign/cli/shared';
+import { type Embodiment, sampleSources } from '@selfalign/sim';
 import { arg } from './args.js';
 
 const familySeed = Number(arg('--family-seed', '1'));
@@ -32,23 +33,23 @@ const ranges = (s: string): number[] =>
   });
 const sourceSets = arg('--sources', '0-31;0-31,37-132').split(';');
 
-const maxIndex = Math.max(probeFrom + probes, ...sourceSets.flatMap(ranges)) + 1;
+const FAMILY_SIZES = [8, 32, 128, 256, 512, 1024];
+const maxIndex = Math.max(probeFrom + probes, ...FAMILY_SIZES, ...sourceSets.flatMap(ranges)) + 1;
 const family = sampleSources(maxIndex, familySeed);
-const byName = (name: string): Embodiment => {
-  const m = /^src-(\d+)$/.exec(name);
-  const e = m ? family[Number(m[1])] : PRESETS[name];
-  if (e === undefined) throw new Error(`unknown embodiment '${name}'`);
-  return e;
-};
+const byName = (name: string): Embodiment => embodimentByName(name, familySeed, maxIndex);
 
-/** J[j][k]: joint j's command per unit of action k. */
+const maps = new Map<Embodiment, Float64Array>();
+/** J[j][k]: joint j's command per unit of action k (computed once per embodiment). */
 function jointMap(e: Embodiment): Float64Array {
+  const known = maps.get(e);
+  if (known) return known;
   const n = e.links.length;
   const J = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     const j = e.perm[i]!;
     for (let k = 0; k < n; k++) J[j * n + k] = e.signs[j]! * e.gains[j]! * e.mix[i * n + k]!;
   }
+  maps.set(e, J);
   return J;
 }
 const distance = (a: Embodiment, b: Embodiment): number => {
@@ -102,8 +103,8 @@ const probe = family.slice(probeFrom, probeFrom + probes);
 console.log(
   `\ncoverage: share of ${probes} family robots (src-${probeFrom}..) with a source within ${radius}`,
 );
-for (const n of [8, 32, 128, 256, 512, 1024]) {
-  const pool = sampleSources(n, familySeed);
+for (const n of FAMILY_SIZES) {
+  const pool = family.slice(0, n);
   const near = probe.map((t) => Math.min(...pool.map((s) => distance(t, s))));
   const within = near.filter((d) => d <= radius).length / near.length;
   const median = [...near].sort((a, b) => a - b)[Math.floor(near.length / 2)]!;

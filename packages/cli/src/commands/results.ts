@@ -413,7 +413,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 'nearest source slot',
                 {
                   ...(await evaluate(policy, e, s)),
-                  pick: robotOfSlot.get(nearest) ?? `slot ${nearest}`,
+                  pick: robotOfSlot.get(nearest)!, // nearest is one of the source slots
                 },
                 t0,
               );
