@@ -199,14 +199,24 @@ export async function recordEpisodes(
   c: Policy['config'],
   task: TaskName = 'reach',
 ): Promise<{ samples: Sample[]; meta: DatasetMeta }> {
-  const side = c.vision.imageSize;
   const r = await runEpisodes(e, task, seedRange(n, seed0), controller, {
     record: true,
-    env: { imageSize: side },
+    env: { imageSize: c.vision.imageSize },
   });
-  const meta = framesMeta(e, kind, side, c.featureDim);
+  return episodesAsSamples(e, r.episodes, kind, extractor, c);
+}
+
+/** Recorded episodes of `e` as in-memory samples with features. */
+export async function episodesAsSamples(
+  e: Embodiment,
+  episodes: readonly Episode[],
+  kind: 'demo' | 'play',
+  extractor: FeatureExtractor,
+  c: Policy['config'],
+): Promise<{ samples: Sample[]; meta: DatasetMeta }> {
+  const meta = framesMeta(e, kind, c.vision.imageSize, c.featureDim);
   const samples: Sample[] = [];
-  for (const [i, ep] of r.episodes.entries())
+  for (const [i, ep] of episodes.entries())
     for (const s of episodeSamples(await simEpisodeData(ep, i, extractor), meta, c.actionHorizon))
       samples.push(s);
   return { samples, meta };

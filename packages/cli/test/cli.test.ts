@@ -1018,6 +1018,42 @@ describe('the pipeline on tiny configs', () => {
     expect(lever.json().rows.map((r: { method: string }) => r.method)).toEqual([
       'align free [inverse only]',
     ]);
+    // hindsight rows: the target's play relabelled (frame t's target where the end effector
+    // is 3 steps later), the source slot that best explains its actions, plainly and against
+    // the mirrored goal, and align fitted with the action loss on it
+    const hs = await cli(
+      ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],
+      ...['--episodes', '2', '--steps', '2', '--params', 'free', '--baselines', 'no'],
+      ...['--hindsight', '3', '--json'],
+    );
+    expect(hs.code, hs.err.join('\n')).toBe(0);
+    const hsRows = hs.json().rows as { method: string; pick?: string; demoLoss: number }[];
+    expect(hsRows.map((r) => r.method)).toEqual([
+      'align free',
+      'hindsight nearest source slot',
+      'hindsight nearest source slot (contrast)',
+      'hindsight free',
+    ]);
+    for (const r of hsRows.slice(1, 3)) expect(['src-0', 'src-1']).toContain(r.pick);
+    expect(hsRows[3]!.pick).toBeUndefined();
+    // a different objective on different frames: another slot
+    expect(hsRows[3]!.demoLoss).not.toBe(hsRows[0]!.demoLoss);
+    oneLineError(
+      await cli(
+        'results',
+        '--checkpoint',
+        'ckpt.safetensors',
+        '--params',
+        'none',
+        '--hindsight',
+        '4',
+      ),
+      /results: --hindsight aligns the --params rows; --params none has none/,
+    );
+    oneLineError(
+      await cli('results', '--checkpoint', 'ckpt.safetensors', '--hindsight', '0'),
+      /results: --hindsight must be an integer >= 1, got '0'/,
+    );
     const both = await cli('results', '--merge', 'raw.json,lever.json');
     expect(both.out).toMatch(/\| perm \| 2 \| align free \[inverse only\] \| [\d.]+% \|/);
     // a chunk can add seeds to an earlier run's; a cell in two files counts once, and only if
@@ -1157,7 +1193,7 @@ describe('the pipeline on tiny configs', () => {
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--play', '0'),
       /--play takes positive integers, got '0'/,
     );
-  }, 180_000); // many results runs on tiny budgets: past 60 s on a 2-core machine under load
+  }, 240_000); // many results runs on tiny budgets: past 100 s on a 2-core machine under load
 
   it('sample returns one action chunk in robot units', async () => {
     const s = await cli(

@@ -47,7 +47,8 @@ export function copySlot(policy: Policy, from: number, to: number): void {
  * `slot` in turn and scored by align's objective (the alignment losses under `weights`, the
  * policy's default when absent) on `batches` of the robot's play (the first `maxBatches`,
  * default 8; `flowTime` scores every row at that flow time instead of drawn ones, 1: the
- * regression error without the noise floor); `slot` is left holding the lowest.
+ * regression error without the noise floor; `objective` 'action' scores the action loss instead,
+ * for batches that carry actions a slot should explain); `slot` is left holding the lowest.
  * @returns that source slot and every slot's score, in source order
  */
 export function nearestSourceSlot(
@@ -60,6 +61,7 @@ export function nearestSourceSlot(
     seed?: number;
     maxBatches?: number;
     flowTime?: number;
+    objective?: 'alignment' | 'action';
   } = {},
 ): { nearest: number; scores: { slot: number; loss: number }[] } {
   if (sourceSlots.length === 0) throw new Error('nearestSourceSlot: no source slots');
@@ -71,6 +73,7 @@ export function nearestSourceSlot(
     const l = evaluateLosses(policy, used, {
       seed: opts.seed ?? 0,
       weights,
+      ...(opts.objective ? { objective: opts.objective } : {}),
       ...(opts.flowTime !== undefined ? { flowTime: opts.flowTime } : {}),
     });
     return { slot: k, loss: l.total };

@@ -21,6 +21,7 @@ import { Rng } from '@selfalign/core';
 import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
 import {
+  copySlot,
   fillWithSourceMean,
   firstFreeSlot,
   lowestScored,
@@ -32,6 +33,7 @@ import { disposePretrain, finetune } from '@selfalign/pretrain';
 import {
   type Embodiment,
   expertController,
+  hindsightEpisodes,
   randomController,
   runEpisodes,
   seedRange,
@@ -44,6 +46,7 @@ import {
   checkTaskWeights,
   drawBatch,
   embodimentByName,
+  episodesAsSamples,
   featureExtractor,
   parseTaskWeights,
   recordEpisodes,
@@ -146,6 +149,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        and evaluate on the target: rows 'align P on ROBOT's play'. A move that
                        helps every robot alike scores the same there; only what align learns
                        about the target itself is the gap between the two rows
+  --hindsight H        also align each parametrisation with the action loss on the target's
+                       play relabelled in hindsight: the same random-play episodes, frame t
+                       drawn with the red target where the end effector is H steps later,
+                       the robot's own actions as labels (no expert; the simulator gives the
+                       end effector's position): rows 'hindsight P'  (default: off)
   --label TEXT         appended to the align rows' names (lever runs merge into one table)
   --baselines no       only the align rows (lever runs that reuse another run's baselines)
   --out FILE           also write the markdown table here
@@ -178,6 +186,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     init: { type: 'string' },
     patience: { type: 'string' },
     label: { type: 'string' },
+    hindsight: { type: 'string' },
     control: { type: 'string' },
     baselines: { type: 'string' },
     out: { type: 'string' },
@@ -258,6 +267,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
         : {}),
     };
     const alignOptimizer = args.choice('align-optimizer', ['adam', 'sgd'] as const, 'adam');
+    const hindsight = args.has('hindsight') ? args.int('hindsight', 8, 1) : undefined;
+    if (hindsight !== undefined && params.length === 0)
+      throw new UserError('results: --hindsight aligns the --params rows; --params none has none');
     const averageFrom = args.has('average-from') ? args.int('average-from', 0, 0) : undefined;
     if (averageFrom !== undefined && averageFrom >= steps)
       throw new UserError(
@@ -473,6 +485,82 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               if (mode === 'fixed') for (const b of split.train) disposeBatch(b);
             }
             for (const b of [...allSplit.train, ...allSplit.heldOut]) disposeBatch(b);
+            if (hindsight !== undefined) {
+              // the same play episodes (seeds and actions), each frame's target moved to where
+              // the end effector went: labelled by the robot's own actions, fitted like the oracle
+              const relabel = async (mirror: boolean) => {
+                const r = await episodesAsSamples(
+                  e,
+                  await hindsightEpisodes(e, seedRange(budget, base), randomController(s), {
+                    horizon: hindsight,
+                    env: { imageSize: side },
+                    mirror,
+                  }),
+                  'demo',
+                  extractor,
+                  c,
+                );
+                // the same shuffle for both: row for row the same frames and actions
+                return playSplit(policy, r.samples, r.meta, batchSize, new Rng(s + 11), slot, 0)
+                  .train;
+              };
+              const hsBatches = await relabel(false);
+              const mirrored = await relabel(true);
+              // the source slot under which the played actions best explain the relabelled
+              // targets: the action loss there (the same noise draws) less the action loss with
+              // the target mirrored, which cancels what a slot does to every goal alike
+              t0 = performance.now();
+              const score = (b: TrainBatch[]) =>
+                nearestSourceSlot(policy, b, sourceSlots, slot, {
+                  objective: 'action',
+                  seed: s,
+                  maxBatches: nearestBatches,
+                  ...(nearestFlowTime !== undefined ? { flowTime: nearestFlowTime } : {}),
+                });
+              const plain = score(hsBatches);
+              const away = score(mirrored).scores;
+              const picks: [string, number][] = [
+                ['', plain.nearest],
+                [
+                  ' (contrast)',
+                  plain.scores.reduce(
+                    (a, x, i) => {
+                      const d = x.loss - away[i]!.loss;
+                      return d < a.d ? { k: x.slot, d } : a;
+                    },
+                    { k: -1, d: Number.POSITIVE_INFINITY },
+                  ).k,
+                ],
+              ];
+              for (const [kind, pick] of picks) {
+                copySlot(policy, pick, slot);
+                row(
+                  `hindsight nearest source slot${kind}${label}`,
+                  { ...(await evaluate(policy, e, s)), pick: robotOfSlot.get(pick)! },
+                  t0,
+                );
+                t0 = performance.now();
+              }
+              for (const b of mirrored) disposeBatch(b);
+              for (const param of params) {
+                t0 = performance.now();
+                resetSlot();
+                const r = await align(policy, hsBatches, {
+                  slot,
+                  parametrisation: param,
+                  init: initChoice === 'nearest' ? nearest : 'mean',
+                  basis: param === 'hull' ? hullBasis : sourceSlots,
+                  maxSteps: steps,
+                  seed: s,
+                  objective: 'action',
+                  optimizer: alignOptimizer,
+                  ...(lrOf[param] !== undefined ? { lr: lrOf[param] } : {}),
+                });
+                r.state.dispose();
+                row(`hindsight ${param}${label}`, await evaluate(policy, e, s), t0);
+              }
+              for (const b of hsBatches) disposeBatch(b);
+            }
             if (control) {
               // the same budget and seeds as the target's play, from the control robot
               const other = await recordEpisodes(

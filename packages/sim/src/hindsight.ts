@@ -1,0 +1,106 @@
+// Hindsight relabelling of reach play (Andrychowicz et al. 2017, HER; Lynch et al. 2019,
+// "Learning Latent Plans from Play"): a play episode of random actions becomes reach
+// demonstrations whose target is where the end effector went. Frame t is drawn with the red
+// target at the end effector's position `horizon` steps later (or at the episode's end), so the
+// actions the robot took from t are a way to reach that target. The labels are the robot's own
+// actions, not an expert's; the relabelling needs where the end effector is in the image, which
+// the simulator knows (on hardware: an end-effector tracker).
+import { ArmEnv, type EnvConfig } from './arm-env.js';
+import type { Embodiment } from './embodiment.js';
+import type { Controller, StepObservation } from './play.js';
+import type { Episode } from './rollout.js';
+import { OBJECT_SLOTS } from './arm-env.js';
+
+export interface HindsightOptions {
+  /** Steps ahead whose end-effector position becomes frame t's target (default 8). */
+  horizon?: number;
+  env?: Partial<EnvConfig>;
+  /**
+   * Draw the target on the other side instead, mirrored through the end effector's position at
+   * frame t (2 ee_t - ee_{t+H}): the same frames and actions with a goal they move away from,
+   * the contrast that isolates what the goal explains about the actions (default false).
+   */
+  mirror?: boolean;
+}
+
+/**
+ * One relabelled reach episode per seed: `controller` plays the full reach length (no early end,
+ * the target is never the point), then the same actions are replayed with each frame's target
+ * moved to the end effector `horizon` steps later. Dynamics do not depend on the target, so the
+ * replay visits the same states.
+ */
+export async function hindsightEpisodes(
+  embodiment: Embodiment,
+  seeds: readonly number[],
+  controller: Controller,
+  opts: HindsightOptions = {},
+): Promise<Episode[]> {
+  const horizon = opts.horizon ?? 8;
+  if (!(Number.isInteger(horizon) && horizon >= 1))
+    throw new RangeError(`hindsight horizon must be an integer >= 1, got ${horizon}`);
+  const episodes: Episode[] = [];
+  for (const [k, seed] of seeds.entries()) {
+    const env = new ArmEnv(embodiment, opts.env).reset(seed, 'reach');
+    const n = env.n;
+    const T = env.config.maxSteps.reach;
+    const size = env.config.imageSize;
+    const frame = size * size * 3;
+    controller.reset?.(k, seed);
+    // pass 1: play, keeping the actions and where the end effector is after each step
+    const actions = new Float32Array(T * n);
+    const ee: [number, number][] = [env.endEffector()];
+    const image = new Uint8Array(frame);
+    const state = new Float32Array(3 * n);
+    for (let t = 0; t < T; t++) {
+      env.render(image);
+      env.observeState(state);
+      const obs: StepObservation = {
+        index: k,
+        env,
+        image,
+        state,
+        instruction: env.instruction,
+        step: t,
+      };
+      const a = (await controller.act([obs]))[0]!;
+      if (a.length !== n)
+        throw new Error(`controller action has ${a.length} dims, the arm has ${n}`);
+      for (let j = 0; j < n; j++) {
+        const v = a[j]!;
+        actions[t * n + j] = Number.isFinite(v) ? Math.max(-1, Math.min(1, v)) : 0;
+      }
+      env.step(actions.subarray(t * n, (t + 1) * n));
+      ee.push(env.endEffector());
+    }
+    // pass 2: the same episode, each frame drawn with its hindsight target
+    env.reset(seed, 'reach');
+    const frames = new Uint8Array(T * frame);
+    const states = new Float32Array(T * 3 * n);
+    const objects = new Float32Array(T * 2 * OBJECT_SLOTS);
+    for (let t = 0; t < T; t++) {
+      const goal = ee[Math.min(t + horizon, T)]!;
+      const [x, y] = ee[t]!;
+      env.target = opts.mirror ? [2 * x - goal[0], 2 * y - goal[1]] : [goal[0], goal[1]];
+      env.render(frames.subarray(t * frame, (t + 1) * frame));
+      env.observeState(states.subarray(t * 3 * n, (t + 1) * 3 * n));
+      env.observeObjects(objects.subarray(t * 2 * OBJECT_SLOTS, (t + 1) * 2 * OBJECT_SLOTS));
+      env.step(actions.subarray(t * n, (t + 1) * n));
+    }
+    episodes.push({
+      task: 'reach',
+      instruction: env.instruction,
+      embodiment: embodiment.name,
+      seed,
+      length: T,
+      imageSize: size,
+      frames,
+      states,
+      actions,
+      objects,
+      success: true,
+      finalDistance: 0,
+      stepsToSuccess: T,
+    });
+  }
+  return episodes;
+}
