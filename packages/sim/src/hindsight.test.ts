@@ -19,7 +19,9 @@ describe('hindsight relabelling of reach play', () => {
     const state = new Float32Array(3 * n);
     for (let t = 0; t < T; t++) {
       env.observeState(state);
-      expect(Array.from(ep!.states.subarray(t * 3 * n, (t + 1) * 3 * n))).toEqual(Array.from(state));
+      expect(Array.from(ep!.states.subarray(t * 3 * n, (t + 1) * 3 * n))).toEqual(
+        Array.from(state),
+      );
       env.step(ep!.actions.subarray(t * n, (t + 1) * n));
       ee.push(env.endEffector());
     }

@@ -5,11 +5,10 @@
 // actions the robot took from t are a way to reach that target. The labels are the robot's own
 // actions, not an expert's; the relabelling needs where the end effector is in the image, which
 // the simulator knows (on hardware: an end-effector tracker).
-import { ArmEnv, type EnvConfig } from './arm-env.js';
+import { ArmEnv, type EnvConfig, OBJECT_SLOTS } from './arm-env.js';
 import type { Embodiment } from './embodiment.js';
 import type { Controller, StepObservation } from './play.js';
 import type { Episode } from './rollout.js';
-import { OBJECT_SLOTS } from './arm-env.js';
 
 export interface HindsightOptions {
   /** Steps ahead whose end-effector position becomes frame t's target (default 8). */
