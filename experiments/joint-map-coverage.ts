@@ -6,7 +6,7 @@
 // a target only once a source close to it existed; this probe measures that distance
 // (Frobenius norm of J_target - J_source) without running a policy:
 //   1. per target, the closest sources' joint-map distances among the source sets given;
-//   2. with --raw, the results rows' nearest source slot picks: their distance and rank;
+//   2. with --raw, the source slots results' rows picked (nearest, hindsight): distance and rank;
 //   3. coverage: the share of random family robots (family seed --family-seed, indices from
 //      --probe-from) with a source within --radius, for families of 8 .. 1,024 sources.
 //   pnpm --filter @selfalign/experiments probe joint-map-coverage.ts \
@@ -75,11 +75,11 @@ for (const set of sourceSets) {
   }
 }
 
-// 2. the picks of results' nearest source slot rows, against the last source set
+// 2. the picks of results' rows that pick a source slot, against the last source set
 const raw = arg('--raw', '');
 if (raw !== '') {
   const pool = ranges(sourceSets[sourceSets.length - 1]!).map((k) => family[k]!);
-  console.log('\nnearest source slot picks: joint-map distance, rank among the sources, success');
+  console.log('\nsource slot picks: joint-map distance, rank among the sources, success');
   for (const file of raw.split(',')) {
     const rows = JSON.parse(readFileSync(resolve(process.cwd(), file), 'utf8')).rows as {
       target: string;
@@ -92,7 +92,7 @@ if (raw !== '') {
       const order = ranked(byName(r.target), pool);
       const rank = order.findIndex((x) => x.name === r.pick);
       console.log(
-        `  ${r.target.padEnd(7)} seed ${r.seed}: ${r.pick} at ${distance(byName(r.target), byName(r.pick!)).toFixed(2)} (rank ${rank + 1}; closest ${order[0]!.name} ${order[0]!.d.toFixed(2)}), success ${(100 * r.success).toFixed(0)}%`,
+        `  ${r.target.padEnd(7)} seed ${r.seed}: ${r.pick} at ${distance(byName(r.target), byName(r.pick!)).toFixed(2)} (rank ${rank + 1}; closest ${order[0]!.name} ${order[0]!.d.toFixed(2)}), success ${(100 * r.success).toFixed(0)}% (${r.method})`,
       );
     }
   }
