@@ -32,6 +32,28 @@ describe('the scripted expert on its own embodiment (200 seeded episodes)', () =
     expect(r.actionMse).toBe(0); // it is the reference of the action MSE
   });
 
+  it('untilSuccess false: every episode runs the full length, success or not', async () => {
+    const seeds = seedRange(5);
+    const early = await runEpisodes(PRESETS.source!, 'reach', seeds, expertController(), {
+      record: true,
+    });
+    const full = await runEpisodes(PRESETS.source!, 'reach', seeds, expertController(), {
+      record: true,
+      untilSuccess: false,
+    });
+    const T = new ArmEnv(PRESETS.source!).config.maxSteps.reach;
+    expect(early.episodes.every((e) => e.success && e.length < T)).toBe(true);
+    expect(full.episodes.map((e) => e.length)).toEqual(seeds.map(() => T));
+    // the same first steps: the episode only goes on (recorded in the order they end)
+    const n = PRESETS.source!.links.length;
+    for (const e of early.episodes) {
+      const f = full.episodes.find((x) => x.seed === e.seed)!;
+      expect(f.actions.subarray(0, e.length * n)).toEqual(e.actions);
+    }
+    // all end together: recorded in seed order (hindsightEpisodes relies on it)
+    expect(full.episodes.map((e) => e.seed)).toEqual(seeds);
+  });
+
   it('push: at least 95% success with the field expert (the default), 80% with waypoints', async () => {
     const field = await runEpisodes(PRESETS.source!, 'push', seedRange(200), expertController());
     expect(field.successRate).toBeGreaterThanOrEqual(0.95);

@@ -7,8 +7,8 @@
 // the simulator knows (on hardware: an end-effector tracker).
 import { ArmEnv, type EnvConfig, OBJECT_SLOTS } from './arm-env.js';
 import type { Embodiment } from './embodiment.js';
-import type { Controller, StepObservation } from './play.js';
-import type { Episode } from './rollout.js';
+import type { Controller } from './play.js';
+import { type Episode, runEpisodes } from './rollout.js';
 
 export interface HindsightOptions {
   /** Steps ahead whose end-effector position becomes frame t's target (default 8). */
@@ -37,37 +37,22 @@ export async function hindsightEpisodes(
   const horizon = opts.horizon ?? 8;
   if (!(Number.isInteger(horizon) && horizon >= 1))
     throw new RangeError(`hindsight horizon must be an integer >= 1, got ${horizon}`);
+  // pass 1: play the full length, keeping the actions
+  const played = await runEpisodes(embodiment, 'reach', seeds, controller, {
+    record: true,
+    untilSuccess: false,
+    ...(opts.env ? { env: opts.env } : {}),
+  });
   const episodes: Episode[] = [];
-  for (const [k, seed] of seeds.entries()) {
+  for (const { seed, actions } of played.episodes) {
     const env = new ArmEnv(embodiment, opts.env).reset(seed, 'reach');
     const n = env.n;
     const T = env.config.maxSteps.reach;
     const size = env.config.imageSize;
     const frame = size * size * 3;
-    controller.reset?.(k, seed);
-    // pass 1: play, keeping the actions and where the end effector is after each step
-    const actions = new Float32Array(T * n);
+    // where the end effector is after each step (the replay needs no rendering)
     const ee: [number, number][] = [env.endEffector()];
-    const image = new Uint8Array(frame);
-    const state = new Float32Array(3 * n);
     for (let t = 0; t < T; t++) {
-      env.render(image);
-      env.observeState(state);
-      const obs: StepObservation = {
-        index: k,
-        env,
-        image,
-        state,
-        instruction: env.instruction,
-        step: t,
-      };
-      const a = (await controller.act([obs]))[0]!;
-      if (a.length !== n)
-        throw new Error(`controller action has ${a.length} dims, the arm has ${n}`);
-      for (let j = 0; j < n; j++) {
-        const v = a[j]!;
-        actions[t * n + j] = Number.isFinite(v) ? Math.max(-1, Math.min(1, v)) : 0;
-      }
       env.step(actions.subarray(t * n, (t + 1) * n));
       ee.push(env.endEffector());
     }

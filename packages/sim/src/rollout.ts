@@ -45,6 +45,11 @@ export interface RunOptions {
   record?: boolean;
   /** Environments stepped together (default: all seeds). */
   parallel?: number;
+  /**
+   * End an episode at its first success (default true); false runs every episode for the
+   * task's full length (play whose target is not the point, e.g. for hindsight relabelling).
+   */
+  untilSuccess?: boolean;
   /** Called after each finished episode. */
   onEpisode?: (done: number, total: number) => void;
 }
@@ -127,7 +132,9 @@ export async function runEpisodes(
         o.env.step(clipped);
         if (firstSuccess[o.index] === -1 && o.env.success()) firstSuccess[o.index] = o.env.steps;
       });
-      active = active.filter((k) => !envs[k]!.done());
+      active = active.filter((k) =>
+        opts.untilSuccess === false ? envs[k]!.steps < maxT : !envs[k]!.done(),
+      );
       for (const k of obs.map((o) => o.index)) {
         if (active.includes(k)) continue;
         const env = envs[k]!;

@@ -149,11 +149,13 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        and evaluate on the target: rows 'align P on ROBOT's play'. A move that
                        helps every robot alike scores the same there; only what align learns
                        about the target itself is the gap between the two rows
-  --hindsight H        also align each parametrisation with the action loss on the target's
-                       play relabelled in hindsight: the same random-play episodes, frame t
-                       drawn with the red target where the end effector is H steps later,
-                       the robot's own actions as labels (no expert; the simulator gives the
-                       end effector's position): rows 'hindsight P'  (default: off)
+  --hindsight H        also use the target's play relabelled in hindsight: the same random-play
+                       episodes, frame t drawn with the red target where the end effector is H
+                       steps later, the robot's own actions as labels (no expert; the simulator
+                       gives the end effector's position). Rows 'hindsight nearest source slot'
+                       (the lowest action loss on it), '... (contrast)' (that loss less the loss
+                       with the goal mirrored) and 'hindsight P' (align P with the action loss
+                       on it)  (default: off)
   --label TEXT         appended to the align rows' names (lever runs merge into one table)
   --baselines no       only the align rows (lever runs that reuse another run's baselines)
   --out FILE           also write the markdown table here
