@@ -13,6 +13,7 @@ import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { features } from './commands/features.js';
 import { inspect } from './commands/inspect.js';
+import { practiceCommand } from './commands/practice.js';
 import { pretrainCommand } from './commands/pretrain.js';
 import { results } from './commands/results.js';
 import { sample } from './commands/sample.js';
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   features,
   pretrainCommand,
   alignCommand,
+  practiceCommand,
   evalCommand,
   exportCommand,
   sample,

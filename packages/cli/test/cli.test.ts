@@ -38,6 +38,7 @@ describe('usage', () => {
       'features',
       'pretrain',
       'align',
+      'practice',
       'eval',
       'sample',
       'adapters',
@@ -908,6 +909,35 @@ describe('the pipeline on tiny configs', () => {
     expect(ev2.out).toMatch(/perm push, slot 2 with adapter perm-span: success/);
   });
 
+  it("practice fits a slot from the policy's own relabelled tries and saves it as an adapter", async () => {
+    const pr = await cli(
+      ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+      ...['--adapter', 'perm-practice', '--rounds', '2', '--tries', '2', '--steps', '2'],
+      ...['--play', '2', '--json'],
+    );
+    expect(pr.code, pr.err.join('\n')).toBe(0);
+    const j = pr.json();
+    expect(j).toMatchObject({ method: 'practice', embodiment: 'perm', slot: 2, tries: 2 });
+    // started at the label-free nearest source slot; every round adds its tries' frames
+    expect(j.start).toMatch(/^the nearest source slot, src-[01]$/);
+    expect(j.rounds.map((r: { round: number }) => r.round)).toEqual([1, 2]);
+    expect(j.rounds[1].frames).toBe(2 * j.rounds[0].frames);
+    expect(
+      (await cli('inspect', join('adapters', 'perm-practice.safetensors'), '--json')).json(),
+    ).toMatchObject({ type: 'adapter', slotName: 'perm-practice' });
+    const ev = await cli(
+      ...['eval', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+      ...['--adapter', 'perm-practice', '--slot', '2', '--episodes', '2', '--json'],
+    );
+    expect(ev.code, ev.err.join('\n')).toBe(0);
+    const base = ['practice', '--checkpoint', 'ckpt.safetensors', '--adapter', 'x'];
+    oneLineError(
+      await cli(...base, '--embodiment', 'perm', '--rounds', '0'),
+      /practice: --rounds must be an integer >= 1, got '0'/,
+    );
+    oneLineError(await cli(...base, '--embodiment', 'robot9'), /unknown embodiment 'robot9'/);
+  });
+
   it('results writes the table, its raw rows, and merges lever runs', async () => {
     // the results table in one command (tiny budgets: the pipeline, not the numbers)
     const res = await cli(
@@ -1020,11 +1050,13 @@ describe('the pipeline on tiny configs', () => {
     ]);
     // hindsight rows: the target's play relabelled (frame t's target where the end effector
     // is 3 steps later), the source slot that best explains its actions, plainly and against
-    // the mirrored goal, and align fitted with the action loss on it
+    // the mirrored goal, and align fitted with the action loss on it; then practice: the
+    // policy's own tries, relabelled the same way, a row per round
     const hs = await cli(
       ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],
       ...['--episodes', '2', '--steps', '2', '--params', 'free', '--baselines', 'no'],
-      ...['--hindsight', '3', '--json'],
+      ...['--hindsight', '3', '--practice', '2', '--practice-tries', '2'],
+      ...['--practice-steps', '2', '--json'],
     );
     expect(hs.code, hs.err.join('\n')).toBe(0);
     const hsRows = hs.json().rows as { method: string; pick?: string; demoLoss: number }[];
@@ -1033,11 +1065,19 @@ describe('the pipeline on tiny configs', () => {
       'hindsight nearest source slot',
       'hindsight nearest source slot (contrast)',
       'hindsight free',
+      'practice, round 1',
+      'practice, round 2',
     ]);
     for (const r of hsRows.slice(1, 3)) expect(['src-0', 'src-1']).toContain(r.pick);
     expect(hsRows[3]!.pick).toBeUndefined();
     // a different objective on different frames: another slot
     expect(hsRows[3]!.demoLoss).not.toBe(hsRows[0]!.demoLoss);
+    // each round moves the slot further
+    expect(hsRows[5]!.demoLoss).not.toBe(hsRows[4]!.demoLoss);
+    oneLineError(
+      await cli('results', '--checkpoint', 'ckpt.safetensors', '--practice', '0'),
+      /results: --practice must be an integer >= 1, got '0'/,
+    );
     oneLineError(
       await cli(
         'results',

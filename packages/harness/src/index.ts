@@ -3,6 +3,7 @@
 export { episodeData, framesMeta, robotDims } from './frames.js';
 export { type PlaySplit, playSplit } from './play-split.js';
 export { type PolicyControllerOptions, policyController } from './policy-controller.js';
+export { type PracticeOptions, type PracticeRound, practice } from './practice.js';
 export {
   copySlot,
   fillWithSourceMean,

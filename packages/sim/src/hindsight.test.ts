@@ -4,11 +4,20 @@ import { getPreset } from './embodiment.js';
 import { hindsightEpisodes } from './hindsight.js';
 import { randomController } from './play.js';
 import { worldToImage } from './render.js';
+import type { RunResult } from './rollout.js';
 
 describe('hindsight relabelling of reach play', () => {
   const e = getPreset('sign');
   it("draws each frame's target where the end effector is `horizon` steps later, on the played states", async () => {
-    const [ep] = await hindsightEpisodes(e, [42], randomController(3), { horizon: 8 });
+    const played: RunResult[] = [];
+    const [ep] = await hindsightEpisodes(e, [42], randomController(3), {
+      horizon: 8,
+      onPlayed: (r) => void played.push(r),
+    });
+    // the play as it was: its real target, the same actions
+    expect(played).toHaveLength(1);
+    expect(played[0]!.episodes[0]!.actions).toEqual(ep!.actions);
+    expect(played[0]!.episodes[0]!.objects.subarray(0, 2)).not.toEqual(ep!.objects.subarray(0, 2));
     const n = e.links.length;
     const T = 40;
     expect(ep!.length).toBe(T);

@@ -8,7 +8,7 @@
 import { ArmEnv, type EnvConfig, OBJECT_SLOTS } from './arm-env.js';
 import type { Embodiment } from './embodiment.js';
 import type { Controller } from './play.js';
-import { type Episode, runEpisodes } from './rollout.js';
+import { type Episode, type RunResult, runEpisodes } from './rollout.js';
 
 export interface HindsightOptions {
   /** Steps ahead whose end-effector position becomes frame t's target (default 8). */
@@ -20,6 +20,8 @@ export interface HindsightOptions {
    * the contrast that isolates what the goal explains about the actions (default false).
    */
   mirror?: boolean;
+  /** The played episodes as they were, with their real targets (how the tries did). */
+  onPlayed?: (played: RunResult) => void;
 }
 
 /**
@@ -43,6 +45,7 @@ export async function hindsightEpisodes(
     untilSuccess: false,
     ...(opts.env ? { env: opts.env } : {}),
   });
+  opts.onPlayed?.(played);
   const episodes: Episode[] = [];
   for (const { seed, actions } of played.episodes) {
     const env = new ArmEnv(embodiment, opts.env).reset(seed, 'reach');

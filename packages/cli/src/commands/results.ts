@@ -28,6 +28,7 @@ import {
   nearestSourceSlot,
   playSplit,
   policyController,
+  practice,
 } from '@selfalign/harness';
 import { disposePretrain, finetune } from '@selfalign/pretrain';
 import {
@@ -156,6 +157,15 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        (the lowest action loss on it), '... (contrast)' (that loss less the loss
                        with the goal mirrored) and 'hindsight P' (align P with the action loss
                        on it)  (default: off)
+  --practice R         also practise: R rounds in which the policy, through the slot (from the
+                       nearest source slot), tries --practice-tries reach episodes on the
+                       target, every try is relabelled in hindsight (horizon --hindsight, 8
+                       unless given) and the free slot is fitted with the action loss on all
+                       tries so far (--practice-steps per round). Its own tries, no expert; the
+                       simulator gives the end effector's position. Rows 'practice, round r'
+                       (default: off)
+  --practice-tries N   reach tries per round                 (default 10)
+  --practice-steps N   fitting steps per round               (default 100)
   --label TEXT         appended to the align rows' names (lever runs merge into one table)
   --baselines no       only the align rows (lever runs that reuse another run's baselines)
   --out FILE           also write the markdown table here
@@ -189,6 +199,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     patience: { type: 'string' },
     label: { type: 'string' },
     hindsight: { type: 'string' },
+    practice: { type: 'string' },
+    'practice-tries': { type: 'string' },
+    'practice-steps': { type: 'string' },
     control: { type: 'string' },
     baselines: { type: 'string' },
     out: { type: 'string' },
@@ -270,6 +283,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     };
     const alignOptimizer = args.choice('align-optimizer', ['adam', 'sgd'] as const, 'adam');
     const hindsight = args.has('hindsight') ? args.int('hindsight', 8, 1) : undefined;
+    const practiceRounds = args.has('practice') ? args.int('practice', 3, 1) : undefined;
+    const practiceTries = args.int('practice-tries', 10, 1);
+    const practiceSteps = args.int('practice-steps', 100, 1);
     if (hindsight !== undefined && params.length === 0)
       throw new UserError('results: --hindsight aligns the --params rows; --params none has none');
     const averageFrom = args.has('average-from') ? args.int('average-from', 0, 0) : undefined;
@@ -562,6 +578,26 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 row(`hindsight ${param}${label}`, await evaluate(policy, e, s), t0);
               }
               for (const b of hsBatches) disposeBatch(b);
+            }
+            if (practiceRounds !== undefined) {
+              // from the label-free start, the policy's own tries relabelled where they went
+              t0 = performance.now();
+              copySlot(policy, nearest, slot);
+              await practice(policy, e, {
+                slot,
+                rounds: practiceRounds,
+                tries: practiceTries,
+                steps: practiceSteps,
+                horizon: hindsight ?? 8,
+                seed: s,
+                firstSeed: base + 30_000,
+                env: { imageSize: side },
+                toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
+                onRound: async (r) => {
+                  row(`practice, round ${r.round}${label}`, await evaluate(policy, e, s), t0);
+                  t0 = performance.now();
+                },
+              });
             }
             if (control) {
               // the same budget and seeds as the target's play, from the control robot

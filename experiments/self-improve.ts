@@ -1,0 +1,119 @@
+// Probe for docs/results.md 2n: does the policy teach itself the new robot from its own tries?
+// Goal-conditioned supervised learning (GCSL, Ghosh et al. 2019) with the TTT slot as the only
+// thing that moves: the policy, through the current slot, tries reach episodes on the target
+// robot; each try is relabelled in hindsight (frame t's target where the end effector is H steps
+// later, `hindsightEpisodes`); the slot is fitted with the action loss on every try so far; again.
+// Unlike section 2m's random play, the policy's own tries are goal-directed, so the relabelled
+// actions are the goal-to-action map of this robot, not a random policy's. No expert, no labels;
+// it needs the end effector's position (as 2m) and the robot running the policy.
+//   pnpm --filter @selfalign/experiments probe self-improve.ts CKPT [--targets sign,links]
+//     [--rounds 3] [--tries 10] [--steps 100] [--lr 1e-3] [--horizon 8]
+//     [--start nearest|mean] [--episodes 50] [--seed 0] [--raw out.json]
+import { writeFileSync } from 'node:fs';
+import { defaultAlignWeights, loadCheckpoint } from '@selfalign/align';
+import {
+  embodimentByName,
+  episodesAsSamples,
+  featureExtractor,
+  recordEpisodes,
+} from '@selfalign/cli/shared';
+import { initBackend, Rng } from '@selfalign/core';
+import { disposeBatch } from '@selfalign/experts';
+import {
+  copySlot,
+  fillWithSourceMean,
+  firstFreeSlot,
+  nearestSourceSlot,
+  playSplit,
+  policyController,
+  practice,
+} from '@selfalign/harness';
+import { type Embodiment, randomController, runEpisodes, seedRange } from '@selfalign/sim';
+import { arg } from './args.js';
+
+const targets = arg('--targets', 'sign,links').split(',');
+const rounds = Number(arg('--rounds', '3'));
+const tries = Number(arg('--tries', '10'));
+const steps = Number(arg('--steps', '100'));
+const lr = Number(arg('--lr', '1e-3'));
+const horizon = Number(arg('--horizon', '8'));
+const start = arg('--start', 'nearest');
+const episodes = Number(arg('--episodes', '50'));
+const s = Number(arg('--seed', '0'));
+const play = Number(arg('--play', '10'));
+const raw = arg('--raw', '');
+
+await initBackend('wasm');
+const ckpt = process.argv[2]!;
+const { policy, info } = await loadCheckpoint(ckpt);
+const c = policy.config;
+const slotOf = (info['slots'] ?? {}) as Record<string, number>;
+const sourceSlots = Object.values(slotOf);
+const robotOf = new Map(Object.entries(slotOf).map(([r, k]) => [k, r]));
+const slot = firstFreeSlot(policy, sourceSlots)!;
+const side = c.vision.imageSize;
+const extractor = await featureExtractor('default', process.cwd(), c.featureDim);
+const batchSize = 16;
+
+// the results table's evaluation: the same episode seeds and noise stream per seed
+const evaluate = async (e: Embodiment) => {
+  const r = await runEpisodes(
+    e,
+    'reach',
+    seedRange(episodes, 700_000 + 10_000 * s),
+    policyController(policy, { slot, rng: new Rng(710_000 + 10_000 * s) }),
+    { env: { imageSize: side }, parallel: 25 },
+  );
+  return { success: r.successRate, actionMse: r.actionMse };
+};
+
+const out: Record<string, unknown>[] = [];
+const log = (target: string, round: number, what: string, r: Record<string, number>) => {
+  out.push({ target, round, what, ...r });
+  console.log(
+    `${new Date().toISOString()} ${target.padEnd(7)} round ${round} ${what.padEnd(28)} success ${(100 * r['success']!).toFixed(0).padStart(3)}%  action MSE ${r['actionMse']!.toFixed(4)}${r['wallS'] !== undefined ? `  (${r['wallS'].toFixed(0)} s)` : ''}`,
+  );
+};
+
+for (const t of targets) {
+  const e = embodimentByName(t, 1);
+  const base = 1_000_000 * (s + 1) + 10_000 * play;
+  fillWithSourceMean(policy, slot, sourceSlots);
+  if (start === 'nearest') {
+    // the results table's label-free start: the source slot with the lowest align objective
+    const rec = await recordEpisodes(e, randomController(s), 'play', play, base, extractor, c);
+    const split = playSplit(policy, rec.samples, rec.meta, batchSize, new Rng(s + 11), slot, 0.2);
+    const { nearest } = nearestSourceSlot(policy, split.train, sourceSlots, slot, {
+      weights: defaultAlignWeights(c),
+      seed: s,
+    });
+    for (const b of [...split.train, ...split.heldOut]) disposeBatch(b);
+    copySlot(policy, nearest, slot);
+    console.log(`${t}: start at the nearest source slot, ${robotOf.get(nearest)}`);
+  }
+  log(t, 0, `start (${start})`, await evaluate(e));
+  await practice(policy, e, {
+    slot,
+    rounds,
+    tries,
+    steps,
+    horizon,
+    lr,
+    seed: s,
+    firstSeed: base + 30_000,
+    env: { imageSize: side },
+    toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
+    onRound: async (r) =>
+      log(t, r.round, `free +${steps} steps, ${r.frames} frames`, {
+        ...(await evaluate(e)),
+        fitLoss: r.loss,
+        wallS: r.wallS,
+      }),
+  });
+}
+if (raw)
+  writeFileSync(
+    raw,
+    `${JSON.stringify({ ckpt, args: process.argv.slice(3), rows: out }, null, 2)}\n`,
+  );
+policy.dispose();

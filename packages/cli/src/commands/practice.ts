@@ -1,0 +1,178 @@
+// selfalign practice: the policy teaches one TTT slot a new simulator robot from its own reach
+// tries, relabelled in hindsight (goal-conditioned supervised learning; docs/results.md 2n).
+import { resolve } from 'node:path';
+import { AdapterStore, defaultAlignWeights } from '@selfalign/align';
+import { Rng } from '@selfalign/core';
+import { disposeBatch } from '@selfalign/experts';
+import {
+  copySlot,
+  fillWithSourceMean,
+  firstFreeSlot,
+  nearestSourceSlot,
+  playSplit,
+  practice,
+} from '@selfalign/harness';
+import { randomController } from '@selfalign/sim';
+import type { Command } from '../command.js';
+import { UserError } from '../io.js';
+import { checkOutputDir } from '../paths.js';
+import {
+  checkSlot,
+  embodimentByName,
+  episodesAsSamples,
+  featureExtractor,
+  loadPolicy,
+  recordEpisodes,
+} from '../shared.js';
+
+export const practiceCommand: Command = {
+  name: 'practice',
+  summary:
+    "fit one TTT slot to a simulator robot from the policy's own reach tries, save the adapter",
+  usage: `selfalign practice --checkpoint CKPT --embodiment NAME --adapter NAME [options]
+  Each round the policy, through the slot, tries --tries reach episodes on the robot; each try
+  is redrawn with frame t's target where the end effector went --horizon steps later (so its
+  actions are labels of a goal it reached), and only the slot's W1/b1 are fitted with the
+  action loss on every try so far. No expert and no labels; it needs the end effector's
+  position, which the simulator gives (on hardware: a tracker).
+  --embodiment NAME     a preset or src-K
+  --rounds R            rounds of try, relabel, fit          (default 3)
+  --tries N             reach tries per round                (default 10)
+  --steps N             fitting steps per round (Adam)       (default 100)
+  --lr LR               (default 1e-3)
+  --horizon H           hindsight horizon in steps           (default 8)
+  --init I              nearest | mean: the start; nearest is the source slot with the lowest
+                        align objective on --play random-play trajectories of the robot
+                        (label-free)                         (default nearest)
+  --play N              random-play trajectories for --init nearest   (default 10)
+  --slot K              slot to fit (default: the first slot no embodiment uses)
+  --adapters DIR        where adapters are saved            (default adapters)
+  --feature-model M     default | an ONNX file: next-observation features for --init nearest
+  --family-seed S       source family seed for src-K names   (default 1)
+  --seed S              (default 0)`,
+  options: {
+    checkpoint: { type: 'string' },
+    embodiment: { type: 'string' },
+    adapter: { type: 'string' },
+    rounds: { type: 'string' },
+    tries: { type: 'string' },
+    steps: { type: 'string' },
+    lr: { type: 'string' },
+    horizon: { type: 'string' },
+    init: { type: 'string' },
+    play: { type: 'string' },
+    slot: { type: 'string' },
+    adapters: { type: 'string' },
+    'feature-model': { type: 'string' },
+    'family-seed': { type: 'string' },
+    seed: { type: 'string' },
+  },
+  async run(args, io) {
+    const adaptersDir = resolve(io.cwd, args.str('adapters', 'adapters'));
+    checkOutputDir('practice', adaptersDir);
+    const rounds = args.int('rounds', 3, 1);
+    const tries = args.int('tries', 10, 1);
+    const steps = args.int('steps', 100, 1);
+    const horizon = args.int('horizon', 8, 1);
+    const lr = args.has('lr') ? args.lr('lr') : 1e-3;
+    const init = args.choice('init', ['nearest', 'mean'] as const, 'nearest');
+    const play = args.int('play', 10, 1);
+    const seed = args.int('seed', 0);
+    const e = embodimentByName(args.str('embodiment'), args.int('family-seed', 1));
+    const { policy, slots } = await loadPolicy(resolve(io.cwd, args.str('checkpoint')));
+    const c = policy.config;
+    const extractor = await featureExtractor(
+      args.str('feature-model', 'default'),
+      io.cwd,
+      c.featureDim,
+    );
+    try {
+      const name = args.str('adapter');
+      const store = new AdapterStore(adaptersDir);
+      store.pathOf(name); // checks the name before any work
+      if (e.links.length > c.actionDim)
+        throw new UserError(
+          `practice: the arm has ${e.links.length} joints, the policy at most ${c.actionDim} action dims`,
+        );
+      const used = new Set(Object.values(slots));
+      const slot = args.has('slot')
+        ? checkSlot('practice', args.int('slot', undefined, 0), policy)
+        : firstFreeSlot(policy, used);
+      if (slot === undefined)
+        throw new UserError(`practice: no free slot among ${c.ttt.slots}; pass --slot`);
+      const sources = [...used].filter((k) => k !== slot).sort((a, b) => a - b);
+      if (sources.length === 0)
+        throw new UserError(
+          'practice: the checkpoint records no source slots to start from (not a pretrain checkpoint)',
+        );
+      const robotOf = new Map(Object.entries(slots).map(([r, k]) => [k, r]));
+      fillWithSourceMean(policy, slot, sources);
+      let start = 'the mean of the source slots';
+      if (init === 'nearest') {
+        const rec = await recordEpisodes(
+          e,
+          randomController(seed),
+          'play',
+          play,
+          1_000_000 * (seed + 1),
+          extractor,
+          c,
+        );
+        const split = playSplit(policy, rec.samples, rec.meta, 16, new Rng(seed + 11), slot, 0);
+        try {
+          const { nearest } = nearestSourceSlot(policy, split.train, sources, slot, {
+            weights: defaultAlignWeights(c),
+            seed,
+          });
+          copySlot(policy, nearest, slot);
+          start = `the nearest source slot, ${robotOf.get(nearest) ?? nearest}`;
+        } finally {
+          for (const b of split.train) disposeBatch(b);
+        }
+      }
+      if (!args.has('json')) io.err(`practice: ${e.name}, slot ${slot} starts at ${start}`);
+      const t0 = performance.now();
+      const done = await practice(policy, e, {
+        slot,
+        rounds,
+        tries,
+        steps,
+        horizon,
+        lr,
+        seed,
+        env: { imageSize: c.vision.imageSize },
+        toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
+        onRound: (r) => {
+          if (!args.has('json'))
+            io.err(
+              `practice: round ${r.round}/${rounds}: ${Math.round(r.trySuccess * tries)}/${tries} tries reached their target; fitted on ${r.frames} relabelled frames, action loss ${r.loss.toFixed(4)} (${r.wallS.toFixed(0)} s)`,
+            );
+        },
+      });
+      const stats = {
+        method: 'practice',
+        embodiment: e.name,
+        slot,
+        start,
+        rounds: done,
+        tries,
+        steps,
+        horizon,
+        lr,
+        seed,
+        wallMs: Math.round(performance.now() - t0),
+      };
+      const path = await store.save(name, policy, slot, stats);
+      return {
+        lines: [
+          `practised slot ${slot} on ${e.name} for ${rounds} rounds of ${tries} tries in ${(stats.wallMs / 1000).toFixed(0)} s (tries that reached their target, by round: ${done.map((r) => `${Math.round(100 * r.trySuccess)}%`).join(', ')})`,
+          `  adapter ${path}`,
+        ],
+        json: { adapter: path, ...stats },
+      };
+    } finally {
+      await extractor.dispose();
+      policy.dispose();
+    }
+  },
+};

@@ -1,0 +1,74 @@
+import { initBackend, tf } from '@selfalign/core';
+import { episodeSamples } from '@selfalign/data';
+import { createPolicy, tiny } from '@selfalign/experts';
+import { type Episode, sourceEmbodiment } from '@selfalign/sim';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { episodeData, framesMeta } from './frames.js';
+import { type PracticeRound, practice } from './practice.js';
+import { slotVector } from './slots.js';
+
+beforeAll(() => initBackend('wasm'));
+
+const side = tiny.vision.imageSize;
+const e = sourceEmbodiment();
+const meta = framesMeta(e, 'demo', side, tiny.featureDim);
+// the relabelled tries as samples (zero features: the action loss does not read them)
+const toSamples = async (episodes: Episode[]) => {
+  seen.push(...episodes);
+  const samples = episodes.flatMap((ep, i) => [
+    ...episodeSamples(
+      episodeData(ep, i, new Float32Array(ep.length * tiny.featureDim)),
+      meta,
+      tiny.actionHorizon,
+    ),
+  ]);
+  return { samples, meta };
+};
+const seen: Episode[] = [];
+
+describe('practice', () => {
+  it('fits only the slot on its own relabelled tries, round after round, and leaves no tensor', async () => {
+    const policy = createPolicy(tiny, 0);
+    const slot = 3;
+    const other = policy.params.paths().filter((p) => !/ttt/i.test(p));
+    expect(other.length).toBeGreaterThan(0);
+    const weightsOf = (paths: string[]) =>
+      paths.map((p) => policy.params.get(p).dataSync().slice());
+    const fixed = weightsOf(other);
+    const slots = [0, 1, 2, 3].map((k) => slotVector(policy, k));
+    const before = tf.memory().numTensors;
+    const rounds: PracticeRound[] = [];
+    const out = await practice(policy, e, {
+      slot,
+      rounds: 2,
+      tries: 2,
+      steps: 3,
+      lr: 1e-2,
+      env: { imageSize: side },
+      toSamples,
+      onRound: (r) => void rounds.push(r),
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(out).toEqual(rounds);
+    expect(out.map((r) => r.round)).toEqual([1, 2]);
+    // every round adds its tries' frames to what is fitted: 2 tries of the full reach length
+    const perRound = seen.slice(0, 2).reduce((a, ep) => a + ep.length, 0);
+    expect(out.map((r) => r.frames)).toEqual([perRound, 2 * perRound]);
+    for (const r of out) {
+      expect(Number.isFinite(r.loss) && r.loss > 0).toBe(true);
+      // a share of 2 tries that reached their real target
+      expect([0, 0.5, 1]).toContain(r.trySuccess);
+    }
+    // the relabelled tries: targets where the end effector went, the policy's executed actions
+    expect(seen).toHaveLength(4);
+    expect(seen.every((ep) => ep.task === 'reach' && ep.actions.some((a) => a !== 0))).toBe(true);
+    // only the slot moved
+    expect(slotVector(policy, slot)).not.toEqual(slots[slot]);
+    for (const k of [0, 1, 2]) expect(slotVector(policy, k)).toEqual(slots[k]);
+    expect(weightsOf(other)).toEqual(fixed);
+    await expect(practice(policy, e, { slot, rounds: 0, toSamples })).rejects.toThrow(
+      /rounds must be an integer >= 1, got 0/,
+    );
+    policy.dispose();
+  });
+});

@@ -1,0 +1,139 @@
+// Practice: the policy teaches itself a new robot from its own reach tries, moving only the TTT
+// slot. Goal-conditioned supervised learning (Ghosh et al. 2019, GCSL) with hindsight
+// relabelling (Andrychowicz et al. 2017): each round the policy, through the slot as it stands,
+// tries reach episodes on the robot; every try is redrawn with frame t's target where the end
+// effector went `horizon` steps later, so the actions the policy took are labels of a goal it did
+// reach; the slot is fitted with the action loss on every try so far. Random play (docs/results.md
+// 2m) relabels a random policy's actions; the policy's own tries are goal-directed, so their
+// relabelled actions carry this robot's goal-to-action map. No expert and no labels; it needs the
+// end effector's position (the simulator has it; on hardware, a tracker) and the robot running
+// the policy.
+import { align } from '@selfalign/align/browser';
+import { Rng } from '@selfalign/core';
+import type { DatasetMeta, Sample } from '@selfalign/data/browser';
+import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
+import {
+  type Embodiment,
+  type EnvConfig,
+  type Episode,
+  hindsightEpisodes,
+  seedRange,
+} from '@selfalign/sim';
+import { playSplit } from './play-split.js';
+import { policyController } from './policy-controller.js';
+
+export interface PracticeOptions {
+  /** The slot that learns the robot; it starts as it stands (fill it first: mean or nearest). */
+  slot: number;
+  /** Recorded tries as samples with features (the caller owns the feature extractor). */
+  toSamples: (episodes: Episode[]) => Promise<{ samples: Sample[]; meta: DatasetMeta }>;
+  /** Rounds of try-relabel-fit (default 3). */
+  rounds?: number;
+  /** Reach tries per round (default 10). */
+  tries?: number;
+  /** Fitting steps per round, over every try so far (default 100). */
+  steps?: number;
+  /** Hindsight horizon: the target of frame t is the end effector at t + horizon (default 8). */
+  horizon?: number;
+  /** Adam learning rate of the slot (default 1e-3, the oracle adapter's). */
+  lr?: number;
+  batchSize?: number;
+  /** Seeds the tries' episodes (round r: firstSeed + 1000 r, ...), their flow noise and the fit. */
+  seed?: number;
+  /** First episode seed of the tries (default 30,000). */
+  firstSeed?: number;
+  env?: Partial<EnvConfig>;
+  /** After each round's fit (awaited: evaluate the slot here, say). */
+  onRound?: (r: PracticeRound) => void | Promise<void>;
+}
+
+export interface PracticeRound {
+  round: number;
+  /**
+   * Share of this round's tries that reached their real target at some step (the eval's
+   * success; the tries run the full length, so they may leave it again).
+   */
+  trySuccess: number;
+  /** Relabelled frames fitted so far. */
+  frames: number;
+  /** Mean action loss over this round's fitting steps. */
+  loss: number;
+  wallS: number;
+}
+
+/** Practise reach on `embodiment` through `opts.slot`; only that slot's W1/b1 move. */
+export async function practice(
+  policy: Policy,
+  embodiment: Embodiment,
+  opts: PracticeOptions,
+): Promise<PracticeRound[]> {
+  const rounds = opts.rounds ?? 3;
+  const tries = opts.tries ?? 10;
+  const steps = opts.steps ?? 100;
+  const seed = opts.seed ?? 0;
+  const firstSeed = opts.firstSeed ?? 30_000;
+  for (const [name, v] of [
+    ['rounds', rounds],
+    ['tries', tries],
+    ['steps', steps],
+  ] as const)
+    if (!(Number.isInteger(v) && v >= 1))
+      throw new RangeError(`practice: ${name} must be an integer >= 1, got ${v}`);
+  const buffer: TrainBatch[] = [];
+  const out: PracticeRound[] = [];
+  let frames = 0;
+  let state: Awaited<ReturnType<typeof align>>['state'] | undefined;
+  try {
+    for (let r = 1; r <= rounds; r++) {
+      const t0 = performance.now();
+      let trySuccess = Number.NaN;
+      const episodes = await hindsightEpisodes(
+        embodiment,
+        seedRange(tries, firstSeed + 1_000 * r),
+        policyController(policy, { slot: opts.slot, rng: new Rng(seed * 1_000 + r) }),
+        {
+          horizon: opts.horizon ?? 8,
+          ...(opts.env ? { env: opts.env } : {}),
+          onPlayed: (p) => {
+            trySuccess = p.summaries.filter((x) => x.stepsToSuccess >= 0).length / tries;
+          },
+        },
+      );
+      const rec = await opts.toSamples(episodes);
+      frames += rec.samples.length;
+      const size = opts.batchSize ?? 16;
+      buffer.push(
+        ...playSplit(
+          policy,
+          rec.samples,
+          rec.meta,
+          size,
+          new Rng(seed * 1_000 + 500 + r),
+          opts.slot,
+          0,
+        ).train,
+      );
+      const fit = await align(policy, buffer, {
+        slot: opts.slot,
+        parametrisation: 'free',
+        init: 'current',
+        maxSteps: steps,
+        seed: seed * 1_000 + r,
+        objective: 'action',
+        lr: opts.lr ?? 1e-3,
+        ...(state ? { state } : {}),
+      });
+      state = fit.state;
+      if (fit.stopReason === 'nonFinite')
+        throw new Error(`practice: the action loss became non-finite in round ${r}`);
+      const loss = fit.losses.reduce((a, b) => a + b, 0) / Math.max(1, fit.losses.length);
+      const round = { round: r, trySuccess, frames, loss, wallS: (performance.now() - t0) / 1000 };
+      out.push(round);
+      await opts.onRound?.(round);
+    }
+  } finally {
+    state?.dispose();
+    for (const b of buffer) disposeBatch(b);
+  }
+  return out;
+}
