@@ -42,6 +42,7 @@ const episodes = Number(arg('--episodes', '50'));
 const s = Number(arg('--seed', '0'));
 const play = Number(arg('--play', '10'));
 const raw = arg('--raw', '');
+const keep = arg('--keep', 'best') as 'last' | 'best';
 
 await initBackend('wasm');
 const ckpt = process.argv[2]!;
@@ -92,7 +93,8 @@ for (const t of targets) {
     console.log(`${t}: start at the nearest source slot, ${robotOf.get(nearest)}`);
   }
   log(t, 0, `start (${start})`, await evaluate(e));
-  await practice(policy, e, {
+  const done = await practice(policy, e, {
+    keep,
     slot,
     rounds,
     tries,
@@ -107,9 +109,15 @@ for (const t of targets) {
       log(t, r.round, `free +${steps} steps, ${r.frames} frames`, {
         ...(await evaluate(e)),
         fitLoss: r.loss,
+        trySuccess: r.trySuccess,
         wallS: r.wallS,
       }),
   });
+  // the kept slot is one of those evaluated above (0: the start)
+  out.push({ target: t, kept: done.kept, tried: done.tried });
+  console.log(
+    `${t}: tries reached ${done.tried.map((x) => `${Math.round(100 * x)}%`).join(', ')} (start, then after each round); kept ${done.kept}`,
+  );
 }
 if (raw)
   writeFileSync(

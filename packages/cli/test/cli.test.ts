@@ -922,6 +922,10 @@ describe('the pipeline on tiny configs', () => {
     expect(j.start).toMatch(/^the nearest source slot, src-[01]$/);
     expect(j.rounds.map((r: { round: number }) => r.round)).toEqual([1, 2]);
     expect(j.rounds[1].frames).toBe(2 * j.rounds[0].frames);
+    // keep best (the default): the start and each round's slot measured by tries, the best kept
+    expect(j.keep).toBe('best');
+    expect(j.tried).toHaveLength(3);
+    expect(j.kept).toBe(j.tried.lastIndexOf(Math.max(...j.tried)));
     expect(
       (await cli('inspect', join('adapters', 'perm-practice.safetensors'), '--json')).json(),
     ).toMatchObject({ type: 'adapter', slotName: 'perm-practice' });
@@ -1056,7 +1060,7 @@ describe('the pipeline on tiny configs', () => {
       ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],
       ...['--episodes', '2', '--steps', '2', '--params', 'free', '--baselines', 'no'],
       ...['--hindsight', '3', '--practice', '2', '--practice-tries', '2'],
-      ...['--practice-steps', '2', '--json'],
+      ...['--practice-steps', '2', '--practice-keep', 'best', '--json'],
     );
     expect(hs.code, hs.err.join('\n')).toBe(0);
     const hsRows = hs.json().rows as { method: string; pick?: string; demoLoss: number }[];
@@ -1067,6 +1071,7 @@ describe('the pipeline on tiny configs', () => {
       'hindsight free',
       'practice, round 1',
       'practice, round 2',
+      'practice (keep best)',
     ]);
     for (const r of hsRows.slice(1, 3)) expect(['src-0', 'src-1']).toContain(r.pick);
     expect(hsRows[3]!.pick).toBeUndefined();
@@ -1074,6 +1079,10 @@ describe('the pipeline on tiny configs', () => {
     expect(hsRows[3]!.demoLoss).not.toBe(hsRows[0]!.demoLoss);
     // each round moves the slot further
     expect(hsRows[5]!.demoLoss).not.toBe(hsRows[4]!.demoLoss);
+    // keep best: the round whose slot its tries measured best (0: the start), that slot's numbers
+    const kept = (hsRows[6] as { kept?: number }).kept!;
+    expect([0, 1, 2]).toContain(kept);
+    if (kept > 0) expect(hsRows[6]!.demoLoss).toBe(hsRows[3 + kept]!.demoLoss);
     oneLineError(
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--practice', '0'),
       /results: --practice must be an integer >= 1, got '0'/,

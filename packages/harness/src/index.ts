@@ -3,7 +3,12 @@
 export { episodeData, framesMeta, robotDims } from './frames.js';
 export { type PlaySplit, playSplit } from './play-split.js';
 export { type PolicyControllerOptions, policyController } from './policy-controller.js';
-export { type PracticeOptions, type PracticeRound, practice } from './practice.js';
+export {
+  type PracticeOptions,
+  type PracticeResult,
+  type PracticeRound,
+  practice,
+} from './practice.js';
 export {
   copySlot,
   fillWithSourceMean,

@@ -38,7 +38,11 @@ describe('practice', () => {
     const slots = [0, 1, 2, 3].map((k) => slotVector(policy, k));
     const before = tf.memory().numTensors;
     const rounds: PracticeRound[] = [];
-    const out = await practice(policy, e, {
+    const {
+      rounds: out,
+      tried,
+      kept,
+    } = await practice(policy, e, {
       slot,
       rounds: 2,
       tries: 2,
@@ -50,6 +54,10 @@ describe('practice', () => {
     });
     expect(tf.memory().numTensors).toBe(before);
     expect(out).toEqual(rounds);
+    // keep 'last' (the default): the slot after the last round; each round's tries measured the
+    // slot before its fit
+    expect(kept).toBe(2);
+    expect(tried).toEqual(out.map((r) => r.trySuccess));
     expect(out.map((r) => r.round)).toEqual([1, 2]);
     // every round adds its tries' frames to what is fitted: 2 tries of the full reach length
     const perRound = seen.slice(0, 2).reduce((a, ep) => a + ep.length, 0);
@@ -66,6 +74,27 @@ describe('practice', () => {
     expect(slotVector(policy, slot)).not.toEqual(slots[slot]);
     for (const k of [0, 1, 2]) expect(slotVector(policy, k)).toEqual(slots[k]);
     expect(weightsOf(other)).toEqual(fixed);
+    // keep 'best': one more set of tries measures the last slot, and the slot whose tries
+    // reached their target most often (the later on a tie) is left in place
+    const start = slotVector(policy, slot);
+    const after: Float32Array[] = [start];
+    const best = await practice(policy, e, {
+      slot,
+      rounds: 2,
+      tries: 2,
+      steps: 3,
+      lr: 1e-2,
+      keep: 'best',
+      env: { imageSize: side },
+      toSamples,
+      onRound: () => void after.push(slotVector(policy, slot)),
+    });
+    expect(best.tried).toHaveLength(3);
+    const top = Math.max(...best.tried);
+    expect(best.kept).toBe(best.tried.lastIndexOf(top));
+    expect(slotVector(policy, slot)).toEqual(after[best.kept]);
+    expect(after[2]).not.toEqual(after[0]);
+    expect(tf.memory().numTensors).toBe(before);
     await expect(practice(policy, e, { slot, rounds: 0, toSamples })).rejects.toThrow(
       /rounds must be an integer >= 1, got 0/,
     );

@@ -17,10 +17,13 @@ import {
   type EnvConfig,
   type Episode,
   hindsightEpisodes,
+  type RunResult,
+  runEpisodes,
   seedRange,
 } from '@selfalign/sim';
 import { playSplit } from './play-split.js';
 import { policyController } from './policy-controller.js';
+import { slotVector, writeSlotVector } from './slots.js';
 
 export interface PracticeOptions {
   /** The slot that learns the robot; it starts as it stands (fill it first: mean or nearest). */
@@ -43,6 +46,15 @@ export interface PracticeOptions {
   /** First episode seed of the tries (default 30,000). */
   firstSeed?: number;
   env?: Partial<EnvConfig>;
+  /**
+   * Which slot to leave: 'last' (after the last round's fit, default) or 'best': the one whose
+   * tries reached their real target most often, among the start and the slot after each round
+   * (round r's tries measure the slot round r - 1 left; one more set of tries, not fitted,
+   * measures the last); ties go to the later slot. Practice can lose what an earlier round
+   * found (its own worse tries become its labels); the tries' success is the check that needs
+   * nothing the relabelling does not already need (where the end effector is).
+   */
+  keep?: 'last' | 'best';
   /** After each round's fit (awaited: evaluate the slot here, say). */
   onRound?: (r: PracticeRound) => void | Promise<void>;
 }
@@ -61,12 +73,23 @@ export interface PracticeRound {
   wallS: number;
 }
 
+export interface PracticeResult {
+  rounds: PracticeRound[];
+  /**
+   * Share of tries that reached their target with the start slot (index 0) and the slot after
+   * each round (index r; the last only with keep 'best').
+   */
+  tried: number[];
+  /** The slot left in place: 0 the start, r the slot after round r. */
+  kept: number;
+}
+
 /** Practise reach on `embodiment` through `opts.slot`; only that slot's W1/b1 move. */
 export async function practice(
   policy: Policy,
   embodiment: Embodiment,
   opts: PracticeOptions,
-): Promise<PracticeRound[]> {
+): Promise<PracticeResult> {
   const rounds = opts.rounds ?? 3;
   const tries = opts.tries ?? 10;
   const steps = opts.steps ?? 100;
@@ -79,8 +102,14 @@ export async function practice(
   ] as const)
     if (!(Number.isInteger(v) && v >= 1))
       throw new RangeError(`practice: ${name} must be an integer >= 1, got ${v}`);
+  const keep = opts.keep ?? 'last';
   const buffer: TrainBatch[] = [];
   const out: PracticeRound[] = [];
+  // the slot before each round (index r - 1) and after the last, for keep 'best'
+  const slots: Float32Array[] = [slotVector(policy, opts.slot)];
+  const tried: number[] = [];
+  const reached = (p: RunResult) =>
+    p.summaries.filter((x) => x.stepsToSuccess >= 0).length / p.summaries.length;
   let frames = 0;
   let state: Awaited<ReturnType<typeof align>>['state'] | undefined;
   try {
@@ -95,7 +124,7 @@ export async function practice(
           horizon: opts.horizon ?? 8,
           ...(opts.env ? { env: opts.env } : {}),
           onPlayed: (p) => {
-            trySuccess = p.summaries.filter((x) => x.stepsToSuccess >= 0).length / tries;
+            trySuccess = reached(p);
           },
         },
       );
@@ -129,11 +158,27 @@ export async function practice(
       const loss = fit.losses.reduce((a, b) => a + b, 0) / Math.max(1, fit.losses.length);
       const round = { round: r, trySuccess, frames, loss, wallS: (performance.now() - t0) / 1000 };
       out.push(round);
+      tried.push(trySuccess);
+      if (keep === 'best') slots.push(slotVector(policy, opts.slot));
       await opts.onRound?.(round);
+    }
+    if (keep === 'best') {
+      // the last slot's own tries (not fitted on), then the slot whose tries did best
+      const last = await runEpisodes(
+        embodiment,
+        'reach',
+        seedRange(tries, firstSeed + 1_000 * (rounds + 1)),
+        policyController(policy, { slot: opts.slot, rng: new Rng(seed * 1_000 + rounds + 1) }),
+        opts.env ? { env: opts.env } : {},
+      );
+      tried.push(reached(last));
+      const kept = tried.reduce((b, x, i) => (x >= tried[b]! ? i : b), 0);
+      writeSlotVector(policy, opts.slot, slots[kept]!);
+      return { rounds: out, tried, kept };
     }
   } finally {
     state?.dispose();
     for (const b of buffer) disposeBatch(b);
   }
-  return out;
+  return { rounds: out, tried, kept: rounds };
 }

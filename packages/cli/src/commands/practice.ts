@@ -41,6 +41,9 @@ export const practiceCommand: Command = {
   --steps N             fitting steps per round (Adam)       (default 100)
   --lr LR               (default 1e-3)
   --horizon H           hindsight horizon in steps           (default 8)
+  --keep K              last | best: leave the slot after the last round, or the one whose
+                        tries reached their target most often (the start and each round's
+                        slot; one more set of tries measures the last)   (default best)
   --init I              nearest | mean: the start; nearest is the source slot with the lowest
                         align objective on --play random-play trajectories of the robot
                         (label-free)                         (default nearest)
@@ -60,6 +63,7 @@ export const practiceCommand: Command = {
     lr: { type: 'string' },
     horizon: { type: 'string' },
     init: { type: 'string' },
+    keep: { type: 'string' },
     play: { type: 'string' },
     slot: { type: 'string' },
     adapters: { type: 'string' },
@@ -76,6 +80,7 @@ export const practiceCommand: Command = {
     const horizon = args.int('horizon', 8, 1);
     const lr = args.has('lr') ? args.lr('lr') : 1e-3;
     const init = args.choice('init', ['nearest', 'mean'] as const, 'nearest');
+    const keep = args.choice('keep', ['last', 'best'] as const, 'best');
     const play = args.int('play', 10, 1);
     const seed = args.int('seed', 0);
     const e = embodimentByName(args.str('embodiment'), args.int('family-seed', 1));
@@ -140,6 +145,7 @@ export const practiceCommand: Command = {
         horizon,
         lr,
         seed,
+        keep,
         env: { imageSize: c.vision.imageSize },
         toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
         onRound: (r) => {
@@ -154,7 +160,10 @@ export const practiceCommand: Command = {
         embodiment: e.name,
         slot,
         start,
-        rounds: done,
+        rounds: done.rounds,
+        tried: done.tried,
+        keep,
+        kept: done.kept,
         tries,
         steps,
         horizon,
@@ -165,7 +174,7 @@ export const practiceCommand: Command = {
       const path = await store.save(name, policy, slot, stats);
       return {
         lines: [
-          `practised slot ${slot} on ${e.name} for ${rounds} rounds of ${tries} tries in ${(stats.wallMs / 1000).toFixed(0)} s (tries that reached their target, by round: ${done.map((r) => `${Math.round(100 * r.trySuccess)}%`).join(', ')})`,
+          `practised slot ${slot} on ${e.name} for ${rounds} rounds of ${tries} tries in ${(stats.wallMs / 1000).toFixed(0)} s; tries that reached their target with the start and after each round: ${done.tried.map((x) => `${Math.round(100 * x)}%`).join(', ')}; kept ${done.kept === 0 ? 'the start' : `the slot after round ${done.kept}`}`,
           `  adapter ${path}`,
         ],
         json: { adapter: path, ...stats },

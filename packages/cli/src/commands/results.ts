@@ -88,6 +88,13 @@ interface Row {
   alignLosses?: { before: TaskLosses; after: TaskLosses; on: 'held-out' | 'train' };
   /** Nearest source slot rows: the source robot whose slot was picked (absent in older files). */
   pick?: string;
+  /**
+   * Practice rows: the share of its tries that reached their target with the slot the row
+   * evaluates (measured during practice), and for 'practice (keep best)' the round whose slot it
+   * kept (0: the start).
+   */
+  tried?: number;
+  kept?: number;
   wallS: number;
 }
 
@@ -166,6 +173,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        (default: off)
   --practice-tries N   reach tries per round                 (default 10)
   --practice-steps N   fitting steps per round               (default 100)
+  --practice-keep K    last | best: a row 'practice (keep best)' too, the slot whose tries
+                       reached their target most often           (default last)
   --label TEXT         appended to the align rows' names (lever runs merge into one table)
   --baselines no       only the align rows (lever runs that reuse another run's baselines)
   --out FILE           also write the markdown table here
@@ -202,6 +211,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     practice: { type: 'string' },
     'practice-tries': { type: 'string' },
     'practice-steps': { type: 'string' },
+    'practice-keep': { type: 'string' },
     control: { type: 'string' },
     baselines: { type: 'string' },
     out: { type: 'string' },
@@ -286,6 +296,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const practiceRounds = args.has('practice') ? args.int('practice', 3, 1) : undefined;
     const practiceTries = args.int('practice-tries', 10, 1);
     const practiceSteps = args.int('practice-steps', 100, 1);
+    const practiceKeep = args.choice('practice-keep', ['last', 'best'] as const, 'last');
     if (hindsight !== undefined && params.length === 0)
       throw new UserError('results: --hindsight aligns the --params rows; --params none has none');
     const averageFrom = args.has('average-from') ? args.int('average-from', 0, 0) : undefined;
@@ -361,6 +372,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 demoLoss: number;
                 alignLosses?: Row['alignLosses'];
                 pick?: string;
+                tried?: number;
+                kept?: number;
               },
               t0: number,
             ) => {
@@ -369,7 +382,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               // a line per row on stderr for logs of long runs (the bar is for terminals)
               if (!io.tty)
                 io.err(
-                  `${new Date().toISOString()} ${name} play ${budget} seed ${s}: ${method} success ${(100 * r.success).toFixed(1)}% action MSE ${r.actionMse.toFixed(4)} demo loss ${r.demoLoss.toFixed(4)}${r.pick ? ` (slot of ${r.pick})` : ''}${r.alignLosses ? ` align objective (${r.alignLosses.on}) ${r.alignLosses.before.total.toFixed(4)} -> ${r.alignLosses.after.total.toFixed(4)}` : ''} (${wallS.toFixed(0)} s)`,
+                  `${new Date().toISOString()} ${name} play ${budget} seed ${s}: ${method} success ${(100 * r.success).toFixed(1)}% action MSE ${r.actionMse.toFixed(4)} demo loss ${r.demoLoss.toFixed(4)}${r.pick ? ` (slot of ${r.pick})` : ''}${r.kept !== undefined ? ` (kept round ${r.kept}'s slot, its tries ${(100 * r.tried!).toFixed(0)}%)` : ''}${r.alignLosses ? ` align objective (${r.alignLosses.on}) ${r.alignLosses.before.total.toFixed(4)} -> ${r.alignLosses.after.total.toFixed(4)}` : ''} (${wallS.toFixed(0)} s)`,
                 );
             };
             const base = 1_000_000 * (s + 1) + 10_000 * budget;
@@ -583,8 +596,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               // from the label-free start, the policy's own tries relabelled where they went
               t0 = performance.now();
               copySlot(policy, nearest, slot);
-              await practice(policy, e, {
+              const done = await practice(policy, e, {
                 slot,
+                keep: practiceKeep,
                 rounds: practiceRounds,
                 tries: practiceTries,
                 steps: practiceSteps,
@@ -598,6 +612,16 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                   t0 = performance.now();
                 },
               });
+              if (practiceKeep === 'best')
+                row(
+                  `practice (keep best)${label}`,
+                  {
+                    ...(await evaluate(policy, e, s)),
+                    tried: done.tried[done.kept]!,
+                    kept: done.kept,
+                  },
+                  t0,
+                );
             }
             if (control) {
               // the same budget and seeds as the target's play, from the control robot
