@@ -133,7 +133,7 @@ export function renderReport(r: Report): string {
       const rows: [string, number | null][] = [
         ['no adaptation', t.successBefore],
         ...Object.entries(t.successAfter).map(
-          ([k, v]) => [`align ${k}`, v] as [string, number | null],
+          ([k, v]) => [k === 'practice' ? 'practice' : `align ${k}`, v] as [string, number | null],
         ),
       ];
       const charts = Object.entries(t.curves)

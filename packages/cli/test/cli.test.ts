@@ -1320,6 +1320,8 @@ describe('the pipeline on tiny configs', () => {
       'demo2',
       '--params',
       'free,span',
+      '--practice',
+      '1',
       '--json',
     );
     expect(withCkpt.code).toBe(0);
@@ -1331,6 +1333,10 @@ describe('the pipeline on tiny configs', () => {
       expect(k.results[t].span.actionCalls).toBe(0);
       expect([0, 0.5, 1]).toContain(k.results[t].successBefore);
       expect([0, 0.5, 1]).toContain(k.results[t].span.successAfter);
+      // practice: one round of tries from the nearest source slot, the start or the round kept
+      expect(k.results[t].practice.tried).toHaveLength(2);
+      expect([0, 1]).toContain(k.results[t].practice.kept);
+      expect([0, 0.5, 1]).toContain(k.results[t].practice.successAfter);
       // align moved the held-out losses (a frozen slot would leave them bit-identical)
       expect(k.results[t].span.after.inverseDynamics).not.toBe(
         k.results[t].span.before.inverseDynamics,
@@ -1340,7 +1346,7 @@ describe('the pipeline on tiny configs', () => {
     const report = await readFile(k.report, 'utf8');
     expect(report).toContain('<svg class="chart"');
     await checkReportInChromium(k.report, k.results);
-  });
+  }, 180_000); // two demos, one with practice's tries, and a browser: past 60 s under load
 });
 
 /** Opens the demo's report in Debian's Chromium: plots, success bars, frames; keeps a screenshot. */
@@ -1374,7 +1380,8 @@ async function checkReportInChromium(
     expect(await page.locator('svg.chart').count()).toBe(4 * targets.length);
     expect(await page.locator('polyline.curve').count()).toBe(8 * targets.length);
     const bars = await page.$$eval('rect.bar', (rs) => rs.map((r) => r.getAttribute('data-value')));
-    expect(bars.length).toBe(3 * targets.length);
+    // no adaptation, align free and span, practice
+    expect(bars.length).toBe(4 * targets.length);
     expect(Number(bars[0])).toBe(Object.values(results)[0]!.successBefore);
     // a strip of frames before and after for the first robot, decoded by the browser
     const frames = await page.$$eval('img.frame', (imgs) =>

@@ -4,7 +4,9 @@
 // (2) random play -> Arrow -> features from the embedded ONNX encoder; (3) the policy's success
 // there with no adaptation (a new slot = the mean of the source slots), align only TTT W1/b1 of
 // that slot (span by default; --params) on every play frame with align's default objective for
-// the policy, and its success and held-out alignment losses after. With --config (no checkpoint) the policy is untrained and the demo says so.
+// the policy, and its success and held-out alignment losses after; with --practice R, also
+// practice (the slot fitted on the policy's own reach tries relabelled in hindsight, from the
+// nearest source slot; docs/results.md 2n) and its success after. With --config (no checkpoint) the policy is untrained and the demo says so.
 
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -24,11 +26,14 @@ import { writeFileAtomic } from '@selfalign/core/node';
 import { computeNormStats, writeEpisodes } from '@selfalign/data';
 import { alignmentTasksOf, createPolicy, disposeBatch, type Policy } from '@selfalign/experts';
 import {
+  copySlot,
   fillWithSourceMean,
   firstFreeSlot,
   framesMeta,
+  nearestSourceSlot,
   playSplit,
   policyController,
+  practice,
 } from '@selfalign/harness';
 import {
   describeEmbodiment,
@@ -44,7 +49,13 @@ import type { Command } from '../command.js';
 import { UsageError, UserError } from '../io.js';
 import { checkOutputDir } from '../paths.js';
 import { type Report, type ReportTarget, renderReport } from '../report.js';
-import { configByName, featureExtractor, loadSamples, simEpisodeData } from '../shared.js';
+import {
+  configByName,
+  episodesAsSamples,
+  featureExtractor,
+  loadSamples,
+  simEpisodeData,
+} from '../shared.js';
 import { TASK_SHORT_TITLE } from '../task-titles.js';
 
 /** The pretrained policy that ships in the repository (docs: checkpoints/README.md). */
@@ -66,6 +77,9 @@ export const demo: Command = {
   --play N            random-play episodes per robot  (default 12)
   --steps N           align steps per parametrisation (default 200)
   --params P,...      slot parametrisations to align  (default span; free, span, span+residual)
+  --practice R        also practise each robot for R rounds of 10 reach tries from the
+                      nearest source slot (the policy's own tries relabelled in hindsight,
+                      the free slot fitted on them; ~1 min per round)   (default 0: off)
   --episodes N        shift-table / eval episodes     (default 50)
   --out DIR           outputs                         (default out/demo)
   --seed S            (default 0)`,
@@ -77,6 +91,7 @@ export const demo: Command = {
     play: { type: 'string' },
     steps: { type: 'string' },
     params: { type: 'string' },
+    practice: { type: 'string' },
     episodes: { type: 'string' },
     out: { type: 'string' },
     seed: { type: 'string' },
@@ -98,18 +113,22 @@ export const demo: Command = {
     const nPlay = args.int('play', 12, 1);
     const alignSteps = args.int('steps', 200, 1);
     const kinds = args.list('params', ['span']);
+    const practiceRounds = args.int('practice', 0, 0);
     for (const k of kinds)
       if (!['free', 'span', 'span+residual'].includes(k))
         throw new UsageError(`demo: --params takes free, span or span+residual, got '${k}'`);
     let policy: Policy;
     let sourceSlots: number[] = [];
+    const slotNames = new Map<number, string>();
     let pretrained = false;
     const ckpt =
       args.optStr('checkpoint') ?? (args.has('config') ? undefined : shippedCheckpoint());
     if (ckpt) {
       const loaded = await loadCheckpoint(resolve(io.cwd, ckpt));
       policy = loaded.policy;
-      sourceSlots = Object.values((loaded.info['slots'] ?? {}) as Record<string, number>);
+      const named = (loaded.info['slots'] ?? {}) as Record<string, number>;
+      sourceSlots = Object.values(named);
+      for (const [robot, k] of Object.entries(named)) slotNames.set(k, robot);
       pretrained = true;
     } else {
       const config = configByName(args.str('config', 'small'), 'demo');
@@ -318,6 +337,58 @@ export const demo: Command = {
               losses: r.losses,
             };
             r.state.dispose();
+          }
+          if (practiceRounds > 0 && basis.length > 0) {
+            // the policy's own tries, relabelled where they went, from the label-free start
+            const t1 = performance.now();
+            const { nearest } = nearestSourceSlot(policy, split.train, basis, slot, {
+              weights,
+              seed,
+            });
+            copySlot(policy, nearest, slot);
+            const done = await practice(policy, target, {
+              slot,
+              rounds: practiceRounds,
+              seed,
+              keep: 'best',
+              env: { imageSize: side },
+              toSamples: (eps) => episodesAsSamples(target, eps, 'demo', extractor, c),
+              onRound: (r) =>
+                say(
+                  `   practice round ${r.round}/${practiceRounds}: ${pct(r.trySuccess)} of 10 tries reached their target; fitted on ${r.frames} relabelled frames (${r.wallS.toFixed(0)} s)`,
+                ),
+            });
+            const wallS = (performance.now() - t1) / 1000;
+            const after = pretrained ? await evalSuccess() : undefined;
+            say(
+              `   practice from the nearest source slot (${slotNames.get(nearest) ?? `slot ${nearest}`}), kept ${done.kept === 0 ? 'the start' : `round ${done.kept}`}: success ${after === undefined ? 'n/a' : `${pct(before!)} -> ${pct(after)}`} (${wallS.toFixed(0)} s)`,
+            );
+            reportTarget.successAfter['practice'] = after ?? null;
+            reportTarget.wallS['practice'] = wallS;
+            if (
+              after !== undefined &&
+              ti === 0 &&
+              (bestAfter === undefined || after > bestAfter.v)
+            ) {
+              if (bestAfter) disposeSnapshot(bestAfter.snap);
+              bestAfter = {
+                v: after,
+                kind: 'practice',
+                snap: policy.params.snapshot(TTT_FAST_WEIGHTS as string[]),
+              };
+            }
+            await store.save(`${targetName}-practice`, policy, slot, {
+              method: 'practice',
+              tried: done.tried,
+              kept: done.kept,
+            });
+            results[targetName]!['practice'] = {
+              rounds: done.rounds,
+              tried: done.tried,
+              kept: done.kept,
+              wallS,
+              successAfter: after ?? null,
+            };
           }
           for (const b of [...split.train, ...split.heldOut]) disposeBatch(b);
           if (stripBefore && bestAfter) {
