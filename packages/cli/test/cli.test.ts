@@ -915,6 +915,16 @@ describe('the pipeline on tiny configs', () => {
       ...['--adapter', 'perm-practice', '--rounds', '2', '--tries', '2', '--steps', '2'],
       ...['--play', '2', '--json'],
     );
+    const best = await cli(
+      ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+      ...['--adapter', 'perm-best', '--rounds', '2', '--tries', '2', '--steps', '2'],
+      ...['--play', '2', '--keep', 'best', '--json'],
+    );
+    expect(best.code, best.err.join('\n')).toBe(0);
+    // keep best: one more set of tries measures the last slot; the best (the later on a tie) kept
+    const b = best.json();
+    expect(b.tried).toHaveLength(3);
+    expect(b.kept).toBe(b.tried.lastIndexOf(Math.max(...b.tried)));
     expect(pr.code, pr.err.join('\n')).toBe(0);
     const j = pr.json();
     expect(j).toMatchObject({ method: 'practice', embodiment: 'perm', slot: 2, tries: 2 });
@@ -922,10 +932,9 @@ describe('the pipeline on tiny configs', () => {
     expect(j.start).toMatch(/^the nearest source slot, src-[01]$/);
     expect(j.rounds.map((r: { round: number }) => r.round)).toEqual([1, 2]);
     expect(j.rounds[1].frames).toBe(2 * j.rounds[0].frames);
-    // keep best (the default): the start and each round's slot measured by tries, the best kept
-    expect(j.keep).toBe('best');
-    expect(j.tried).toHaveLength(3);
-    expect(j.kept).toBe(j.tried.lastIndexOf(Math.max(...j.tried)));
+    // keep last (the default): each round's tries measured the slot before its fit
+    expect(j).toMatchObject({ keep: 'last', kept: 2 });
+    expect(j.tried).toHaveLength(2);
     expect(
       (await cli('inspect', join('adapters', 'perm-practice.safetensors'), '--json')).json(),
     ).toMatchObject({ type: 'adapter', slotName: 'perm-practice' });
@@ -1333,9 +1342,9 @@ describe('the pipeline on tiny configs', () => {
       expect(k.results[t].span.actionCalls).toBe(0);
       expect([0, 0.5, 1]).toContain(k.results[t].successBefore);
       expect([0, 0.5, 1]).toContain(k.results[t].span.successAfter);
-      // practice: one round of tries from the nearest source slot, the start or the round kept
-      expect(k.results[t].practice.tried).toHaveLength(2);
-      expect([0, 1]).toContain(k.results[t].practice.kept);
+      // practice: one round of tries from the nearest source slot, its slot kept
+      expect(k.results[t].practice.tried).toHaveLength(1);
+      expect(k.results[t].practice.kept).toBe(1);
       expect([0, 0.5, 1]).toContain(k.results[t].practice.successAfter);
       // align moved the held-out losses (a frozen slot would leave them bit-identical)
       expect(k.results[t].span.after.inverseDynamics).not.toBe(

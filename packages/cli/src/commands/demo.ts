@@ -350,7 +350,6 @@ export const demo: Command = {
               slot,
               rounds: practiceRounds,
               seed,
-              keep: 'best',
               env: { imageSize: side },
               toSamples: (eps) => episodesAsSamples(target, eps, 'demo', extractor, c),
               onRound: (r) =>
@@ -361,7 +360,7 @@ export const demo: Command = {
             const wallS = (performance.now() - t1) / 1000;
             const after = pretrained ? await evalSuccess() : undefined;
             say(
-              `   practice from the nearest source slot (${slotNames.get(nearest) ?? `slot ${nearest}`}), kept ${done.kept === 0 ? 'the start' : `round ${done.kept}`}: success ${after === undefined ? 'n/a' : `${pct(before!)} -> ${pct(after)}`} (${wallS.toFixed(0)} s)`,
+              `   practice from the nearest source slot (${slotNames.get(nearest) ?? `slot ${nearest}`}), ${practiceRounds} rounds: success ${after === undefined ? 'n/a' : `${pct(before!)} -> ${pct(after)}`} (${wallS.toFixed(0)} s)`,
             );
             reportTarget.successAfter['practice'] = after ?? null;
             reportTarget.wallS['practice'] = wallS;
