@@ -8,7 +8,7 @@
 // relabelled actions carry this robot's goal-to-action map. No expert and no labels; it needs the
 // end effector's position (the simulator has it; on hardware, a tracker) and the robot running
 // the policy.
-import { align } from '@selfalign/align/browser';
+import { type AlignState, align } from '@selfalign/align/browser';
 import { Rng } from '@selfalign/core';
 import type { DatasetMeta, Sample } from '@selfalign/data/browser';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
@@ -103,6 +103,7 @@ export async function practice(
     if (!(Number.isInteger(v) && v >= 1))
       throw new RangeError(`practice: ${name} must be an integer >= 1, got ${v}`);
   const keep = opts.keep ?? 'last';
+  const batchSize = opts.batchSize ?? 16;
   const buffer: TrainBatch[] = [];
   const out: PracticeRound[] = [];
   // the slot before each round (index r - 1) and after the last, for keep 'best'
@@ -111,7 +112,7 @@ export async function practice(
   const reached = (p: RunResult) =>
     p.summaries.filter((x) => x.stepsToSuccess >= 0).length / p.summaries.length;
   let frames = 0;
-  let state: Awaited<ReturnType<typeof align>>['state'] | undefined;
+  let state: AlignState | undefined;
   try {
     for (let r = 1; r <= rounds; r++) {
       const t0 = performance.now();
@@ -130,13 +131,12 @@ export async function practice(
       );
       const rec = await opts.toSamples(episodes);
       frames += rec.samples.length;
-      const size = opts.batchSize ?? 16;
       buffer.push(
         ...playSplit(
           policy,
           rec.samples,
           rec.meta,
-          size,
+          batchSize,
           new Rng(seed * 1_000 + 500 + r),
           opts.slot,
           0,

@@ -253,6 +253,16 @@ export const demo: Command = {
           };
           report.targets.push(reportTarget);
           let bestAfter: { v: number; kind: string; snap: Map<string, tf.Tensor> } | undefined;
+          // the first robot's best slot so far (by success after), for the strip of frames after
+          const keepForStrip = (after: number | undefined, kind: string) => {
+            if (after === undefined || ti !== 0 || (bestAfter && after <= bestAfter.v)) return;
+            if (bestAfter) disposeSnapshot(bestAfter.snap);
+            bestAfter = {
+              v: after,
+              kind,
+              snap: policy.params.snapshot(TTT_FAST_WEIGHTS as string[]),
+            };
+          };
           // one episode before align, for the report's strip of frames
           const stripEpisode = async () => {
             const r = await runEpisodes(
@@ -288,18 +298,7 @@ export const demo: Command = {
             });
             const actionCalls = policy.calls.action - calls;
             const after = pretrained ? await evalSuccess() : undefined;
-            if (
-              after !== undefined &&
-              ti === 0 &&
-              (bestAfter === undefined || after > bestAfter.v)
-            ) {
-              if (bestAfter) disposeSnapshot(bestAfter.snap);
-              bestAfter = {
-                v: after,
-                kind,
-                snap: policy.params.snapshot(TTT_FAST_WEIGHTS as string[]),
-              };
-            }
+            keepForStrip(after, kind);
             reportTarget.successAfter[kind] = after ?? null;
             reportTarget.heldOut[kind] = {
               before: { ...r.before },
@@ -364,18 +363,7 @@ export const demo: Command = {
             );
             reportTarget.successAfter['practice'] = after ?? null;
             reportTarget.wallS['practice'] = wallS;
-            if (
-              after !== undefined &&
-              ti === 0 &&
-              (bestAfter === undefined || after > bestAfter.v)
-            ) {
-              if (bestAfter) disposeSnapshot(bestAfter.snap);
-              bestAfter = {
-                v: after,
-                kind: 'practice',
-                snap: policy.params.snapshot(TTT_FAST_WEIGHTS as string[]),
-              };
-            }
+            keepForStrip(after, 'practice');
             await store.save(`${targetName}-practice`, policy, slot, {
               method: 'practice',
               tried: done.tried,

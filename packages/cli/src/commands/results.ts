@@ -596,6 +596,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               // from the label-free start, the policy's own tries relabelled where they went
               t0 = performance.now();
               copySlot(policy, nearest, slot);
+              // each round's evaluation, for the kept slot's row (evaluation is deterministic)
+              const evals: Awaited<ReturnType<typeof evaluate>>[] = [];
               const done = await practice(policy, e, {
                 slot,
                 keep: practiceKeep,
@@ -608,7 +610,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 env: { imageSize: side },
                 toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
                 onRound: async (r) => {
-                  row(`practice, round ${r.round}${label}`, await evaluate(policy, e, s), t0);
+                  evals.push(await evaluate(policy, e, s));
+                  row(`practice, round ${r.round}${label}`, evals.at(-1)!, t0);
                   t0 = performance.now();
                 },
               });
@@ -616,7 +619,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 row(
                   `practice (keep best)${label}`,
                   {
-                    ...(await evaluate(policy, e, s)),
+                    // the start was not evaluated here; a round's slot was, right after its fit
+                    ...(done.kept === 0 ? await evaluate(policy, e, s) : evals[done.kept - 1]!),
                     tried: done.tried[done.kept]!,
                     kept: done.kept,
                   },
