@@ -7,7 +7,7 @@
 // actions are the goal-to-action map of this robot, not a random policy's. No expert, no labels;
 // it needs the end effector's position (as 2m) and the robot running the policy.
 //   pnpm --filter @selfalign/experiments probe self-improve.ts CKPT [--targets sign,links]
-//     [--rounds 3] [--tries 10] [--steps 100] [--lr 1e-3] [--horizon 8]
+//     [--rounds 3] [--tries 10] [--steps 100] [--lr 1e-3] [--horizon 8 | 4,8,16,40] [--explore 0] [--direct 1]
 //     [--start nearest|mean] [--episodes 50] [--seed 0] [--raw out.json]
 import { writeFileSync } from 'node:fs';
 import { defaultAlignWeights, loadCheckpoint } from '@selfalign/align';
@@ -36,7 +36,9 @@ const rounds = Number(arg('--rounds', '3'));
 const tries = Number(arg('--tries', '10'));
 const steps = Number(arg('--steps', '100'));
 const lr = Number(arg('--lr', '1e-3'));
-const horizon = Number(arg('--horizon', '8'));
+const horizon = arg('--horizon', '8').split(',').map(Number);
+const explore = Number(arg('--explore', '0'));
+const directShare = Number(arg('--direct', '1'));
 const start = arg('--start', 'nearest');
 const episodes = Number(arg('--episodes', '50'));
 const s = Number(arg('--seed', '0'));
@@ -100,6 +102,8 @@ for (const t of targets) {
     tries,
     steps,
     horizon,
+    explore,
+    directShare,
     lr,
     seed: s,
     firstSeed: base + 30_000,

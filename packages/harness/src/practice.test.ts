@@ -100,4 +100,37 @@ describe('practice', () => {
     );
     policy.dispose();
   });
+
+  it('explores with noise, relabels at several horizons, and fits the most direct frames', async () => {
+    const policy = createPolicy(tiny, 0);
+    const slot = 3;
+    const before = tf.memory().numTensors;
+    const base = { slot, rounds: 1, tries: 2, steps: 2, env: { imageSize: side }, toSamples };
+    seen.length = 0;
+    await practice(policy, e, base);
+    const plain = seen.splice(0);
+    const start = slotVector(policy, slot);
+    // the same seeds with noise: other executed actions, still in [-1, 1]
+    await practice(policy, e, { ...base, explore: 0.5 });
+    const noisy = seen.splice(0);
+    expect(noisy[0]!.actions).not.toEqual(plain[0]!.actions);
+    expect(Math.max(...noisy[0]!.actions.map(Math.abs))).toBeLessThanOrEqual(1);
+    // two horizons: each try relabelled twice; a share of the most direct frames fitted
+    const T = plain[0]!.length;
+    const two = await practice(policy, e, { ...base, horizon: [4, 40] });
+    expect(seen.splice(0).map((ep) => ep.seed)).toEqual([
+      plain[0]!.seed,
+      plain[0]!.seed,
+      plain[1]!.seed,
+      plain[1]!.seed,
+    ]);
+    expect(two.rounds[0]!.frames).toBe(4 * T);
+    const half = await practice(policy, e, { ...base, horizon: [4, 40], directShare: 0.25 });
+    expect(half.rounds[0]!.frames).toBe(T);
+    expect(slotVector(policy, slot)).not.toEqual(start);
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(practice(policy, e, { ...base, explore: -1 })).rejects.toThrow(/explore/);
+    await expect(practice(policy, e, { ...base, directShare: 0 })).rejects.toThrow(/directShare/);
+    policy.dispose();
+  });
 });

@@ -13,10 +13,12 @@ import { Rng } from '@selfalign/core';
 import type { DatasetMeta, Sample } from '@selfalign/data/browser';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
 import {
+  type Controller,
   type Embodiment,
   type EnvConfig,
   type Episode,
   hindsightEpisodes,
+  pathDirectness,
   type RunResult,
   runEpisodes,
   seedRange,
@@ -36,8 +38,22 @@ export interface PracticeOptions {
   tries?: number;
   /** Fitting steps per round, over every try so far (default 100). */
   steps?: number;
-  /** Hindsight horizon: the target of frame t is the end effector at t + horizon (default 8). */
-  horizon?: number;
+  /**
+   * Hindsight horizon: the target of frame t is the end effector at t + horizon (default 8).
+   * Several horizons relabel each try once per horizon (more frames, the same robot time).
+   */
+  horizon?: number | readonly number[];
+  /**
+   * Exploration: standard deviation of Gaussian noise added to every action the tries execute
+   * (clipped to [-1, 1]; the relabelled labels are the executed actions). Default 0.
+   */
+  explore?: number;
+  /**
+   * Share of each round's relabelled frames fitted: the most direct ones (`pathDirectness`: how
+   * straight the end effector went to the frame's hindsight target; an expert's reach is
+   * direct, a wandering try is not). Default 1: every frame.
+   */
+  directShare?: number;
   /** Adam learning rate of the slot (default 1e-3, the oracle adapter's). */
   lr?: number;
   batchSize?: number;
@@ -102,6 +118,13 @@ export async function practice(
   ] as const)
     if (!(Number.isInteger(v) && v >= 1))
       throw new RangeError(`practice: ${name} must be an integer >= 1, got ${v}`);
+  const explore = opts.explore ?? 0;
+  if (!(Number.isFinite(explore) && explore >= 0))
+    throw new RangeError(`practice: explore must be a number >= 0, got ${explore}`);
+  const horizons = typeof opts.horizon === 'object' ? [...opts.horizon] : [opts.horizon ?? 8];
+  const directShare = opts.directShare ?? 1;
+  if (!(directShare > 0 && directShare <= 1))
+    throw new RangeError(`practice: directShare must be in (0, 1], got ${directShare}`);
   const keep = opts.keep ?? 'last';
   const batchSize = opts.batchSize ?? 16;
   const buffer: TrainBatch[] = [];
@@ -117,19 +140,28 @@ export async function practice(
     for (let r = 1; r <= rounds; r++) {
       const t0 = performance.now();
       let trySuccess = Number.NaN;
+      let paths: Float64Array[] = [];
       const episodes = await hindsightEpisodes(
         embodiment,
         seedRange(tries, firstSeed + 1_000 * r),
-        policyController(policy, { slot: opts.slot, rng: new Rng(seed * 1_000 + r) }),
+        noisy(
+          policyController(policy, { slot: opts.slot, rng: new Rng(seed * 1_000 + r) }),
+          explore,
+          new Rng(seed * 1_000 + 700 + r),
+        ),
         {
-          horizon: opts.horizon ?? 8,
+          horizon: horizons,
           ...(opts.env ? { env: opts.env } : {}),
           onPlayed: (p) => {
             trySuccess = reached(p);
           },
+          onPaths: (p) => {
+            paths = p;
+          },
         },
       );
       const rec = await opts.toSamples(episodes);
+      if (directShare < 1) rec.samples = mostDirect(rec.samples, paths, horizons, directShare);
       frames += rec.samples.length;
       buffer.push(
         ...playSplit(
@@ -181,4 +213,51 @@ export async function practice(
     for (const b of buffer) disposeBatch(b);
   }
   return { rounds: out, tried, kept: rounds };
+}
+
+/** `inner`'s actions plus N(0, sigma^2) per value, clipped to [-1, 1] (sigma 0: `inner` itself). */
+function noisy(inner: Controller, sigma: number, rng: Rng): Controller {
+  if (sigma === 0) return inner;
+  return {
+    ...(inner.reset ? { reset: inner.reset.bind(inner) } : {}),
+    async act(obs) {
+      const actions = await inner.act(obs);
+      return actions.map((a) =>
+        Float32Array.from(a, (x) => Math.max(-1, Math.min(1, x + sigma * rng.normal()))),
+      );
+    },
+  };
+}
+
+/**
+ * The `share` of `samples` whose frames went most directly to their hindsight target. Sample
+ * episode i is played try floor(i / horizons) relabelled with horizon i % horizons (the order
+ * `hindsightEpisodes` writes).
+ */
+function mostDirect(
+  samples: Sample[],
+  paths: readonly Float64Array[],
+  horizons: readonly number[],
+  share: number,
+): Sample[] {
+  const scores = new Map<number, Float32Array>();
+  const score = (s: Sample) => {
+    let d = scores.get(s.episode);
+    if (!d) {
+      const path = paths[Math.floor(s.episode / horizons.length)];
+      if (!path)
+        throw new Error(`practice: no end-effector path for relabelled episode ${s.episode}`);
+      d = pathDirectness(path, horizons[s.episode % horizons.length]!);
+      scores.set(s.episode, d);
+    }
+    return d[s.frame]!;
+  };
+  const ranked = samples
+    .map((s, i) => ({ s, i, d: score(s) }))
+    .sort((a, b) => b.d - a.d || a.i - b.i);
+  const n = Math.max(1, Math.round(share * samples.length));
+  return ranked
+    .slice(0, n)
+    .sort((a, b) => a.i - b.i)
+    .map((x) => x.s);
 }

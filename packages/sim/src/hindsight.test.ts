@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ArmEnv } from './arm-env.js';
 import { getPreset } from './embodiment.js';
-import { hindsightEpisodes } from './hindsight.js';
+import { hindsightEpisodes, pathDirectness } from './hindsight.js';
 import { randomController } from './play.js';
 import { worldToImage } from './render.js';
 import type { RunResult } from './rollout.js';
@@ -55,6 +55,61 @@ describe('hindsight relabelling of reach play', () => {
     // the old red disc erased and a new one drawn: a few hundred bytes of a 64 x 64 x 3 image
     expect(changed).toBeGreaterThan(0);
     expect(changed).toBeLessThan(original.length / 4);
+  });
+
+  it('relabels each try once per horizon, seed-major, and reports the paths it replayed', async () => {
+    let paths: Float64Array[] = [];
+    const eps = await hindsightEpisodes(e, [5, 6], randomController(1), {
+      horizon: [2, 40],
+      onPaths: (p) => {
+        paths = p;
+      },
+    });
+    expect(eps.map((x) => x.seed)).toEqual([5, 5, 6, 6]);
+    expect(paths).toHaveLength(2);
+    const T = 40;
+    const env = new ArmEnv(e);
+    for (const [k, seed] of [5, 6].entries()) {
+      const [near, far] = [eps[2 * k]!, eps[2 * k + 1]!];
+      // the same played actions and states, different targets
+      expect(far.actions).toEqual(near.actions);
+      expect(far.states).toEqual(near.states);
+      // the path: the end effector before each step and after the last
+      const path = paths[k]!;
+      expect(path).toHaveLength(2 * (T + 1));
+      env.reset(seed, 'reach');
+      expect(Array.from(path.subarray(0, 2))).toEqual(env.endEffector());
+      // horizon 40 draws every frame's target at the final position; horizon 2 two steps on
+      const [u, v] = worldToImage(env.config.camera, path[2 * T]!, path[2 * T + 1]!);
+      for (const t of [0, 17, 39]) {
+        expect(far.objects[4 * t]).toBeCloseTo(u, 5);
+        expect(far.objects[4 * t + 1]).toBeCloseTo(v, 5);
+      }
+      const [u2, v2] = worldToImage(env.config.camera, path[2 * 12]!, path[2 * 12 + 1]!);
+      expect(near.objects[4 * 10]).toBeCloseTo(u2, 5);
+      expect(near.objects[4 * 10 + 1]).toBeCloseTo(v2, 5);
+    }
+    await expect(hindsightEpisodes(e, [1], randomController(0), { horizon: [] })).rejects.toThrow(
+      /no horizon/,
+    );
+  });
+
+  it('scores how directly the end effector went to each hindsight target', () => {
+    // a straight line, then back and forth, then still: [T + 1, 2] with T = 6
+    const path = Float64Array.from([0, 0, 1, 0, 2, 0, 3, 0, 2, 0, 3, 0, 3, 0]);
+    const d = pathDirectness(path, 2);
+    expect(d).toHaveLength(6);
+    expect(Array.from(d.subarray(0, 2))).toEqual([1, 1]);
+    // 2 -> 3 -> 2: no net progress; 3 -> 2 -> 3 likewise; 2 -> 3 -> 3: straight
+    expect(d[2]).toBe(0);
+    expect(d[3]).toBe(0);
+    expect(d[4]).toBe(1);
+    // the last step does not move: no information, scored 0
+    expect(d[5]).toBe(0);
+    // a longer horizon over the same path: 0 -> 3 along 3 units, then 1 -> 2 along 3 units
+    const d3 = pathDirectness(path, 3);
+    expect(d3[0]).toBeCloseTo(1, 6);
+    expect(d3[1]).toBeCloseTo(1 / 3, 6);
   });
 
   it('refuses a horizon that is not a positive integer', async () => {

@@ -11,8 +11,12 @@ import type { Controller } from './play.js';
 import { type Episode, type RunResult, runEpisodes } from './rollout.js';
 
 export interface HindsightOptions {
-  /** Steps ahead whose end-effector position becomes frame t's target (default 8). */
-  horizon?: number;
+  /**
+   * Steps ahead whose end-effector position becomes frame t's target (default 8). Several
+   * horizons relabel each episode once per horizon (in this order): near and far goals from the
+   * same actions, at no extra robot time.
+   */
+  horizon?: number | readonly number[];
   env?: Partial<EnvConfig>;
   /**
    * Draw the target on the other side instead, mirrored through the end effector's position at
@@ -22,10 +26,36 @@ export interface HindsightOptions {
   mirror?: boolean;
   /** The played episodes as they were, with their real targets (how the tries did). */
   onPlayed?: (played: RunResult) => void;
+  /** The end effector's path of each played episode: [T + 1, 2] (x, y) per step, in order. */
+  onPaths?: (paths: Float64Array[]) => void;
 }
 
 /**
- * One relabelled reach episode per seed: `controller` plays the full reach length (no early end,
+ * How directly the end effector went from frame t to its hindsight target: the straight-line
+ * distance from ee_t to ee_{min(t + horizon, T)} over the length of the path between them, in
+ * [0, 1] per frame (0 where it did not move). An expert's reach is direct (near 1); a random
+ * walk's is not. `path` is [T + 1, 2] as `onPaths` gives it.
+ */
+export function pathDirectness(path: Float64Array, horizon: number): Float32Array {
+  const T = path.length / 2 - 1;
+  const out = new Float32Array(T);
+  const step = (s: number) =>
+    Math.hypot(path[2 * s + 2]! - path[2 * s]!, path[2 * s + 3]! - path[2 * s + 1]!);
+  for (let t = 0; t < T; t++) {
+    const end = Math.min(t + horizon, T);
+    let length = 0;
+    for (let s = t; s < end; s++) length += step(s);
+    const straight = Math.hypot(
+      path[2 * end]! - path[2 * t]!,
+      path[2 * end + 1]! - path[2 * t + 1]!,
+    );
+    out[t] = length > 1e-9 ? Math.min(1, straight / length) : 0;
+  }
+  return out;
+}
+
+/**
+ * One relabelled reach episode per seed and horizon (seed-major): `controller` plays the full reach length (no early end,
  * the target is never the point), then the same actions are replayed with each frame's target
  * moved to the end effector `horizon` steps later. Dynamics do not depend on the target, so the
  * replay visits the same states.
@@ -36,9 +66,11 @@ export async function hindsightEpisodes(
   controller: Controller,
   opts: HindsightOptions = {},
 ): Promise<Episode[]> {
-  const horizon = opts.horizon ?? 8;
-  if (!(Number.isInteger(horizon) && horizon >= 1))
-    throw new RangeError(`hindsight horizon must be an integer >= 1, got ${horizon}`);
+  const horizons = typeof opts.horizon === 'object' ? [...opts.horizon] : [opts.horizon ?? 8];
+  if (horizons.length === 0) throw new RangeError('hindsight: no horizon given');
+  for (const h of horizons)
+    if (!(Number.isInteger(h) && h >= 1))
+      throw new RangeError(`hindsight horizon must be an integer >= 1, got ${h}`);
   // pass 1: play the full length, keeping the actions
   const played = await runEpisodes(embodiment, 'reach', seeds, controller, {
     record: true,
@@ -47,6 +79,7 @@ export async function hindsightEpisodes(
   });
   opts.onPlayed?.(played);
   const episodes: Episode[] = [];
+  const paths: Float64Array[] = [];
   for (const { seed, actions } of played.episodes) {
     const env = new ArmEnv(embodiment, opts.env).reset(seed, 'reach');
     const n = env.n;
@@ -59,35 +92,39 @@ export async function hindsightEpisodes(
       env.step(actions.subarray(t * n, (t + 1) * n));
       ee.push(env.endEffector());
     }
-    // pass 2: the same episode, each frame drawn with its hindsight target
-    env.reset(seed, 'reach');
-    const frames = new Uint8Array(T * frame);
-    const states = new Float32Array(T * 3 * n);
-    const objects = new Float32Array(T * 2 * OBJECT_SLOTS);
-    for (let t = 0; t < T; t++) {
-      const goal = ee[Math.min(t + horizon, T)]!;
-      const [x, y] = ee[t]!;
-      env.target = opts.mirror ? [2 * x - goal[0], 2 * y - goal[1]] : [goal[0], goal[1]];
-      env.render(frames.subarray(t * frame, (t + 1) * frame));
-      env.observeState(states.subarray(t * 3 * n, (t + 1) * 3 * n));
-      env.observeObjects(objects.subarray(t * 2 * OBJECT_SLOTS, (t + 1) * 2 * OBJECT_SLOTS));
-      env.step(actions.subarray(t * n, (t + 1) * n));
+    paths.push(Float64Array.from(ee.flat()));
+    // pass 2: the same episode, each frame drawn with its hindsight target, once per horizon
+    for (const horizon of horizons) {
+      env.reset(seed, 'reach');
+      const frames = new Uint8Array(T * frame);
+      const states = new Float32Array(T * 3 * n);
+      const objects = new Float32Array(T * 2 * OBJECT_SLOTS);
+      for (let t = 0; t < T; t++) {
+        const goal = ee[Math.min(t + horizon, T)]!;
+        const [x, y] = ee[t]!;
+        env.target = opts.mirror ? [2 * x - goal[0], 2 * y - goal[1]] : [goal[0], goal[1]];
+        env.render(frames.subarray(t * frame, (t + 1) * frame));
+        env.observeState(states.subarray(t * 3 * n, (t + 1) * 3 * n));
+        env.observeObjects(objects.subarray(t * 2 * OBJECT_SLOTS, (t + 1) * 2 * OBJECT_SLOTS));
+        env.step(actions.subarray(t * n, (t + 1) * n));
+      }
+      episodes.push({
+        task: 'reach',
+        instruction: env.instruction,
+        embodiment: embodiment.name,
+        seed,
+        length: T,
+        imageSize: size,
+        frames,
+        states,
+        actions,
+        objects,
+        success: true,
+        finalDistance: 0,
+        stepsToSuccess: T,
+      });
     }
-    episodes.push({
-      task: 'reach',
-      instruction: env.instruction,
-      embodiment: embodiment.name,
-      seed,
-      length: T,
-      imageSize: size,
-      frames,
-      states,
-      actions,
-      objects,
-      success: true,
-      finalDistance: 0,
-      stepsToSuccess: T,
-    });
   }
+  opts.onPaths?.(paths);
   return episodes;
 }

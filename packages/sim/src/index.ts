@@ -26,7 +26,7 @@ export {
   validateEmbodiment,
 } from './embodiment.js';
 export { expertAction, type PushStrategy, pushVelocity, type ReachSolution } from './expert.js';
-export { type HindsightOptions, hindsightEpisodes } from './hindsight.js';
+export { type HindsightOptions, hindsightEpisodes, pathDirectness } from './hindsight.js';
 export {
   dlsStep,
   forwardKinematics,
