@@ -19,6 +19,7 @@ import {
   type Controller,
   type Embodiment,
   expertController,
+  heldRandomController,
   hindsightEpisodes,
   ouController,
   randomController,
@@ -34,22 +35,6 @@ const episodes = Number(arg('--episodes', '50'));
 const s = Number(arg('--seed', '0'));
 const raw = arg('--raw', '');
 const only = arg('--sets', 'oracle,expert10,expert40,random10').split(',');
-
-// random actions held for `hold` steps: play whose motion is consistent over a chunk
-const heldRandom = (seed: number, hold: number): Controller => {
-  const streams = new Map<number, { rng: Rng; a: Float64Array; t: number }>();
-  return {
-    reset: (i, sd) =>
-      void streams.set(i, { rng: new Rng(sd ^ seed ^ 0x401d), a: new Float64Array(0), t: 0 }),
-    act: (obs) =>
-      obs.map((o) => {
-        const st = streams.get(o.index)!;
-        if (st.t++ % hold === 0)
-          st.a = Float64Array.from({ length: o.env.n }, () => st.rng.uniform() * 2 - 1);
-        return st.a;
-      }),
-  };
-};
 
 await initBackend('wasm');
 const ckpt = process.argv[2]!;
@@ -129,8 +114,16 @@ for (const t of targets) {
       () => relabelled(randomController(s), 10),
     ],
     ['ou10', `10 OU play, relabelled H=${horizon}`, () => relabelled(ouController(s), 10)],
-    ['held10', `10 held-8 play, relabelled H=${horizon}`, () => relabelled(heldRandom(s, 8), 10)],
-    ['held40', `40 held-8 play, relabelled H=${horizon}`, () => relabelled(heldRandom(s, 8), 40)],
+    [
+      'held10',
+      `10 held-8 play, relabelled H=${horizon}`,
+      () => relabelled(heldRandomController(s, 8), 10),
+    ],
+    [
+      'held40',
+      `40 held-8 play, relabelled H=${horizon}`,
+      () => relabelled(heldRandomController(s, 8), 40),
+    ],
   ];
   for (const [key, what, make] of sets) {
     if (!only.includes(key)) continue;

@@ -8,9 +8,9 @@
 // it needs the end effector's position (as 2m) and the robot running the policy.
 //   pnpm --filter @selfalign/experiments probe self-improve.ts CKPT [--targets sign,links]
 //     [--rounds 3] [--tries 10] [--steps 100] [--lr 1e-3] [--horizon 8 | 4,8,16,40] [--explore 0] [--direct 1]
-//     [--start nearest|mean] [--episodes 50] [--seed 0] [--raw out.json]
+//     [--start nearest|mean|held] [--episodes 50] [--seed 0] [--raw out.json]
 import { writeFileSync } from 'node:fs';
-import { defaultAlignWeights, loadCheckpoint } from '@selfalign/align';
+import { align, defaultAlignWeights, loadCheckpoint } from '@selfalign/align';
 import {
   embodimentByName,
   episodesAsSamples,
@@ -28,7 +28,14 @@ import {
   policyController,
   practice,
 } from '@selfalign/harness';
-import { type Embodiment, randomController, runEpisodes, seedRange } from '@selfalign/sim';
+import {
+  type Embodiment,
+  heldRandomController,
+  hindsightEpisodes,
+  randomController,
+  runEpisodes,
+  seedRange,
+} from '@selfalign/sim';
 import { arg } from './args.js';
 
 const targets = arg('--targets', 'sign,links').split(',');
@@ -93,6 +100,35 @@ for (const t of targets) {
     for (const b of [...split.train, ...split.heldOut]) disposeBatch(b);
     copySlot(policy, nearest, slot);
     console.log(`${t}: start at the nearest source slot, ${robotOf.get(nearest)}`);
+  }
+  if (start === 'held') {
+    // held-random play relabelled in hindsight, fitted from the mean slot (relabel-ceiling.ts)
+    const eps = await hindsightEpisodes(e, seedRange(play, base), heldRandomController(s, 8), {
+      horizon: 8,
+      env: { imageSize: side },
+    });
+    const rec = await episodesAsSamples(e, eps, 'demo', extractor, c);
+    const batches = playSplit(
+      policy,
+      rec.samples,
+      rec.meta,
+      batchSize,
+      new Rng(s + 13),
+      slot,
+      0,
+    ).train;
+    const o = await align(policy, batches, {
+      slot,
+      parametrisation: 'free',
+      init: 'current',
+      maxSteps: 200,
+      lr: 1e-3,
+      objective: 'action',
+      seed: s,
+    });
+    o.state.dispose();
+    for (const b of batches) disposeBatch(b);
+    console.log(`${t}: start at the slot fitted on ${play} held-random play episodes, relabelled`);
   }
   log(t, 0, `start (${start})`, await evaluate(e));
   const done = await practice(policy, e, {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ArmEnv } from './arm-env.js';
 import { getPreset } from './embodiment.js';
 import { hindsightEpisodes, pathDirectness } from './hindsight.js';
-import { randomController } from './play.js';
+import { heldRandomController, randomController } from './play.js';
 import { worldToImage } from './render.js';
 import type { RunResult } from './rollout.js';
 
@@ -110,6 +110,28 @@ describe('hindsight relabelling of reach play', () => {
     const d3 = pathDirectness(path, 3);
     expect(d3[0]).toBeCloseTo(1, 6);
     expect(d3[1]).toBeCloseTo(1 / 3, 6);
+  });
+
+  it('held-random play: each random action is held for `hold` steps, and moves more directly than per-step random actions', async () => {
+    let paths: Float64Array[] = [];
+    const seeds = [1, 2, 3, 4, 5, 6, 7, 8];
+    const [held] = await hindsightEpisodes(e, [11], heldRandomController(2, 8));
+    const n = e.links.length;
+    const at = (t: number) => Array.from(held!.actions.subarray(t * n, (t + 1) * n));
+    for (const t0 of [0, 8, 32]) for (let k = 1; k < 8; k++) expect(at(t0 + k)).toEqual(at(t0));
+    expect(at(8)).not.toEqual(at(7));
+    expect(Math.max(...held!.actions.map(Math.abs))).toBeLessThanOrEqual(1);
+    const meanDirectness = async (c: ReturnType<typeof randomController>) => {
+      await hindsightEpisodes(e, seeds, c, { onPaths: (p) => void (paths = p) });
+      const d = paths.flatMap((p) => Array.from(pathDirectness(p, 8)));
+      return d.reduce((a, b) => a + b, 0) / d.length;
+    };
+    const [dHeld, dWhite] = [
+      await meanDirectness(heldRandomController(2, 8)),
+      await meanDirectness(randomController(2)),
+    ];
+    expect(dHeld).toBeGreaterThan(dWhite + 0.1);
+    expect(() => heldRandomController(0, 0)).toThrow(/hold/);
   });
 
   it('refuses a horizon that is not a positive integer', async () => {

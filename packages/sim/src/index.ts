@@ -37,6 +37,7 @@ export {
 export {
   type Controller,
   expertController,
+  heldRandomController,
   ouController,
   randomController,
   type StepObservation,

@@ -50,6 +50,32 @@ export function randomController(seed = 0): Controller {
   };
 }
 
+/**
+ * Uniform random actions in [-1, 1], each held for `hold` steps: play whose motion is consistent
+ * over a stretch (an action chunk), so where the end effector went says which actions took it
+ * there (hindsight relabelling, `hindsightEpisodes`); per-step random actions mostly cancel.
+ */
+export function heldRandomController(seed = 0, hold = 8): Controller {
+  if (!(Number.isInteger(hold) && hold >= 1))
+    throw new RangeError(`heldRandomController: hold must be an integer >= 1, got ${hold}`);
+  const streams = new Map<number, { rng: Rng; a: Float64Array; t: number }>();
+  const start = (i: number, s: number) => {
+    const st = { rng: new Rng(s ^ seed ^ 0x401d), a: new Float64Array(0), t: 0 };
+    streams.set(i, st);
+    return st;
+  };
+  return {
+    reset: (i, s) => void start(i, s),
+    act: (obs) =>
+      obs.map((o) => {
+        const st = streams.get(o.index) ?? start(o.index, o.index);
+        if (st.t++ % hold === 0 || st.a.length !== o.env.n)
+          st.a = Float64Array.from({ length: o.env.n }, () => st.rng.uniform() * 2 - 1);
+        return Float64Array.from(st.a);
+      }),
+  };
+}
+
 /** Ornstein-Uhlenbeck actions: a <- a - theta a + sigma N(0, 1), clipped to [-1, 1]. */
 export function ouController(seed = 0, theta = 0.15, sigma = 0.35): Controller {
   const streams = new Map<number, { rng: Rng; a: Float64Array }>();
