@@ -8,7 +8,7 @@
 // it needs the end effector's position (as 2m) and the robot running the policy.
 //   pnpm --filter @selfalign/experiments probe self-improve.ts CKPT [--targets sign,links]
 //     [--rounds 3] [--tries 10] [--steps 100] [--lr 1e-3] [--horizon 8 | 4,8,16,40] [--explore 0] [--direct 1]
-//     [--start nearest|mean|held] [--episodes 50] [--seed 0] [--raw out.json]
+//     [--start nearest|mean|held|nearest-held] [--episodes 50] [--seed 0] [--raw out.json]
 import { writeFileSync } from 'node:fs';
 import { align, defaultAlignWeights, loadCheckpoint } from '@selfalign/align';
 import {
@@ -89,7 +89,7 @@ for (const t of targets) {
   const e = embodimentByName(t, 1);
   const base = 1_000_000 * (s + 1) + 10_000 * play;
   fillWithSourceMean(policy, slot, sourceSlots);
-  if (start === 'nearest') {
+  if (start === 'nearest' || start === 'nearest-held') {
     // the results table's label-free start: the source slot with the lowest align objective
     const rec = await recordEpisodes(e, randomController(s), 'play', play, base, extractor, c);
     const split = playSplit(policy, rec.samples, rec.meta, batchSize, new Rng(s + 11), slot, 0.2);
@@ -101,8 +101,9 @@ for (const t of targets) {
     copySlot(policy, nearest, slot);
     console.log(`${t}: start at the nearest source slot, ${robotOf.get(nearest)}`);
   }
-  if (start === 'held') {
-    // held-random play relabelled in hindsight, fitted from the mean slot (relabel-ceiling.ts)
+  if (start === 'held' || start === 'nearest-held') {
+    // held-random play relabelled in hindsight, fitted from the mean (or nearest) slot
+    // (relabel-ceiling.ts)
     const eps = await hindsightEpisodes(e, seedRange(play, base), heldRandomController(s, 8), {
       horizon: 8,
       env: { imageSize: side },
@@ -131,6 +132,7 @@ for (const t of targets) {
     console.log(`${t}: start at the slot fitted on ${play} held-random play episodes, relabelled`);
   }
   log(t, 0, `start (${start})`, await evaluate(e));
+  if (rounds === 0) continue; // the start only
   const done = await practice(policy, e, {
     keep,
     slot,
