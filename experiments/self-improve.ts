@@ -7,7 +7,7 @@
 // actions are the goal-to-action map of this robot, not a random policy's. No expert, no labels;
 // it needs the end effector's position (as 2m) and the robot running the policy.
 //   pnpm --filter @selfalign/experiments probe self-improve.ts CKPT [--targets sign,links]
-//     [--rounds 3] [--tries 10] [--steps 100] [--lr 1e-3] [--horizon 8 | 4,8,16,40] [--explore 0] [--direct 1]
+//     [--rounds 3] [--tries 10] [--steps 100] [--lr 1e-3] [--horizon 8 | 4,8,16,40] [--explore 0] [--direct 1] [--guide 0.5 (a play-fitted servo steers the tries)]
 //     [--start nearest|mean|held|nearest-held] [--episodes 50] [--seed 0] [--raw out.json]
 import { writeFileSync } from 'node:fs';
 import { align, defaultAlignWeights, loadCheckpoint } from '@selfalign/align';
@@ -37,6 +37,7 @@ import {
   seedRange,
 } from '@selfalign/sim';
 import { arg } from './args.js';
+import { servo } from './servo.js';
 
 const targets = arg('--targets', 'sign,links').split(',');
 const rounds = Number(arg('--rounds', '3'));
@@ -46,6 +47,7 @@ const lr = Number(arg('--lr', '1e-3'));
 const horizon = arg('--horizon', '8').split(',').map(Number);
 const explore = Number(arg('--explore', '0'));
 const directShare = Number(arg('--direct', '1'));
+const guideWeight = Number(arg('--guide', '0'));
 const start = arg('--start', 'nearest');
 const episodes = Number(arg('--episodes', '50'));
 const s = Number(arg('--seed', '0'));
@@ -133,7 +135,16 @@ for (const t of targets) {
   }
   log(t, 0, `start (${start})`, await evaluate(e));
   if (rounds === 0) continue; // the start only
+  // the servo of relabel-ceiling.ts, fitted on 20 held-random play episodes, steers the tries
+  const guide =
+    guideWeight > 0
+      ? {
+          controller: await servo(e, seedRange(20, base + 20_000), s, { imageSize: side }),
+          weight: guideWeight,
+        }
+      : undefined;
   const done = await practice(policy, e, {
+    ...(guide ? { guide } : {}),
     keep,
     slot,
     rounds,

@@ -101,7 +101,7 @@ describe('practice', () => {
     policy.dispose();
   });
 
-  it('explores with noise, relabels at several horizons, and fits the most direct frames', async () => {
+  it('explores with noise, follows a guide, relabels at several horizons, and fits the most direct frames', async () => {
     const policy = createPolicy(tiny, 0);
     const slot = 3;
     const before = tf.memory().numTensors;
@@ -129,6 +129,17 @@ describe('practice', () => {
     expect(half.rounds[0]!.frames).toBe(T);
     expect(slotVector(policy, slot)).not.toEqual(start);
     expect(tf.memory().numTensors).toBe(before);
+    // a guide with full weight: the tries execute (and the labels are) the guide's actions
+    seen.length = 0;
+    const fixed = Float64Array.from({ length: e.links.length }, () => 0.5);
+    await practice(policy, e, {
+      ...base,
+      guide: { controller: { act: (obs) => obs.map(() => fixed) }, weight: 1 },
+    });
+    expect(seen.splice(0).every((ep) => ep.actions.every((a) => a === 0.5))).toBe(true);
+    await expect(
+      practice(policy, e, { ...base, guide: { controller: { act: () => [] }, weight: 2 } }),
+    ).rejects.toThrow(/weight/);
     await expect(practice(policy, e, { ...base, explore: -1 })).rejects.toThrow(/explore/);
     await expect(practice(policy, e, { ...base, directShare: 0 })).rejects.toThrow(/directShare/);
     policy.dispose();

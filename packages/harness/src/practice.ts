@@ -54,6 +54,12 @@ export interface PracticeOptions {
    * direct, a wandering try is not). Default 1: every frame.
    */
   directShare?: number;
+  /**
+   * Steer the tries: each executed action is (1 - weight) x the policy's + weight x the guide's
+   * (a controller that knows where the target is, fitted on play, say), clipped to [-1, 1]; the
+   * relabelled labels are the executed actions. Default: the policy alone.
+   */
+  guide?: { controller: Controller; weight: number };
   /** Adam learning rate of the slot (default 1e-3, the oracle adapter's). */
   lr?: number;
   batchSize?: number;
@@ -125,6 +131,9 @@ export async function practice(
   const directShare = opts.directShare ?? 1;
   if (!(directShare > 0 && directShare <= 1))
     throw new RangeError(`practice: directShare must be in (0, 1], got ${directShare}`);
+  const guide = opts.guide;
+  if (guide && !(guide.weight >= 0 && guide.weight <= 1))
+    throw new RangeError(`practice: the guide's weight must be in [0, 1], got ${guide.weight}`);
   const keep = opts.keep ?? 'last';
   const batchSize = opts.batchSize ?? 16;
   const buffer: TrainBatch[] = [];
@@ -145,7 +154,10 @@ export async function practice(
         embodiment,
         seedRange(tries, firstSeed + 1_000 * r),
         noisy(
-          policyController(policy, { slot: opts.slot, rng: new Rng(seed * 1_000 + r) }),
+          guided(
+            policyController(policy, { slot: opts.slot, rng: new Rng(seed * 1_000 + r) }),
+            guide,
+          ),
           explore,
           new Rng(seed * 1_000 + 700 + r),
         ),
@@ -260,4 +272,22 @@ function mostDirect(
     .slice(0, n)
     .sort((a, b) => a.i - b.i)
     .map((x) => x.s);
+}
+
+/** (1 - w) x `inner`'s actions + w x the guide's, clipped to [-1, 1] (no guide: `inner`). */
+function guided(inner: Controller, guide?: { controller: Controller; weight: number }): Controller {
+  if (!guide || guide.weight === 0) return inner;
+  const { controller, weight: w } = guide;
+  return {
+    reset: (i, s) => {
+      inner.reset?.(i, s);
+      controller.reset?.(i, s);
+    },
+    async act(obs) {
+      const [a, b] = await Promise.all([inner.act(obs), controller.act(obs)]);
+      return a.map((x, i) =>
+        Float32Array.from(x, (v, j) => Math.max(-1, Math.min(1, (1 - w) * v + w * b[i]![j]!))),
+      );
+    },
+  };
 }
