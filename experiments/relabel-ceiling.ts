@@ -9,15 +9,13 @@
 //   pnpm --filter @selfalign/experiments probe relabel-ceiling.ts CKPT [--targets perm,src-33]
 //     [--horizon 8] [--steps 200] [--episodes 50] [--seed 0] [--raw out.json]
 import { writeFileSync } from 'node:fs';
-import { align, loadCheckpoint } from '@selfalign/align';
+import { loadCheckpoint } from '@selfalign/align';
 import { embodimentByName, episodesAsSamples, featureExtractor } from '@selfalign/cli/shared';
-import { initBackend, Rng } from '@selfalign/core';
+import { initBackend } from '@selfalign/core';
 import type { DatasetMeta, Sample } from '@selfalign/data';
-import { disposeBatch } from '@selfalign/experts';
-import { fillWithSourceMean, firstFreeSlot, playSplit, policyController } from '@selfalign/harness';
+import { fillWithSourceMean, firstFreeSlot } from '@selfalign/harness';
 import {
   type Controller,
-  type Embodiment,
   expertController,
   heldRandomController,
   hindsightEpisodes,
@@ -28,6 +26,7 @@ import {
 } from '@selfalign/sim';
 import { arg } from './args.js';
 import { servo } from './servo.js';
+import { fitActions, tableEvaluation } from './table-cells.js';
 
 const targets = arg('--targets', 'perm,src-33').split(',');
 const horizon = Number(arg('--horizon', '8'));
@@ -49,33 +48,7 @@ const side = c.vision.imageSize;
 const extractor = await featureExtractor('default', process.cwd(), c.featureDim);
 const env = { imageSize: side };
 
-// the results table's evaluation: the same episode seeds and noise stream per seed
-const evaluate = async (e: Embodiment) => {
-  const r = await runEpisodes(
-    e,
-    'reach',
-    seedRange(episodes, 700_000 + 10_000 * s),
-    policyController(policy, { slot, rng: new Rng(710_000 + 10_000 * s) }),
-    { env, parallel: 25 },
-  );
-  return { success: r.successRate, actionMse: r.actionMse };
-};
-
-const fitOn = async (rec: { samples: Sample[]; meta: DatasetMeta }) => {
-  fillWithSourceMean(policy, slot, sourceSlots);
-  const batches = playSplit(policy, rec.samples, rec.meta, 16, new Rng(s + 13), slot, 0).train;
-  const o = await align(policy, batches, {
-    slot,
-    parametrisation: 'free',
-    init: 'current',
-    maxSteps: steps,
-    lr: 1e-3,
-    objective: 'action',
-    seed: s,
-  });
-  o.state.dispose();
-  for (const b of batches) disposeBatch(b);
-};
+const evaluate = tableEvaluation(policy, slot, episodes, s);
 
 const out: Record<string, unknown>[] = [];
 for (const t of targets) {
@@ -144,7 +117,8 @@ for (const t of targets) {
     if (!only.includes(key)) continue;
     const t0 = performance.now();
     const rec = await make();
-    await fitOn(rec);
+    fillWithSourceMean(policy, slot, sourceSlots);
+    await fitActions(policy, slot, rec, s, steps);
     const r = { ...(await evaluate(e)), frames: rec.samples.length };
     out.push({ target: t, seed: s, what, ...r, wallS: (performance.now() - t0) / 1000 });
     console.log(

@@ -10,7 +10,7 @@
 //     [--rounds 3] [--tries 10] [--steps 100] [--lr 1e-3] [--horizon 8 | 4,8,16,40] [--explore 0] [--direct 1] [--guide 0.5 (a play-fitted servo steers the tries)]
 //     [--start nearest|mean|held|nearest-held] [--episodes 50] [--seed 0] [--raw out.json]
 import { writeFileSync } from 'node:fs';
-import { align, defaultAlignWeights, loadCheckpoint } from '@selfalign/align';
+import { defaultAlignWeights, loadCheckpoint } from '@selfalign/align';
 import {
   embodimentByName,
   episodesAsSamples,
@@ -25,19 +25,17 @@ import {
   firstFreeSlot,
   nearestSourceSlot,
   playSplit,
-  policyController,
   practice,
 } from '@selfalign/harness';
 import {
-  type Embodiment,
   heldRandomController,
   hindsightEpisodes,
   randomController,
-  runEpisodes,
   seedRange,
 } from '@selfalign/sim';
 import { arg } from './args.js';
 import { servo } from './servo.js';
+import { fitActions, tableEvaluation } from './table-cells.js';
 
 const targets = arg('--targets', 'sign,links').split(',');
 const rounds = Number(arg('--rounds', '3'));
@@ -67,17 +65,7 @@ const side = c.vision.imageSize;
 const extractor = await featureExtractor('default', process.cwd(), c.featureDim);
 const batchSize = 16;
 
-// the results table's evaluation: the same episode seeds and noise stream per seed
-const evaluate = async (e: Embodiment) => {
-  const r = await runEpisodes(
-    e,
-    'reach',
-    seedRange(episodes, 700_000 + 10_000 * s),
-    policyController(policy, { slot, rng: new Rng(710_000 + 10_000 * s) }),
-    { env: { imageSize: side }, parallel: 25 },
-  );
-  return { success: r.successRate, actionMse: r.actionMse };
-};
+const evaluate = tableEvaluation(policy, slot, episodes, s);
 
 const out: Record<string, unknown>[] = [];
 const log = (target: string, round: number, what: string, r: Record<string, number>) => {
@@ -111,26 +99,7 @@ for (const t of targets) {
       env: { imageSize: side },
     });
     const rec = await episodesAsSamples(e, eps, 'demo', extractor, c);
-    const batches = playSplit(
-      policy,
-      rec.samples,
-      rec.meta,
-      batchSize,
-      new Rng(s + 13),
-      slot,
-      0,
-    ).train;
-    const o = await align(policy, batches, {
-      slot,
-      parametrisation: 'free',
-      init: 'current',
-      maxSteps: 200,
-      lr: 1e-3,
-      objective: 'action',
-      seed: s,
-    });
-    o.state.dispose();
-    for (const b of batches) disposeBatch(b);
+    await fitActions(policy, slot, rec, s);
     console.log(`${t}: start at the slot fitted on ${play} held-random play episodes, relabelled`);
   }
   log(t, 0, `start (${start})`, await evaluate(e));

@@ -24,7 +24,8 @@ export const servo = async (
   const feats: Float32Array[] = [];
   const acts: Float64Array[] = [];
   const steps: [number, number][] = [];
-  const inner = heldRandomController(seed + 1, 8);
+  const hold = 8;
+  const inner = heldRandomController(seed + 1, hold);
   const last = new Map<
     number,
     { f: Float32Array; a: Float64Array; ee: [number, number]; t: number }
@@ -40,7 +41,7 @@ export const servo = async (
         const ee = o.env.endEffector();
         const prev = last.get(o.index);
         // the held action's settled part (the lag has passed): one step's motion per action
-        if (prev && prev.t % 8 >= 3) {
+        if (prev && prev.t % hold >= 3) {
           feats.push(prev.f);
           acts.push(prev.a);
           steps.push([ee[0] - prev.ee[0], ee[1] - prev.ee[1]]);

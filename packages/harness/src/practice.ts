@@ -30,7 +30,10 @@ import { slotVector, writeSlotVector } from './slots.js';
 export interface PracticeOptions {
   /** The slot that learns the robot; it starts as it stands (fill it first: mean or nearest). */
   slot: number;
-  /** Recorded tries as samples with features (the caller owns the feature extractor). */
+  /**
+   * Recorded tries as samples with features (the caller owns the feature extractor); each
+   * sample's `episode` is its episode's index in the list (what `directShare` reads).
+   */
   toSamples: (episodes: Episode[]) => Promise<{ samples: Sample[]; meta: DatasetMeta }>;
   /** Rounds of try-relabel-fit (default 3). */
   rounds?: number;

@@ -55,9 +55,9 @@ export function pathDirectness(path: Float64Array, horizon: number): Float32Arra
 }
 
 /**
- * One relabelled reach episode per seed and horizon (seed-major): `controller` plays the full reach length (no early end,
- * the target is never the point), then the same actions are replayed with each frame's target
- * moved to the end effector `horizon` steps later. Dynamics do not depend on the target, so the
+ * One relabelled reach episode per seed and horizon (seed-major): `controller` plays the full
+ * reach length (no early end, the target is never the point), then the same actions are replayed
+ * with each frame's target moved to the end effector `horizon` steps later. Dynamics do not depend on the target, so the
  * replay visits the same states.
  */
 export async function hindsightEpisodes(

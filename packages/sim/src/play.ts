@@ -37,6 +37,23 @@ export function expertController(
   return { act: (obs) => obs.map((o) => expertAction(o.env, belief, undefined, reach, push)) };
 }
 
+/**
+ * A controller's state per environment: started by `make(episode seed)` at each reset, or at
+ * first use (seeded by the environment's index) when no reset came.
+ */
+function perEnvironment<S>(make: (seed: number) => S) {
+  const states = new Map<number, S>();
+  const start = (i: number, s: number) => {
+    const st = make(s);
+    states.set(i, st);
+    return st;
+  };
+  return {
+    reset: (i: number, s: number) => void start(i, s),
+    of: (i: number) => states.get(i) ?? start(i, i),
+  };
+}
+
 /** Uniform random actions in [-1, 1], one stream per environment seeded by its episode seed. */
 export function randomController(seed = 0): Controller {
   const streams = new Map<number, Rng>();
@@ -58,17 +75,16 @@ export function randomController(seed = 0): Controller {
 export function heldRandomController(seed = 0, hold = 8): Controller {
   if (!(Number.isInteger(hold) && hold >= 1))
     throw new RangeError(`heldRandomController: hold must be an integer >= 1, got ${hold}`);
-  const streams = new Map<number, { rng: Rng; a: Float64Array; t: number }>();
-  const start = (i: number, s: number) => {
-    const st = { rng: new Rng(s ^ seed ^ 0x401d), a: new Float64Array(0), t: 0 };
-    streams.set(i, st);
-    return st;
-  };
+  const streams = perEnvironment((s) => ({
+    rng: new Rng(s ^ seed ^ 0x401d),
+    a: new Float64Array(0),
+    t: 0,
+  }));
   return {
-    reset: (i, s) => void start(i, s),
+    reset: streams.reset,
     act: (obs) =>
       obs.map((o) => {
-        const st = streams.get(o.index) ?? start(o.index, o.index);
+        const st = streams.of(o.index);
         if (st.t++ % hold === 0 || st.a.length !== o.env.n)
           st.a = Float64Array.from({ length: o.env.n }, () => st.rng.uniform() * 2 - 1);
         return Float64Array.from(st.a);
@@ -78,17 +94,15 @@ export function heldRandomController(seed = 0, hold = 8): Controller {
 
 /** Ornstein-Uhlenbeck actions: a <- a - theta a + sigma N(0, 1), clipped to [-1, 1]. */
 export function ouController(seed = 0, theta = 0.15, sigma = 0.35): Controller {
-  const streams = new Map<number, { rng: Rng; a: Float64Array }>();
-  const start = (i: number, s: number) => {
-    const st = { rng: new Rng(s ^ seed ^ 0x0a11), a: new Float64Array(0) };
-    streams.set(i, st);
-    return st;
-  };
+  const streams = perEnvironment((s) => ({
+    rng: new Rng(s ^ seed ^ 0x0a11),
+    a: new Float64Array(0),
+  }));
   return {
-    reset: (i, s) => void start(i, s),
+    reset: streams.reset,
     act: (obs) =>
       obs.map((o) => {
-        const st = streams.get(o.index) ?? start(o.index, o.index);
+        const st = streams.of(o.index);
         if (st.a.length !== o.env.n) st.a = new Float64Array(o.env.n);
         for (let j = 0; j < o.env.n; j++) {
           st.a[j] = Math.max(
