@@ -10,6 +10,12 @@ export {
   practice,
 } from './practice.js';
 export {
+  type RetargetOptions,
+  type RetargetResult,
+  type RetargetSource,
+  retarget,
+} from './retarget.js';
+export {
   copySlot,
   fillWithSourceMean,
   firstFreeSlot,

@@ -28,6 +28,19 @@ export {
 export { expertAction, type PushStrategy, pushVelocity, type ReachSolution } from './expert.js';
 export { type HindsightOptions, hindsightEpisodes, pathDirectness } from './hindsight.js';
 export {
+  type ActionMapOptions,
+  type Body,
+  fitBody,
+  identifyActionMap,
+  invertMatrix,
+  kinematicError,
+  type Matrix,
+  matMul,
+  retargetedController,
+  retargetMap,
+  solveLinear,
+} from './identify.js';
+export {
   dlsStep,
   forwardKinematics,
   inverseKinematics3,

@@ -24,6 +24,11 @@ export interface Episode {
   actions: Float32Array;
   /** float32 [T, 2 * OBJECT_SLOTS]: the task objects' image positions (`ArmEnv.observeObjects`). */
   objects: Float32Array;
+  /**
+   * float32 [T, 2]: the end effector's world position before each action (what a tracker or a
+   * marker reads on hardware; `identify.ts` fits a body to it). Absent in older recordings.
+   */
+  effector?: Float32Array;
   success: boolean;
   finalDistance: number;
   /** Steps until success, or -1. */
@@ -92,6 +97,7 @@ export async function runEpisodes(
             states: new Float32Array(maxT * 3 * n),
             actions: new Float32Array(maxT * n),
             objects: new Float32Array(maxT * 2 * OBJECT_SLOTS),
+            effector: new Float32Array(maxT * 2),
           }
         : undefined,
     );
@@ -108,8 +114,10 @@ export async function runEpisodes(
         env.render(image);
         const state = r ? r.states.subarray(t * 3 * n, (t + 1) * 3 * n) : new Float32Array(3 * n);
         env.observeState(state);
-        if (r)
+        if (r) {
           env.observeObjects(r.objects.subarray(t * 2 * OBJECT_SLOTS, (t + 1) * 2 * OBJECT_SLOTS));
+          r.effector.set(env.endEffector(), 2 * t);
+        }
         return { index: k, env, image, state, instruction: env.instruction, step: t };
       });
       const actions = await controller.act(obs);
@@ -160,6 +168,7 @@ export async function runEpisodes(
             states: r.states.slice(0, t * 3 * n),
             actions: r.actions.slice(0, t * n),
             objects: r.objects.slice(0, t * 2 * OBJECT_SLOTS),
+            effector: r.effector.slice(0, 2 * t),
             success: env.success(),
             finalDistance: env.distance(),
             stepsToSuccess: firstSuccess[k]!,

@@ -29,13 +29,16 @@ import {
   playSplit,
   policyController,
   practice,
+  retarget,
 } from '@selfalign/harness';
 import { disposePretrain, finetune } from '@selfalign/pretrain';
 import {
   type Embodiment,
   expertController,
   hindsightEpisodes,
+  type Matrix,
   randomController,
+  retargetedController,
   runEpisodes,
   seedRange,
   type TaskName,
@@ -175,6 +178,13 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --practice-steps N   fitting steps per round               (default 100)
   --practice-keep K    last | best: a row 'practice (keep best)' too, the slot whose tries
                        reached their target most often           (default last)
+  --retarget N         also retarget: identify the target's action -> joint-velocity map from
+                       its play, pick the source robot whose body explains where the play's
+                       end effector was, and fit the free slot for N steps (action loss) to
+                       the policy's chunks through that source's slot mapped onto the target's
+                       actions, on the play frames. No expert, no tries; the simulator gives the
+                       end effector's position. Rows 'retargeted source slot (no fit)' (the
+                       mapped actions sent as they are) and 'retarget'  (default: off)
   --label TEXT         appended to the align rows' names (lever runs merge into one table)
   --baselines no       only the align rows (lever runs that reuse another run's baselines)
   --out FILE           also write the markdown table here
@@ -209,6 +219,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     label: { type: 'string' },
     hindsight: { type: 'string' },
     practice: { type: 'string' },
+    retarget: { type: 'string' },
     'practice-tries': { type: 'string' },
     'practice-steps': { type: 'string' },
     'practice-keep': { type: 'string' },
@@ -297,6 +308,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const practiceTries = args.int('practice-tries', 10, 1);
     const practiceSteps = args.int('practice-steps', 100, 1);
     const practiceKeep = args.choice('practice-keep', ['last', 'best'] as const, 'last');
+    const retargetSteps = args.has('retarget') ? args.int('retarget', 200, 1) : undefined;
     if (hindsight !== undefined && params.length === 0)
       throw new UserError('results: --hindsight aligns the --params rows; --params none has none');
     const averageFrom = args.has('average-from') ? args.int('average-from', 0, 0) : undefined;
@@ -327,6 +339,13 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const slotOf = (loaded.info['slots'] ?? {}) as Record<string, number>;
     const sourceSlots = Object.values(slotOf);
     const robotOfSlot = new Map(Object.entries(slotOf).map(([robot, k]) => [k, robot]));
+    // retarget's sources: each trained robot's body and slot (its map is identified once)
+    const retargetSources = Object.entries(slotOf).map(([name, k]) => ({
+      name,
+      slot: k,
+      embodiment: embodimentByName(name, 1),
+    }));
+    const retargetMaps = new Map<string, Matrix>();
     if (sourceSlots.length === 0)
       throw new UserError(`results: ${ckpt} records no source slots (not a pretrain checkpoint)`);
     const c = policy.config;
@@ -349,14 +368,15 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       // align and the oracle change only the new slot: resetting it is all a row needs
       const resetSlot = () => fillWithSourceMean(policy, slot, sourceSlots);
       let lossBatches: TrainBatch[] = [];
-      const evaluate = async (p: Policy, e: Embodiment, s: number) => {
+      const evaluate = async (p: Policy, e: Embodiment, s: number, map?: Matrix) => {
         const demoLoss = evaluateLosses(p, lossBatches, { objective: 'action', seed: s }).action;
+        // its own noise stream per seed: a cell does not depend on the rows run before it
+        const ctrl = policyController(p, { slot, rng: new Rng(710_000 + 10_000 * s) });
         const r = await runEpisodes(
           e,
           evalTask,
           seedRange(episodes, 700_000 + 10_000 * s),
-          // its own noise stream per seed: a cell does not depend on the rows run before it
-          policyController(p, { slot, rng: new Rng(710_000 + 10_000 * s) }),
+          map ? retargetedController(ctrl, map) : ctrl,
           { env: { imageSize: side }, parallel: 25 },
         );
         return { success: r.successRate, actionMse: r.actionMse, demoLoss };
@@ -626,6 +646,38 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                   },
                   t0,
                 );
+            }
+            if (retargetSteps !== undefined) {
+              // the same play episodes (seeds, actions), recorded with the end effector's path
+              t0 = performance.now();
+              const played = await runEpisodes(
+                e,
+                'reach',
+                seedRange(budget, base),
+                randomController(s),
+                { record: true, env: { imageSize: side } },
+              );
+              const r = await retarget(policy, {
+                slot,
+                sources: retargetSources,
+                play: played.episodes,
+                maps: retargetMaps,
+                toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
+                steps: retargetSteps,
+                seed: s,
+                env: { imageSize: side },
+              });
+              const fitted = await evaluate(policy, e, s);
+              const fitS = (performance.now() - t0) / 1000;
+              copySlot(policy, r.sourceSlot, slot);
+              t0 = performance.now();
+              row(
+                `retargeted source slot (no fit)${label}`,
+                { ...(await evaluate(policy, e, s, r.map)), pick: r.source },
+                t0,
+              );
+              t0 = performance.now() - 1000 * fitS;
+              row(`retarget${label}`, { ...fitted, pick: r.source }, t0);
             }
             if (control) {
               // the same budget and seeds as the target's play, from the control robot

@@ -1,0 +1,113 @@
+import { initBackend, tf } from '@selfalign/core';
+import { episodeSamples } from '@selfalign/data';
+import { createPolicy, tiny } from '@selfalign/experts';
+import {
+  actionToCommand,
+  type Embodiment,
+  type Episode,
+  getPreset,
+  type Matrix,
+  randomController,
+  runEpisodes,
+  seedRange,
+} from '@selfalign/sim';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { episodeData, framesMeta } from './frames.js';
+import { retarget } from './retarget.js';
+import { slotVector } from './slots.js';
+
+beforeAll(() => initBackend('wasm'));
+
+const side = tiny.vision.imageSize;
+const env = { imageSize: side };
+const target = getPreset('perm'); // the source arm's body, its actions on other joints
+const meta = framesMeta(target, 'play', side, tiny.featureDim);
+// the play as samples (zero features: the action loss does not read them)
+const toSamples = async (episodes: Episode[]) => ({
+  samples: episodes.flatMap((ep, i) => [
+    ...episodeSamples(
+      episodeData(ep, i, new Float32Array(ep.length * tiny.featureDim)),
+      meta,
+      tiny.actionHorizon,
+    ),
+  ]),
+  meta,
+});
+const commandMap = (e: Embodiment): Matrix =>
+  [0, 1, 2].map((j) =>
+    [0, 1, 2].map(
+      (k) =>
+        10 *
+        actionToCommand(
+          e,
+          [0, 1, 2].map((i) => (i === k ? 0.1 : 0)),
+        )[j]!,
+    ),
+  );
+
+describe('retarget', () => {
+  it("picks the source whose body explains the play, maps its actions onto the target's joints, and fits only the slot", async () => {
+    const policy = createPolicy(tiny, 0);
+    const sources = [
+      { name: 'links', slot: 0, embodiment: getPreset('links') },
+      { name: 'source', slot: 1, embodiment: getPreset('source') },
+      { name: 'offset', slot: 2, embodiment: getPreset('offset') },
+    ];
+    const play = (
+      await runEpisodes(target, 'reach', seedRange(8, 40), randomController(2), {
+        record: true,
+        untilSuccess: false,
+        env,
+      })
+    ).episodes;
+    const other = policy.params.paths().filter((p) => !/ttt/i.test(p));
+    const fixed = other.map((p) => policy.params.get(p).dataSync().slice());
+    const slots = [0, 1, 2].map((k) => slotVector(policy, k));
+    const before = slotVector(policy, 3);
+    const tensors = tf.memory().numTensors;
+    const r = await retarget(policy, {
+      slot: 3,
+      sources,
+      play,
+      toSamples,
+      steps: 3,
+      lr: 1e-2,
+      env,
+    });
+    expect(tf.memory().numTensors).toBe(tensors);
+    // the source arm's body explains perm's play exactly; the others do not
+    expect(r.source).toBe('source');
+    expect(r.sourceSlot).toBe(1);
+    expect(r.bodies.map((b) => b.name)).toEqual(['source', expect.any(String), expect.any(String)]);
+    expect(r.bodies[0]!.error).toBeLessThan(1e-10);
+    expect(r.bodies[1]!.error).toBeGreaterThan(1e-3);
+    // R = B_perm^-1 B_source: the permutation undone (the two share their actuators' lag)
+    const truth = commandMap(target);
+    const src = commandMap(getPreset('source'));
+    for (let k = 0; k < 3; k++) {
+      // perm's joints under R e_k move as the source's joints under e_k
+      const moved = truth.map((row) => row.reduce((a, x, i) => a + x * r.map[i]![k]!, 0));
+      moved.forEach((v, j) => expect(v).toBeCloseTo(src[j]![k]!, 2));
+    }
+    expect(r.losses).toHaveLength(3);
+    expect(r.losses.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
+    // only the free slot moved
+    expect(slotVector(policy, 3)).not.toEqual(before);
+    for (const k of [0, 1, 2]) expect(slotVector(policy, k)).toEqual(slots[k]);
+    expect(other.map((p) => policy.params.get(p).dataSync().slice())).toEqual(fixed);
+    policy.dispose();
+  });
+
+  it('says what is missing', async () => {
+    const policy = createPolicy(tiny, 0);
+    const opts = { slot: 3, play: [] as Episode[], toSamples, sources: [] };
+    await expect(retarget(policy, opts)).rejects.toThrow(/no source robots/);
+    await expect(
+      retarget(policy, {
+        ...opts,
+        sources: [{ name: 'source', slot: 0, embodiment: getPreset('source') }],
+      }),
+    ).rejects.toThrow(/no play episodes/);
+    policy.dispose();
+  });
+});
