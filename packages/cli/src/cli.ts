@@ -16,6 +16,7 @@ import { inspect } from './commands/inspect.js';
 import { practiceCommand } from './commands/practice.js';
 import { pretrainCommand } from './commands/pretrain.js';
 import { results } from './commands/results.js';
+import { retargetCommand } from './commands/retarget.js';
 import { sample } from './commands/sample.js';
 import { Args, explain, type Io, UsageError } from './io.js';
 
@@ -25,6 +26,7 @@ export const COMMANDS: readonly Command[] = [
   pretrainCommand,
   alignCommand,
   practiceCommand,
+  retargetCommand,
   evalCommand,
   exportCommand,
   sample,

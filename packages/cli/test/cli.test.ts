@@ -39,6 +39,7 @@ describe('usage', () => {
       'pretrain',
       'align',
       'practice',
+      'retarget',
       'eval',
       'sample',
       'adapters',
@@ -951,6 +952,43 @@ describe('the pipeline on tiny configs', () => {
     oneLineError(await cli(...base, '--embodiment', 'robot9'), /unknown embodiment 'robot9'/);
   });
 
+  it("retarget fits a slot to the policy's own mapped chunks on the robot's play and saves it as an adapter", async () => {
+    const rt = await cli(
+      ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+      ...['--adapter', 'perm-retarget', '--play', '6', '--steps', '2', '--json'],
+    );
+    expect(rt.code, rt.err.join('\n')).toBe(0);
+    const j = rt.json();
+    expect(j).toMatchObject({ method: 'retarget', embodiment: 'perm', slot: 2, play: 6, steps: 2 });
+    // the teacher: one of the checkpoint's source robots, the nearest body first
+    expect(['src-0', 'src-1']).toContain(j.source);
+    expect(j.bodies[0].name).toBe(j.source);
+    expect(j.bodies[0].error).toBeLessThanOrEqual(j.bodies[1].error);
+    // a 3 x 3 action map, finite
+    expect(j.map).toHaveLength(3);
+    expect(j.map.flat().every(Number.isFinite)).toBe(true);
+    expect(Number.isFinite(j.loss.first) && Number.isFinite(j.loss.last)).toBe(true);
+    expect(
+      (await cli('inspect', join('adapters', 'perm-retarget.safetensors'), '--json')).json(),
+    ).toMatchObject({ type: 'adapter', slotName: 'perm-retarget' });
+    const ev = await cli(
+      ...['eval', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+      ...['--adapter', 'perm-retarget', '--slot', '2', '--episodes', '2', '--json'],
+    );
+    expect(ev.code, ev.err.join('\n')).toBe(0);
+    const base = ['retarget', '--checkpoint', 'ckpt.safetensors', '--adapter', 'x'];
+    oneLineError(
+      await cli(...base, '--embodiment', 'perm', '--steps', '0'),
+      /retarget: --steps must be an integer >= 1, got '0'/,
+    );
+    oneLineError(await cli(...base, '--embodiment', 'perm', '--start', 'x'), /--start/);
+    // one play episode has too few steps off the clamps to identify the action map
+    oneLineError(
+      await cli(...base, '--embodiment', 'perm', '--play', '1'),
+      /retarget: identifyActionMap: only \d+ play steps off the clamps and limits \(need 24\); record more play \(--play\)/,
+    );
+  });
+
   it('results writes the table, its raw rows, and merges lever runs', async () => {
     // the results table in one command (tiny budgets: the pipeline, not the numbers)
     const res = await cli(
@@ -1092,6 +1130,18 @@ describe('the pipeline on tiny configs', () => {
     const kept = (hsRows[6] as { kept?: number }).kept!;
     expect([0, 1, 2]).toContain(kept);
     if (kept > 0) expect(hsRows[6]!.demoLoss).toBe(hsRows[3 + kept]!.demoLoss);
+    // retarget rows: the source slot picked by body with its actions mapped (no fit), and the
+    // free slot fitted to those mapped chunks on the play frames
+    const rt = await cli(
+      ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '6'],
+      ...['--episodes', '2', '--params', 'none', '--baselines', 'no', '--retarget', '2', '--json'],
+    );
+    expect(rt.code, rt.err.join('\n')).toBe(0);
+    const rtRows = rt.json().rows as { method: string; pick?: string; demoLoss: number }[];
+    expect(rtRows.map((r) => r.method)).toEqual(['retargeted source slot (no fit)', 'retarget']);
+    expect(['src-0', 'src-1']).toContain(rtRows[0]!.pick);
+    expect(rtRows[1]!.pick).toBe(rtRows[0]!.pick);
+    expect(rtRows[1]!.demoLoss).not.toBe(rtRows[0]!.demoLoss);
     oneLineError(
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--practice', '0'),
       /results: --practice must be an integer >= 1, got '0'/,

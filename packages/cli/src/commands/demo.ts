@@ -6,7 +6,10 @@
 // that slot (span by default; --params) on every play frame with align's default objective for
 // the policy, and its success and held-out alignment losses after; with --practice R, also
 // practice (the slot fitted on the policy's own reach tries relabelled in hindsight, from the
-// nearest source slot; docs/results.md 2n) and its success after. With --config (no checkpoint) the policy is untrained and the demo says so.
+// nearest source slot; docs/results.md 2n) and its success after; with --retarget N, also
+// retarget (the free slot fitted to the policy's chunks through the source slot whose body
+// explains the play, mapped onto the robot's actions by the map identified from the play;
+// docs/results.md 2p). With --config (no checkpoint) the policy is untrained and the demo says so.
 
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -34,11 +37,13 @@ import {
   playSplit,
   policyController,
   practice,
+  retarget,
 } from '@selfalign/harness';
 import {
   describeEmbodiment,
   expertController,
   HELD_OUT,
+  type Matrix,
   PRESETS,
   randomController,
   runEpisodes,
@@ -51,6 +56,7 @@ import { checkOutputDir } from '../paths.js';
 import { type Report, type ReportTarget, renderReport } from '../report.js';
 import {
   configByName,
+  embodimentByName,
   episodesAsSamples,
   featureExtractor,
   loadSamples,
@@ -80,6 +86,11 @@ export const demo: Command = {
   --practice R        also practise each robot for R rounds of 10 reach tries from the
                       nearest source slot (the policy's own tries relabelled in hindsight,
                       the free slot fitted on them; ~1 min per round)   (default 0: off)
+  --retarget N        also retarget each robot: identify its action map from the play,
+                      pick the source robot whose body explains where the play's end
+                      effector was, and fit the free slot for N steps to the policy's chunks
+                      through that source's slot, mapped onto the robot's actions (no tries,
+                      no labels; ~1 min per robot)                     (default 0: off)
   --episodes N        shift-table / eval episodes     (default 50)
   --out DIR           outputs                         (default out/demo)
   --seed S            (default 0)`,
@@ -92,6 +103,7 @@ export const demo: Command = {
     steps: { type: 'string' },
     params: { type: 'string' },
     practice: { type: 'string' },
+    retarget: { type: 'string' },
     episodes: { type: 'string' },
     out: { type: 'string' },
     seed: { type: 'string' },
@@ -114,6 +126,8 @@ export const demo: Command = {
     const alignSteps = args.int('steps', 200, 1);
     const kinds = args.list('params', ['span']);
     const practiceRounds = args.int('practice', 0, 0);
+    const retargetSteps = args.int('retarget', 0, 0);
+    const retargetMaps = new Map<string, Matrix>();
     for (const k of kinds)
       if (!['free', 'span', 'span+residual'].includes(k))
         throw new UsageError(`demo: --params takes free, span or span+residual, got '${k}'`);
@@ -375,6 +389,44 @@ export const demo: Command = {
               kept: done.kept,
               wallS,
               successAfter: after ?? null,
+            };
+          }
+          if (retargetSteps > 0 && pretrained && basis.length > 0) {
+            // the policy as its own teacher: the source arm nearest in body, its actions mapped
+            // onto this robot's by the action map identified from the play
+            const t1 = performance.now();
+            const r = await retarget(policy, {
+              slot,
+              sources: basis.map((k) => {
+                const name = slotNames.get(k) ?? `slot ${k}`;
+                return { name, slot: k, embodiment: embodimentByName(name, 1) };
+              }),
+              play: play.episodes,
+              maps: retargetMaps,
+              toSamples: (eps) => episodesAsSamples(target, eps, 'demo', extractor, c),
+              steps: retargetSteps,
+              seed,
+              env: { imageSize: side },
+            });
+            const wallS = (performance.now() - t1) / 1000;
+            const after = await evalSuccess();
+            say(
+              `   retarget from ${r.source} (the source body nearest the play's end-effector positions), its actions mapped by the play's action map, ${retargetSteps} steps: success ${pct(before!)} -> ${pct(after)} (${wallS.toFixed(0)} s)`,
+            );
+            reportTarget.successAfter['retarget'] = after;
+            reportTarget.wallS['retarget'] = wallS;
+            keepForStrip(after, 'retarget');
+            await store.save(`${targetName}-retarget`, policy, slot, {
+              method: 'retarget',
+              source: r.source,
+              map: r.map,
+            });
+            results[targetName]!['retarget'] = {
+              source: r.source,
+              map: r.map,
+              losses: r.losses,
+              wallS,
+              successAfter: after,
             };
           }
           for (const b of [...split.train, ...split.heldOut]) disposeBatch(b);

@@ -1,0 +1,158 @@
+// selfalign retarget: teach one TTT slot a new simulator robot from its random play, with the
+// policy as its own teacher (docs/results.md 2p): the robot's action -> joint-velocity map is
+// identified from the play, the source robot whose body explains where the play's end effector
+// was is picked, and the free slot is fitted to the policy's chunks through that source's slot,
+// mapped onto the robot's actions.
+import { resolve } from 'node:path';
+import { AdapterStore } from '@selfalign/align';
+import { firstFreeSlot, retarget } from '@selfalign/harness';
+import { randomController, runEpisodes, seedRange } from '@selfalign/sim';
+import type { Command } from '../command.js';
+import { UserError } from '../io.js';
+import { checkOutputDir } from '../paths.js';
+import {
+  checkSlot,
+  embodimentByName,
+  episodesAsSamples,
+  featureExtractor,
+  loadPolicy,
+} from '../shared.js';
+
+export const retargetCommand: Command = {
+  name: 'retarget',
+  summary: 'fit one TTT slot to a simulator robot from its random play, the policy as teacher',
+  usage: `selfalign retarget --checkpoint CKPT --embodiment NAME --adapter NAME [options]
+  Records --play random-play episodes of the robot (proprioception, actions, and where the end
+  effector was: the simulator's; on hardware, a tracker), identifies its action -> joint-
+  velocity map from them, picks the source robot whose body (link lengths, encoder offsets)
+  puts the end effector where it was, and fits only the slot's W1/b1 with the action loss to
+  the policy's chunks through that source's slot, mapped onto this robot's actions, on the play
+  frames. No expert, no labels, nothing run on the robot beyond the play. It assumes velocity
+  commands linear in the action away from the clamps (the identification needs play steps off
+  them) and a body near a source robot's (docs/results.md 2p: it fails on bodies outside them).
+  --embodiment NAME     a preset or src-K
+  --play N              random-play episodes                 (default 10)
+  --steps N             fitting steps (Adam)                 (default 200)
+  --lr LR               (default 1e-3)
+  --start S             mean | source: the fit's start, the mean of the source slots or the
+                        picked source's slot                 (default mean)
+  --slot K              slot to fit (default: the first slot no embodiment uses)
+  --adapters DIR        where adapters are saved            (default adapters)
+  --family-seed S       source family seed for src-K names (the targets and the checkpoint's
+                        source robots)                       (default 1)
+  --seed S              (default 0)`,
+  options: {
+    checkpoint: { type: 'string' },
+    embodiment: { type: 'string' },
+    adapter: { type: 'string' },
+    play: { type: 'string' },
+    steps: { type: 'string' },
+    lr: { type: 'string' },
+    start: { type: 'string' },
+    slot: { type: 'string' },
+    adapters: { type: 'string' },
+    'family-seed': { type: 'string' },
+    seed: { type: 'string' },
+  },
+  async run(args, io) {
+    const adaptersDir = resolve(io.cwd, args.str('adapters', 'adapters'));
+    checkOutputDir('retarget', adaptersDir);
+    const play = args.int('play', 10, 1);
+    const steps = args.int('steps', 200, 1);
+    const lr = args.has('lr') ? args.lr('lr') : 1e-3;
+    const start = args.choice('start', ['mean', 'source'] as const, 'mean');
+    const seed = args.int('seed', 0);
+    const familySeed = args.int('family-seed', 1);
+    const e = embodimentByName(args.str('embodiment'), familySeed);
+    const { policy, slots } = await loadPolicy(resolve(io.cwd, args.str('checkpoint')));
+    const c = policy.config;
+    const extractor = await featureExtractor('default', io.cwd, c.featureDim);
+    try {
+      const name = args.str('adapter');
+      const store = new AdapterStore(adaptersDir);
+      store.pathOf(name); // checks the name before any work
+      if (e.links.length > c.actionDim)
+        throw new UserError(
+          `retarget: the arm has ${e.links.length} joints, the policy at most ${c.actionDim} action dims`,
+        );
+      const used = new Set(Object.values(slots));
+      const slot = args.has('slot')
+        ? checkSlot('retarget', args.int('slot', undefined, 0), policy)
+        : firstFreeSlot(policy, used);
+      if (slot === undefined)
+        throw new UserError(`retarget: no free slot among ${c.ttt.slots}; pass --slot`);
+      const sources = Object.entries(slots)
+        .filter(([, k]) => k !== slot)
+        .map(([robot, k]) => {
+          try {
+            return { name: robot, slot: k, embodiment: embodimentByName(robot, familySeed) };
+          } catch {
+            throw new UserError(
+              `retarget: the checkpoint's source robot '${robot}' is not a simulator robot (a preset or src-K): its body is unknown`,
+            );
+          }
+        });
+      if (sources.length === 0)
+        throw new UserError(
+          'retarget: the checkpoint records no source slots to teach from (not a pretrain checkpoint)',
+        );
+      const t0 = performance.now();
+      const env = { imageSize: c.vision.imageSize };
+      // the play: the same seeds and controller as practice's --init nearest
+      const played = await runEpisodes(
+        e,
+        'reach',
+        seedRange(play, 1_000_000 * (seed + 1)),
+        randomController(seed),
+        { record: true, env },
+      );
+      const r = await retarget(policy, {
+        slot,
+        sources,
+        play: played.episodes,
+        toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
+        steps,
+        lr,
+        start,
+        seed,
+        env,
+      }).catch((err: Error) => {
+        // the play cannot identify the robot: say so in one line
+        if (/^identifyActionMap: /.test(err.message))
+          throw new UserError(`retarget: ${err.message} (--play)`);
+        throw err;
+      });
+      const stats = {
+        method: 'retarget',
+        embodiment: e.name,
+        slot,
+        source: r.source,
+        map: r.map,
+        bodies: r.bodies.slice(0, 3),
+        play,
+        steps,
+        lr,
+        start,
+        seed,
+        loss: { first: r.losses[0]!, last: r.losses.at(-1)! },
+        wallMs: Math.round(performance.now() - t0),
+      };
+      const path = await store.save(name, policy, slot, stats);
+      return {
+        lines: [
+          `retargeted slot ${slot} to ${e.name} from ${play} play episodes in ${(stats.wallMs / 1000).toFixed(0)} s: the policy through ${r.source}'s slot (the nearest body: ${r.bodies
+            .slice(0, 3)
+            .map((b) => `${b.name} ${b.error.toExponential(1)}`)
+            .join(
+              ', ',
+            )}), actions mapped by R = ${r.map.map((row) => row.map((x) => x.toFixed(2)).join(' ')).join(' | ')}; action loss ${stats.loss.first.toFixed(4)} -> ${stats.loss.last.toFixed(4)}`,
+          `  adapter ${path}`,
+        ],
+        json: { adapter: path, ...stats },
+      };
+    } finally {
+      await extractor.dispose();
+      policy.dispose();
+    }
+  },
+};
