@@ -30,6 +30,8 @@ import {
   policyController,
   practice,
   retarget,
+  slotVector,
+  writeSlotVector,
 } from '@selfalign/harness';
 import { disposePretrain, finetune } from '@selfalign/pretrain';
 import {
@@ -178,6 +180,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --practice-steps N   fitting steps per round               (default 100)
   --practice-keep K    last | best: a row 'practice (keep best)' too, the slot whose tries
                        reached their target most often           (default last)
+  --practice-start S   nearest | retarget: practice's start, the nearest source slot or the
+                       slot --retarget fitted (rows 'practice, round r from retarget')
+                                                                 (default nearest)
   --retarget N         also retarget: identify the target's action -> joint-velocity map from
                        its play, pick the source robot whose body explains where the play's
                        end effector was, and fit the free slot for N steps (action loss) to
@@ -223,6 +228,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'practice-tries': { type: 'string' },
     'practice-steps': { type: 'string' },
     'practice-keep': { type: 'string' },
+    'practice-start': { type: 'string' },
     control: { type: 'string' },
     baselines: { type: 'string' },
     out: { type: 'string' },
@@ -309,6 +315,14 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const practiceSteps = args.int('practice-steps', 100, 1);
     const practiceKeep = args.choice('practice-keep', ['last', 'best'] as const, 'last');
     const retargetSteps = args.has('retarget') ? args.int('retarget', 200, 1) : undefined;
+    const practiceStart = args.choice(
+      'practice-start',
+      ['nearest', 'retarget'] as const,
+      'nearest',
+    );
+    if (practiceStart === 'retarget' && retargetSteps === undefined)
+      throw new UserError('results: --practice-start retarget needs --retarget N');
+    const practiceFrom = practiceStart === 'retarget' ? ' from retarget' : '';
     if (hindsight !== undefined && params.length === 0)
       throw new UserError('results: --hindsight aligns the --params rows; --params none has none');
     const averageFrom = args.has('average-from') ? args.int('average-from', 0, 0) : undefined;
@@ -612,41 +626,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               }
               for (const b of hsBatches) disposeBatch(b);
             }
-            if (practiceRounds !== undefined) {
-              // from the label-free start, the policy's own tries relabelled where they went
-              t0 = performance.now();
-              copySlot(policy, nearest, slot);
-              // each round's evaluation, for the kept slot's row (evaluation is deterministic)
-              const evals: Awaited<ReturnType<typeof evaluate>>[] = [];
-              const done = await practice(policy, e, {
-                slot,
-                keep: practiceKeep,
-                rounds: practiceRounds,
-                tries: practiceTries,
-                steps: practiceSteps,
-                horizon: hindsight ?? 8,
-                seed: s,
-                firstSeed: base + 30_000,
-                env: { imageSize: side },
-                toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
-                onRound: async (r) => {
-                  evals.push(await evaluate(policy, e, s));
-                  row(`practice, round ${r.round}${label}`, evals.at(-1)!, t0);
-                  t0 = performance.now();
-                },
-              });
-              if (practiceKeep === 'best')
-                row(
-                  `practice (keep best)${label}`,
-                  {
-                    // the start was not evaluated here; a round's slot was, right after its fit
-                    ...(done.kept === 0 ? await evaluate(policy, e, s) : evals[done.kept - 1]!),
-                    tried: done.tried[done.kept]!,
-                    kept: done.kept,
-                  },
-                  t0,
-                );
-            }
+            let retargeted: Float32Array | undefined;
             if (retargetSteps !== undefined) {
               // the same play episodes (seeds, actions), recorded with the end effector's path
               t0 = performance.now();
@@ -668,6 +648,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 env: { imageSize: side },
               });
               const fitted = await evaluate(policy, e, s);
+              retargeted = slotVector(policy, slot);
               const fitS = (performance.now() - t0) / 1000;
               copySlot(policy, r.sourceSlot, slot);
               t0 = performance.now();
@@ -678,6 +659,42 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               );
               t0 = performance.now() - 1000 * fitS;
               row(`retarget${label}`, { ...fitted, pick: r.source }, t0);
+            }
+            if (practiceRounds !== undefined) {
+              // from the label-free start, the policy's own tries relabelled where they went
+              t0 = performance.now();
+              if (practiceStart === 'retarget') writeSlotVector(policy, slot, retargeted!);
+              else copySlot(policy, nearest, slot);
+              // each round's evaluation, for the kept slot's row (evaluation is deterministic)
+              const evals: Awaited<ReturnType<typeof evaluate>>[] = [];
+              const done = await practice(policy, e, {
+                slot,
+                keep: practiceKeep,
+                rounds: practiceRounds,
+                tries: practiceTries,
+                steps: practiceSteps,
+                horizon: hindsight ?? 8,
+                seed: s,
+                firstSeed: base + 30_000,
+                env: { imageSize: side },
+                toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
+                onRound: async (r) => {
+                  evals.push(await evaluate(policy, e, s));
+                  row(`practice, round ${r.round}${practiceFrom}${label}`, evals.at(-1)!, t0);
+                  t0 = performance.now();
+                },
+              });
+              if (practiceKeep === 'best')
+                row(
+                  `practice (keep best)${practiceFrom}${label}`,
+                  {
+                    // the start was not evaluated here; a round's slot was, right after its fit
+                    ...(done.kept === 0 ? await evaluate(policy, e, s) : evals[done.kept - 1]!),
+                    tried: done.tried[done.kept]!,
+                    kept: done.kept,
+                  },
+                  t0,
+                );
             }
             if (control) {
               // the same budget and seeds as the target's play, from the control robot
