@@ -956,10 +956,14 @@ describe('the pipeline on tiny configs', () => {
     const rt = await cli(
       ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
       ...['--adapter', 'perm-retarget', '--play', '6', '--steps', '2', '--json'],
+      ...['--rounds', '1', '--tries', '2', '--round-steps', '2'],
     );
     expect(rt.code, rt.err.join('\n')).toBe(0);
     const j = rt.json();
-    expect(j).toMatchObject({ method: 'retarget', embodiment: 'perm', slot: 2, play: 6, steps: 2 });
+    expect(j).toMatchObject({
+      ...{ method: 'retarget', embodiment: 'perm', slot: 2, play: 6, steps: 2 },
+      ...{ rounds: 1, tries: 2 },
+    });
     // the teacher: one of the checkpoint's source robots, the nearest body first
     expect(['src-0', 'src-1']).toContain(j.source);
     expect(j.bodies[0].name).toBe(j.source);
@@ -1135,10 +1139,17 @@ describe('the pipeline on tiny configs', () => {
     const rt = await cli(
       ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '6'],
       ...['--episodes', '2', '--params', 'none', '--baselines', 'no', '--retarget', '2', '--json'],
+      ...['--retarget-rounds', '1'],
     );
     expect(rt.code, rt.err.join('\n')).toBe(0);
     const rtRows = rt.json().rows as { method: string; pick?: string; demoLoss: number }[];
-    expect(rtRows.map((r) => r.method)).toEqual(['retargeted source slot (no fit)', 'retarget']);
+    expect(rtRows.map((r) => r.method)).toEqual([
+      'retargeted source slot (no fit)',
+      'retarget',
+      'retarget, round 1',
+    ]);
+    // the round's tries, labelled by the teacher, move the slot further
+    expect(rtRows[2]!.demoLoss).not.toBe(rtRows[1]!.demoLoss);
     expect(['src-0', 'src-1']).toContain(rtRows[0]!.pick);
     expect(rtRows[1]!.pick).toBe(rtRows[0]!.pick);
     expect(rtRows[1]!.demoLoss).not.toBe(rtRows[0]!.demoLoss);

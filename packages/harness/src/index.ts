@@ -12,6 +12,7 @@ export {
 export {
   type RetargetOptions,
   type RetargetResult,
+  type RetargetRound,
   type RetargetSource,
   retarget,
 } from './retarget.js';

@@ -98,6 +98,53 @@ describe('retarget', () => {
     policy.dispose();
   });
 
+  it('DAgger rounds: the slot tries, the teacher labels the visited frames, the fit goes on', async () => {
+    const policy = createPolicy(tiny, 0);
+    const sources = [{ name: 'source', slot: 1, embodiment: getPreset('source') }];
+    const play = (
+      await runEpisodes(target, 'reach', seedRange(8, 40), randomController(2), {
+        record: true,
+        untilSuccess: false,
+        env,
+      })
+    ).episodes;
+    const seen: { round: number; frames: number; trySuccess: number; loss: number }[] = [];
+    const slots: Float32Array[] = [];
+    const tensors = tf.memory().numTensors;
+    const r = await retarget(policy, {
+      slot: 3,
+      sources,
+      play,
+      toSamples,
+      steps: 2,
+      rounds: 2,
+      tries: 2,
+      roundSteps: 3,
+      robot: target,
+      env,
+      onRound: (x) => {
+        seen.push(x);
+        slots.push(slotVector(policy, 3));
+      },
+    });
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(seen.map((x) => x.round)).toEqual([0, 1, 2]);
+    // the play fit first (no tries), then each round adds its 2 tries' frames
+    expect(seen[0]!.frames).toBe(8 * 40);
+    expect(Number.isNaN(seen[0]!.trySuccess)).toBe(true);
+    expect(seen[1]!.frames).toBeGreaterThan(seen[0]!.frames);
+    expect(seen[2]!.frames).toBeGreaterThan(seen[1]!.frames);
+    for (const x of seen.slice(1)) expect([0, 0.5, 1]).toContain(x.trySuccess);
+    expect(r.losses).toHaveLength(2 + 3 + 3);
+    // every round moves the slot
+    expect(slots[1]).not.toEqual(slots[0]);
+    expect(slots[2]).not.toEqual(slots[1]);
+    await expect(
+      retarget(policy, { slot: 3, sources, play, toSamples, rounds: 1 }),
+    ).rejects.toThrow(/rounds of tries need the robot/);
+    policy.dispose();
+  });
+
   it('says what is missing', async () => {
     const policy = createPolicy(tiny, 0);
     const opts = { slot: 3, play: [] as Episode[], toSamples, sources: [] };

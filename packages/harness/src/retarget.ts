@@ -9,8 +9,11 @@
 // with the action loss: only W1/b1 move, nothing runs on the robot beyond the play, and no expert
 // or action label is read. What it needs beyond the brief's unlabelled play: the end effector's
 // position during play (a tracker; the simulator has it) and a robot whose actuators are linear
-// in the action away from clamps (velocity commands), which the identification checks.
-import { align } from '@selfalign/align/browser';
+// in the action away from clamps (velocity commands), which the identification checks. With
+// `rounds`, DAgger follows: the slot tries reach episodes on the robot, the teacher labels the
+// frames the tries visited, and the slot is fitted on all labels so far (the play's frames are
+// not where the slot's own tries go; its tries' frames are).
+import { type AlignState, align } from '@selfalign/align/browser';
 import { Rng, tf } from '@selfalign/core';
 import type { DatasetMeta, Sample } from '@selfalign/data/browser';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
@@ -27,6 +30,7 @@ import {
   seedRange,
 } from '@selfalign/sim';
 import { playSplit } from './play-split.js';
+import { policyController } from './policy-controller.js';
 import { copySlot, fillWithSourceMean } from './slots.js';
 
 export interface RetargetSource {
@@ -58,8 +62,33 @@ export interface RetargetOptions {
   batchSize?: number;
   /** Where the fit starts: the mean of the source slots (default) or the picked source's slot. */
   start?: 'mean' | 'source';
+  /**
+   * Rounds after the play fit (DAgger, default 0): the slot tries `tries` reach episodes on
+   * `robot`, the teacher labels every frame the tries visited, and the slot is fitted
+   * `roundSteps` more steps on all labels so far. It runs the policy on the robot (practice's
+   * assumption) and needs nothing more: the labels are the teacher's, not where the tries went.
+   */
+  rounds?: number;
+  robot?: Embodiment;
+  /** Reach tries per round (default 10) and fitting steps per round (default 100). */
+  tries?: number;
+  roundSteps?: number;
+  /** First episode seed of the tries (round r: firstSeed + 1000 r, ...; default 30,000). */
+  firstSeed?: number;
+  /** After the play fit (round 0) and after each round's fit (awaited: evaluate here, say). */
+  onRound?: (r: RetargetRound) => void | Promise<void>;
   seed?: number;
   env?: Partial<EnvConfig>;
+}
+
+export interface RetargetRound {
+  round: number;
+  /** Share of this round's tries that reached their target (NaN for round 0, the play fit). */
+  trySuccess: number;
+  /** Labelled frames fitted so far. */
+  frames: number;
+  /** Mean action loss over this round's fitting steps. */
+  loss: number;
 }
 
 export interface RetargetResult {
@@ -70,7 +99,7 @@ export interface RetargetResult {
   map: Matrix;
   /** Every source's kinematic error on the play (mean squared end-effector distance), best first. */
   bodies: { name: string; error: number }[];
-  /** The action loss per fitting step. */
+  /** The action loss per fitting step, every round's in order. */
   losses: number[];
 }
 
@@ -97,23 +126,38 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
     maps.set(source.name, sourceMap);
   }
   const map = retargetMap(identifyActionMap(opts.play), sourceMap);
-  const rec = await opts.toSamples([...opts.play]);
-  const batches = playSplit(
-    policy,
-    rec.samples,
-    rec.meta,
-    opts.batchSize ?? 16,
-    new Rng(seed + 13),
-    opts.slot,
-    0,
-  ).train;
-  let labelled: TrainBatch[] = [];
+  const rounds = opts.rounds ?? 0;
+  if (rounds > 0 && !opts.robot)
+    throw new Error('retarget: rounds of tries need the robot (opts.robot)');
+  const teacher = new Rng(seed * 1_000 + 99);
+  // recorded episodes' frames with the teacher's mapped chunks as labels
+  const labelled = async (episodes: readonly Episode[], salt: number) => {
+    const rec = await opts.toSamples([...episodes]);
+    const batches = playSplit(
+      policy,
+      rec.samples,
+      rec.meta,
+      opts.batchSize ?? 16,
+      new Rng(seed + salt),
+      opts.slot,
+      0,
+    ).train;
+    try {
+      return {
+        batches: label(policy, batches, source.slot, map, teacher),
+        frames: rec.samples.length,
+      };
+    } finally {
+      for (const b of batches) disposeBatch(b);
+    }
+  };
+  const buffer: TrainBatch[] = [];
+  let state: AlignState | undefined;
+  const losses: number[] = [];
   try {
-    labelled = label(policy, batches, source.slot, map, new Rng(seed * 1_000 + 99));
-  } finally {
-    for (const b of batches) disposeBatch(b);
-  }
-  try {
+    const fromPlay = await labelled(opts.play, 13);
+    buffer.push(...fromPlay.batches);
+    let frames = fromPlay.frames;
     if ((opts.start ?? 'mean') === 'mean')
       fillWithSourceMean(
         policy,
@@ -121,21 +165,45 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
         opts.sources.map((s) => s.slot),
       );
     else copySlot(policy, source.slot, opts.slot);
-    const fit = await align(policy, labelled, {
-      slot: opts.slot,
-      parametrisation: 'free',
-      init: 'current',
-      maxSteps: opts.steps ?? 200,
-      lr: opts.lr ?? 1e-3,
-      objective: 'action',
-      seed,
-    });
-    fit.state.dispose();
-    if (fit.stopReason === 'nonFinite')
-      throw new Error('retarget: the action loss became non-finite');
-    return { source: source.name, sourceSlot: source.slot, map, bodies, losses: fit.losses };
+    const fit = async (steps: number) => {
+      const o = await align(policy, buffer, {
+        slot: opts.slot,
+        parametrisation: 'free',
+        init: 'current',
+        maxSteps: steps,
+        lr: opts.lr ?? 1e-3,
+        objective: 'action',
+        seed,
+        ...(state ? { state } : {}),
+      });
+      state = o.state;
+      if (o.stopReason === 'nonFinite')
+        throw new Error('retarget: the action loss became non-finite');
+      losses.push(...o.losses);
+      return o.losses.reduce((a, b) => a + b, 0) / Math.max(1, o.losses.length);
+    };
+    let loss = await fit(opts.steps ?? 200);
+    await opts.onRound?.({ round: 0, trySuccess: Number.NaN, frames, loss });
+    const tries = opts.tries ?? 10;
+    for (let r = 1; r <= rounds; r++) {
+      // the slot tries; the teacher labels the frames the tries visited (DAgger)
+      const tried = await runEpisodes(
+        opts.robot!,
+        'reach',
+        seedRange(tries, (opts.firstSeed ?? 30_000) + 1_000 * r),
+        policyController(policy, { slot: opts.slot, rng: new Rng(seed * 1_000 + r) }),
+        { record: true, ...(opts.env ? { env: opts.env } : {}) },
+      );
+      const more = await labelled(tried.episodes, 1_000 * r);
+      buffer.push(...more.batches);
+      frames += more.frames;
+      loss = await fit(opts.roundSteps ?? 100);
+      await opts.onRound?.({ round: r, trySuccess: tried.successRate, frames, loss });
+    }
+    return { source: source.name, sourceSlot: source.slot, map, bodies, losses };
   } finally {
-    for (const b of labelled) disposeBatch(b);
+    state?.dispose();
+    for (const b of buffer) disposeBatch(b);
   }
 }
 

@@ -190,6 +190,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        actions, on the play frames. No expert, no tries; the simulator gives the
                        end effector's position. Rows 'retargeted source slot (no fit)' (the
                        mapped actions sent as they are) and 'retarget'  (default: off)
+  --retarget-rounds R  then R DAgger rounds: the slot tries 10 reach episodes on the target,
+                       the same teacher labels every frame they visited, and the slot is
+                       fitted 100 more steps on all labels so far (it runs the policy on the
+                       robot, as practice). Rows 'retarget, round r'       (default 0)
   --label TEXT         appended to the align rows' names (lever runs merge into one table)
   --baselines no       only the align rows (lever runs that reuse another run's baselines)
   --out FILE           also write the markdown table here
@@ -225,6 +229,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     hindsight: { type: 'string' },
     practice: { type: 'string' },
     retarget: { type: 'string' },
+    'retarget-rounds': { type: 'string' },
     'practice-tries': { type: 'string' },
     'practice-steps': { type: 'string' },
     'practice-keep': { type: 'string' },
@@ -315,6 +320,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const practiceSteps = args.int('practice-steps', 100, 1);
     const practiceKeep = args.choice('practice-keep', ['last', 'best'] as const, 'last');
     const retargetSteps = args.has('retarget') ? args.int('retarget', 200, 1) : undefined;
+    const retargetRounds = args.int('retarget-rounds', 0, 0);
+    if (retargetRounds > 0 && retargetSteps === undefined)
+      throw new UserError('results: --retarget-rounds needs --retarget N');
     const practiceStart = args.choice(
       'practice-start',
       ['nearest', 'retarget'] as const,
@@ -637,6 +645,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 randomController(s),
                 { record: true, env: { imageSize: side } },
               );
+              // each fit's evaluation and wall time: the play fit (round 0), then each round
+              const fits: { r: Awaited<ReturnType<typeof evaluate>>; wallS: number }[] = [];
               const r = await retarget(policy, {
                 slot,
                 sources: retargetSources,
@@ -644,21 +654,34 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 maps: retargetMaps,
                 toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
                 steps: retargetSteps,
+                rounds: retargetRounds,
+                robot: e,
+                firstSeed: base + 30_000,
                 seed: s,
                 env: { imageSize: side },
+                onRound: async (x) => {
+                  fits.push({
+                    r: await evaluate(policy, e, s),
+                    wallS: (performance.now() - t0) / 1000,
+                  });
+                  if (x.round === 0) retargeted = slotVector(policy, slot);
+                },
               });
-              const fitted = await evaluate(policy, e, s);
-              retargeted = slotVector(policy, slot);
-              const fitS = (performance.now() - t0) / 1000;
               copySlot(policy, r.sourceSlot, slot);
-              t0 = performance.now();
+              const t1 = performance.now();
               row(
                 `retargeted source slot (no fit)${label}`,
                 { ...(await evaluate(policy, e, s, r.map)), pick: r.source },
-                t0,
+                t1,
               );
-              t0 = performance.now() - 1000 * fitS;
-              row(`retarget${label}`, { ...fitted, pick: r.source }, t0);
+              // a fit's wall time counts from the start of retarget (play, pick, labels)
+              fits.forEach((f, i) =>
+                row(
+                  `retarget${i > 0 ? `, round ${i}` : ''}${label}`,
+                  { ...f.r, pick: r.source },
+                  performance.now() - 1000 * f.wallS,
+                ),
+              );
             }
             if (practiceRounds !== undefined) {
               // from the label-free start, the policy's own tries relabelled where they went

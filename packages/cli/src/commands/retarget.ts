@@ -34,6 +34,12 @@ export const retargetCommand: Command = {
   --play N              random-play episodes                 (default 10)
   --steps N             fitting steps (Adam)                 (default 200)
   --lr LR               (default 1e-3)
+  --rounds R            then R DAgger rounds: the slot tries --tries reach episodes on the
+                        robot, the same teacher labels every frame they visited, and the slot
+                        is fitted --round-steps more steps on all labels so far (it runs the
+                        policy on the robot, as practice does)       (default 0)
+  --tries N             reach tries per round                (default 10)
+  --round-steps N       fitting steps per round              (default 100)
   --start S             mean | source: the fit's start, the mean of the source slots or the
                         picked source's slot                 (default mean)
   --slot K              slot to fit (default: the first slot no embodiment uses)
@@ -49,6 +55,9 @@ export const retargetCommand: Command = {
     steps: { type: 'string' },
     lr: { type: 'string' },
     start: { type: 'string' },
+    rounds: { type: 'string' },
+    tries: { type: 'string' },
+    'round-steps': { type: 'string' },
     slot: { type: 'string' },
     adapters: { type: 'string' },
     'family-seed': { type: 'string' },
@@ -61,6 +70,9 @@ export const retargetCommand: Command = {
     const steps = args.int('steps', 200, 1);
     const lr = args.has('lr') ? args.lr('lr') : 1e-3;
     const start = args.choice('start', ['mean', 'source'] as const, 'mean');
+    const rounds = args.int('rounds', 0, 0);
+    const tries = args.int('tries', 10, 1);
+    const roundSteps = args.int('round-steps', 100, 1);
     const seed = args.int('seed', 0);
     const familySeed = args.int('family-seed', 1);
     const e = embodimentByName(args.str('embodiment'), familySeed);
@@ -114,8 +126,18 @@ export const retargetCommand: Command = {
         steps,
         lr,
         start,
+        rounds,
+        tries,
+        roundSteps,
+        robot: e,
         seed,
         env,
+        onRound: (x) => {
+          if (x.round > 0 && !args.has('json'))
+            io.err(
+              `retarget: round ${x.round}/${rounds}: ${Math.round(x.trySuccess * tries)}/${tries} tries reached their target; fitted on ${x.frames} labelled frames, action loss ${x.loss.toFixed(4)}`,
+            );
+        },
       }).catch((err: Error) => {
         // the play cannot identify the robot: say so in one line
         if (/^identifyActionMap: /.test(err.message))
@@ -133,6 +155,8 @@ export const retargetCommand: Command = {
         steps,
         lr,
         start,
+        rounds,
+        tries: rounds > 0 ? tries : 0,
         seed,
         loss: { first: r.losses[0]!, last: r.losses.at(-1)! },
         wallMs: Math.round(performance.now() - t0),
