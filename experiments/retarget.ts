@@ -16,9 +16,11 @@
 //     [--play 10] [--tries 10] [--steps 200] [--rounds 3] [--episodes 50] [--seed 0]
 //     [--pick body|nearest] [--distill yes (also: the play episodes labelled by the retargeted source
 //     slot fit the free slot, no tries)] [--from mean|source (the distilled slot's start)]
+//     [--body map|body] [--draws 1 (teacher chunks per play frame)] [--dagger 0 (rounds: the
+//     slot tries 10 episodes, the teacher labels the frames it visited, 100 more steps)]
 //     [--raw out.json]
 import { writeFileSync } from 'node:fs';
-import { align, defaultAlignWeights, loadCheckpoint } from '@selfalign/align';
+import { type AlignState, align, defaultAlignWeights, loadCheckpoint } from '@selfalign/align';
 import {
   embodimentByName,
   episodesAsSamples,
@@ -26,7 +28,7 @@ import {
   recordEpisodes,
 } from '@selfalign/cli/shared';
 import { initBackend, Rng, tf } from '@selfalign/core';
-import { disposeBatch } from '@selfalign/experts';
+import { disposeBatch, type TrainBatch } from '@selfalign/experts';
 import {
   copySlot,
   fillWithSourceMean,
@@ -41,6 +43,7 @@ import {
   type Body,
   type Controller,
   type Embodiment,
+  type Episode,
   fitBody,
   hindsightEpisodes,
   identifyActionMap,
@@ -68,6 +71,8 @@ const raw = arg('--raw', '');
 const distill = arg('--distill', 'no') === 'yes';
 const from = arg('--from', 'mean');
 const bodyMode = arg('--body', 'map');
+const draws = Number(arg('--draws', '1'));
+const dagger = Number(arg('--dagger', '0'));
 
 /** The simulator's own action -> command map away from the clamps (a check on the identified map). */
 function linearMap(e: Embodiment): Matrix {
@@ -234,41 +239,79 @@ for (const t of targets) {
   if (distill) {
     // no tries: the retargeted source slot labels the play frames (reach prompt and target in
     // view), and the free slot is fitted to those labels
-    const rec = await episodesAsSamples(e, playEps, 'demo', extractor, c);
-    const batches = playSplit(policy, rec.samples, rec.meta, 16, new Rng(s + 13), slot, 0).train;
     const teacher = new Rng(s * 1_000 + 99);
-    const labelled = batches.map((b) => {
-      const chunk = policy.sampleActions(
-        { ...b, slot: tf.fill([b.state.shape[0]!], slotOf[source]!, 'int32') },
-        { rng: teacher, actionDims: Bt.length },
-      );
-      const states = b.state.arraySync() as number[][];
-      const labels = (chunk.arraySync() as number[][][]).map((steps, i) =>
-        steps.map((a) => f(anglesOf(states[i]!, Bt.length), a)),
-      );
-      chunk.dispose();
-      b.actions.dispose();
-      b.actionMask?.dispose();
-      const { actionMask: _, ...rest } = b;
-      return { ...rest, actions: tf.tensor3d(labels) };
-    });
+    // the teacher's chunks (`draws` per frame) on recorded episodes' frames, as labelled batches
+    const labelledBatches = async (eps: Episode[], salt: number) => {
+      const rec = await episodesAsSamples(e, eps, 'demo', extractor, c);
+      const out: TrainBatch[] = [];
+      for (let d = 0; d < draws; d++) {
+        const batches = playSplit(
+          policy,
+          rec.samples,
+          rec.meta,
+          16,
+          new Rng(s + salt + d),
+          slot,
+          0,
+        ).train;
+        for (const b of batches) {
+          const chunk = policy.sampleActions(
+            { ...b, slot: tf.fill([b.state.shape[0]!], slotOf[source]!, 'int32') },
+            { rng: teacher, actionDims: Bt.length },
+          );
+          const states = b.state.arraySync() as number[][];
+          const labels = (chunk.arraySync() as number[][][]).map((steps, i) =>
+            steps.map((a) => f(anglesOf(states[i]!, Bt.length), a)),
+          );
+          chunk.dispose();
+          b.actions.dispose();
+          b.actionMask?.dispose();
+          const { actionMask: _, ...rest } = b;
+          out.push({ ...rest, actions: tf.tensor3d(labels) });
+        }
+      }
+      return out;
+    };
+    const buffer = await labelledBatches(playEps, 13);
     if (from === 'mean') fillWithSourceMean(policy, slot, sourceSlots);
     else copySlot(policy, slotOf[source]!, slot);
-    const o = await align(policy, labelled, {
-      slot,
-      parametrisation: 'free',
-      init: 'current',
-      maxSteps: steps,
-      lr: 1e-3,
-      objective: 'action',
-      seed: s,
-    });
-    o.state.dispose();
-    for (const b of labelled) disposeBatch(b);
-    log(t, `distilled on ${play} play, ${steps} steps from ${from}`, {
+    let state: AlignState | undefined;
+    const fit = async (n: number) => {
+      const o = await align(policy, buffer, {
+        slot,
+        parametrisation: 'free',
+        init: 'current',
+        maxSteps: n,
+        lr: 1e-3,
+        objective: 'action',
+        seed: s,
+        ...(state ? { state } : {}),
+      });
+      state = o.state;
+    };
+    await fit(steps);
+    log(t, `distilled on ${play} play, ${steps} steps from ${from}, ${draws} draws`, {
       ...(await evaluate(e)),
       wallS: (performance.now() - t0) / 1000,
     });
+    // DAgger: the slot tries, the teacher labels the frames it visited, fit on everything
+    for (let r = 1; r <= dagger; r++) {
+      const tried = await runEpisodes(
+        e,
+        'reach',
+        seedRange(10, base + 30_000 + 1_000 * r),
+        policyController(policy, { slot, rng: new Rng(s * 1_000 + r) }),
+        { record: true, env },
+      );
+      buffer.push(...(await labelledBatches(tried.episodes, 1_000 * r)));
+      await fit(100);
+      log(t, `dagger round ${r} (tries reached ${(100 * tried.successRate).toFixed(0)}%)`, {
+        ...(await evaluate(e)),
+        wallS: (performance.now() - t0) / 1000,
+      });
+    }
+    state?.dispose();
+    for (const b of buffer) disposeBatch(b);
     if (tries === 0) continue;
     copySlot(policy, slotOf[source]!, slot);
   }
