@@ -6,6 +6,7 @@ import {
   type EnvConfig,
   heldRandomController,
   runEpisodes,
+  solveLinear,
 } from '@selfalign/sim';
 
 /**
@@ -80,7 +81,7 @@ export const servo = async (
           }
         }
         // G S = C: solve S^T G^T = C^T row by row (S is symmetric)
-        const g = C.map((row) => solve(S, row));
+        const g = C.map((row) => solveLinear(S, row));
         const [ex, ey] = o.env.endEffector();
         const d = [o.env.target[0] - ex, o.env.target[1] - ey];
         // a = G^T (G G^T + mu I)^-1 d: the smallest action that moves by d
@@ -96,25 +97,3 @@ export const servo = async (
       }),
   };
 };
-
-/** x with M x = b (Gaussian elimination with partial pivoting; M small and well-posed). */
-export function solve(M: number[][], b: number[]): number[] {
-  const n = b.length;
-  const A = M.map((row, i) => [...row, b[i]!]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(A[r]![c]!) > Math.abs(A[p]![c]!)) p = r;
-    [A[c], A[p]] = [A[p]!, A[c]!];
-    for (let r = c + 1; r < n; r++) {
-      const f = A[r]![c]! / A[c]![c]!;
-      for (let k = c; k <= n; k++) A[r]![k]! -= f * A[c]![k]!;
-    }
-  }
-  const x = new Array<number>(n).fill(0);
-  for (let r = n - 1; r >= 0; r--) {
-    let v = A[r]![n]!;
-    for (let k = r + 1; k < n; k++) v -= A[r]![k]! * x[k]!;
-    x[r] = v / A[r]![r]!;
-  }
-  return x;
-}

@@ -142,6 +142,12 @@ describe('retarget', () => {
     await expect(
       retarget(policy, { slot: 3, sources, play, toSamples, rounds: 1 }),
     ).rejects.toThrow(/rounds of tries need the robot/);
+    await expect(retarget(policy, { slot: 3, sources, play, toSamples, steps: 0 })).rejects.toThrow(
+      /retarget: steps must be an integer >= 1, got 0/,
+    );
+    await expect(
+      retarget(policy, { slot: 3, sources, play, toSamples, rounds: 1.5, robot: target }),
+    ).rejects.toThrow(/retarget: rounds must be an integer >= 0, got 1.5/);
     policy.dispose();
   });
 

@@ -108,6 +108,17 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
   if (opts.sources.length === 0) throw new Error('retarget: no source robots');
   if (opts.play.length === 0) throw new Error('retarget: no play episodes');
   const seed = opts.seed ?? 0;
+  const rounds = opts.rounds ?? 0;
+  for (const [name, v, min] of [
+    ['steps', opts.steps ?? 200, 1],
+    ['rounds', rounds, 0],
+    ['tries', opts.tries ?? 10, 1],
+    ['roundSteps', opts.roundSteps ?? 100, 1],
+  ] as const)
+    if (!(Number.isInteger(v) && v >= min))
+      throw new RangeError(`retarget: ${name} must be an integer >= ${min}, got ${v}`);
+  if (rounds > 0 && !opts.robot)
+    throw new Error('retarget: rounds of tries need the robot (opts.robot)');
   const bodies = opts.sources
     .map((s) => ({ name: s.name, error: kinematicError(s.embodiment, opts.play) }))
     .sort((a, b) => a.error - b.error);
@@ -126,9 +137,6 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
     maps.set(source.name, sourceMap);
   }
   const map = retargetMap(identifyActionMap(opts.play), sourceMap);
-  const rounds = opts.rounds ?? 0;
-  if (rounds > 0 && !opts.robot)
-    throw new Error('retarget: rounds of tries need the robot (opts.robot)');
   const teacher = new Rng(seed * 1_000 + 99);
   // recorded episodes' frames with the teacher's mapped chunks as labels
   const labelled = async (episodes: readonly Episode[], salt: number) => {
