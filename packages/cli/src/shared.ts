@@ -206,6 +206,26 @@ export async function recordEpisodes(
   return episodesAsSamples(e, r.episodes, kind, extractor, c);
 }
 
+/**
+ * A checkpoint's named source slots as retarget's teachers, each with its body from the simulator
+ * family; a user error names a slot whose robot is not a simulator robot (its body is unknown).
+ */
+export function retargetSources(
+  command: string,
+  named: Iterable<readonly [string, number]>,
+  familySeed = 1,
+): { name: string; slot: number; embodiment: Embodiment }[] {
+  return [...named].map(([name, slot]) => {
+    try {
+      return { name, slot, embodiment: embodimentByName(name, familySeed) };
+    } catch {
+      throw new UserError(
+        `${command}: the checkpoint's source robot '${name}' is not a simulator robot (a preset or src-K): its body is unknown`,
+      );
+    }
+  });
+}
+
 /** Recorded episodes of `e` as in-memory samples with features. */
 export async function episodesAsSamples(
   e: Embodiment,

@@ -56,10 +56,10 @@ import { checkOutputDir } from '../paths.js';
 import { type Report, type ReportTarget, renderReport } from '../report.js';
 import {
   configByName,
-  embodimentByName,
   episodesAsSamples,
   featureExtractor,
   loadSamples,
+  retargetSources,
   simEpisodeData,
 } from '../shared.js';
 import { TASK_SHORT_TITLE } from '../task-titles.js';
@@ -397,10 +397,10 @@ export const demo: Command = {
             const t1 = performance.now();
             const r = await retarget(policy, {
               slot,
-              sources: basis.map((k) => {
-                const name = slotNames.get(k) ?? `slot ${k}`;
-                return { name, slot: k, embodiment: embodimentByName(name, 1) };
-              }),
+              sources: retargetSources(
+                'demo',
+                basis.map((k) => [slotNames.get(k) ?? `slot ${k}`, k] as const),
+              ),
               play: play.episodes,
               maps: retargetMaps,
               toSamples: (eps) => episodesAsSamples(target, eps, 'demo', extractor, c),

@@ -56,6 +56,7 @@ import {
   featureExtractor,
   parseTaskWeights,
   recordEpisodes,
+  retargetSources,
 } from '../shared.js';
 
 const PARAMS = SLOT_PARAMETRISATIONS;
@@ -362,11 +363,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const sourceSlots = Object.values(slotOf);
     const robotOfSlot = new Map(Object.entries(slotOf).map(([robot, k]) => [k, robot]));
     // retarget's sources: each trained robot's body and slot (its map is identified once)
-    const retargetSources = Object.entries(slotOf).map(([name, k]) => ({
-      name,
-      slot: k,
-      embodiment: embodimentByName(name, 1),
-    }));
+    const sources = retargetSources('results', Object.entries(slotOf));
     const retargetMaps = new Map<string, Matrix>();
     if (sourceSlots.length === 0)
       throw new UserError(`results: ${ckpt} records no source slots (not a pretrain checkpoint)`);
@@ -649,7 +646,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               const fits: { r: Awaited<ReturnType<typeof evaluate>>; wallS: number }[] = [];
               const r = await retarget(policy, {
                 slot,
-                sources: retargetSources,
+                sources,
                 play: played.episodes,
                 maps: retargetMaps,
                 toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),

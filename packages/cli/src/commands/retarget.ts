@@ -16,6 +16,7 @@ import {
   episodesAsSamples,
   featureExtractor,
   loadPolicy,
+  retargetSources,
 } from '../shared.js';
 
 export const retargetCommand: Command = {
@@ -93,17 +94,11 @@ export const retargetCommand: Command = {
         : firstFreeSlot(policy, used);
       if (slot === undefined)
         throw new UserError(`retarget: no free slot among ${c.ttt.slots}; pass --slot`);
-      const sources = Object.entries(slots)
-        .filter(([, k]) => k !== slot)
-        .map(([robot, k]) => {
-          try {
-            return { name: robot, slot: k, embodiment: embodimentByName(robot, familySeed) };
-          } catch {
-            throw new UserError(
-              `retarget: the checkpoint's source robot '${robot}' is not a simulator robot (a preset or src-K): its body is unknown`,
-            );
-          }
-        });
+      const sources = retargetSources(
+        'retarget',
+        Object.entries(slots).filter(([, k]) => k !== slot),
+        familySeed,
+      );
       if (sources.length === 0)
         throw new UserError(
           'retarget: the checkpoint records no source slots to teach from (not a pretrain checkpoint)',
