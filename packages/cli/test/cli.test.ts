@@ -957,17 +957,23 @@ describe('the pipeline on tiny configs', () => {
       ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
       ...['--adapter', 'perm-retarget', '--play', '6', '--steps', '2', '--json'],
       ...['--rounds', '1', '--tries', '2', '--round-steps', '2'],
+      ...['--candidates', '2', '--pick-tries', '1'],
     );
     expect(rt.code, rt.err.join('\n')).toBe(0);
     const j = rt.json();
     expect(j).toMatchObject({
       ...{ method: 'retarget', embodiment: 'perm', slot: 2, play: 6, steps: 2 },
-      ...{ rounds: 1, tries: 2 },
+      ...{ rounds: 1, tries: 2, pickTries: 1 },
     });
-    // the teacher: one of the checkpoint's source robots, the nearest body first
+    // the teacher: one of the checkpoint's source robots, the better of the two nearest bodies
+    // by one try each
     expect(['src-0', 'src-1']).toContain(j.source);
-    expect(j.bodies[0].name).toBe(j.source);
     expect(j.bodies[0].error).toBeLessThanOrEqual(j.bodies[1].error);
+    const tried = j.candidates as { name: string; success: number; distance: number }[];
+    expect(tried.map((c) => c.name)).toEqual([j.bodies[0].name, j.bodies[1].name]);
+    expect(j.source).toBe(
+      [...tried].sort((a, b) => b.success - a.success || a.distance - b.distance)[0]!.name,
+    );
     // a 3 x 3 action map, finite
     expect(j.map).toHaveLength(3);
     expect(j.map.flat().every(Number.isFinite)).toBe(true);
@@ -1153,6 +1159,10 @@ describe('the pipeline on tiny configs', () => {
     expect(['src-0', 'src-1']).toContain(rtRows[0]!.pick);
     expect(rtRows[1]!.pick).toBe(rtRows[0]!.pick);
     expect(rtRows[1]!.demoLoss).not.toBe(rtRows[0]!.demoLoss);
+    oneLineError(
+      await cli('results', '--checkpoint', 'ckpt.safetensors', '--retarget-candidates', '3'),
+      /results: --retarget-candidates needs --retarget N/,
+    );
     oneLineError(
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--practice', '0'),
       /results: --practice must be an integer >= 1, got '0'/,

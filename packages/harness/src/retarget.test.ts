@@ -151,6 +151,49 @@ describe('retarget', () => {
     policy.dispose();
   });
 
+  it('picks the teacher among the nearest bodies by tries when asked', async () => {
+    const policy = createPolicy(tiny, 0);
+    const sources = [
+      { name: 'links', slot: 0, embodiment: getPreset('links') },
+      { name: 'source', slot: 1, embodiment: getPreset('source') },
+      { name: 'offset', slot: 2, embodiment: getPreset('offset') },
+    ];
+    const play = (
+      await runEpisodes(target, 'reach', seedRange(8, 40), randomController(2), {
+        record: true,
+        untilSuccess: false,
+        env,
+      })
+    ).episodes;
+    const opts = { slot: 3, sources, play, toSamples, steps: 1, env };
+    // by body alone: no tries
+    const one = await retarget(policy, opts);
+    expect(one.candidates).toEqual([]);
+    const tensors = tf.memory().numTensors;
+    const r = await retarget(policy, { ...opts, candidates: 2, pickTries: 2, robot: target });
+    expect(tf.memory().numTensors).toBe(tensors);
+    // the two nearest bodies tried, in body order; the best of them teaches
+    expect(r.candidates.map((c) => c.name)).toEqual(r.bodies.slice(0, 2).map((b) => b.name));
+    for (const c of r.candidates) {
+      expect([0, 0.5, 1]).toContain(c.success);
+      expect(c.distance).toBeGreaterThan(0);
+    }
+    const best = [...r.candidates].sort(
+      (a, b) => b.success - a.success || a.distance - b.distance,
+    )[0]!;
+    expect(r.source).toBe(best.name);
+    expect(r.sourceSlot).toBe(sources.find((x) => x.name === best.name)!.slot);
+    // an untrained policy's tries differ in how near they end
+    expect(r.candidates[0]!.distance).not.toBe(r.candidates[1]!.distance);
+    await expect(retarget(policy, { ...opts, candidates: 2 })).rejects.toThrow(
+      /picking among candidates by tries need the robot/,
+    );
+    await expect(
+      retarget(policy, { ...opts, candidates: 2, pickTries: 0, robot: target }),
+    ).rejects.toThrow(/retarget: pickTries must be an integer >= 1, got 0/);
+    policy.dispose();
+  });
+
   it('says what is missing', async () => {
     const policy = createPolicy(tiny, 0);
     const opts = { slot: 3, play: [] as Episode[], toSamples, sources: [] };

@@ -12,7 +12,12 @@
 // in the action away from clamps (velocity commands), which the identification checks. With
 // `rounds`, DAgger follows: the slot tries reach episodes on the robot, the teacher labels the
 // frames the tries visited, and the slot is fitted on all labels so far (the play's frames are
-// not where the slot's own tries go; its tries' frames are).
+// not where the slot's own tries go; its tries' frames are). With `candidates` > 1 the teacher
+// is picked by tries instead of by body alone: each of the sources with the `candidates` nearest
+// bodies, retargeted, tries `pickTries` reach episodes on the robot, and the one that reaches
+// most often (then nearest on average) teaches. The body is a weak guide to which source slot
+// acts right through the map (docs/results.md 2q: on `src-34` the nearest body's teacher reaches
+// 20%, the fifth nearest's 85%).
 import { type AlignState, align } from '@selfalign/align/browser';
 import { Rng, tf } from '@selfalign/core';
 import type { DatasetMeta, Sample } from '@selfalign/data/browser';
@@ -25,6 +30,7 @@ import {
   kinematicError,
   type Matrix,
   randomController,
+  retargetedController,
   retargetMap,
   runEpisodes,
   seedRange,
@@ -60,6 +66,14 @@ export interface RetargetOptions {
   steps?: number;
   lr?: number;
   batchSize?: number;
+  /**
+   * Teacher candidates (default 1: the source with the nearest body teaches). With k > 1 the
+   * sources with the k nearest bodies each try `pickTries` reach episodes on `robot` through
+   * the map, and the one that reaches most often teaches (ties: the nearer mean final distance).
+   */
+  candidates?: number;
+  /** Reach tries per candidate (default 6; seeds firstSeed + 500, ...). */
+  pickTries?: number;
   /** Where the fit starts: the mean of the source slots (default) or the picked source's slot. */
   start?: 'mean' | 'source';
   /**
@@ -99,6 +113,8 @@ export interface RetargetResult {
   map: Matrix;
   /** Every source's kinematic error on the play (mean squared end-effector distance), best first. */
   bodies: { name: string; error: number }[];
+  /** The candidates' tries when `candidates` > 1, in body order: success rate, mean final distance. */
+  candidates: { name: string; success: number; distance: number }[];
   /** The action loss per fitting step, every round's in order. */
   losses: number[];
 }
@@ -114,29 +130,65 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
     ['rounds', rounds, 0],
     ['tries', opts.tries ?? 10, 1],
     ['roundSteps', opts.roundSteps ?? 100, 1],
+    ['candidates', opts.candidates ?? 1, 1],
+    ['pickTries', opts.pickTries ?? 6, 1],
   ] as const)
     if (!(Number.isInteger(v) && v >= min))
       throw new RangeError(`retarget: ${name} must be an integer >= ${min}, got ${v}`);
-  if (rounds > 0 && !opts.robot)
-    throw new Error('retarget: rounds of tries need the robot (opts.robot)');
+  const k = Math.min(opts.candidates ?? 1, opts.sources.length);
+  if ((rounds > 0 || k > 1) && !opts.robot)
+    throw new Error(
+      `retarget: ${rounds > 0 ? 'rounds of tries' : 'picking among candidates by tries'} need the robot (opts.robot)`,
+    );
+  const env = opts.env ? { env: opts.env } : {};
   const bodies = opts.sources
     .map((s) => ({ name: s.name, error: kinematicError(s.embodiment, opts.play) }))
     .sort((a, b) => a.error - b.error);
-  const source = opts.sources.find((s) => s.name === bodies[0]!.name)!;
+  const byName = new Map(opts.sources.map((s) => [s.name, s]));
   const maps = opts.maps ?? new Map<string, Matrix>();
-  let sourceMap = maps.get(source.name);
-  if (!sourceMap) {
-    const played = await runEpisodes(
-      source.embodiment,
-      'reach',
-      seedRange(opts.sourcePlay ?? 10, 900_000),
-      randomController(seed),
-      { record: true, untilSuccess: false, ...(opts.env ? { env: opts.env } : {}) },
-    );
-    sourceMap = identifyActionMap(played.episodes);
-    maps.set(source.name, sourceMap);
+  const targetMap = identifyActionMap(opts.play);
+  const mapOf = async (src: RetargetSource) => {
+    let B = maps.get(src.name);
+    if (!B) {
+      const played = await runEpisodes(
+        src.embodiment,
+        'reach',
+        seedRange(opts.sourcePlay ?? 10, 900_000),
+        randomController(seed),
+        { record: true, untilSuccess: false, ...env },
+      );
+      B = identifyActionMap(played.episodes);
+      maps.set(src.name, B);
+    }
+    return retargetMap(targetMap, B);
+  };
+  const candidates: RetargetResult['candidates'] = [];
+  let source = byName.get(bodies[0]!.name)!;
+  let map = await mapOf(source);
+  if (k > 1) {
+    let best = { success: -1, distance: Number.POSITIVE_INFINITY };
+    for (const { name } of bodies.slice(0, k)) {
+      const src = byName.get(name)!;
+      const m = await mapOf(src);
+      const tried = await runEpisodes(
+        opts.robot!,
+        'reach',
+        seedRange(opts.pickTries ?? 6, (opts.firstSeed ?? 30_000) + 500),
+        retargetedController(
+          policyController(policy, { slot: src.slot, rng: new Rng(seed * 1_000 + 500) }),
+          m,
+        ),
+        env,
+      );
+      const c = { name, success: tried.successRate, distance: tried.meanFinalDistance };
+      candidates.push(c);
+      if (c.success > best.success || (c.success === best.success && c.distance < best.distance)) {
+        best = c;
+        source = src;
+        map = m;
+      }
+    }
   }
-  const map = retargetMap(identifyActionMap(opts.play), sourceMap);
   const teacher = new Rng(seed * 1_000 + 99);
   // recorded episodes' frames with the teacher's mapped chunks as labels
   const labelled = async (episodes: readonly Episode[], salt: number) => {
@@ -200,7 +252,7 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
         'reach',
         seedRange(tries, (opts.firstSeed ?? 30_000) + 1_000 * r),
         policyController(policy, { slot: opts.slot, rng: new Rng(seed * 1_000 + r) }),
-        { record: true, ...(opts.env ? { env: opts.env } : {}) },
+        { record: true, ...env },
       );
       const more = await labelled(tried.episodes, 1_000 * r);
       buffer.push(...more.batches);
@@ -208,7 +260,7 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
       loss = await fit(opts.roundSteps ?? 100);
       await opts.onRound?.({ round: r, trySuccess: tried.successRate, frames, loss });
     }
-    return { source: source.name, sourceSlot: source.slot, map, bodies, losses };
+    return { source: source.name, sourceSlot: source.slot, map, bodies, candidates, losses };
   } finally {
     state?.dispose();
     for (const b of buffer) disposeBatch(b);

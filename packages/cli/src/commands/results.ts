@@ -195,6 +195,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        the same teacher labels every frame they visited, and the slot is
                        fitted 100 more steps on all labels so far (it runs the policy on the
                        robot, as practice). Rows 'retarget, round r'       (default 0)
+  --retarget-candidates K  pick the teacher among the K nearest bodies by tries: each,
+                       retargeted, tries --retarget-pick-tries reach episodes on the target
+                       and the one that reaches most often teaches (runs the policy on the
+                       robot)                                       (default 1: nearest body)
+  --retarget-pick-tries M  reach tries per candidate                  (default 6)
   --label TEXT         appended to the align rows' names (lever runs merge into one table)
   --baselines no       only the align rows (lever runs that reuse another run's baselines)
   --out FILE           also write the markdown table here
@@ -231,6 +236,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     practice: { type: 'string' },
     retarget: { type: 'string' },
     'retarget-rounds': { type: 'string' },
+    'retarget-candidates': { type: 'string' },
+    'retarget-pick-tries': { type: 'string' },
     'practice-tries': { type: 'string' },
     'practice-steps': { type: 'string' },
     'practice-keep': { type: 'string' },
@@ -322,8 +329,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const practiceKeep = args.choice('practice-keep', ['last', 'best'] as const, 'last');
     const retargetSteps = args.has('retarget') ? args.int('retarget', 200, 1) : undefined;
     const retargetRounds = args.int('retarget-rounds', 0, 0);
-    if (retargetRounds > 0 && retargetSteps === undefined)
-      throw new UserError('results: --retarget-rounds needs --retarget N');
+    const retargetCandidates = args.int('retarget-candidates', 1, 1);
+    const retargetPickTries = args.int('retarget-pick-tries', 6, 1);
+    for (const flag of ['retarget-rounds', 'retarget-candidates', 'retarget-pick-tries'])
+      if (args.has(flag) && retargetSteps === undefined)
+        throw new UserError(`results: --${flag} needs --retarget N`);
     const practiceStart = args.choice(
       'practice-start',
       ['nearest', 'retarget'] as const,
@@ -652,6 +662,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
                 steps: retargetSteps,
                 rounds: retargetRounds,
+                candidates: retargetCandidates,
+                pickTries: retargetPickTries,
                 robot: e,
                 firstSeed: base + 30_000,
                 seed: s,

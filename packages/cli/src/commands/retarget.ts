@@ -41,6 +41,10 @@ export const retargetCommand: Command = {
                         policy on the robot, as practice does)       (default 0)
   --tries N             reach tries per round                (default 10)
   --round-steps N       fitting steps per round              (default 100)
+  --candidates K        pick the teacher among the K nearest bodies by tries: each,
+                        retargeted, tries --pick-tries reach episodes on the robot and the
+                        one that reaches most often teaches       (default 1: nearest body)
+  --pick-tries M        reach tries per candidate             (default 6)
   --start S             mean | source: the fit's start, the mean of the source slots or the
                         picked source's slot                 (default mean)
   --slot K              slot to fit (default: the first slot no embodiment uses)
@@ -58,6 +62,8 @@ export const retargetCommand: Command = {
     start: { type: 'string' },
     rounds: { type: 'string' },
     tries: { type: 'string' },
+    candidates: { type: 'string' },
+    'pick-tries': { type: 'string' },
     'round-steps': { type: 'string' },
     slot: { type: 'string' },
     adapters: { type: 'string' },
@@ -73,6 +79,8 @@ export const retargetCommand: Command = {
     const start = args.choice('start', ['mean', 'source'] as const, 'mean');
     const rounds = args.int('rounds', 0, 0);
     const tries = args.int('tries', 10, 1);
+    const candidates = args.int('candidates', 1, 1);
+    const pickTries = args.int('pick-tries', 6, 1);
     const roundSteps = args.int('round-steps', 100, 1);
     const seed = args.int('seed', 0);
     const familySeed = args.int('family-seed', 1);
@@ -124,6 +132,8 @@ export const retargetCommand: Command = {
         rounds,
         tries,
         roundSteps,
+        candidates,
+        pickTries,
         robot: e,
         seed,
         env,
@@ -146,6 +156,7 @@ export const retargetCommand: Command = {
         source: r.source,
         map: r.map,
         bodies: r.bodies.slice(0, 3),
+        ...(candidates > 1 ? { candidates: r.candidates, pickTries } : {}),
         play,
         steps,
         lr,
@@ -159,12 +170,16 @@ export const retargetCommand: Command = {
       const path = await store.save(name, policy, slot, stats);
       return {
         lines: [
-          `retargeted slot ${slot} to ${e.name} from ${play} play episodes in ${(stats.wallMs / 1000).toFixed(0)} s: the policy through ${r.source}'s slot (the nearest body: ${r.bodies
-            .slice(0, 3)
-            .map((b) => `${b.name} ${b.error.toExponential(1)}`)
-            .join(
-              ', ',
-            )}), actions mapped by R = ${r.map.map((row) => row.map((x) => x.toFixed(2)).join(' ')).join(' | ')}; action loss ${stats.loss.first.toFixed(4)} -> ${stats.loss.last.toFixed(4)}`,
+          `retargeted slot ${slot} to ${e.name} from ${play} play episodes in ${(stats.wallMs / 1000).toFixed(0)} s: the policy through ${r.source}'s slot (${
+            candidates > 1
+              ? `picked by ${pickTries} tries each: ${r.candidates
+                  .map((x) => `${x.name} ${Math.round(100 * x.success)}%`)
+                  .join(', ')}`
+              : `the nearest body: ${r.bodies
+                  .slice(0, 3)
+                  .map((b) => `${b.name} ${b.error.toExponential(1)}`)
+                  .join(', ')}`
+          }), actions mapped by R = ${r.map.map((row) => row.map((x) => x.toFixed(2)).join(' ')).join(' | ')}; action loss ${stats.loss.first.toFixed(4)} -> ${stats.loss.last.toFixed(4)}`,
           `  adapter ${path}`,
         ],
         json: { adapter: path, ...stats },
