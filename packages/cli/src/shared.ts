@@ -228,7 +228,7 @@ export function retargetSources(
 
 /** Recorded episodes of `e` as in-memory samples with features. */
 export async function episodesAsSamples(
-  e: Embodiment,
+  e: Pick<Embodiment, 'links'>,
   episodes: readonly Episode[],
   kind: 'demo' | 'play',
   extractor: FeatureExtractor,

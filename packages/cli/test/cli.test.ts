@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadCheckpoint } from '@selfalign/align';
 import { initBackend, tf } from '@selfalign/core';
+import { readEpisodes, writeEpisodes } from '@selfalign/data';
 import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { formatTable } from '../src/commands/results.js';
@@ -986,7 +987,47 @@ describe('the pipeline on tiny configs', () => {
       ...['--adapter', 'perm-retarget', '--slot', '2', '--episodes', '2', '--json'],
     );
     expect(ev.code, ev.err.join('\n')).toBe(0);
+    // the play from a file: collect writes the end effector's path beside the frames
+    const rec = await cli(
+      ...['collect', '--out', 'perm-play.arrow', '--embodiment', 'perm', '--episodes', '6'],
+      ...['--image-size', '16', '--seed', '7'],
+    );
+    expect(rec.code, rec.err.join('\n')).toBe(0);
+    expect((await cli('inspect', 'perm-play.arrow', '--json')).json()).toMatchObject({
+      meta: { effectorDim: 2 },
+    });
+    const fromFile = await cli(
+      ...['retarget', '--checkpoint', 'ckpt.safetensors', '--data', 'perm-play.arrow'],
+      ...['--adapter', 'perm-file', '--steps', '2', '--json'],
+    );
+    expect(fromFile.code, fromFile.err.join('\n')).toBe(0);
+    const jf = fromFile.json();
+    expect(jf).toMatchObject({ embodiment: 'perm', play: 6, data: ['perm-play.arrow'] });
+    expect(['src-0', 'src-1']).toContain(jf.source);
+    expect(jf.map.flat().every(Number.isFinite)).toBe(true);
     const base = ['retarget', '--checkpoint', 'ckpt.safetensors', '--adapter', 'x'];
+    // a play file without the end effector's path (written before collect recorded it) says so
+    const old = [];
+    for await (const { meta: _m, effector: _e, ...ep } of readEpisodes(
+      join(dir, 'perm-play.arrow'),
+    ))
+      old.push(ep);
+    const { effectorDim: _d, ...oldMeta } = (
+      await cli('inspect', 'perm-play.arrow', '--json')
+    ).json().meta;
+    await writeEpisodes(join(dir, 'play-nofx.arrow'), oldMeta, old);
+    oneLineError(
+      await cli(...base, '--data', 'play-nofx.arrow'),
+      /retarget: .*play-nofx\.arrow has no end-effector positions \(observation\.effector/,
+    );
+    oneLineError(
+      await cli(...base, '--data', 'perm-play.arrow', '--rounds', '1'),
+      /retarget: --rounds runs the policy on the robot; with --data there is none/,
+    );
+    oneLineError(
+      await cli(...base, '--data', 'perm-play.arrow', '--embodiment', 'perm'),
+      /one of the two/,
+    );
     oneLineError(
       await cli(...base, '--embodiment', 'perm', '--steps', '0'),
       /retarget: --steps must be an integer >= 1, got '0'/,

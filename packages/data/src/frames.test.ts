@@ -164,6 +164,58 @@ describe('frame files', () => {
     await w.abort();
   });
 
+  it("the end effector's positions round-trip across record batches; NaN, wrong sizes and a missing column are refused", async () => {
+    const path = join(dir, 'effector.arrow');
+    const m: DatasetMeta = { ...meta, effectorDim: 2 };
+    const eps = [0, 1].map((i) => ({
+      ...fakeEpisode(i, 3),
+      effector: Float32Array.from({ length: 6 }, (_, k) => 0.1 * k - 0.2 * i),
+    }));
+    // the second episode split over two batches: readEpisodes joins its rows again
+    const w = await FrameWriter.open(path, m);
+    w.writeEpisode(eps[0]!);
+    const cols = episodeColumns(eps[1]!, m.fps);
+    const rows = (from: number, to: number) => ({
+      length: to - from,
+      episode: cols.episode.subarray(from, to),
+      frame: cols.frame.subarray(from, to),
+      timestamp: cols.timestamp.subarray(from, to),
+      task: cols.task.slice(from, to),
+      embodiment: cols.embodiment.slice(from, to),
+      images: cols.images.subarray(from * 48, to * 48),
+      states: cols.states.subarray(from * 3, to * 3),
+      actions: cols.actions.subarray(from * 2, to * 2),
+      effector: cols.effector!.subarray(from * 2, to * 2),
+    });
+    w.write(rows(0, 1));
+    w.write(rows(1, 3));
+    await w.close();
+    const back = [];
+    for await (const e of readEpisodes(path)) back.push(e);
+    expect(back.map((e) => e.meta.effectorDim)).toEqual([2, 2]);
+    expect(back.map((e) => Array.from(e.effector!))).toEqual(
+      eps.map((e) => Array.from(e.effector)),
+    );
+    const bad = await FrameWriter.open(join(dir, 'effector-bad.arrow'), m);
+    expect(() =>
+      bad.writeEpisode({
+        ...eps[0]!,
+        effector: eps[0]!.effector.map((v, i) => (i === 3 ? NaN : v)),
+      }),
+    ).toThrow(/column 'observation.effector', row 1\): NaN at value 1/);
+    expect(() => bad.writeEpisode({ ...eps[0]!, effector: new Float32Array(4) })).toThrow(
+      /4 values for 3 rows of 2/,
+    );
+    expect(() => bad.writeEpisode(fakeEpisode(2, 2))).toThrow(
+      /missing: the file has the end effector's position/,
+    );
+    await bad.abort();
+    // a file whose metadata names no effector keeps none (the column is not written)
+    const plain = join(dir, 'effector-none.arrow');
+    await writeEpisodes(plain, meta, [eps[0]!]);
+    for await (const e of readEpisodes(plain)) expect(e.effector).toBeUndefined();
+  });
+
   it('an empty file still carries its schema', async () => {
     const path = join(dir, 'empty.arrow');
     await writeEpisodes(path, meta, []);

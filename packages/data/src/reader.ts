@@ -288,6 +288,10 @@ export async function openFrames(
       out.objects = lists<Float32Array>(batch, COL.objects, meta.objectDim, path, row);
       checkObjects(out.objects, meta.objectDim, path, row);
     }
+    if (meta.effectorDim !== undefined) {
+      out.effector = lists<Float32Array>(batch, COL.effector, meta.effectorDim, path, row);
+      checkFinite(out.effector, meta.effectorDim, COL.effector, path, row);
+    }
     row += n;
     return out;
   }
@@ -351,6 +355,12 @@ export async function* readEpisodes(
       ep.objects = join(
         (b) => b.objects!,
         meta.objectDim,
+        (n) => new Float32Array(n),
+      );
+    if (meta.effectorDim !== undefined)
+      ep.effector = join(
+        (b) => b.effector!,
+        meta.effectorDim,
         (n) => new Float32Array(n),
       );
     parts = [];

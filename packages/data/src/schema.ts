@@ -6,6 +6,8 @@
 //   observation.features fixed_size_list<float32>[F]   (optional, added by addFeatures)
 //   observation.objects  fixed_size_list<float32>[2G]  (optional: image positions (u, v) in
 //     [-1, 1] of G task objects, NaN where absent; a pretraining label, never a policy input)
+//   observation.effector fixed_size_list<float32>[E] (optional: where the end effector was, in
+//     the world frame, e.g. a tracker's reading; retarget's body pick reads it, never the policy)
 // Schema metadata `selfalign` holds a JSON DatasetMeta (shapes, fps, names, kind).
 import { Field, FixedSizeList, Float32, Int32, Schema, Uint8, Utf8 } from 'apache-arrow';
 import { DataError } from './errors.js';
@@ -21,6 +23,7 @@ export const COL = Object.freeze({
   action: 'action',
   features: 'observation.features',
   objects: 'observation.objects',
+  effector: 'observation.effector',
 });
 
 export interface DatasetMeta {
@@ -38,6 +41,8 @@ export interface DatasetMeta {
   actionNames?: string[];
   /** Present when the file has object image positions: 2 values (u, v) per object slot. */
   objectDim?: number;
+  /** Present when the file has the end effector's position per frame (2 for the planar arm). */
+  effectorDim?: number;
   /** Where the features came from (model name / file). */
   featureModel?: string;
   /** Free-form provenance (simulator, LeRobot repo, ...). */
@@ -63,6 +68,8 @@ export function arrowSchema(meta: DatasetMeta): Schema {
     fields.push(new Field(COL.features, list(meta.featureDim, new Float32()), false));
   if (meta.objectDim !== undefined)
     fields.push(new Field(COL.objects, list(meta.objectDim, new Float32()), false));
+  if (meta.effectorDim !== undefined)
+    fields.push(new Field(COL.effector, list(meta.effectorDim, new Float32()), false));
   return new Schema(fields, new Map([['selfalign', JSON.stringify(meta)]]));
 }
 
@@ -100,6 +107,8 @@ export function readMeta(schema: Schema, file: string): DatasetMeta {
     throw bad('featureDim must be a positive integer');
   if (meta.objectDim !== undefined && !(positiveInt(meta.objectDim) && meta.objectDim % 2 === 0))
     throw bad('objectDim must be a positive even integer');
+  if (meta.effectorDim !== undefined && !positiveInt(meta.effectorDim))
+    throw bad('effectorDim must be a positive integer');
   return meta;
 }
 
@@ -134,6 +143,8 @@ export function checkSchema(schema: Schema, meta: DatasetMeta, file: string): vo
   }
   if (schema.fields.some((g) => g.name === COL.objects) && meta.objectDim === undefined)
     throw new DataError('column present but the metadata has no objectDim', file, COL.objects);
+  if (schema.fields.some((g) => g.name === COL.effector) && meta.effectorDim === undefined)
+    throw new DataError('column present but the metadata has no effectorDim', file, COL.effector);
 }
 
 /**

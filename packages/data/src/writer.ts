@@ -42,6 +42,8 @@ export interface FrameColumns {
   features?: Float32Array;
   /** [rows * 2G] when the file has object positions (NaN where an object is absent) */
   objects?: Float32Array;
+  /** [rows * E] when the file has the end effector's position */
+  effector?: Float32Array;
 }
 
 /** One episode, as the simulator and importers produce it. */
@@ -56,6 +58,8 @@ export interface EpisodeData {
   features?: Float32Array;
   /** [T * 2G] image positions of the task objects (NaN where absent) */
   objects?: Float32Array;
+  /** [T * E] the end effector's position (world frame) */
+  effector?: Float32Array;
 }
 
 /** Columns of one episode (frame index 0.., timestamps frame / fps). */
@@ -74,6 +78,7 @@ export function episodeColumns(ep: EpisodeData, fps: number): FrameColumns {
   };
   if (ep.features) cols.features = ep.features;
   if (ep.objects) cols.objects = ep.objects;
+  if (ep.effector) cols.effector = ep.effector;
   return cols;
 }
 
@@ -171,6 +176,15 @@ export class FrameWriter {
           this.rows + Math.floor(i / m.objectDim),
         );
     }
+    if (m.effectorDim !== undefined) {
+      if (cols.effector === undefined)
+        throw new DataError(
+          "missing: the file has the end effector's position",
+          this.path,
+          COL.effector,
+        );
+      check(COL.effector, cols.effector.length, m.effectorDim);
+    }
     const finite = (name: string, values: Float32Array, per: number) => {
       const i = values.findIndex((v) => !Number.isFinite(v));
       if (i >= 0)
@@ -185,6 +199,7 @@ export class FrameWriter {
     finite(COL.state, cols.states, m.stateDim);
     finite(COL.action, cols.actions, m.actionDim);
     if (cols.features) finite(COL.features, cols.features, m.featureDim ?? 1);
+    if (cols.effector) finite(COL.effector, cols.effector, m.effectorDim ?? 1);
     this.writer.write(buildBatch(m, cols));
     this.rows += n;
   }
@@ -251,6 +266,7 @@ function emptyBatch(meta: DatasetMeta): RecordBatch {
   };
   if (meta.featureDim !== undefined) cols.features = new Float32Array(0);
   if (meta.objectDim !== undefined) cols.objects = new Float32Array(0);
+  if (meta.effectorDim !== undefined) cols.effector = new Float32Array(0);
   return buildBatch(meta, cols);
 }
 
@@ -289,6 +305,8 @@ export function buildBatch(m: DatasetMeta, cols: FrameColumns): RecordBatch {
     children.push(listData(m.featureDim, n, new Float32(), cols.features!));
   if (m.objectDim !== undefined)
     children.push(listData(m.objectDim, n, new Float32(), cols.objects!));
+  if (m.effectorDim !== undefined)
+    children.push(listData(m.effectorDim, n, new Float32(), cols.effector!));
   return new RecordBatch(
     schema,
     makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children }),

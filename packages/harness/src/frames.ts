@@ -43,6 +43,7 @@ export function episodeData(
     states: ep.states,
     actions: ep.actions,
     objects: ep.objects,
+    ...(ep.effector ? { effector: ep.effector } : {}),
     ...(features ? { features } : {}),
   };
 }

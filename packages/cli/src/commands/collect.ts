@@ -84,6 +84,8 @@ export const collect: Command = {
       actionDim: n,
       // the task objects' image positions: a pretraining label for the vision tower's keypoints
       objectDim: 2 * OBJECT_SLOTS,
+      // where the end effector was (a tracker's reading on hardware): retarget's body pick
+      effectorDim: 2,
       ...(extractor ? { featureDim: extractor.dim, featureModel: extractor.name } : {}),
       source: {
         simulator: 'selfalign-sim planar arm',

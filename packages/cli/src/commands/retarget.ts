@@ -2,11 +2,19 @@
 // policy as its own teacher (docs/results.md 2p): the robot's action -> joint-velocity map is
 // identified from the play, the source robot whose body explains where the play's end effector
 // was is picked, and the free slot is fitted to the policy's chunks through that source's slot,
-// mapped onto the robot's actions.
-import { resolve } from 'node:path';
+// mapped onto the robot's actions. The play comes from the simulator (--embodiment) or from play
+// files that carry the end effector's position (--data, as `selfalign collect` writes them).
+import { basename, resolve } from 'node:path';
 import { AdapterStore } from '@selfalign/align';
+import { readEpisodes } from '@selfalign/data';
 import { firstFreeSlot, retarget } from '@selfalign/harness';
-import { randomController, runEpisodes, seedRange } from '@selfalign/sim';
+import {
+  type Embodiment,
+  type Episode,
+  randomController,
+  runEpisodes,
+  seedRange,
+} from '@selfalign/sim';
 import type { Command } from '../command.js';
 import { UserError } from '../io.js';
 import { checkOutputDir } from '../paths.js';
@@ -22,16 +30,19 @@ import {
 export const retargetCommand: Command = {
   name: 'retarget',
   summary: 'fit one TTT slot to a simulator robot from its random play, the policy as teacher',
-  usage: `selfalign retarget --checkpoint CKPT --embodiment NAME --adapter NAME [options]
+  usage: `selfalign retarget --checkpoint CKPT (--embodiment NAME | --data FILES) --adapter NAME [options]
   Records --play random-play episodes of the robot (proprioception, actions, and where the end
-  effector was: the simulator's; on hardware, a tracker), identifies its action -> joint-
+  effector was: the simulator's; on hardware, a tracker), or reads them from --data, identifies its action -> joint-
   velocity map from them, picks the source robot whose body (link lengths, encoder offsets)
   puts the end effector where it was, and fits only the slot's W1/b1 with the action loss to
   the policy's chunks through that source's slot, mapped onto this robot's actions, on the play
   frames. No expert, no labels, nothing run on the robot beyond the play. It assumes velocity
   commands linear in the action away from the clamps (the identification needs play steps off
   them) and a body near a source robot's (docs/results.md 2p: it fails on bodies outside them).
-  --embodiment NAME     a preset or src-K
+  --embodiment NAME     a preset or src-K: the simulator robot, its play recorded here
+  --data FILES          instead, play files of one robot with the end effector's position per
+                        frame (observation.effector: selfalign collect writes it), reach scenes;
+                        only the play fit (--rounds and --candidates need the robot)
   --play N              random-play episodes                 (default 10)
   --steps N             fitting steps (Adam)                 (default 200)
   --lr LR               (default 1e-3)
@@ -55,6 +66,7 @@ export const retargetCommand: Command = {
   options: {
     checkpoint: { type: 'string' },
     embodiment: { type: 'string' },
+    data: { type: 'string' },
     adapter: { type: 'string' },
     play: { type: 'string' },
     steps: { type: 'string' },
@@ -84,7 +96,26 @@ export const retargetCommand: Command = {
     const roundSteps = args.int('round-steps', 100, 1);
     const seed = args.int('seed', 0);
     const familySeed = args.int('family-seed', 1);
-    const e = embodimentByName(args.str('embodiment'), familySeed);
+    const fromFiles = args.has('data');
+    if (fromFiles === args.has('embodiment'))
+      throw new UserError(
+        'retarget: pass the robot as --embodiment NAME (simulator) or its play as --data FILES, one of the two',
+      );
+    if (fromFiles)
+      for (const flag of ['rounds', 'candidates', 'play'])
+        if (args.has(flag))
+          throw new UserError(
+            `retarget: --${flag} ${flag === 'play' ? 'records play on' : 'runs the policy on'} the robot; with --data there is none (use --embodiment)`,
+          );
+    const files = fromFiles ? args.list('data').map((f) => resolve(io.cwd, f)) : [];
+    const fileEpisodes = fromFiles ? await playFromFiles(files) : undefined;
+    // the robot: a simulator embodiment, or the files' joints (what the samples need)
+    const e = fromFiles
+      ? {
+          name: fileEpisodes![0]!.embodiment,
+          links: new Array<number>(fileEpisodes!.joints).fill(0),
+        }
+      : embodimentByName(args.str('embodiment'), familySeed);
     const { policy, slots } = await loadPolicy(resolve(io.cwd, args.str('checkpoint')));
     const c = policy.config;
     const extractor = await featureExtractor('default', io.cwd, c.featureDim);
@@ -113,18 +144,26 @@ export const retargetCommand: Command = {
         );
       const t0 = performance.now();
       const env = { imageSize: c.vision.imageSize };
-      // the play: the same seeds and controller as practice's --init nearest
-      const played = await runEpisodes(
-        e,
-        'reach',
-        seedRange(play, 1_000_000 * (seed + 1)),
-        randomController(seed),
-        { record: true, env },
-      );
+      if (fileEpisodes && fileEpisodes[0]!.imageSize !== env.imageSize)
+        throw new UserError(
+          `retarget: the play files' images are ${fileEpisodes[0]!.imageSize} px, the policy's ${env.imageSize} px`,
+        );
+      // the play: the files', or the same seeds and controller as practice's --init nearest
+      const playEpisodes =
+        fileEpisodes ??
+        (
+          await runEpisodes(
+            e as Embodiment,
+            'reach',
+            seedRange(play, 1_000_000 * (seed + 1)),
+            randomController(seed),
+            { record: true, env },
+          )
+        ).episodes;
       const r = await retarget(policy, {
         slot,
         sources,
-        play: played.episodes,
+        play: playEpisodes,
         toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
         steps,
         lr,
@@ -134,7 +173,7 @@ export const retargetCommand: Command = {
         roundSteps,
         candidates,
         pickTries,
-        robot: e,
+        ...(fromFiles ? {} : { robot: e as Embodiment }),
         seed,
         env,
         onRound: (x) => {
@@ -146,7 +185,7 @@ export const retargetCommand: Command = {
       }).catch((err: Error) => {
         // the play cannot identify the robot: say so in one line
         if (/^identifyActionMap: /.test(err.message))
-          throw new UserError(`retarget: ${err.message} (--play)`);
+          throw new UserError(`retarget: ${err.message} (${fromFiles ? '--data' : '--play'})`);
         throw err;
       });
       const stats = {
@@ -157,7 +196,8 @@ export const retargetCommand: Command = {
         map: r.map,
         bodies: r.bodies.slice(0, 3),
         ...(candidates > 1 ? { candidates: r.candidates, pickTries } : {}),
-        play,
+        play: playEpisodes.length,
+        ...(fromFiles ? { data: files.map((f) => basename(f)) } : {}),
         steps,
         lr,
         start,
@@ -170,7 +210,7 @@ export const retargetCommand: Command = {
       const path = await store.save(name, policy, slot, stats);
       return {
         lines: [
-          `retargeted slot ${slot} to ${e.name} from ${play} play episodes in ${(stats.wallMs / 1000).toFixed(0)} s: the policy through ${r.source}'s slot (${
+          `retargeted slot ${slot} to ${e.name} from ${playEpisodes.length} play episodes in ${(stats.wallMs / 1000).toFixed(0)} s: the policy through ${r.source}'s slot (${
             candidates > 1
               ? `picked by ${pickTries} tries each: ${r.candidates
                   .map((x) => `${x.name} ${Math.round(100 * x.success)}%`)
@@ -190,3 +230,53 @@ export const retargetCommand: Command = {
     }
   },
 };
+
+/**
+ * The play episodes of `files` as recorded episodes (what identification and labelling read):
+ * one robot, proprioception of 3 values per joint, and the end effector's position per frame.
+ */
+async function playFromFiles(files: readonly string[]): Promise<Episode[] & { joints: number }> {
+  const out: Episode[] = [];
+  let joints: number | undefined;
+  let robot: string | undefined;
+  for (const f of files) {
+    for await (const ep of readEpisodes(f)) {
+      const m = ep.meta;
+      if (m.effectorDim !== 2)
+        throw new UserError(
+          `retarget: ${f} has no end-effector positions (observation.effector, 2 values per frame); record the play with selfalign collect, which writes them`,
+        );
+      const n = m.actionDim;
+      if (m.stateDim !== 3 * n)
+        throw new UserError(
+          `retarget: ${f}: state of ${m.stateDim} values for ${n} joints; retarget reads [cos q, sin q, qd] (3 per joint)`,
+        );
+      if (joints !== undefined && n !== joints)
+        throw new UserError(`retarget: ${f} has ${n} joints, ${files[0]} ${joints}`);
+      if (robot !== undefined && ep.embodiment !== robot)
+        throw new UserError(
+          `retarget: the play files hold more than one robot ('${robot}', '${ep.embodiment}'); retarget fits one`,
+        );
+      joints = n;
+      robot = ep.embodiment;
+      out.push({
+        task: 'reach',
+        instruction: ep.task,
+        embodiment: ep.embodiment,
+        seed: ep.episodeIndex,
+        length: ep.length,
+        imageSize: m.imageShape[0],
+        frames: ep.images,
+        states: ep.states,
+        actions: ep.actions,
+        objects: ep.objects ?? new Float32Array(0),
+        effector: ep.effector!,
+        success: false,
+        finalDistance: Number.NaN,
+        stepsToSuccess: -1,
+      });
+    }
+  }
+  if (out.length === 0) throw new UserError(`retarget: no play episodes in ${files.join(', ')}`);
+  return Object.assign(out, { joints: joints! });
+}
