@@ -958,14 +958,17 @@ describe('the pipeline on tiny configs', () => {
       ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
       ...['--adapter', 'perm-retarget', '--play', '6', '--steps', '2', '--json'],
       ...['--rounds', '1', '--tries', '2', '--round-steps', '2'],
-      ...['--candidates', '2', '--pick-tries', '1'],
+      ...['--candidates', '2', '--pick-tries', '1', '--keep', 'best'],
     );
     expect(rt.code, rt.err.join('\n')).toBe(0);
     const j = rt.json();
     expect(j).toMatchObject({
       ...{ method: 'retarget', embodiment: 'perm', slot: 2, play: 6, steps: 2 },
-      ...{ rounds: 1, tries: 2, pickTries: 1 },
+      ...{ rounds: 1, tries: 2, pickTries: 1, keep: 'best' },
     });
+    // keep best: the play fit (0) or round 1's, by their tries (2 each)
+    expect(j.tried).toHaveLength(2);
+    expect(j.kept).toBe(j.tried.lastIndexOf(Math.max(...j.tried)));
     // the teacher: one of the checkpoint's source robots, the better of the two nearest bodies
     // by one try each
     expect(['src-0', 'src-1']).toContain(j.source);
@@ -1186,15 +1189,25 @@ describe('the pipeline on tiny configs', () => {
     const rt = await cli(
       ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '6'],
       ...['--episodes', '2', '--params', 'none', '--baselines', 'no', '--retarget', '2', '--json'],
-      ...['--retarget-rounds', '1'],
+      ...['--retarget-rounds', '1', '--retarget-keep', 'best'],
     );
     expect(rt.code, rt.err.join('\n')).toBe(0);
-    const rtRows = rt.json().rows as { method: string; pick?: string; demoLoss: number }[];
+    const rtRows = rt.json().rows as {
+      method: string;
+      pick?: string;
+      demoLoss: number;
+      kept?: number;
+    }[];
     expect(rtRows.map((r) => r.method)).toEqual([
       'retargeted source slot (no fit)',
       'retarget',
       'retarget, round 1',
+      'retarget (keep best)',
     ]);
+    // keep best: the fit whose tries did best, that fit's numbers
+    const rtKept = rtRows[3]!.kept!;
+    expect([0, 1]).toContain(rtKept);
+    expect(rtRows[3]!.demoLoss).toBe(rtRows[1 + rtKept]!.demoLoss);
     // the round's tries, labelled by the teacher, move the slot further
     expect(rtRows[2]!.demoLoss).not.toBe(rtRows[1]!.demoLoss);
     expect(['src-0', 'src-1']).toContain(rtRows[0]!.pick);
@@ -1203,6 +1216,13 @@ describe('the pipeline on tiny configs', () => {
     oneLineError(
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--retarget-candidates', '3'),
       /results: --retarget-candidates needs --retarget N/,
+    );
+    oneLineError(
+      await cli(
+        ...['results', '--checkpoint', 'ckpt.safetensors', '--retarget', '2'],
+        ...['--retarget-keep', 'best'],
+      ),
+      /results: --retarget-keep best needs --retarget-rounds R/,
     );
     oneLineError(
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--practice', '0'),

@@ -139,6 +139,22 @@ describe('retarget', () => {
     // every round moves the slot
     expect(slots[1]).not.toEqual(slots[0]);
     expect(slots[2]).not.toEqual(slots[1]);
+    // keep 'best': every fit measured by tries (the last by tries of its own), the best kept
+    const snaps: Float32Array[] = [];
+    const kb = await retarget(policy, {
+      ...{ slot: 3, sources, play, toSamples, steps: 2, rounds: 2, tries: 2, roundSteps: 3 },
+      ...{ robot: target, env, keep: 'best' as const },
+      onRound: () => {
+        snaps.push(slotVector(policy, 3));
+      },
+    });
+    expect(kb.tried).toHaveLength(3);
+    for (const x of kb.tried) expect([0, 0.5, 1]).toContain(x);
+    const top = Math.max(...kb.tried);
+    expect(kb.kept).toBe(kb.tried.lastIndexOf(top));
+    expect(slotVector(policy, 3)).toEqual(snaps[kb.kept]);
+    expect(r.kept).toBe(2);
+    expect(r.tried).toHaveLength(2);
     await expect(
       retarget(policy, { slot: 3, sources, play, toSamples, rounds: 1 }),
     ).rejects.toThrow(/rounds of tries need the robot/);

@@ -37,7 +37,7 @@ import {
 } from '@selfalign/sim';
 import { playSplit } from './play-split.js';
 import { policyController } from './policy-controller.js';
-import { copySlot, fillWithSourceMean } from './slots.js';
+import { copySlot, fillWithSourceMean, slotVector, writeSlotVector } from './slots.js';
 
 export interface RetargetSource {
   name: string;
@@ -87,6 +87,13 @@ export interface RetargetOptions {
   /** Reach tries per round (default 10) and fitting steps per round (default 100). */
   tries?: number;
   roundSteps?: number;
+  /**
+   * With rounds, which slot to leave (default 'last'): 'best' keeps the fit whose tries reached
+   * most often: round r's tries measure round r - 1's slot, and `tries` more episodes after the
+   * last round measure it (ties: the later). DAgger can lose what the play fit found when its
+   * teacher is wrong (docs/results.md 2q, `offset` seed 1: 70% -> 0%).
+   */
+  keep?: 'last' | 'best';
   /** First episode seed of the tries (round r: firstSeed + 1000 r, ...; default 30,000). */
   firstSeed?: number;
   /** After the play fit (round 0) and after each round's fit (awaited: evaluate here, say). */
@@ -117,6 +124,10 @@ export interface RetargetResult {
   candidates: { name: string; success: number; distance: number }[];
   /** The action loss per fitting step, every round's in order. */
   losses: number[];
+  /** Share of tries that reached their target with round r's fit (index r; the last only with keep 'best'). */
+  tried: number[];
+  /** The fit left in place: round r's (rounds when keep is 'last'). */
+  kept: number;
 }
 
 /** Fit `opts.slot` to the retargeted source policy's chunks on the target's play frames. */
@@ -243,6 +254,9 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
       return o.losses.reduce((a, b) => a + b, 0) / Math.max(1, o.losses.length);
     };
     let loss = await fit(opts.steps ?? 200);
+    const best = (opts.keep ?? 'last') === 'best' && rounds > 0;
+    const slots = best ? [slotVector(policy, opts.slot)] : [];
+    const scores: number[] = [];
     await opts.onRound?.({ round: 0, trySuccess: Number.NaN, frames, loss });
     const tries = opts.tries ?? 10;
     for (let r = 1; r <= rounds; r++) {
@@ -258,9 +272,34 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
       buffer.push(...more.batches);
       frames += more.frames;
       loss = await fit(opts.roundSteps ?? 100);
+      scores.push(tried.successRate);
+      if (best) slots.push(slotVector(policy, opts.slot));
       await opts.onRound?.({ round: r, trySuccess: tried.successRate, frames, loss });
     }
-    return { source: source.name, sourceSlot: source.slot, map, bodies, candidates, losses };
+    let kept = rounds;
+    if (best) {
+      // the last fit's own tries (not labelled), then the fit whose tries did best
+      const last = await runEpisodes(
+        opts.robot!,
+        'reach',
+        seedRange(tries, (opts.firstSeed ?? 30_000) + 1_000 * (rounds + 1)),
+        policyController(policy, { slot: opts.slot, rng: new Rng(seed * 1_000 + rounds + 1) }),
+        env,
+      );
+      scores.push(last.successRate);
+      kept = scores.reduce((b, x, i) => (x >= scores[b]! ? i : b), 0);
+      writeSlotVector(policy, opts.slot, slots[kept]!);
+    }
+    return {
+      source: source.name,
+      sourceSlot: source.slot,
+      map,
+      bodies,
+      candidates,
+      losses,
+      tried: scores,
+      kept,
+    };
   } finally {
     state?.dispose();
     for (const b of buffer) disposeBatch(b);

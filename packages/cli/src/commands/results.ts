@@ -200,6 +200,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        and the one that reaches most often teaches (runs the policy on the
                        robot)                                       (default 1: nearest body)
   --retarget-pick-tries M  reach tries per candidate                  (default 6)
+  --retarget-keep K    last | best: with rounds, a row 'retarget (keep best)' too, the fit
+                       whose own tries reached most often (10 more tries measure the last)
+                                                                 (default last)
   --label TEXT         appended to the align rows' names (lever runs merge into one table)
   --baselines no       only the align rows (lever runs that reuse another run's baselines)
   --out FILE           also write the markdown table here
@@ -238,6 +241,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'retarget-rounds': { type: 'string' },
     'retarget-candidates': { type: 'string' },
     'retarget-pick-tries': { type: 'string' },
+    'retarget-keep': { type: 'string' },
     'practice-tries': { type: 'string' },
     'practice-steps': { type: 'string' },
     'practice-keep': { type: 'string' },
@@ -331,7 +335,15 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const retargetRounds = args.int('retarget-rounds', 0, 0);
     const retargetCandidates = args.int('retarget-candidates', 1, 1);
     const retargetPickTries = args.int('retarget-pick-tries', 6, 1);
-    for (const flag of ['retarget-rounds', 'retarget-candidates', 'retarget-pick-tries'])
+    const retargetKeep = args.choice('retarget-keep', ['last', 'best'] as const, 'last');
+    if (retargetKeep === 'best' && retargetRounds === 0)
+      throw new UserError('results: --retarget-keep best needs --retarget-rounds R');
+    for (const flag of [
+      'retarget-rounds',
+      'retarget-candidates',
+      'retarget-pick-tries',
+      'retarget-keep',
+    ])
       if (args.has(flag) && retargetSteps === undefined)
         throw new UserError(`results: --${flag} needs --retarget N`);
     const practiceStart = args.choice(
@@ -664,6 +676,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 rounds: retargetRounds,
                 candidates: retargetCandidates,
                 pickTries: retargetPickTries,
+                keep: retargetKeep,
                 robot: e,
                 firstSeed: base + 30_000,
                 seed: s,
@@ -691,6 +704,13 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                   performance.now() - 1000 * f.wallS,
                 ),
               );
+              // the kept fit's numbers (evaluation is deterministic), timed to the end
+              if (retargetKeep === 'best')
+                row(
+                  `retarget (keep best)${label}`,
+                  { ...fits[r.kept]!.r, pick: r.source, kept: r.kept, tried: r.tried[r.kept]! },
+                  t0,
+                );
             }
             if (practiceRounds !== undefined) {
               // from the label-free start, the policy's own tries relabelled where they went

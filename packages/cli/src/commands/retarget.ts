@@ -52,6 +52,8 @@ export const retargetCommand: Command = {
                         policy on the robot, as practice does)       (default 0)
   --tries N             reach tries per round                (default 10)
   --round-steps N       fitting steps per round              (default 100)
+  --keep K              last | best: with rounds, keep the fit whose own tries reached most
+                        often (--tries more episodes measure the last)  (default last)
   --candidates K        pick the teacher among the K nearest bodies by tries: each,
                         retargeted, tries --pick-tries reach episodes on the robot and the
                         one that reaches most often teaches       (default 1: nearest body)
@@ -77,6 +79,7 @@ export const retargetCommand: Command = {
     candidates: { type: 'string' },
     'pick-tries': { type: 'string' },
     'round-steps': { type: 'string' },
+    keep: { type: 'string' },
     slot: { type: 'string' },
     adapters: { type: 'string' },
     'family-seed': { type: 'string' },
@@ -94,6 +97,7 @@ export const retargetCommand: Command = {
     const candidates = args.int('candidates', 1, 1);
     const pickTries = args.int('pick-tries', 6, 1);
     const roundSteps = args.int('round-steps', 100, 1);
+    const keep = args.choice('keep', ['last', 'best'] as const, 'last');
     const seed = args.int('seed', 0);
     const familySeed = args.int('family-seed', 1);
     const fromFiles = args.has('data');
@@ -102,7 +106,7 @@ export const retargetCommand: Command = {
         'retarget: pass the robot as --embodiment NAME (simulator) or its play as --data FILES, one of the two',
       );
     if (fromFiles)
-      for (const flag of ['rounds', 'candidates', 'play'])
+      for (const flag of ['rounds', 'candidates', 'play', 'keep'])
         if (args.has(flag))
           throw new UserError(
             `retarget: --${flag} ${flag === 'play' ? 'records play on' : 'runs the policy on'} the robot; with --data there is none (use --embodiment)`,
@@ -173,6 +177,7 @@ export const retargetCommand: Command = {
         roundSteps,
         candidates,
         pickTries,
+        keep,
         ...(fromFiles ? {} : { robot: e as Embodiment }),
         seed,
         env,
@@ -203,6 +208,7 @@ export const retargetCommand: Command = {
         start,
         rounds,
         tries: rounds > 0 ? tries : 0,
+        ...(rounds > 0 ? { keep, kept: r.kept, tried: r.tried } : {}),
         seed,
         loss: { first: r.losses[0]!, last: r.losses.at(-1)! },
         wallMs: Math.round(performance.now() - t0),
