@@ -12,9 +12,15 @@
 import { writeFileSync } from 'node:fs';
 import { loadCheckpoint } from '@selfalign/align';
 import { embodimentByName, episodesAsSamples, featureExtractor } from '@selfalign/cli/shared';
-import { initBackend, Rng, tf } from '@selfalign/core';
+import { initBackend, Rng } from '@selfalign/core';
 import { disposeBatch } from '@selfalign/experts';
-import { copySlot, firstFreeSlot, playSplit, policyController } from '@selfalign/harness';
+import {
+  copySlot,
+  firstFreeSlot,
+  playSplit,
+  policyController,
+  retargetedChunks,
+} from '@selfalign/harness';
 import {
   type Embodiment,
   identifyActionMap,
@@ -80,21 +86,14 @@ for (const t of targets) {
       0,
     ).train.slice(0, Math.ceil(labels / 16));
     for (const name of sources) {
-      const R = tf.tensor2d(retargetMap(Bt, maps.get(name)!));
+      const R = retargetMap(Bt, maps.get(name)!);
       const rng = new Rng(s * 1_000 + 99);
-      const parts = batches.map((b) =>
-        tf.tidy(() => {
-          const n = b.state.shape[0]!;
-          const chunk = policy.sampleActions(
-            { ...b, slot: tf.fill([n], slotOf[name]!, 'int32') },
-            { rng, actionDims: Bt.length },
-          );
-          const [, h, d] = chunk.shape as [number, number, number];
-          const moved = tf.matMul(chunk.reshape([n * h, d]), R, false, true);
-          return tf.div(moved, tf.maximum(tf.max(tf.abs(moved), 1, true), 1)).dataSync();
-        }),
-      );
-      R.dispose();
+      const parts = batches.map((b) => {
+        const chunk = retargetedChunks(policy, b, slotOf[name]!, R, rng);
+        const values = chunk.dataSync();
+        chunk.dispose();
+        return values;
+      });
       chunks.push(Float32Array.from(parts.flatMap((p) => Array.from(p))));
     }
     for (const b of batches) disposeBatch(b);

@@ -15,6 +15,7 @@ export {
   type RetargetRound,
   type RetargetSource,
   retarget,
+  retargetedChunks,
 } from './retarget.js';
 export {
   copySlot,

@@ -45,21 +45,27 @@ const commandMap = (e: Embodiment): Matrix =>
     ),
   );
 
+// perm's random play, full length (8 episodes of 40 frames)
+const recordPlay = async () =>
+  (
+    await runEpisodes(target, 'reach', seedRange(8, 40), randomController(2), {
+      record: true,
+      untilSuccess: false,
+      env,
+    })
+  ).episodes;
+// the source arm's body among two others
+const threeSources = () => [
+  { name: 'links', slot: 0, embodiment: getPreset('links') },
+  { name: 'source', slot: 1, embodiment: getPreset('source') },
+  { name: 'offset', slot: 2, embodiment: getPreset('offset') },
+];
+
 describe('retarget', () => {
   it("picks the source whose body explains the play, maps its actions onto the target's joints, and fits only the slot", async () => {
     const policy = createPolicy(tiny, 0);
-    const sources = [
-      { name: 'links', slot: 0, embodiment: getPreset('links') },
-      { name: 'source', slot: 1, embodiment: getPreset('source') },
-      { name: 'offset', slot: 2, embodiment: getPreset('offset') },
-    ];
-    const play = (
-      await runEpisodes(target, 'reach', seedRange(8, 40), randomController(2), {
-        record: true,
-        untilSuccess: false,
-        env,
-      })
-    ).episodes;
+    const sources = threeSources();
+    const play = await recordPlay();
     const other = policy.params.paths().filter((p) => !/ttt/i.test(p));
     const fixed = other.map((p) => policy.params.get(p).dataSync().slice());
     const slots = [0, 1, 2].map((k) => slotVector(policy, k));
@@ -101,13 +107,7 @@ describe('retarget', () => {
   it('DAgger rounds: the slot tries, the teacher labels the visited frames, the fit goes on', async () => {
     const policy = createPolicy(tiny, 0);
     const sources = [{ name: 'source', slot: 1, embodiment: getPreset('source') }];
-    const play = (
-      await runEpisodes(target, 'reach', seedRange(8, 40), randomController(2), {
-        record: true,
-        untilSuccess: false,
-        env,
-      })
-    ).episodes;
+    const play = await recordPlay();
     const seen: { round: number; frames: number; trySuccess: number; loss: number }[] = [];
     const slots: Float32Array[] = [];
     const tensors = tf.memory().numTensors;
@@ -169,18 +169,8 @@ describe('retarget', () => {
 
   it('picks the teacher among the nearest bodies by tries when asked', async () => {
     const policy = createPolicy(tiny, 0);
-    const sources = [
-      { name: 'links', slot: 0, embodiment: getPreset('links') },
-      { name: 'source', slot: 1, embodiment: getPreset('source') },
-      { name: 'offset', slot: 2, embodiment: getPreset('offset') },
-    ];
-    const play = (
-      await runEpisodes(target, 'reach', seedRange(8, 40), randomController(2), {
-        record: true,
-        untilSuccess: false,
-        env,
-      })
-    ).episodes;
+    const sources = threeSources();
+    const play = await recordPlay();
     const opts = { slot: 3, sources, play, toSamples, steps: 1, env };
     // by body alone: no tries
     const one = await retarget(policy, opts);

@@ -175,7 +175,8 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
   };
   const candidates: RetargetResult['candidates'] = [];
   let source = byName.get(bodies[0]!.name)!;
-  let map = await mapOf(source);
+  // with candidates, the first one tried sets both
+  let map = k > 1 ? [] : await mapOf(source);
   if (k > 1) {
     let best = { success: -1, distance: Number.POSITIVE_INFINITY };
     for (const { name } of bodies.slice(0, k)) {
@@ -307,6 +308,29 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
 }
 
 /**
+ * The policy's chunks [B, H, n] for `batch` through `sourceSlot`, each action mapped by R and
+ * scaled down as a whole to stay in [-1, 1] (what `retargetedController` sends, per chunk).
+ */
+export function retargetedChunks(
+  policy: Policy,
+  batch: TrainBatch,
+  sourceSlot: number,
+  map: Matrix,
+  rng: Rng,
+): tf.Tensor3D {
+  return tf.tidy(() => {
+    const n = batch.state.shape[0]!;
+    const chunk = policy.sampleActions(
+      { ...batch, slot: tf.fill([n], sourceSlot, 'int32') },
+      { rng, actionDims: map.length },
+    );
+    const [, h, d] = chunk.shape as [number, number, number];
+    const moved = tf.matMul(chunk.reshape([n * h, d]), tf.tensor2d(map), false, true);
+    return tf.div(moved, tf.maximum(tf.max(tf.abs(moved), 1, true), 1)).reshape([n, h, d]);
+  });
+}
+
+/**
  * Copies of `batches` whose action chunks are the policy's through `sourceSlot`, mapped by R
  * (each action scaled down as a whole to stay in [-1, 1]), whole chunks, as demo rows.
  */
@@ -320,22 +344,14 @@ function label(
   return batches.map(
     (b) =>
       tf.tidy(() => {
-        const n = b.state.shape[0]!;
-        const chunk = policy.sampleActions(
-          { ...b, slot: tf.fill([n], sourceSlot, 'int32') },
-          { rng, actionDims: map.length },
-        );
-        const [, h, d] = chunk.shape as [number, number, number];
-        const moved = tf.matMul(chunk.reshape([n * h, d]), tf.tensor2d(map), false, true);
-        const peak = tf.maximum(tf.max(tf.abs(moved), 1, true), 1);
         const out: TrainBatch = {
           images: b.images.clone(),
           promptIds: b.promptIds.clone(),
           promptMask: b.promptMask.clone(),
           state: b.state.clone(),
           nextFeatures: b.nextFeatures.clone(),
-          actions: tf.div(moved, peak).reshape([n, h, d]),
-          isDemo: tf.ones([n]),
+          actions: retargetedChunks(policy, b, sourceSlot, map, rng),
+          isDemo: tf.ones([b.state.shape[0]!]),
         };
         for (const k of ['imageMask', 'slot', 'nextState', 'objects'] as const) {
           const t = b[k];
