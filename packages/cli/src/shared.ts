@@ -2,6 +2,7 @@
 // training batches with each row's slot, and policies from checkpoints with their slot map.
 import { resolve } from 'node:path';
 import {
+  AdapterStore,
   type AlignWeights,
   type LoadedCheckpoint,
   loadCheckpoint,
@@ -27,7 +28,7 @@ import {
   type PolicyConfig,
   type TrainBatch,
 } from '@selfalign/experts';
-import { episodeData, framesMeta } from '@selfalign/harness';
+import { episodeData, firstFreeSlot, framesMeta } from '@selfalign/harness';
 import {
   type Controller,
   type Embodiment,
@@ -49,6 +50,39 @@ export function checkSlot(command: string, slot: number, policy: Policy): number
       `${command}: --slot ${slot} does not exist: the policy has slots 0..${e - 1}`,
     );
   return slot;
+}
+
+/** The arm's joints fit the policy's action dims (a one-line error naming the command otherwise). */
+export function checkJoints(command: string, joints: number, policy: Policy): void {
+  if (joints > policy.config.actionDim)
+    throw new UserError(
+      `${command}: the arm has ${joints} joints, the policy at most ${policy.config.actionDim} action dims`,
+    );
+}
+
+/**
+ * Where a command that fits a new slot writes it: the adapter store and name (checked before any
+ * work), the slot (--slot, or the first one no trained robot holds) and the trained robots'
+ * slots. One-line errors name the command.
+ */
+export function adapterTarget(
+  command: string,
+  args: Args,
+  policy: Policy,
+  slots: Record<string, number>,
+  adaptersDir: string,
+): { store: AdapterStore; name: string; slot: number; used: Set<number> } {
+  const name = args.str('adapter');
+  const store = new AdapterStore(adaptersDir);
+  store.pathOf(name);
+  const used = new Set(Object.values(slots));
+  const E = policy.config.ttt.slots;
+  const slot = args.has('slot')
+    ? checkSlot(command, args.int('slot', undefined, 0), policy)
+    : firstFreeSlot(policy, used);
+  if (slot === undefined || slot >= E)
+    throw new UserError(`${command}: no free slot among ${E}; pass --slot`);
+  return { store, name, slot, used };
 }
 
 /**

@@ -1190,6 +1190,7 @@ describe('the pipeline on tiny configs', () => {
       ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '6'],
       ...['--episodes', '2', '--params', 'none', '--baselines', 'no', '--retarget', '2', '--json'],
       ...['--retarget-rounds', '1', '--retarget-keep', 'best'],
+      ...['--retarget-candidates', '2', '--retarget-pick-tries', '1'],
     );
     expect(rt.code, rt.err.join('\n')).toBe(0);
     const rtRows = rt.json().rows as {
@@ -1197,6 +1198,8 @@ describe('the pipeline on tiny configs', () => {
       pick?: string;
       demoLoss: number;
       kept?: number;
+      tried?: number;
+      candidates?: { name: string; success: number; distance: number }[];
     }[];
     expect(rtRows.map((r) => r.method)).toEqual([
       'retargeted source slot (no fit)',
@@ -1211,6 +1214,21 @@ describe('the pipeline on tiny configs', () => {
     // the round's tries, labelled by the teacher, move the slot further
     expect(rtRows[2]!.demoLoss).not.toBe(rtRows[1]!.demoLoss);
     expect(['src-0', 'src-1']).toContain(rtRows[0]!.pick);
+    // the candidates' tries are in the raw row: both sources, the pick the best of them
+    const cands = rtRows[0]!.candidates!;
+    expect(cands.map((c) => c.name).sort()).toEqual(['src-0', 'src-1']);
+    const picked = cands.find((c) => c.name === rtRows[0]!.pick)!;
+    for (const c of cands) {
+      expect(c.success).toBeGreaterThanOrEqual(0);
+      expect(c.success).toBeLessThanOrEqual(1);
+      expect(c.distance).toBeGreaterThan(0);
+      expect(picked.success > c.success || picked.distance <= c.distance).toBe(true);
+    }
+    // each fit's row carries its tries' success (round 1's tries measured the play fit)
+    for (const r of rtRows.slice(1)) {
+      expect(r.tried).toBeGreaterThanOrEqual(0);
+      expect(r.tried).toBeLessThanOrEqual(1);
+    }
     expect(rtRows[1]!.pick).toBe(rtRows[0]!.pick);
     expect(rtRows[1]!.demoLoss).not.toBe(rtRows[0]!.demoLoss);
     oneLineError(
@@ -1441,6 +1459,10 @@ describe('the pipeline on tiny configs', () => {
     expect(j.results.perm.span.steps).toBe(2);
     expect(j.pretrained).toBe(false);
     oneLineError(
+      await cli('demo', '--config', 'tiny', '--retarget-rounds', '1', '--out', 'demo-x'),
+      /demo: --retarget-rounds needs --retarget N/,
+    );
+    oneLineError(
       await cli('demo', '--config', 'tiny', '--params', 'span,bias', '--out', 'demo-x'),
       /demo: --params takes free, span or span\+residual, got 'bias'/,
     );
@@ -1454,7 +1476,7 @@ describe('the pipeline on tiny configs', () => {
       '--episodes',
       '2',
       '--play',
-      '3',
+      '6',
       '--steps',
       '2',
       '--out',
@@ -1463,9 +1485,10 @@ describe('the pipeline on tiny configs', () => {
       'free,span',
       '--practice',
       '1',
+      ...['--retarget', '2', '--retarget-candidates', '2', '--retarget-rounds', '1'],
       '--json',
     );
-    expect(withCkpt.code).toBe(0);
+    expect(withCkpt.code, withCkpt.err.join('\n')).toBe(0);
     const k = withCkpt.json();
     expect(k.pretrained).toBe(true);
     expect(Object.keys(k.results)).toEqual(['perm', 'sign']);
@@ -1478,6 +1501,12 @@ describe('the pipeline on tiny configs', () => {
       expect(k.results[t].practice.tried).toHaveLength(1);
       expect(k.results[t].practice.kept).toBe(1);
       expect([0, 0.5, 1]).toContain(k.results[t].practice.successAfter);
+      // retarget: the teacher picked by both sources' tries, then one DAgger round
+      const rt = k.results[t].retarget;
+      expect(rt.candidates.map((x: { name: string }) => x.name).sort()).toEqual(['src-0', 'src-1']);
+      expect(rt.candidates.map((x: { name: string }) => x.name)).toContain(rt.source);
+      expect(rt.tried).toHaveLength(1);
+      expect([0, 0.5, 1]).toContain(rt.successAfter);
       // align moved the held-out losses (a frozen slot would leave them bit-identical)
       expect(k.results[t].span.after.inverseDynamics).not.toBe(
         k.results[t].span.before.inverseDynamics,
@@ -1521,8 +1550,8 @@ async function checkReportInChromium(
     expect(await page.locator('svg.chart').count()).toBe(4 * targets.length);
     expect(await page.locator('polyline.curve').count()).toBe(8 * targets.length);
     const bars = await page.$$eval('rect.bar', (rs) => rs.map((r) => r.getAttribute('data-value')));
-    // no adaptation, align free and span, practice
-    expect(bars.length).toBe(4 * targets.length);
+    // no adaptation, align free and span, practice, retarget
+    expect(bars.length).toBe(5 * targets.length);
     expect(Number(bars[0])).toBe(Object.values(results)[0]!.successBefore);
     // a strip of frames before and after for the first robot, decoded by the browser
     const frames = await page.$$eval('img.frame', (imgs) =>

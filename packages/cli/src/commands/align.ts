@@ -2,7 +2,6 @@
 
 import { resolve } from 'node:path';
 import {
-  AdapterStore,
   align,
   defaultAlignWeights,
   SLOT_PARAMETRISATIONS,
@@ -10,12 +9,12 @@ import {
 } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import { EXTRA_ALIGNMENT_TASKS, type TrainBatch } from '@selfalign/experts';
-import { firstFreeSlot, lowestScored, nearestSourceSlot, playSplit } from '@selfalign/harness';
+import { lowestScored, nearestSourceSlot, playSplit } from '@selfalign/harness';
 import type { Command } from '../command.js';
 import { Progress, UserError } from '../io.js';
 import { checkOutputDir, checkOutputs, trainingState } from '../paths.js';
 import {
-  checkSlot,
+  adapterTarget,
   checkTaskWeights,
   drawBatch,
   loadPolicy,
@@ -106,16 +105,14 @@ export const alignCommand: Command = {
     const loaded = await loadPolicy(ckptPath);
     const { policy, slots } = loaded;
     try {
-      const name = args.str('adapter');
-      const store = new AdapterStore(resolve(io.cwd, args.str('adapters', 'adapters')));
-      store.pathOf(name); // checks the name before any work
+      const { store, name, slot, used } = adapterTarget(
+        'align',
+        args,
+        policy,
+        slots,
+        resolve(io.cwd, args.str('adapters', 'adapters')),
+      );
       const E = policy.config.ttt.slots;
-      const used = new Set(Object.values(slots));
-      const slot = args.has('slot')
-        ? checkSlot('align', args.int('slot', undefined, 0), policy)
-        : firstFreeSlot(policy, used);
-      if (slot === undefined || slot >= E)
-        throw new UserError(`align: no free slot among ${E}; pass --slot`);
       checkTaskWeights('align', 'task-weights', weights, policy.config, ckptPath);
       // the weights given, over the policy's defaults: what align minimises and the adapter records
       const taskWeights = { ...defaultAlignWeights(policy.config), ...weights };

@@ -91,6 +91,10 @@ export const demo: Command = {
                       effector was, and fit the free slot for N steps to the policy's chunks
                       through that source's slot, mapped onto the robot's actions (no tries,
                       no labels; ~1 min per robot)                     (default 0: off)
+  --retarget-candidates K  pick retarget's teacher among the K nearest bodies by 6 reach
+                      tries each on the robot (docs/results.md 2q: 5)    (default 1: the body)
+  --retarget-rounds R then R DAgger rounds: 10 reach tries of the slot, the teacher labels
+                      the frames they visited, the slot is fitted again  (default 0)
   --episodes N        shift-table / eval episodes     (default 50)
   --out DIR           outputs                         (default out/demo)
   --seed S            (default 0)`,
@@ -104,6 +108,8 @@ export const demo: Command = {
     params: { type: 'string' },
     practice: { type: 'string' },
     retarget: { type: 'string' },
+    'retarget-candidates': { type: 'string' },
+    'retarget-rounds': { type: 'string' },
     episodes: { type: 'string' },
     out: { type: 'string' },
     seed: { type: 'string' },
@@ -127,6 +133,11 @@ export const demo: Command = {
     const kinds = args.list('params', ['span']);
     const practiceRounds = args.int('practice', 0, 0);
     const retargetSteps = args.int('retarget', 0, 0);
+    const retargetCandidates = args.int('retarget-candidates', 1, 1);
+    const retargetRounds = args.int('retarget-rounds', 0, 0);
+    for (const flag of ['retarget-candidates', 'retarget-rounds'])
+      if (args.has(flag) && retargetSteps === 0)
+        throw new UserError(`demo: --${flag} needs --retarget N`);
     const retargetMaps = new Map<string, Matrix>();
     for (const k of kinds)
       if (!['free', 'span', 'span+residual'].includes(k))
@@ -405,13 +416,32 @@ export const demo: Command = {
               maps: retargetMaps,
               toSamples: (eps) => episodesAsSamples(target, eps, 'demo', extractor, c),
               steps: retargetSteps,
+              candidates: retargetCandidates,
+              rounds: retargetRounds,
+              robot: target,
               seed,
               env: { imageSize: side },
+              onRound: (x) => {
+                if (x.round > 0)
+                  say(
+                    `   retarget DAgger round ${x.round}/${retargetRounds}: ${pct(x.trySuccess)} of 10 tries reached their target; ${x.frames} frames labelled by the teacher`,
+                  );
+              },
+            }).catch((err: Error) => {
+              // the play cannot identify the robot: say so in one line
+              if (/^identifyActionMap: /.test(err.message))
+                throw new UserError(`demo: ${targetName}: ${err.message} (--play)`);
+              throw err;
             });
             const wallS = (performance.now() - t1) / 1000;
             const after = await evalSuccess();
+            const picked =
+              r.candidates.length > 0
+                ? `picked by 6 reach tries each among ${r.candidates.map((x) => `${x.name} ${pct(x.success)}`).join(', ')}`
+                : "the source body nearest the play's end-effector positions";
+            const dagger = retargetRounds > 0 ? ` + ${retargetRounds} DAgger rounds` : '';
             say(
-              `   retarget from ${r.source} (the source body nearest the play's end-effector positions), its actions mapped by the play's action map, ${retargetSteps} steps: success ${pct(before!)} -> ${pct(after)} (${wallS.toFixed(0)} s)`,
+              `   retarget from ${r.source} (${picked}), its actions mapped by the play's action map, ${retargetSteps} steps${dagger}: success ${pct(before!)} -> ${pct(after)} (${wallS.toFixed(0)} s)`,
             );
             reportTarget.successAfter['retarget'] = after;
             reportTarget.wallS['retarget'] = wallS;
@@ -424,6 +454,8 @@ export const demo: Command = {
             results[targetName]!['retarget'] = {
               source: r.source,
               map: r.map,
+              candidates: r.candidates,
+              tried: r.tried,
               losses: r.losses,
               wallS,
               successAfter: after,

@@ -5,8 +5,8 @@ import { AdapterStore } from '@selfalign/align';
 import { policyController } from '@selfalign/harness';
 import { runEpisodes, seedRange } from '@selfalign/sim';
 import type { Command } from '../command.js';
-import { Progress, UsageError, UserError } from '../io.js';
-import { checkSlot, embodimentByName, loadPolicy, weightsArg } from '../shared.js';
+import { Progress, UsageError } from '../io.js';
+import { checkJoints, checkSlot, embodimentByName, loadPolicy, weightsArg } from '../shared.js';
 
 export const evalCommand: Command = {
   name: 'eval',
@@ -78,11 +78,7 @@ export const evalCommand: Command = {
       );
       for (const name of names) {
         const embodiment = embodimentByName(name, familySeed, undefined, links);
-        if (embodiment.links.length > policy.config.actionDim) {
-          throw new UserError(
-            `eval: the arm has ${embodiment.links.length} joints, the policy at most ${policy.config.actionDim} action dims`,
-          );
-        }
+        checkJoints('eval', embodiment.links.length, policy);
         const slot = args.has('slot')
           ? checkSlot('eval', args.int('slot', undefined, 0), policy)
           : (slots[name] ?? 0);

@@ -1,13 +1,12 @@
 // selfalign practice: the policy teaches one TTT slot a new simulator robot from its own reach
 // tries, relabelled in hindsight (goal-conditioned supervised learning; docs/results.md 2n).
 import { resolve } from 'node:path';
-import { AdapterStore, defaultAlignWeights } from '@selfalign/align';
+import { defaultAlignWeights } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import { disposeBatch } from '@selfalign/experts';
 import {
   copySlot,
   fillWithSourceMean,
-  firstFreeSlot,
   nearestSourceSlot,
   playSplit,
   practice,
@@ -17,7 +16,8 @@ import type { Command } from '../command.js';
 import { UserError } from '../io.js';
 import { checkOutputDir } from '../paths.js';
 import {
-  checkSlot,
+  adapterTarget,
+  checkJoints,
   embodimentByName,
   episodesAsSamples,
   featureExtractor,
@@ -93,19 +93,14 @@ export const practiceCommand: Command = {
       c.featureDim,
     );
     try {
-      const name = args.str('adapter');
-      const store = new AdapterStore(adaptersDir);
-      store.pathOf(name); // checks the name before any work
-      if (e.links.length > c.actionDim)
-        throw new UserError(
-          `practice: the arm has ${e.links.length} joints, the policy at most ${c.actionDim} action dims`,
-        );
-      const used = new Set(Object.values(slots));
-      const slot = args.has('slot')
-        ? checkSlot('practice', args.int('slot', undefined, 0), policy)
-        : firstFreeSlot(policy, used);
-      if (slot === undefined)
-        throw new UserError(`practice: no free slot among ${c.ttt.slots}; pass --slot`);
+      const { store, name, slot, used } = adapterTarget(
+        'practice',
+        args,
+        policy,
+        slots,
+        adaptersDir,
+      );
+      checkJoints('practice', e.links.length, policy);
       const sources = [...used].filter((k) => k !== slot).sort((a, b) => a - b);
       if (sources.length === 0)
         throw new UserError(

@@ -101,6 +101,12 @@ interface Row {
    */
   tried?: number;
   kept?: number;
+  /**
+   * Retarget rows with --retarget-candidates K > 1, on its 'retargeted source slot (no fit)' row:
+   * each candidate teacher's tries on the target (body order; success share, mean final
+   * distance), from which the pick was made. Absent in older files.
+   */
+  candidates?: { name: string; success: number; distance: number }[];
   wallS: number;
 }
 
@@ -693,14 +699,23 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               const t1 = performance.now();
               row(
                 `retargeted source slot (no fit)${label}`,
-                { ...(await evaluate(policy, e, s, r.map)), pick: r.source },
+                {
+                  ...(await evaluate(policy, e, s, r.map)),
+                  pick: r.source,
+                  ...(r.candidates.length > 0 ? { candidates: r.candidates } : {}),
+                },
                 t1,
               );
-              // a fit's wall time counts from the start of retarget (play, pick, labels)
+              // a fit's wall time counts from the start of retarget (play, pick, labels); its
+              // tries' success where a later round (or keep-best's last tries) measured it
               fits.forEach((f, i) =>
                 row(
                   `retarget${i > 0 ? `, round ${i}` : ''}${label}`,
-                  { ...f.r, pick: r.source },
+                  {
+                    ...f.r,
+                    pick: r.source,
+                    ...(Number.isFinite(r.tried[i]) ? { tried: r.tried[i]! } : {}),
+                  },
                   performance.now() - 1000 * f.wallS,
                 ),
               );

@@ -5,9 +5,8 @@
 // mapped onto the robot's actions. The play comes from the simulator (--embodiment) or from play
 // files that carry the end effector's position (--data, as `selfalign collect` writes them).
 import { basename, resolve } from 'node:path';
-import { AdapterStore } from '@selfalign/align';
 import { readEpisodes } from '@selfalign/data';
-import { firstFreeSlot, retarget } from '@selfalign/harness';
+import { retarget } from '@selfalign/harness';
 import {
   type Embodiment,
   type Episode,
@@ -19,7 +18,8 @@ import type { Command } from '../command.js';
 import { UserError } from '../io.js';
 import { checkOutputDir } from '../paths.js';
 import {
-  checkSlot,
+  adapterTarget,
+  checkJoints,
   embodimentByName,
   episodesAsSamples,
   featureExtractor,
@@ -124,19 +124,8 @@ export const retargetCommand: Command = {
     const c = policy.config;
     const extractor = await featureExtractor('default', io.cwd, c.featureDim);
     try {
-      const name = args.str('adapter');
-      const store = new AdapterStore(adaptersDir);
-      store.pathOf(name); // checks the name before any work
-      if (e.links.length > c.actionDim)
-        throw new UserError(
-          `retarget: the arm has ${e.links.length} joints, the policy at most ${c.actionDim} action dims`,
-        );
-      const used = new Set(Object.values(slots));
-      const slot = args.has('slot')
-        ? checkSlot('retarget', args.int('slot', undefined, 0), policy)
-        : firstFreeSlot(policy, used);
-      if (slot === undefined)
-        throw new UserError(`retarget: no free slot among ${c.ttt.slots}; pass --slot`);
+      const { store, name, slot } = adapterTarget('retarget', args, policy, slots, adaptersDir);
+      checkJoints('retarget', e.links.length, policy);
       const sources = retargetSources(
         'retarget',
         Object.entries(slots).filter(([, k]) => k !== slot),
