@@ -153,6 +153,23 @@ describe('align: stopping, weights, guards, continuation', () => {
     r.state.dispose();
   });
 
+  it("L_ttt alone (every task weight 0, ttt 1) moves the slot to the play's tokens: it is reported before and after and falls", async () => {
+    const r = await align(s.policy, s.play, {
+      slot: 3,
+      lr: 1e-2,
+      maxSteps: 10,
+      lossWeights: { perception: 0, dynamics: 0, inverseDynamics: 0, ttt: 1 },
+    });
+    expect(r.before.ttt).toBeGreaterThan(0);
+    expect(r.after.ttt!).toBeLessThan(r.before.ttt!);
+    // the objective is L_ttt and nothing else
+    expect(r.after.total).toBeCloseTo(r.after.ttt!, 6);
+    expect(r.losses.at(-1)!).toBeLessThan(r.losses[0]!);
+    r.state.dispose();
+    // without its weight it is not reported
+    expect(evaluateLosses(s.policy, s.play, { seed: 1 }).ttt).toBeUndefined();
+  });
+
   it('the default weights: the three design tasks, or the state-dynamics task alone for a policy that has it (kinematics 0)', () => {
     expect(defaultAlignWeights(tiny)).toEqual({ perception: 1, dynamics: 1, inverseDynamics: 1 });
     expect(defaultAlignWeights({ ...tiny, extraAlignmentTasks: ['stateDynamics'] })).toEqual({

@@ -127,6 +127,8 @@ export type TaskLosses = {
   dynamics: number;
   inverseDynamics: number;
   action: number;
+  /** The TTT inner reconstruction loss (L_ttt): only when its weight is above 0. */
+  ttt?: number;
 } & Partial<Record<ExtraAlignmentTask, number>>;
 
 export type StopReason = 'threshold' | 'maxSteps' | 'heldOut' | 'nonFinite';
@@ -166,6 +168,7 @@ export function evaluateLosses(
   const rng = new Rng(opts.seed ?? 12345);
   const sum: TaskLosses = { total: 0, perception: 0, dynamics: 0, inverseDynamics: 0, action: 0 };
   for (const task of alignmentTasksOf(policy.config)) sum[task.name as keyof TaskLosses] = 0;
+  if ((opts.weights?.ttt ?? 0) > 0) sum.ttt = 0;
   for (const b of batches) {
     const cache = opts.caches?.(b);
     const time = fixedTime(b, opts.flowTime);

@@ -541,6 +541,26 @@ describe('the pipeline on tiny configs', () => {
       stateDynamics: 1,
     });
     expect(only.json().after.stateDynamics).not.toBe(only.json().before.stateDynamics);
+    // --ttt-weight: L_ttt joins the objective, reported before and after; another slot results
+    const withTtt = await cli(
+      ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
+      ...['--adapter', 'perm-sdyn-ttt', '--steps', '2', '--batch-size', '4'],
+      ...['--task-weights', '0,0,0,1', '--ttt-weight', '1', '--json'],
+    );
+    expect(withTtt.code, withTtt.err.join('\n')).toBe(0);
+    const tj = withTtt.json();
+    expect(tj.tttWeight).toBe(1);
+    expect(tj.before.ttt).toBeGreaterThan(0);
+    expect(tj.before.total).toBeCloseTo(tj.before.stateDynamics + tj.before.ttt, 5);
+    expect(tj.after.stateDynamics).not.toBe(only.json().after.stateDynamics);
+    expect(only.json().before.ttt).toBeUndefined();
+    oneLineError(
+      await cli(
+        ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
+        ...['--adapter', 'x', '--ttt-weight', '-1'],
+      ),
+      /align: --ttt-weight must be a number >= 0, got '-1'/,
+    );
     // the default for a policy with the task is that task alone: the same run as 0,0,0,1
     const dflt = await cli(
       ...['align', '--checkpoint', 'xt.safetensors', '--data', 'play-f.arrow'],
@@ -649,6 +669,7 @@ describe('the pipeline on tiny configs', () => {
     for (const a of [
       'perm-sdyn',
       'perm-sdyn-only',
+      'perm-sdyn-ttt',
       'perm-sdyn-default',
       'perm-sdyn-three',
       'perm-sdyn-near',
@@ -1273,6 +1294,24 @@ describe('the pipeline on tiny configs', () => {
     );
     expect(seed1.code, seed1.err.join('\n')).toBe(0);
     expect(seed1.json().rows.map((r: { seed: number }) => r.seed)).toEqual([1]);
+    // --ttt-weight: align rows add L_ttt to their objective; the raw file records the weights
+    const ttt = await cli(
+      ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],
+      ...['--episodes', '2', '--steps', '2', '--params', 'free', '--baselines', 'no'],
+      ...['--first-seed', '1', '--ttt-weight', '0.5', '--raw', 'ttt.json', '--json'],
+    );
+    expect(ttt.code, ttt.err.join('\n')).toBe(0);
+    const tttRaw = JSON.parse(await readFile(join(dir, 'ttt.json'), 'utf8'));
+    expect(tttRaw.alignWeights).toMatchObject({
+      perception: 1,
+      dynamics: 1,
+      inverseDynamics: 1,
+      ttt: 0.5,
+    });
+    const tl = tttRaw.rows[0].alignLosses;
+    expect(tl.before.ttt).toBeGreaterThan(0);
+    expect(tl.after.ttt).not.toBe(tl.before.ttt);
+    expect(tttRaw.rows[0].demoLoss).not.toBe(seed1.json().rows[0].demoLoss);
     const twice = await cli('results', '--merge', 'raw.json,raw.json,seed1.json', '--json');
     expect(twice.code, twice.err.join('\n')).toBe(0);
     expect(twice.json().rows).toHaveLength(rows.length + 1);

@@ -57,6 +57,9 @@ export const alignCommand: Command = {
                          0 holds a missing task's place; default: the state-dynamics task alone
                          (0,0,0,1, kinematics 0) for a policy with it, else 1,1,1; weights not
                          given take these defaults)
+  --ttt-weight W         also minimise W x L_ttt, the TTT layers' own inner reconstruction
+                         loss on the play frames (DESIGN 4's optional term; the --init
+                         nearest score keeps the task weights)  (default 0)
   --adapters DIR         where adapters are saved            (default adapters)
   --save-checkpoint F    also write the checkpoint with the slot filled (weights only; refuses
                          to replace a resumable training checkpoint without --force)
@@ -80,6 +83,7 @@ export const alignCommand: Command = {
     'held-out-share': { type: 'string' },
     patience: { type: 'string' },
     'task-weights': { type: 'string' },
+    'ttt-weight': { type: 'string' },
     adapters: { type: 'string' },
     'save-checkpoint': { type: 'string' },
     force: { type: 'boolean' },
@@ -102,6 +106,12 @@ export const alignCommand: Command = {
     const optimizer = args.choice('optimizer', ['adam', 'sgd'] as const, 'adam');
     const prior = args.num('span-prior', 0, (n) => Number.isFinite(n) && n >= 0, 'a number >= 0');
     const weights = parseTaskWeights(args, 'task-weights');
+    const tttWeight = args.num(
+      'ttt-weight',
+      0,
+      (n) => Number.isFinite(n) && n >= 0,
+      'a number >= 0',
+    );
     const loaded = await loadPolicy(ckptPath);
     const { policy, slots } = loaded;
     try {
@@ -206,7 +216,7 @@ export const alignCommand: Command = {
         optimizer,
         ...(prior > 0 ? { prior } : {}),
         ...(averageFrom !== undefined ? { averageFrom } : {}),
-        lossWeights: taskWeights,
+        lossWeights: tttWeight > 0 ? { ...taskWeights, ttt: tttWeight } : taskWeights,
         ...(heldOut.length ? { heldOut } : {}),
         ...(args.has('patience') ? { patience: args.int('patience', undefined, 1) } : {}),
         seed,
@@ -224,6 +234,7 @@ export const alignCommand: Command = {
         ...(averageFrom !== undefined ? { averageFrom } : {}),
         slot,
         taskWeights,
+        ...(tttWeight > 0 ? { tttWeight } : {}),
         init: picked ? { nearest: picked.nearest, scores: picked.scores } : initArg,
         ...(hullBasis ? { hullBasis } : {}),
         frames: samples.length,
@@ -244,7 +255,7 @@ export const alignCommand: Command = {
       return {
         lines: [
           `aligned slot ${slot} (${param}) for ${r.steps} steps in ${(r.wallMs / 1000).toFixed(1)} s, stopped: ${r.stopReason}; play: ${split}`,
-          `  held-out   perception ${f(r.before.perception)} -> ${f(r.after.perception)}, dynamics ${f(r.before.dynamics)} -> ${f(r.after.dynamics)}, inverse ${f(r.before.inverseDynamics)} -> ${f(r.after.inverseDynamics)}${extra}`,
+          `  held-out   perception ${f(r.before.perception)} -> ${f(r.after.perception)}, dynamics ${f(r.before.dynamics)} -> ${f(r.after.dynamics)}, inverse ${f(r.before.inverseDynamics)} -> ${f(r.after.inverseDynamics)}${extra}${r.before.ttt !== undefined ? `, L_ttt ${f(r.before.ttt)} -> ${f(r.after.ttt!)}` : ''}`,
           `  adapter ${path}`,
         ],
         json: { adapter: path, ...stats },

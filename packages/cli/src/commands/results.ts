@@ -161,6 +161,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        (the fourth and fifth for a policy pretrained with those --extra-tasks;
                        0 holds a missing task's place; default: the state-dynamics task alone
                        (0,0,0,1, kinematics 0) for a policy with it, else 1,1,1)
+  --ttt-weight W       align rows also minimise W x L_ttt, the TTT layers' own inner
+                       reconstruction loss on the play frames (DESIGN 4's optional term;
+                       the nearest-slot score keeps --align-weights)   (default 0)
   --init I             mean | nearest (the source slot with the lowest align objective, the
                        alignment losses under --align-weights, on the target's play) as
                        align's starting slot  (default mean)
@@ -238,6 +241,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'span-lr': { type: 'string' },
     'align-optimizer': { type: 'string' },
     'align-weights': { type: 'string' },
+    'ttt-weight': { type: 'string' },
     init: { type: 'string' },
     patience: { type: 'string' },
     label: { type: 'string' },
@@ -374,6 +378,12 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       'a number >= 0',
     );
     const givenWeights = parseTaskWeights(args, 'align-weights');
+    const tttWeight = args.num(
+      'ttt-weight',
+      0,
+      (n) => Number.isFinite(n) && n >= 0,
+      'a number >= 0',
+    );
     const initChoice = args.choice('init', ['mean', 'nearest'] as const, 'mean');
     const patience = args.has('patience') ? args.int('patience', undefined, 1) : undefined;
     const label = args.has('label') ? ` [${args.str('label')}]` : '';
@@ -403,6 +413,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       throw e;
     }
     const lossWeights = givenWeights ?? defaultAlignWeights(c);
+    // align's objective: the task losses, plus L_ttt when weighted
+    const alignWeights: Partial<AlignWeights> =
+      tttWeight > 0 ? { ...lossWeights, ttt: tttWeight } : lossWeights;
     const E = c.ttt.slots;
     const slot = firstFreeSlot(policy, sourceSlots);
     if (slot === undefined) throw new UserError(`results: no free slot among ${E}`);
@@ -542,7 +555,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 basis: param === 'hull' ? hull : sourceSlots,
                 maxSteps: steps,
                 seed: s,
-                lossWeights,
+                lossWeights: alignWeights,
                 optimizer: alignOptimizer,
                 ...(averageFrom !== undefined ? { averageFrom } : {}),
                 ...(spanPrior > 0 && (param === 'span' || param === 'span+residual')
@@ -864,7 +877,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       episodes,
       task: evalTask,
       command: `selfalign ${args.argv.join(' ')}`,
-      alignWeights: lossWeights,
+      alignWeights,
       rows,
     };
     if (rawFile) await writeFile(resolve(io.cwd, rawFile), `${JSON.stringify(raw, null, 1)}\n`);
