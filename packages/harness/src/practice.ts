@@ -23,9 +23,10 @@ import {
   runEpisodes,
   seedRange,
 } from '@selfalign/sim';
+import { keepBestFit } from './keep-best.js';
 import { playSplit } from './play-split.js';
 import { policyController } from './policy-controller.js';
-import { slotVector, writeSlotVector } from './slots.js';
+import { slotVector } from './slots.js';
 
 export interface PracticeOptions {
   /** The slot that learns the robot; it starts as it stands (fill it first: mean or nearest). */
@@ -210,17 +211,16 @@ export async function practice(
       await opts.onRound?.(round);
     }
     if (keep === 'best') {
-      // the last slot's own tries (not fitted on), then the slot whose tries did best
-      const last = await runEpisodes(
-        embodiment,
-        'reach',
-        seedRange(tries, firstSeed + 1_000 * (rounds + 1)),
-        policyController(policy, { slot: opts.slot, rng: new Rng(seed * 1_000 + rounds + 1) }),
-        opts.env ? { env: opts.env } : {},
-      );
-      tried.push(reached(last));
-      const kept = tried.reduce((b, x, i) => (x >= tried[b]! ? i : b), 0);
-      writeSlotVector(policy, opts.slot, slots[kept]!);
+      const kept = await keepBestFit(policy, embodiment, {
+        slot: opts.slot,
+        fits: slots,
+        tried,
+        tries,
+        firstSeed,
+        seed,
+        ...(opts.env ? { env: opts.env } : {}),
+        score: reached,
+      });
       return { rounds: out, tried, kept };
     }
   } finally {

@@ -35,9 +35,10 @@ import {
   runEpisodes,
   seedRange,
 } from '@selfalign/sim';
+import { keepBestFit } from './keep-best.js';
 import { playSplit } from './play-split.js';
 import { policyController } from './policy-controller.js';
-import { copySlot, fillWithSourceMean, slotVector, writeSlotVector } from './slots.js';
+import { copySlot, fillWithSourceMean, slotVector } from './slots.js';
 
 export interface RetargetSource {
   name: string;
@@ -278,19 +279,17 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
       await opts.onRound?.({ round: r, trySuccess: tried.successRate, frames, loss });
     }
     let kept = rounds;
-    if (best) {
-      // the last fit's own tries (not labelled), then the fit whose tries did best
-      const last = await runEpisodes(
-        opts.robot!,
-        'reach',
-        seedRange(tries, (opts.firstSeed ?? 30_000) + 1_000 * (rounds + 1)),
-        policyController(policy, { slot: opts.slot, rng: new Rng(seed * 1_000 + rounds + 1) }),
-        env,
-      );
-      scores.push(last.successRate);
-      kept = scores.reduce((b, x, i) => (x >= scores[b]! ? i : b), 0);
-      writeSlotVector(policy, opts.slot, slots[kept]!);
-    }
+    if (best)
+      kept = await keepBestFit(policy, opts.robot!, {
+        slot: opts.slot,
+        fits: slots,
+        tried: scores,
+        tries,
+        firstSeed: opts.firstSeed ?? 30_000,
+        seed,
+        ...(opts.env ? { env: opts.env } : {}),
+        score: (r) => r.successRate,
+      });
     return {
       source: source.name,
       sourceSlot: source.slot,
