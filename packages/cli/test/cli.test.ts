@@ -485,6 +485,44 @@ describe('the pipeline on tiny configs', () => {
     oneLineError(resumed, /a resumed run keeps its slots/);
   });
 
+  it('pretrain --ttt-inner none turns an --init policy into one without the inner step, its weights carried over', async () => {
+    const base = ['pretrain', '--data', 'demos.arrow,play-f.arrow', '--batch-size', '4'];
+    const run = await cli(
+      ...base,
+      ...['--init', 'ckpt.safetensors', '--out', 'none.safetensors', '--ttt-inner', 'none'],
+      ...['--steps', '1', '--lr', '1e-12', '--workers', '1'],
+    );
+    expect(run.code, run.err.join('\n')).toBe(0);
+    expect((await cli('inspect', 'none.safetensors', '--json')).json()).toMatchObject({
+      config: { name: 'tiny', ttt: { inner: 'none' } },
+    });
+    await initBackend('wasm');
+    const a = await loadCheckpoint(join(dir, 'ckpt.safetensors'));
+    const b = await loadCheckpoint(join(dir, 'none.safetensors'));
+    expect(a.policy.config.ttt.inner).toBe('dual');
+    expect(b.policy.config.ttt.inner).toBe('none');
+    // the same parameters (lr 1e-12: one step moves nothing measurable), the same values
+    expect([...b.policy.params.paths()].sort()).toEqual([...a.policy.params.paths()].sort());
+    for (const [k, v] of b.policy.params.select()) {
+      const d = tf.tidy(() => tf.max(tf.abs(tf.sub(v, a.policy.params.get(k)))).dataSync()[0]!);
+      expect(d, k).toBeLessThan(1e-6);
+    }
+    a.policy.dispose();
+    b.policy.dispose();
+    const bad = await cli(
+      ...base,
+      ...['--init', 'ckpt.safetensors', '--out', 'n2.safetensors', '--ttt-inner', 'scan'],
+    );
+    expect(bad.code).not.toBe(0);
+    oneLineError(bad, /--ttt-inner must be dual or none, got 'scan'/);
+    const resumed = await cli(
+      ...base,
+      ...['--out', 'none.safetensors', '--ttt-inner', 'dual', '--resume', '--steps', '2'],
+    );
+    expect(resumed.code).toBe(1);
+    oneLineError(resumed, /a resumed run keeps its inner step/);
+  });
+
   it('pretrain --extra-tasks stateDynamics adds the task to an --init policy; resume keeps it; align fits with it', async () => {
     const base = ['pretrain', '--config', 'tiny', '--data', 'demos.arrow,play-f.arrow'];
     const opts = ['--batch-size', '4', '--lr', '0.01', '--workers', '1', '--frozen-prefix'];

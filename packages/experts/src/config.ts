@@ -234,6 +234,16 @@ export function withSlots(c: PolicyConfig, slots: number): PolicyConfig {
   return deepFreeze(out);
 }
 
+/** `c` with the TTT inner step `inner` (validated and frozen, like the named configs). */
+export function withTttInner(c: PolicyConfig, inner: InnerMode): PolicyConfig {
+  if (inner !== 'dual' && inner !== 'none')
+    throw new RangeError(`TTT inner mode must be dual or none, got '${String(inner)}'`);
+  if (inner === c.ttt.inner) return c;
+  const out: PolicyConfig = { ...c, ttt: { ...c.ttt, inner } };
+  validateConfig(out);
+  return deepFreeze(out);
+}
+
 export function withExtraAlignmentTasks(
   c: PolicyConfig,
   tasks: readonly ExtraAlignmentTask[],

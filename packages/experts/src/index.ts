@@ -49,6 +49,7 @@ export {
   validateConfig,
   withExtraAlignmentTasks,
   withSlots,
+  withTttInner,
 } from './config.js';
 export {
   allows,

@@ -20,7 +20,6 @@ import {
   hindsightEpisodes,
   pathDirectness,
   type RunResult,
-  runEpisodes,
   seedRange,
 } from '@selfalign/sim';
 import { keepBestFit } from './keep-best.js';

@@ -14,6 +14,7 @@ import {
   type PolicyConfig,
   withExtraAlignmentTasks,
   withSlots,
+  withTttInner,
 } from '@selfalign/experts';
 import { firstFreeSlot } from '@selfalign/harness';
 import {
@@ -114,6 +115,10 @@ export const pretrainCommand: Command = {
   --state-dims N         keep the first N state values (e.g. 6 = joint angles without
                          velocities; default all)
   --no-play              drop play rows
+  --ttt-inner M          the TTT layers' inner step: dual (the design's one batch-parallel
+                         step on the tokens' own reconstruction loss) or none (the slot as a
+                         plain linear modulation, XQ W1 + b1); with --init the weights carry
+                         over (default: the config's, or --init's: dual)
   --data-weights W,...   each --data file's share of every batch, in proportion (e.g. 1,3,0.5
                          for reach demos, push demos, play); rows uniform within a file
                          (default: every row equally likely, so files weigh by their size)
@@ -153,6 +158,7 @@ export const pretrainCommand: Command = {
     init: { type: 'string' },
     'extra-tasks': { type: 'string' },
     'no-play': { type: 'boolean' },
+    'ttt-inner': { type: 'string' },
     'data-weights': { type: 'string' },
     'keypoint-weight': { type: 'string' },
     'state-dims': { type: 'string' },
@@ -224,7 +230,18 @@ export const pretrainCommand: Command = {
         `pretrain --slots ${slotCount}: ${initFrom} has ${base.ttt.slots} slots; --slots can add slots, not remove them`,
       );
     }
-    const config = withSlots(withTasks, slotCount);
+    const innerArg = args.optStr('ttt-inner');
+    if (innerArg !== undefined && innerArg !== 'dual' && innerArg !== 'none') {
+      init?.policy.dispose();
+      throw new UsageError(`pretrain: --ttt-inner must be dual or none, got '${innerArg}'`);
+    }
+    if (innerArg !== undefined && args.has('resume')) {
+      init?.policy.dispose();
+      throw new UserError(
+        'pretrain --ttt-inner: a resumed run keeps its inner step; give --ttt-inner to a new run (--init or --config)',
+      );
+    }
+    const config = withTttInner(withSlots(withTasks, slotCount), innerArg ?? withTasks.ttt.inner);
     const steps = args.int('steps', 2000, 1);
     const batchSize = args.int('batch-size', 16, 1);
     const seed = args.int('seed', 0);
