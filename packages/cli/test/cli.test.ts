@@ -11,7 +11,7 @@ import { initBackend, tf } from '@selfalign/core';
 import { readEpisodes, writeEpisodes } from '@selfalign/data';
 import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { formatTable } from '../src/commands/results.js';
+import { formatSummary, formatTable } from '../src/commands/results.js';
 import { runIn } from './run-cli.js';
 
 let dir: string;
@@ -1720,24 +1720,26 @@ describe('bad files', () => {
 });
 
 describe('results table', () => {
+  /** One raw row at play 10 (wall 1 s). */
+  const row = (
+    target: string,
+    method: string,
+    success: number,
+    actionMse: number,
+    seed = 0,
+    demoLoss?: number,
+  ) => ({
+    target,
+    budget: 10,
+    seed,
+    method,
+    success,
+    actionMse,
+    ...(demoLoss !== undefined ? { demoLoss } : {}),
+    wallS: 1,
+  });
+
   it('gap closed is the share of the no adaptation -> oracle improvement, in success and MSE', () => {
-    const row = (
-      target: string,
-      method: string,
-      success: number,
-      actionMse: number,
-      seed = 0,
-      demoLoss?: number,
-    ) => ({
-      target,
-      budget: 10,
-      seed,
-      method,
-      success,
-      actionMse,
-      ...(demoLoss !== undefined ? { demoLoss } : {}),
-      wallS: 1,
-    });
     const lines = formatTable(
       [
         row('perm', 'no adaptation', 0.2, 0.5),
@@ -1766,5 +1768,41 @@ describe('results table', () => {
     expect(lines).toContain(
       '| links | 10 | align free | 20.0% | 0.5000 | 0.9000 | 0% | 0% | 30% | 1 |',
     );
+  });
+
+  it('summarises each method over the targets: mean and median gap, per seed, the verdict against the 80% bar', () => {
+    const cell = (t: string, seed: number, none: number, align: number, oracle: number) => [
+      row(t, 'no adaptation', none, 1, seed),
+      row(t, 'align span', align, 1 - align, seed),
+      row(t, 'oracle adapter', oracle, 0, seed),
+    ];
+    const rows = [
+      // perm: seed 0 closes 100%, seed 1 closes 50% -> 75% from the seed means
+      ...cell('perm', 0, 0, 0.8, 0.8),
+      ...cell('perm', 1, 0, 0.4, 0.8),
+      // sign: 100% at both seeds, at the bar
+      ...cell('sign', 0, 0.1, 0.9, 0.9),
+      ...cell('sign', 1, 0.1, 0.9, 0.9),
+      // links: below zero
+      ...cell('links', 0, 0.2, 0.1, 0.7),
+      ...cell('links', 1, 0.2, 0.1, 0.7),
+      // rotate: the oracle is not better, nothing to close
+      ...cell('rotate', 0, 0.5, 0.4, 0.4),
+      ...cell('rotate', 1, 0.5, 0.4, 0.4),
+    ];
+    const lines = formatSummary(rows);
+    expect(formatTable(rows, 1, 10).slice(-lines.length)).toEqual(lines);
+    const align = lines.find((l) => l.startsWith('| 10 | align span |'));
+    // success: perm 75%, sign 100%, links -20% -> mean 52%, median 75% (rotate has no gap);
+    // MSE (share = align's success here): 60, 90, 10, 40% -> 50% (50%); seed 0 alone: perm 100% / 80%
+    expect(align).toBe(
+      '| 10 | align span | 4 | 52% (75%) | 50% (50%) | seed 0: 60% / 55%; seed 1: 43% / 45% | 1 of 3: sign (no gap: rotate) | links -20%, perm 75% |',
+    );
+    // the two ends of the gap get no summary row of their own
+    expect(
+      lines.some((l) => l.includes('| no adaptation |') || l.includes('| oracle adapter |')),
+    ).toBe(false);
+    // rows without baselines summarise nothing
+    expect(formatSummary([row('perm', 'align span', 0.5, 0.5)])).toEqual([]);
   });
 });

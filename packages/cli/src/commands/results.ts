@@ -924,6 +924,36 @@ function parametrisations(names: readonly string[], what: string): (typeof PARAM
   });
 }
 
+const meanOf = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/**
+ * The share of the no adaptation -> oracle improvement that `g` achieves, from the seed means of
+ * `f` (signed so that better is positive); 'no gap' where the oracle is not better, undefined
+ * where a baseline is missing or a value is not finite.
+ */
+function gapShare(
+  g: readonly Row[],
+  none: readonly Row[],
+  oracle: readonly Row[],
+  f: (r: Row) => number,
+  higherIsBetter: boolean,
+): number | 'no gap' | undefined {
+  if (none.length === 0 || oracle.length === 0) return undefined;
+  const sign = higherIsBetter ? 1 : -1;
+  const d = sign * (meanOf(oracle.map(f)) - meanOf(none.map(f)));
+  if (!Number.isFinite(d)) return undefined;
+  if (d <= 1e-9) return 'no gap';
+  const share = (sign * (meanOf(g.map(f)) - meanOf(none.map(f)))) / d;
+  return Number.isFinite(share) ? share : undefined;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+const showGap = (x: number | 'no gap' | undefined) =>
+  x === undefined ? '-' : x === 'no gap' ? x : pct(x);
+
+/** The share of the success gap a method must close on every target (the results issue's bar). */
+export const GAP_BAR = 0.8;
+
 /** Markdown: one row per (target, budget, method), mean (and spread over seeds), then the gap closed. */
 export function formatTable(
   rows: readonly Row[],
@@ -931,16 +961,13 @@ export function formatTable(
   episodes: number,
   task: TaskName = 'reach',
 ): string[] {
-  const key = (r: Row) => `${r.target}|${r.budget}|${r.method}`;
-  const groups = new Map<string, Row[]>();
-  for (const r of rows) groups.set(key(r), [...(groups.get(key(r)) ?? []), r]);
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const groups = groupCells(rows);
   const sd = (xs: number[]) =>
     xs.length < 2
       ? 0
-      : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1));
+      : Math.sqrt(xs.reduce((a, x) => a + (x - meanOf(xs)) ** 2, 0) / (xs.length - 1));
   const fmt = (xs: number[], pct: boolean) => {
-    const m = pct ? `${(100 * mean(xs)).toFixed(1)}%` : mean(xs).toFixed(4);
+    const m = pct ? `${(100 * meanOf(xs)).toFixed(1)}%` : meanOf(xs).toFixed(4);
     if (xs.length < 2) return m;
     return `${m} +- ${pct ? `${(100 * sd(xs)).toFixed(1)}%` : sd(xs).toFixed(4)}`;
   };
@@ -954,18 +981,11 @@ export function formatTable(
     const [target, budget] = k.split('|');
     const none = groups.get(`${target}|${budget}|no adaptation`) ?? [];
     const oracle = groups.get(`${target}|${budget}|oracle adapter`) ?? [];
-    /** (method - none) / (oracle - none), signed so that better is positive; no gap when the oracle is not better. */
-    const gap = (f: (r: Row) => number, higherIsBetter: boolean) => {
-      if (none.length === 0 || oracle.length === 0) return '-';
-      const sign = higherIsBetter ? 1 : -1;
-      const d = sign * (mean(oracle.map(f)) - mean(none.map(f)));
-      if (!Number.isFinite(d)) return '-';
-      if (d <= 1e-9) return 'no gap';
-      return `${((100 * sign * (mean(g.map(f)) - mean(none.map(f)))) / d).toFixed(0)}%`;
-    };
     // raw files written before the demo-loss column have none
     const loss = (r: Row) => r.demoLoss ?? Number.NaN;
     const losses = g.map(loss);
+    const gap = (f: (r: Row) => number, higher: boolean) =>
+      showGap(gapShare(g, none, oracle, f, higher));
     out.push(
       `| ${target} | ${budget} | ${g[0]!.method} | ${fmt(
         g.map((r) => r.success),
@@ -975,8 +995,113 @@ export function formatTable(
         false,
       )} | ${losses.every(Number.isFinite) ? fmt(losses, false) : '-'} | ${gap((r) => r.success, true)} | ${gap((r) => r.actionMse, false)} | ${
         losses.every(Number.isFinite) ? gap(loss, false) : '-'
-      } | ${mean(g.map((r) => r.wallS)).toFixed(0)} |`,
+      } | ${meanOf(g.map((r) => r.wallS)).toFixed(0)} |`,
     );
   }
-  return out;
+  return [...out, ...formatSummary(rows)];
+}
+
+/** Rows grouped by cell (target, budget, method), in first-seen order. */
+function groupCells(rows: readonly Row[]): Map<string, Row[]> {
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    const k = `${r.target}|${r.budget}|${r.method}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  return groups;
+}
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/**
+ * Markdown: per (budget, method) other than the two ends of the gap, each target's gap closed (as
+ * in the table's rows) summarised over the targets (mean and median), and the verdict against the
+ * bar: the targets where the method closes at least GAP_BAR of the success gap, and by how much
+ * each other target falls short. Empty when no row has both baselines.
+ */
+export function formatSummary(rows: readonly Row[]): string[] {
+  const groups = groupCells(rows);
+  const ends = new Set(['no adaptation', 'oracle adapter']);
+  const lines: string[] = [];
+  const seen = new Set<string>();
+  for (const r of rows) {
+    const id = `${r.budget}|${r.method}`;
+    if (ends.has(r.method) || seen.has(id)) continue;
+    seen.add(id);
+    const targets = [
+      ...new Set(
+        rows.filter((x) => x.budget === r.budget && x.method === r.method).map((x) => x.target),
+      ),
+    ];
+    const per = targets.map((t) => {
+      const g = groups.get(`${t}|${r.budget}|${r.method}`)!;
+      const none = groups.get(`${t}|${r.budget}|no adaptation`) ?? [];
+      const oracle = groups.get(`${t}|${r.budget}|oracle adapter`) ?? [];
+      return {
+        t,
+        success: gapShare(g, none, oracle, (x) => x.success, true),
+        mse: gapShare(g, none, oracle, (x) => x.actionMse, false),
+      };
+    });
+    const num = (xs: (number | 'no gap' | undefined)[]) =>
+      xs.filter((x): x is number => typeof x === 'number');
+    const s = num(per.map((p) => p.success));
+    const m = num(per.map((p) => p.mse));
+    if (s.length === 0 && m.length === 0) continue;
+    const stat = (xs: number[]) =>
+      xs.length === 0 ? '-' : `${pct(meanOf(xs))} (${pct(median(xs))})`;
+    const scored = per.filter((p) => typeof p.success === 'number') as {
+      t: string;
+      success: number;
+    }[];
+    const at = scored.filter((p) => p.success >= GAP_BAR);
+    const below = scored
+      .filter((p) => p.success < GAP_BAR)
+      .sort((a, b) => a.success - b.success)
+      .map((p) => `${p.t} ${pct(p.success)}`);
+    const noGap = per.filter((p) => p.success === 'no gap').map((p) => p.t);
+    // the spread over seeds: each seed's own gap per target (its rows against its baselines), meaned
+    const seeds = [
+      ...new Set(
+        rows.filter((x) => x.budget === r.budget && x.method === r.method).map((x) => x.seed),
+      ),
+    ].sort((a, b) => a - b);
+    const perSeed = seeds.map((seed) => {
+      const of = (k: string) => (groups.get(k) ?? []).filter((x) => x.seed === seed);
+      const shares = targets.map((t) => {
+        const cell = (method: string) => of(`${t}|${r.budget}|${method}`);
+        const g = cell(r.method);
+        if (g.length === 0) return undefined;
+        return [
+          gapShare(g, cell('no adaptation'), cell('oracle adapter'), (x) => x.success, true),
+          gapShare(g, cell('no adaptation'), cell('oracle adapter'), (x) => x.actionMse, false),
+        ] as const;
+      });
+      const mean2 = (i: 0 | 1) => {
+        const xs = num(shares.map((v) => v?.[i]));
+        return xs.length === 0 ? '-' : pct(meanOf(xs));
+      };
+      return `${mean2(0)} / ${mean2(1)}`;
+    });
+    if (lines.length === 0)
+      lines.push(
+        '',
+        `Over the targets (each target's gap closed as in its row above, from the seed means; mean and median over the targets; the bar: at least ${pct(GAP_BAR)} of the success gap on every target):`,
+        '',
+        '| play | method | targets | gap closed, success: mean (median) | gap closed, MSE: mean (median) | per seed, success / MSE (mean over targets) | at the bar (success) | below it, worst first |',
+        '|---|---|---|---|---|---|---|---|',
+      );
+    lines.push(
+      `| ${r.budget} | ${r.method} | ${targets.length} | ${stat(s)} | ${stat(m)} | ${seeds
+        .map((seed, i) => `seed ${seed}: ${perSeed[i]}`)
+        .join('; ')} | ${at.length} of ${scored.length}${
+        at.length > 0 ? `: ${at.map((p) => p.t).join(', ')}` : ''
+      }${noGap.length > 0 ? ` (no gap: ${noGap.join(', ')})` : ''} | ${below.length > 0 ? below.join(', ') : '-'} |`,
+    );
+  }
+  return lines;
 }
