@@ -2,7 +2,7 @@
 // collect -> features -> pretrain -> align -> eval -> sample -> adapters -> inspect chain, bench
 // and demo, and the bad arguments and bad files a user will try.
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -1179,6 +1179,12 @@ describe('the pipeline on tiny configs', () => {
     const merged = await cli('results', '--merge', 'raw.json', '--out', 'merged.md');
     expect(merged.code).toBe(0);
     expect(await readFile(join(dir, 'merged.md'), 'utf8')).toBe(table);
+    // written atomically: a second merge replaces the file (a new inode, written beside it and
+    // renamed) rather than truncating it in place, and leaves no temporary behind
+    const inode = (await stat(join(dir, 'merged.md'))).ino;
+    expect((await cli('results', '--merge', 'raw.json', '--out', 'merged.md')).code).toBe(0);
+    expect((await stat(join(dir, 'merged.md'))).ino).not.toBe(inode);
+    expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     // a lever run: only the align rows, labelled, merged beside the baselines
     const lever = await cli(
       'results',

@@ -8,7 +8,6 @@
 //   - the distance of the aligned slot to the oracle and to the start over align steps;
 //   - which task's gradient at the start points toward the oracle (cosine with oracle - start).
 
-import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   align,
@@ -18,6 +17,7 @@ import {
   type TaskLosses,
 } from '@selfalign/align';
 import { Rng, tf } from '@selfalign/core';
+import { writeFileAtomic } from '@selfalign/core/node';
 import {
   alignmentTasksOf,
   computeLoss,
@@ -272,7 +272,8 @@ export const diagnose: Command = {
       await extractor.dispose();
       policy.dispose();
     }
-    if (outFile) await writeFile(resolve(io.cwd, outFile), `${JSON.stringify(report, null, 2)}\n`);
+    if (outFile)
+      await writeFileAtomic(resolve(io.cwd, outFile), `${JSON.stringify(report, null, 2)}\n`);
     return { lines, json: report };
   },
 };

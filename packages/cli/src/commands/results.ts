@@ -6,7 +6,7 @@
 // fixed seed set (success, action MSE against the target's own expert). The headline: the share
 // of the no-adaptation -> oracle gap that align closes, in success and in action MSE.
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   type AlignWeights,
@@ -18,6 +18,7 @@ import {
   type TaskLosses,
 } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
+import { writeFileAtomic } from '@selfalign/core/node';
 import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
 import {
@@ -288,7 +289,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
         );
       const rows = uniqueCells(parts, files);
       const table = formatTable(rows, steps[0]!, eps[0]!, tasks[0]!);
-      if (outFile) await writeFile(resolve(io.cwd, outFile), `${table.join('\n')}\n`);
+      if (outFile) await writeFileAtomic(resolve(io.cwd, outFile), `${table.join('\n')}\n`);
       return { lines: table, json: { merged: files, rows } };
     }
     const ckpt = resolve(io.cwd, args.str('checkpoint'));
@@ -870,7 +871,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       policy.dispose();
     }
     const table = formatTable(rows, loaded.step, episodes, evalTask);
-    if (outFile) await writeFile(resolve(io.cwd, outFile), `${table.join('\n')}\n`);
+    if (outFile) await writeFileAtomic(resolve(io.cwd, outFile), `${table.join('\n')}\n`);
     const raw: RawResults = {
       checkpoint: ckpt,
       step: loaded.step,
@@ -880,7 +881,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       alignWeights,
       rows,
     };
-    if (rawFile) await writeFile(resolve(io.cwd, rawFile), `${JSON.stringify(raw, null, 1)}\n`);
+    if (rawFile)
+      await writeFileAtomic(resolve(io.cwd, rawFile), `${JSON.stringify(raw, null, 1)}\n`);
     return { lines: table, json: raw };
   },
 };
