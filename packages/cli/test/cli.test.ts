@@ -1295,6 +1295,24 @@ describe('the pipeline on tiny configs', () => {
       expect(r.tried).toBeLessThanOrEqual(1);
     }
     expect(rtRows[1]!.pick).toBe(rtRows[0]!.pick);
+    // practice from retarget starts where retarget leaves the slot (its last DAgger round's fit),
+    // not at the play-only fit: one fitting step later its demo loss is nearer the last fit's
+    const rp = await cli(
+      ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '6'],
+      ...['--episodes', '2', '--params', 'none', '--baselines', 'no', '--retarget', '2', '--json'],
+      ...['--retarget-rounds', '1', '--practice', '1', '--practice-start', 'retarget'],
+      ...['--practice-tries', '1', '--practice-steps', '1'],
+    );
+    expect(rp.code, rp.err.join('\n')).toBe(0);
+    const rpRows = rp.json().rows as { method: string; demoLoss: number }[];
+    expect(rpRows.map((r) => r.method)).toEqual([
+      'retargeted source slot (no fit)',
+      'retarget',
+      'retarget, round 1',
+      'practice, round 1 from retarget',
+    ]);
+    const [playFit, lastFit, practised] = rpRows.slice(1).map((r) => r.demoLoss);
+    expect(Math.abs(practised! - lastFit!)).toBeLessThan(Math.abs(practised! - playFit!));
     expect(rtRows[1]!.demoLoss).not.toBe(rtRows[0]!.demoLoss);
     oneLineError(
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--retarget-candidates', '3'),

@@ -192,7 +192,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --practice-keep K    last | best: a row 'practice (keep best)' too, the slot whose tries
                        reached their target most often           (default last)
   --practice-start S   nearest | retarget: practice's start, the nearest source slot or the
-                       slot --retarget fitted (rows 'practice, round r from retarget')
+                       slot --retarget leaves (its last DAgger round's fit, the kept one
+                       with --retarget-keep best; rows 'practice, round r from retarget')
                                                                  (default nearest)
   --retarget N         also retarget: identify the target's action -> joint-velocity map from
                        its play, pick the source robot whose body explains where the play's
@@ -701,14 +702,16 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 firstSeed: base + 30_000,
                 seed: s,
                 env: { imageSize: side },
-                onRound: async (x) => {
+                onRound: async () => {
                   fits.push({
                     r: await evaluate(policy, e, s),
                     wallS: (performance.now() - t0) / 1000,
                   });
-                  if (x.round === 0) retargeted = slotVector(policy, slot);
                 },
               });
+              // practice from retarget starts where retarget leaves the slot (its last fit, or
+              // the kept one with --retarget-keep best)
+              retargeted = slotVector(policy, slot);
               copySlot(policy, r.sourceSlot, slot);
               const t1 = performance.now();
               row(
