@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadCheckpoint } from '@selfalign/align';
-import { initBackend, tf } from '@selfalign/core';
+import { decodeSafetensors, initBackend, tf } from '@selfalign/core';
 import { readEpisodes, writeEpisodes } from '@selfalign/data';
 import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -1049,6 +1049,40 @@ describe('the pipeline on tiny configs', () => {
       ...['--adapter', 'perm-retarget', '--slot', '2', '--episodes', '2', '--json'],
     );
     expect(ev.code, ev.err.join('\n')).toBe(0);
+    // retarget, then practice: practice starts from the saved adapter (--from); one Adam step
+    // (lr 1e-3) later every weight is within about the rate of the adapter's
+    const pf = await cli(
+      ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+      ...['--adapter', 'perm-rp', '--from', 'perm-retarget', '--rounds', '1', '--tries', '1'],
+      ...['--steps', '1', '--json'],
+    );
+    expect(pf.code, pf.err.join('\n')).toBe(0);
+    expect(pf.json().start).toBe('the adapter perm-retarget');
+    const weights = async (name: string) =>
+      decodeSafetensors(await readFile(join(dir, 'adapters', `${name}.safetensors`))).tensors;
+    const [from, practised] = [await weights('perm-retarget'), await weights('perm-rp')];
+    expect([...practised.keys()].sort()).toEqual([...from.keys()].sort());
+    let moved = 0;
+    for (const [k, t] of practised)
+      t.data.forEach((x, i) => {
+        moved = Math.max(moved, Math.abs(x - from.get(k)!.data[i]!));
+      });
+    expect(moved).toBeGreaterThan(0);
+    expect(moved).toBeLessThan(2e-3);
+    oneLineError(
+      await cli(
+        ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+        ...['--adapter', 'x', '--from', 'perm-retarget', '--init', 'mean'],
+      ),
+      /practice: --from starts from an adapter; --init picks another start/,
+    );
+    oneLineError(
+      await cli(
+        ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+        ...['--adapter', 'x', '--from', 'no-such-adapter'],
+      ),
+      /no-such-adapter/,
+    );
     // the play from a file: collect writes the end effector's path beside the frames
     const rec = await cli(
       ...['collect', '--out', 'perm-play.arrow', '--embodiment', 'perm', '--episodes', '6'],

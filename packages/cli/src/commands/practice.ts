@@ -1,7 +1,7 @@
 // selfalign practice: the policy teaches one TTT slot a new simulator robot from its own reach
 // tries, relabelled in hindsight (goal-conditioned supervised learning; docs/results.md 2n).
 import { resolve } from 'node:path';
-import { defaultAlignWeights } from '@selfalign/align';
+import { AdapterStore, defaultAlignWeights } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import { disposeBatch } from '@selfalign/experts';
 import {
@@ -48,6 +48,9 @@ export const practiceCommand: Command = {
   --init I              nearest | mean: the start; nearest is the source slot with the lowest
                         align objective on --play random-play trajectories of the robot
                         (label-free)                         (default nearest)
+  --from NAME           start from this saved adapter (from --adapters DIR) instead: the one
+                        \`selfalign retarget\` wrote, say (retarget, then practice: docs/results.md
+                        2q); not with --init
   --play N              random-play trajectories for --init nearest   (default 10)
   --slot K              slot to fit (default: the first slot no embodiment uses)
   --adapters DIR        where adapters are saved            (default adapters)
@@ -64,6 +67,7 @@ export const practiceCommand: Command = {
     lr: { type: 'string' },
     horizon: { type: 'string' },
     init: { type: 'string' },
+    from: { type: 'string' },
     keep: { type: 'string' },
     play: { type: 'string' },
     slot: { type: 'string' },
@@ -80,6 +84,9 @@ export const practiceCommand: Command = {
     const steps = args.int('steps', 100, 1);
     const horizon = args.int('horizon', 8, 1);
     const lr = args.has('lr') ? args.lr('lr') : 1e-3;
+    const from = args.optStr('from');
+    if (from !== undefined && args.has('init'))
+      throw new UserError('practice: --from starts from an adapter; --init picks another start');
     const init = args.choice('init', ['nearest', 'mean'] as const, 'nearest');
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
     const play = args.int('play', 10, 1);
@@ -109,7 +116,11 @@ export const practiceCommand: Command = {
       const robotOf = new Map(Object.entries(slots).map(([r, k]) => [k, r]));
       fillWithSourceMean(policy, slot, sources);
       let start = 'the mean of the source slots';
-      if (init === 'nearest') {
+      if (from !== undefined) {
+        const stored = new AdapterStore(adaptersDir);
+        await stored.load(from, policy, slot);
+        start = `the adapter ${from}`;
+      } else if (init === 'nearest') {
         const rec = await recordEpisodes(
           e,
           randomController(seed),
