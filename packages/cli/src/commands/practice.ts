@@ -1,7 +1,7 @@
 // selfalign practice: the policy teaches one TTT slot a new simulator robot from its own reach
 // tries, relabelled in hindsight (goal-conditioned supervised learning; docs/results.md 2n).
 import { resolve } from 'node:path';
-import { AdapterStore, defaultAlignWeights } from '@selfalign/align';
+import { defaultAlignWeights } from '@selfalign/align';
 import { Rng } from '@selfalign/core';
 import { disposeBatch } from '@selfalign/experts';
 import {
@@ -114,13 +114,12 @@ export const practiceCommand: Command = {
           'practice: the checkpoint records no source slots to start from (not a pretrain checkpoint)',
         );
       const robotOf = new Map(Object.entries(slots).map(([r, k]) => [k, r]));
-      fillWithSourceMean(policy, slot, sources);
       let start = 'the mean of the source slots';
       if (from !== undefined) {
-        const stored = new AdapterStore(adaptersDir);
-        await stored.load(from, policy, slot);
+        await store.load(from, policy, slot);
         start = `the adapter ${from}`;
-      } else if (init === 'nearest') {
+      } else fillWithSourceMean(policy, slot, sources);
+      if (from === undefined && init === 'nearest') {
         const rec = await recordEpisodes(
           e,
           randomController(seed),
