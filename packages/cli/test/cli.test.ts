@@ -1069,6 +1069,24 @@ describe('the pipeline on tiny configs', () => {
       });
     expect(moved).toBeGreaterThan(0);
     expect(moved).toBeLessThan(2e-3);
+    // --stop-at 0: round 1's tries reach any rate, so nothing is fitted and the adapter saved is
+    // the start, weight for weight
+    const kept = await cli(
+      ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+      ...['--adapter', 'perm-kept', '--from', 'perm-retarget', '--rounds', '2', '--tries', '1'],
+      ...['--steps', '1', '--stop-at', '0', '--json'],
+    );
+    expect(kept.code, kept.err.join('\n')).toBe(0);
+    expect(kept.json()).toMatchObject({ stopAt: 0, stoppedAt: 1, kept: 0, rounds: [] });
+    expect(kept.json().tried).toHaveLength(1);
+    for (const [k, t] of await weights('perm-kept')) expect(t.data).toEqual(from.get(k)!.data);
+    oneLineError(
+      await cli(
+        ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+        ...['--adapter', 'x', '--stop-at', '-0.1'],
+      ),
+      /practice: --stop-at must be a share in \[0, 1\], got '-0.1'/,
+    );
     oneLineError(
       await cli(
         ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
@@ -1261,9 +1279,15 @@ describe('the pipeline on tiny configs', () => {
       ...['--episodes', '2', '--steps', '2', '--params', 'free', '--baselines', 'no'],
       ...['--hindsight', '3', '--practice', '2', '--practice-tries', '2'],
       ...['--practice-steps', '2', '--practice-keep', 'best', '--json'],
+      ...['--practice-stop-at', '1'],
     );
     expect(hs.code, hs.err.join('\n')).toBe(0);
-    const hsRows = hs.json().rows as { method: string; pick?: string; demoLoss: number }[];
+    const hsRows = hs.json().rows as {
+      method: string;
+      pick?: string;
+      demoLoss: number;
+      tried?: number;
+    }[];
     expect(hsRows.map((r) => r.method)).toEqual([
       'align free',
       'hindsight nearest source slot',
@@ -1271,6 +1295,7 @@ describe('the pipeline on tiny configs', () => {
       'hindsight free',
       'practice, round 1',
       'practice, round 2',
+      'practice (stop at 100%)',
       'practice (keep best)',
     ]);
     for (const r of hsRows.slice(1, 3)) expect(['src-0', 'src-1']).toContain(r.pick);
@@ -1280,9 +1305,25 @@ describe('the pipeline on tiny configs', () => {
     // each round moves the slot further
     expect(hsRows[5]!.demoLoss).not.toBe(hsRows[4]!.demoLoss);
     // keep best: the round whose slot its tries measured best (0: the start), that slot's numbers
-    const kept = (hsRows[6] as { kept?: number }).kept!;
+    const kept = (hsRows[7] as { kept?: number }).kept!;
     expect([0, 1, 2]).toContain(kept);
-    if (kept > 0) expect(hsRows[6]!.demoLoss).toBe(hsRows[3 + kept]!.demoLoss);
+    if (kept > 0) expect(hsRows[7]!.demoLoss).toBe(hsRows[3 + kept]!.demoLoss);
+    // a rate no try reached: both rounds ran, the last slot stays (keep best's extra tries
+    // measured it)
+    expect(hsRows[6]).toMatchObject({ kept: 2, demoLoss: hsRows[5]!.demoLoss });
+    expect([0, 0.5, 1]).toContain(hsRows[6]!.tried);
+    // a rate every slot reaches: round 1's tries stop practice, the start stays, no round row
+    const stop = await cli(
+      ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '2'],
+      ...['--episodes', '2', '--params', 'none', '--baselines', 'no', '--practice', '2'],
+      ...['--practice-tries', '2', '--practice-steps', '2', '--practice-stop-at', '0', '--json'],
+    );
+    expect(stop.code, stop.err.join('\n')).toBe(0);
+    const stopRows = stop.json().rows as { method: string; kept?: number; tried?: number }[];
+    expect(stopRows).toMatchObject([{ method: 'practice (stop at 0%)', kept: 0 }]);
+    expect([0, 0.5, 1]).toContain(stopRows[0]!.tried);
+    expect(stopRows[0]).toMatchObject({ practiceTried: [stopRows[0]!.tried] });
+    expect((hsRows[6] as { practiceTried?: number[] }).practiceTried).toHaveLength(3);
     // retarget rows: the source slot picked by body with its actions mapped (no fit), and the
     // free slot fitted to those mapped chunks on the play frames
     const rt = await cli(
@@ -1358,6 +1399,17 @@ describe('the pipeline on tiny configs', () => {
         ...['--retarget-keep', 'best'],
       ),
       /results: --retarget-keep best needs --retarget-rounds R/,
+    );
+    oneLineError(
+      await cli('results', '--checkpoint', 'ckpt.safetensors', '--practice-stop-at', '0.5'),
+      /results: --practice-stop-at needs --practice R/,
+    );
+    oneLineError(
+      await cli(
+        ...['results', '--checkpoint', 'ckpt.safetensors', '--practice', '1'],
+        ...['--practice-stop-at', '2'],
+      ),
+      /results: --practice-stop-at must be a share in \[0, 1\], got '2'/,
     );
     oneLineError(
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--practice', '0'),

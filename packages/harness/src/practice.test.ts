@@ -5,7 +5,7 @@ import { type Episode, sourceEmbodiment } from '@selfalign/sim';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { episodeData, framesMeta } from './frames.js';
 import { type PracticeRound, practice } from './practice.js';
-import { slotVector } from './slots.js';
+import { slotVector, writeSlotVector } from './slots.js';
 
 beforeAll(() => initBackend('wasm'));
 
@@ -142,6 +142,45 @@ describe('practice', () => {
     ).rejects.toThrow(/weight/);
     await expect(practice(policy, e, { ...base, explore: -1 })).rejects.toThrow(/explore/);
     await expect(practice(policy, e, { ...base, directShare: 0 })).rejects.toThrow(/directShare/);
+    policy.dispose();
+  });
+
+  it('stops before a round whose tries reach stopAt, and leaves the slot they measured', async () => {
+    const policy = createPolicy(tiny, 0);
+    const slot = 3;
+    const base = { slot, rounds: 2, tries: 2, steps: 2, env: { imageSize: side }, toSamples };
+    const start = slotVector(policy, slot);
+    const before = tf.memory().numTensors;
+    // every rate reaches 0: round 1's tries stop it, nothing is relabelled or fitted
+    seen.length = 0;
+    const fitted: number[] = [];
+    const stopped = await practice(policy, e, {
+      ...base,
+      stopAt: 0,
+      onRound: (r) => void fitted.push(r.round),
+    });
+    expect(stopped.stoppedAt).toBe(1);
+    expect(stopped.kept).toBe(0);
+    expect(stopped.rounds).toEqual([]);
+    expect(fitted).toEqual([]);
+    expect(stopped.tried).toHaveLength(1);
+    expect(seen).toEqual([]);
+    expect(slotVector(policy, slot)).toEqual(start);
+    expect(tf.memory().numTensors).toBe(before);
+    // a rate the untrained policy's tries do not reach: the same rounds, the same slot as without
+    const plain = await practice(policy, e, base);
+    const after = slotVector(policy, slot);
+    writeSlotVector(policy, slot, start);
+    const gated = await practice(policy, e, { ...base, stopAt: 1 });
+    expect(plain.tried.every((x) => x < 1)).toBe(true);
+    expect(gated.stoppedAt).toBeUndefined();
+    expect(gated.kept).toBe(2);
+    expect(gated.tried).toEqual(plain.tried);
+    expect(slotVector(policy, slot)).toEqual(after);
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(practice(policy, e, { ...base, stopAt: 1.5 })).rejects.toThrow(
+      /stopAt must be a share in \[0, 1\], got 1.5/,
+    );
     policy.dispose();
   });
 });

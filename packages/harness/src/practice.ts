@@ -80,6 +80,13 @@ export interface PracticeOptions {
    * nothing the relabelling does not already need (where the end effector is).
    */
   keep?: 'last' | 'best';
+  /**
+   * Practise only while the slot is weak: a round whose tries reach their target at least this
+   * share of the time stops practice before its fit, and the slot those tries measured stays
+   * (`kept` r - 1; with keep 'best' too). Retarget's teacher is often already right where
+   * practice's hindsight labels would cost it (docs/results.md 2q). Default: off (every round).
+   */
+  stopAt?: number;
   /** After each round's fit (awaited: evaluate the slot here, say). */
   onRound?: (r: PracticeRound) => void | Promise<void>;
 }
@@ -107,6 +114,8 @@ export interface PracticeResult {
   tried: number[];
   /** The slot left in place: 0 the start, r the slot after round r. */
   kept: number;
+  /** With `stopAt`: the round whose tries reached it (no fit in that round); absent otherwise. */
+  stoppedAt?: number;
 }
 
 /** Practise reach on `embodiment` through `opts.slot`; only that slot's W1/b1 move. */
@@ -138,6 +147,9 @@ export async function practice(
   if (guide && !(guide.weight >= 0 && guide.weight <= 1))
     throw new RangeError(`practice: the guide's weight must be in [0, 1], got ${guide.weight}`);
   const keep = opts.keep ?? 'last';
+  const stopAt = opts.stopAt;
+  if (stopAt !== undefined && !(stopAt >= 0 && stopAt <= 1))
+    throw new RangeError(`practice: stopAt must be a share in [0, 1], got ${stopAt}`);
   const batchSize = opts.batchSize ?? 16;
   const buffer: TrainBatch[] = [];
   const out: PracticeRound[] = [];
@@ -175,6 +187,11 @@ export async function practice(
           },
         },
       );
+      if (stopAt !== undefined && trySuccess >= stopAt) {
+        // the slot in place reached the rate: leave it, fit nothing more
+        tried.push(trySuccess);
+        return { rounds: out, tried, kept: r - 1, stoppedAt: r };
+      }
       const rec = await opts.toSamples(episodes);
       if (directShare < 1) rec.samples = mostDirect(rec.samples, paths, horizons, directShare);
       frames += rec.samples.length;

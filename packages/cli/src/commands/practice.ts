@@ -45,6 +45,10 @@ export const practiceCommand: Command = {
                         tries reached their target most often (the start and each round's
                         slot; one more set of tries measures the last; on 11 targets x 2 seeds
                         it kept no better than last, docs/results.md 2n)   (default last)
+  --stop-at S           practise only while the slot is weak: a round whose tries reach their
+                        target at least this share of the time stops before its fit, and the
+                        slot those tries measured is saved (a good retarget teacher is kept,
+                        a weak one practised: docs/results.md 2q)   (default: off)
   --init I              nearest | mean: the start; nearest is the source slot with the lowest
                         align objective on --play random-play trajectories of the robot
                         (label-free)                         (default nearest)
@@ -69,6 +73,7 @@ export const practiceCommand: Command = {
     init: { type: 'string' },
     from: { type: 'string' },
     keep: { type: 'string' },
+    'stop-at': { type: 'string' },
     play: { type: 'string' },
     slot: { type: 'string' },
     adapters: { type: 'string' },
@@ -89,6 +94,9 @@ export const practiceCommand: Command = {
       throw new UserError('practice: --from starts from an adapter; --init picks another start');
     const init = args.choice('init', ['nearest', 'mean'] as const, 'nearest');
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
+    const stopAt = args.has('stop-at')
+      ? args.num('stop-at', 1, (n) => n >= 0 && n <= 1, 'a share in [0, 1]')
+      : undefined;
     const play = args.int('play', 10, 1);
     const seed = args.int('seed', 0);
     const e = embodimentByName(args.str('embodiment'), args.int('family-seed', 1));
@@ -152,6 +160,7 @@ export const practiceCommand: Command = {
         lr,
         seed,
         keep,
+        ...(stopAt !== undefined ? { stopAt } : {}),
         env: { imageSize: c.vision.imageSize },
         toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
         onRound: (r) => {
@@ -170,6 +179,7 @@ export const practiceCommand: Command = {
         tried: done.tried,
         keep,
         kept: done.kept,
+        ...(stopAt !== undefined ? { stopAt, stoppedAt: done.stoppedAt ?? null } : {}),
         tries,
         steps,
         horizon,
@@ -180,7 +190,7 @@ export const practiceCommand: Command = {
       const path = await store.save(name, policy, slot, stats);
       return {
         lines: [
-          `practised slot ${slot} on ${e.name} for ${rounds} rounds of ${tries} tries in ${(stats.wallMs / 1000).toFixed(0)} s; tries that reached their target with the start and after each round: ${done.tried.map((x) => `${Math.round(100 * x)}%`).join(', ')}; kept ${done.kept === 0 ? 'the start' : `the slot after round ${done.kept}`}`,
+          `practised slot ${slot} on ${e.name} for ${done.rounds.length} of ${rounds} rounds of ${tries} tries${done.stoppedAt !== undefined ? ` (round ${done.stoppedAt}'s tries reached ${Math.round(100 * stopAt!)}%: stopped)` : ''} in ${(stats.wallMs / 1000).toFixed(0)} s; tries that reached their target with the start and after each round: ${done.tried.map((x) => `${Math.round(100 * x)}%`).join(', ')}; kept ${done.kept === 0 ? 'the start' : `the slot after round ${done.kept}`}`,
           `  adapter ${path}`,
         ],
         json: { adapter: path, ...stats },

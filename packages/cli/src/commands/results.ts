@@ -103,6 +103,11 @@ interface Row {
   tried?: number;
   kept?: number;
   /**
+   * The 'practice (stop at S)' row: the tries' success with the start (index 0) and with the
+   * slot after each round that tries measured (absent in older files).
+   */
+  practiceTried?: number[];
+  /**
    * Retarget rows with --retarget-candidates K > 1, on its 'retargeted source slot (no fit)' row:
    * each candidate teacher's tries on the target (body order; success share, mean final
    * distance), from which the pick was made. Absent in older files.
@@ -191,6 +196,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --practice-steps N   fitting steps per round               (default 100)
   --practice-keep K    last | best: a row 'practice (keep best)' too, the slot whose tries
                        reached their target most often           (default last)
+  --practice-stop-at S practise only while the slot is weak: a round whose tries reach their
+                       target at least this share of the time stops practice before its fit;
+                       a row 'practice (stop at S)' too, the slot left   (default: off)
   --practice-start S   nearest | retarget: practice's start, the nearest source slot or the
                        slot --retarget leaves (its last DAgger round's fit, the kept one
                        with --retarget-keep best; rows 'practice, round r from retarget')
@@ -258,6 +266,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'practice-steps': { type: 'string' },
     'practice-keep': { type: 'string' },
     'practice-start': { type: 'string' },
+    'practice-stop-at': { type: 'string' },
     control: { type: 'string' },
     baselines: { type: 'string' },
     out: { type: 'string' },
@@ -343,6 +352,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const practiceTries = args.int('practice-tries', 10, 1);
     const practiceSteps = args.int('practice-steps', 100, 1);
     const practiceKeep = args.choice('practice-keep', ['last', 'best'] as const, 'last');
+    const practiceStopAt = args.has('practice-stop-at')
+      ? args.num('practice-stop-at', 1, (n) => n >= 0 && n <= 1, 'a share in [0, 1]')
+      : undefined;
+    if (practiceStopAt !== undefined && practiceRounds === undefined)
+      throw new UserError('results: --practice-stop-at needs --practice R');
     const retargetSteps = args.has('retarget') ? args.int('retarget', 200, 1) : undefined;
     const retargetRounds = args.int('retarget-rounds', 0, 0);
     const retargetCandidates = args.int('retarget-candidates', 1, 1);
@@ -456,6 +470,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 pick?: string;
                 tried?: number;
                 kept?: number;
+                practiceTried?: number[];
               },
               t0: number,
             ) => {
@@ -464,7 +479,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               // a line per row on stderr for logs of long runs (the bar is for terminals)
               if (!io.tty)
                 io.err(
-                  `${new Date().toISOString()} ${name} play ${budget} seed ${s}: ${method} success ${(100 * r.success).toFixed(1)}% action MSE ${r.actionMse.toFixed(4)} demo loss ${r.demoLoss.toFixed(4)}${r.pick ? ` (slot of ${r.pick})` : ''}${r.kept !== undefined ? ` (kept round ${r.kept}'s slot, its tries ${(100 * r.tried!).toFixed(0)}%)` : ''}${r.alignLosses ? ` align objective (${r.alignLosses.on}) ${r.alignLosses.before.total.toFixed(4)} -> ${r.alignLosses.after.total.toFixed(4)}` : ''} (${wallS.toFixed(0)} s)`,
+                  `${new Date().toISOString()} ${name} play ${budget} seed ${s}: ${method} success ${(100 * r.success).toFixed(1)}% action MSE ${r.actionMse.toFixed(4)} demo loss ${r.demoLoss.toFixed(4)}${r.pick ? ` (slot of ${r.pick})` : ''}${r.kept !== undefined ? ` (kept round ${r.kept}'s slot${r.tried !== undefined ? `, its tries ${(100 * r.tried).toFixed(0)}%` : ''})` : ''}${r.practiceTried ? ` (tries ${r.practiceTried.map((x) => `${(100 * x).toFixed(0)}%`).join(', ')})` : ''}${r.alignLosses ? ` align objective (${r.alignLosses.on}) ${r.alignLosses.before.total.toFixed(4)} -> ${r.alignLosses.after.total.toFixed(4)}` : ''} (${wallS.toFixed(0)} s)`,
                 );
             };
             const base = 1_000_000 * (s + 1) + 10_000 * budget;
@@ -754,6 +769,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               const done = await practice(policy, e, {
                 slot,
                 keep: practiceKeep,
+                ...(practiceStopAt !== undefined ? { stopAt: practiceStopAt } : {}),
                 rounds: practiceRounds,
                 tries: practiceTries,
                 steps: practiceSteps,
@@ -768,6 +784,18 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                   t0 = performance.now();
                 },
               });
+              if (practiceStopAt !== undefined)
+                row(
+                  `practice (stop at ${Math.round(100 * practiceStopAt)}%)${practiceFrom}${label}`,
+                  {
+                    // the slot left: the start (evaluated here) or a round's, evaluated after its fit
+                    ...(done.kept === 0 ? await evaluate(policy, e, s) : evals[done.kept - 1]!),
+                    ...(done.kept < done.tried.length ? { tried: done.tried[done.kept]! } : {}),
+                    kept: done.kept,
+                    practiceTried: done.tried,
+                  },
+                  t0,
+                );
               if (practiceKeep === 'best')
                 row(
                   `practice (keep best)${practiceFrom}${label}`,
