@@ -1650,6 +1650,10 @@ describe('the pipeline on tiny configs', () => {
       /demo: --retarget-rounds needs --retarget N/,
     );
     oneLineError(
+      await cli('demo', '--config', 'tiny', '--retarget-practice', '0.8', '--out', 'demo-x'),
+      /demo: --retarget-practice needs --retarget N/,
+    );
+    oneLineError(
       await cli('demo', '--config', 'tiny', '--params', 'span,bias', '--out', 'demo-x'),
       /demo: --params takes free, span or span\+residual, got 'bias'/,
     );
@@ -1673,6 +1677,7 @@ describe('the pipeline on tiny configs', () => {
       '--practice',
       '1',
       ...['--retarget', '2', '--retarget-candidates', '2', '--retarget-rounds', '1'],
+      ...['--retarget-practice', '0'],
       '--json',
     );
     expect(withCkpt.code, withCkpt.err.join('\n')).toBe(0);
@@ -1694,6 +1699,12 @@ describe('the pipeline on tiny configs', () => {
       expect(rt.candidates.map((x: { name: string }) => x.name)).toContain(rt.source);
       expect(rt.tried).toHaveLength(1);
       expect([0, 0.5, 1]).toContain(rt.successAfter);
+      // then practice gated at 0: round 1's tries reach it, retarget's slot is kept as it is
+      expect(k.results[t]['retarget+practice']).toMatchObject({
+        kept: 0,
+        successAfter: rt.successAfter,
+      });
+      expect(k.results[t]['retarget+practice'].tried).toHaveLength(1);
       // align moved the held-out losses (a frozen slot would leave them bit-identical)
       expect(k.results[t].span.after.inverseDynamics).not.toBe(
         k.results[t].span.before.inverseDynamics,
@@ -1737,8 +1748,8 @@ async function checkReportInChromium(
     expect(await page.locator('svg.chart').count()).toBe(4 * targets.length);
     expect(await page.locator('polyline.curve').count()).toBe(8 * targets.length);
     const bars = await page.$$eval('rect.bar', (rs) => rs.map((r) => r.getAttribute('data-value')));
-    // no adaptation, align free and span, practice, retarget
-    expect(bars.length).toBe(5 * targets.length);
+    // no adaptation, align free and span, practice, retarget, retarget+practice
+    expect(bars.length).toBe(6 * targets.length);
     expect(Number(bars[0])).toBe(Object.values(results)[0]!.successBefore);
     // a strip of frames before and after for the first robot, decoded by the browser
     const frames = await page.$$eval('img.frame', (imgs) =>
