@@ -82,6 +82,11 @@ export class Args {
     );
   }
 
+  /** A share: a number in [0, 1]. */
+  share(name: string, fallback?: number): number {
+    return this.num(name, fallback, (n) => n >= 0 && n <= 1, 'a share in [0, 1]');
+  }
+
   int(name: string, fallback?: number, min = 0): number {
     return this.num(name, fallback, (n) => Number.isInteger(n) && n >= min, `an integer >= ${min}`);
   }

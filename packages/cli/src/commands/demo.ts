@@ -142,7 +142,7 @@ export const demo: Command = {
     const retargetCandidates = args.int('retarget-candidates', 1, 1);
     const retargetRounds = args.int('retarget-rounds', 0, 0);
     const retargetPractice = args.has('retarget-practice')
-      ? args.num('retarget-practice', 0.8, (n) => n >= 0 && n <= 1, 'a share in [0, 1]')
+      ? args.share('retarget-practice')
       : undefined;
     for (const flag of ['retarget-candidates', 'retarget-rounds', 'retarget-practice'])
       if (args.has(flag) && retargetSteps === 0)

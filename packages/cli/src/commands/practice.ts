@@ -94,9 +94,7 @@ export const practiceCommand: Command = {
       throw new UserError('practice: --from starts from an adapter; --init picks another start');
     const init = args.choice('init', ['nearest', 'mean'] as const, 'nearest');
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
-    const stopAt = args.has('stop-at')
-      ? args.num('stop-at', 1, (n) => n >= 0 && n <= 1, 'a share in [0, 1]')
-      : undefined;
+    const stopAt = args.has('stop-at') ? args.share('stop-at') : undefined;
     const play = args.int('play', 10, 1);
     const seed = args.int('seed', 0);
     const e = embodimentByName(args.str('embodiment'), args.int('family-seed', 1));

@@ -353,7 +353,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const practiceSteps = args.int('practice-steps', 100, 1);
     const practiceKeep = args.choice('practice-keep', ['last', 'best'] as const, 'last');
     const practiceStopAt = args.has('practice-stop-at')
-      ? args.num('practice-stop-at', 1, (n) => n >= 0 && n <= 1, 'a share in [0, 1]')
+      ? args.share('practice-stop-at')
       : undefined;
     if (practiceStopAt !== undefined && practiceRounds === undefined)
       throw new UserError('results: --practice-stop-at needs --practice R');
@@ -784,12 +784,18 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                   t0 = performance.now();
                 },
               });
+              // the kept slot's numbers: a round's slot was evaluated right after its fit, the
+              // start is evaluated here, once
+              let startEval: Awaited<ReturnType<typeof evaluate>> | undefined;
+              const keptEval = async () =>
+                done.kept === 0
+                  ? (startEval ??= await evaluate(policy, e, s))
+                  : evals[done.kept - 1]!;
               if (practiceStopAt !== undefined)
                 row(
                   `practice (stop at ${Math.round(100 * practiceStopAt)}%)${practiceFrom}${label}`,
                   {
-                    // the slot left: the start (evaluated here) or a round's, evaluated after its fit
-                    ...(done.kept === 0 ? await evaluate(policy, e, s) : evals[done.kept - 1]!),
+                    ...(await keptEval()),
                     ...(done.kept < done.tried.length ? { tried: done.tried[done.kept]! } : {}),
                     kept: done.kept,
                     practiceTried: done.tried,
@@ -800,8 +806,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 row(
                   `practice (keep best)${practiceFrom}${label}`,
                   {
-                    // the start was not evaluated here; a round's slot was, right after its fit
-                    ...(done.kept === 0 ? await evaluate(policy, e, s) : evals[done.kept - 1]!),
+                    ...(await keptEval()),
                     tried: done.tried[done.kept]!,
                     kept: done.kept,
                   },
