@@ -1134,6 +1134,19 @@ describe('the pipeline on tiny configs', () => {
       await cli(...base, '--data', 'play-nofx.arrow'),
       /retarget: .*play-nofx\.arrow has no end-effector positions \(observation\.effector/,
     );
+    // ranked by perception, the same play needs no end-effector positions
+    const nofx = await cli(
+      ...['retarget', '--checkpoint', 'ckpt.safetensors', '--data', 'play-nofx.arrow'],
+      ...['--adapter', 'perm-nofx', '--steps', '2', '--rank', 'perception', '--json'],
+    );
+    expect(nofx.code, nofx.err.join('\n')).toBe(0);
+    const jn = nofx.json();
+    expect(jn).toMatchObject({ embodiment: 'perm', play: 6, rank: 'perception' });
+    expect(jn.ranking.map((x: { name: string }) => x.name).sort()).toEqual(['src-0', 'src-1']);
+    expect(jn.ranking[0].score).toBeLessThanOrEqual(jn.ranking[1].score);
+    expect(jn.source).toBe(jn.ranking[0].name);
+    expect(jn.map.flat().every(Number.isFinite)).toBe(true);
+    oneLineError(await cli(...base, '--embodiment', 'perm', '--rank', 'x'), /--rank/);
     oneLineError(
       await cli(...base, '--data', 'perm-play.arrow', '--rounds', '1'),
       /retarget: --rounds runs the policy on the robot; with --data there is none/,
@@ -1394,6 +1407,10 @@ describe('the pipeline on tiny configs', () => {
       /results: --retarget-candidates needs --retarget N/,
     );
     oneLineError(
+      await cli('results', '--checkpoint', 'ckpt.safetensors', '--retarget-rank', 'perception'),
+      /results: --retarget-rank needs --retarget N/,
+    );
+    oneLineError(
       await cli(
         ...['results', '--checkpoint', 'ckpt.safetensors', '--retarget', '2'],
         ...['--retarget-keep', 'best'],
@@ -1652,6 +1669,10 @@ describe('the pipeline on tiny configs', () => {
     oneLineError(
       await cli('demo', '--config', 'tiny', '--retarget-practice', '0.8', '--out', 'demo-x'),
       /demo: --retarget-practice needs --retarget N/,
+    );
+    oneLineError(
+      await cli('demo', '--config', 'tiny', '--retarget-rank', 'perception', '--out', 'demo-x'),
+      /demo: --retarget-rank needs --retarget N/,
     );
     oneLineError(
       await cli('demo', '--config', 'tiny', '--params', 'span,bias', '--out', 'demo-x'),

@@ -14,7 +14,7 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { episodeData, framesMeta } from './frames.js';
 import { retarget } from './retarget.js';
-import { slotVector } from './slots.js';
+import { copySlot, slotVector } from './slots.js';
 
 beforeAll(() => initBackend('wasm'));
 
@@ -197,6 +197,39 @@ describe('retarget', () => {
     await expect(
       retarget(policy, { ...opts, candidates: 2, pickTries: 0, robot: target }),
     ).rejects.toThrow(/retarget: pickTries must be an integer >= 1, got 0/);
+    policy.dispose();
+  });
+
+  it('ranks the sources by perception when the play has no end-effector positions', async () => {
+    const policy = createPolicy(tiny, 0);
+    copySlot(policy, 0, 1); // two sources with one slot's weights
+    const sources = threeSources();
+    const bare = (await recordPlay()).map(({ effector: _, ...ep }) => ep as Episode);
+    const slots = [0, 1, 2].map((k) => slotVector(policy, k));
+    const opts = { slot: 3, sources, play: bare, toSamples, steps: 1, env };
+    await expect(retarget(policy, opts)).rejects.toThrow(
+      /ranking the sources by body needs the play's end-effector positions/,
+    );
+    const tensors = tf.memory().numTensors;
+    const r = await retarget(policy, { ...opts, rank: 'perception', rankBatches: 2 });
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(r.bodies).toEqual([]);
+    expect(r.ranking.map((x) => x.name).sort()).toEqual(['links', 'offset', 'source']);
+    const scores = r.ranking.map((x) => x.score);
+    expect(scores.every((x) => Number.isFinite(x) && x > 0)).toBe(true);
+    expect(scores).toEqual([...scores].sort((a, b) => a - b));
+    // one noise draw for all: the same slot scores the same; another slot does not
+    const of = (n: string) => r.ranking.find((x) => x.name === n)!.score;
+    expect(of('source')).toBe(of('links'));
+    expect(of('offset')).not.toBe(of('links'));
+    expect(r.source).toBe(r.ranking[0]!.name);
+    for (const k of [0, 1, 2]) expect(slotVector(policy, k)).toEqual(slots[k]);
+    // with the end effector the body ranks, and the ranking is the body order
+    const tracked = await retarget(policy, { ...opts, play: await recordPlay() });
+    expect(tracked.ranking).toEqual(tracked.bodies.map((b) => ({ name: b.name, score: b.error })));
+    await expect(retarget(policy, { ...opts, rank: 'perception', rankBatches: 0 })).rejects.toThrow(
+      /rankBatches must be an integer >= 1, got 0/,
+    );
     policy.dispose();
   });
 

@@ -17,8 +17,12 @@
 // bodies, retargeted, tries `pickTries` reach episodes on the robot, and the one that reaches
 // most often (then nearest on average) teaches. The body is a weak guide to which source slot
 // acts right through the map (docs/results.md 2q: on `src-34` the nearest body's teacher reaches
-// 20%, the fifth nearest's 85%).
-import { type AlignState, align } from '@selfalign/align/browser';
+// 20%, the fifth nearest's 85%). With `rank: 'perception'` the sources are ranked without the
+// end effector: by the Alignment Expert's perception loss (the state from the image) on the
+// play's frames through each source slot, an image-based body check (docs/results.md 2r: it ranks
+// the teachers as well as the end effector's positions do), so the play needs images,
+// proprioception and actions only.
+import { type AlignState, align, evaluateLosses } from '@selfalign/align/browser';
 import { Rng, tf } from '@selfalign/core';
 import type { DatasetMeta, Sample } from '@selfalign/data/browser';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
@@ -75,6 +79,15 @@ export interface RetargetOptions {
   candidates?: number;
   /** Reach tries per candidate (default 6; seeds firstSeed + 500, ...). */
   pickTries?: number;
+  /**
+   * How the sources are ordered (the first teaches, or the first `candidates` try): 'body'
+   * (default: the kinematic error of each source's body on the play's end-effector positions)
+   * or 'perception' (the perception loss through each source slot on the play's frames, the
+   * lowest first: no end-effector positions needed).
+   */
+  rank?: 'body' | 'perception';
+  /** Play batches of 16 frames that the perception rank scores (default 8). */
+  rankBatches?: number;
   /** Where the fit starts: the mean of the source slots (default) or the picked source's slot. */
   start?: 'mean' | 'source';
   /**
@@ -119,8 +132,13 @@ export interface RetargetResult {
   sourceSlot: number;
   /** R = B_t^-1 B_s (n x n). */
   map: Matrix;
-  /** Every source's kinematic error on the play (mean squared end-effector distance), best first. */
+  /**
+   * Every source's kinematic error on the play (mean squared end-effector distance), best first;
+   * empty when the play carries no end-effector positions (rank 'perception').
+   */
   bodies: { name: string; error: number }[];
+  /** The sources in the order the pick used, with the score that ordered them (lowest first). */
+  ranking: { name: string; score: number }[];
   /** The candidates' tries when `candidates` > 1, in body order: success rate, mean final distance. */
   candidates: { name: string; success: number; distance: number }[];
   /** The action loss per fitting step, every round's in order. */
@@ -144,6 +162,7 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
     ['roundSteps', opts.roundSteps ?? 100, 1],
     ['candidates', opts.candidates ?? 1, 1],
     ['pickTries', opts.pickTries ?? 6, 1],
+    ['rankBatches', opts.rankBatches ?? 8, 1],
   ] as const)
     if (!(Number.isInteger(v) && v >= min))
       throw new RangeError(`retarget: ${name} must be an integer >= ${min}, got ${v}`);
@@ -153,9 +172,21 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
       `retarget: ${rounds > 0 ? 'rounds of tries' : 'picking among candidates by tries'} need the robot (opts.robot)`,
     );
   const env = opts.env ? { env: opts.env } : {};
-  const bodies = opts.sources
-    .map((s) => ({ name: s.name, error: kinematicError(s.embodiment, opts.play) }))
-    .sort((a, b) => a.error - b.error);
+  const rank = opts.rank ?? 'body';
+  const tracked = opts.play.every((ep) => ep.effector !== undefined && ep.effector.length > 0);
+  if (rank === 'body' && !tracked)
+    throw new Error(
+      "retarget: ranking the sources by body needs the play's end-effector positions (rank 'perception' does not)",
+    );
+  const bodies = tracked
+    ? opts.sources
+        .map((s) => ({ name: s.name, error: kinematicError(s.embodiment, opts.play) }))
+        .sort((a, b) => a.error - b.error)
+    : [];
+  const ranking =
+    rank === 'body'
+      ? bodies.map((b) => ({ name: b.name, score: b.error }))
+      : await perceptionRanking(policy, opts, seed);
   const byName = new Map(opts.sources.map((s) => [s.name, s]));
   const maps = opts.maps ?? new Map<string, Matrix>();
   const targetMap = identifyActionMap(opts.play);
@@ -175,12 +206,12 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
     return retargetMap(targetMap, B);
   };
   const candidates: RetargetResult['candidates'] = [];
-  let source = byName.get(bodies[0]!.name)!;
+  let source = byName.get(ranking[0]!.name)!;
   // with candidates, the first one tried sets both
   let map = k > 1 ? [] : await mapOf(source);
   if (k > 1) {
     let best = { success: -1, distance: Number.POSITIVE_INFINITY };
-    for (const { name } of bodies.slice(0, k)) {
+    for (const { name } of ranking.slice(0, k)) {
       const src = byName.get(name)!;
       const m = await mapOf(src);
       const tried = await runEpisodes(
@@ -295,6 +326,7 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
       sourceSlot: source.slot,
       map,
       bodies,
+      ranking,
       candidates,
       losses,
       tried: scores,
@@ -303,6 +335,34 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
   } finally {
     state?.dispose();
     for (const b of buffer) disposeBatch(b);
+  }
+}
+
+/**
+ * The sources ordered by the perception loss (the state from the image) through each source's
+ * slot on the play's frames (the first `rankBatches` batches of 16, one noise draw shared by all
+ * sources), lowest first. `opts.slot` holds each source's slot in turn and is refilled after.
+ */
+async function perceptionRanking(
+  policy: Policy,
+  opts: RetargetOptions,
+  seed: number,
+): Promise<{ name: string; score: number }[]> {
+  const rec = await opts.toSamples([...opts.play]);
+  const all = playSplit(policy, rec.samples, rec.meta, 16, new Rng(seed + 17), opts.slot, 0).train;
+  const batches = all.slice(0, opts.rankBatches ?? 8);
+  try {
+    return opts.sources
+      .map((s) => {
+        copySlot(policy, s.slot, opts.slot);
+        const l = evaluateLosses(policy, batches, { seed: seed + 777 });
+        if (!Number.isFinite(l.perception))
+          throw new Error(`retarget: the perception loss through ${s.name}'s slot is not finite`);
+        return { name: s.name, score: l.perception };
+      })
+      .sort((a, b) => a.score - b.score);
+  } finally {
+    for (const b of all) disposeBatch(b);
   }
 }
 

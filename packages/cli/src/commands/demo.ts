@@ -94,6 +94,10 @@ export const demo: Command = {
                       no labels; ~1 min per robot)                     (default 0: off)
   --retarget-candidates K  pick retarget's teacher among the K nearest bodies by 6 reach
                       tries each on the robot (docs/results.md 2q: 5)    (default 1: the body)
+  --retarget-rank R   body | perception: rank the sources for retarget's teacher by the body's
+                      error on the play's end-effector positions, or by the perception loss
+                      through each source slot on the play's frames (no end effector;
+                      docs/results.md 2r)                                (default body)
   --retarget-rounds R then R DAgger rounds: 10 reach tries of the slot, the teacher labels
                       the frames they visited, the slot is fitted again  (default 0)
   --retarget-practice S  then one practice round from retarget's slot unless its first 10
@@ -115,6 +119,7 @@ export const demo: Command = {
     retarget: { type: 'string' },
     'retarget-candidates': { type: 'string' },
     'retarget-rounds': { type: 'string' },
+    'retarget-rank': { type: 'string' },
     'retarget-practice': { type: 'string' },
     episodes: { type: 'string' },
     out: { type: 'string' },
@@ -141,10 +146,16 @@ export const demo: Command = {
     const retargetSteps = args.int('retarget', 0, 0);
     const retargetCandidates = args.int('retarget-candidates', 1, 1);
     const retargetRounds = args.int('retarget-rounds', 0, 0);
+    const retargetRank = args.choice('retarget-rank', ['body', 'perception'] as const, 'body');
     const retargetPractice = args.has('retarget-practice')
       ? args.share('retarget-practice')
       : undefined;
-    for (const flag of ['retarget-candidates', 'retarget-rounds', 'retarget-practice'])
+    for (const flag of [
+      'retarget-candidates',
+      'retarget-rounds',
+      'retarget-practice',
+      'retarget-rank',
+    ])
       if (args.has(flag) && retargetSteps === 0)
         throw new UserError(`demo: --${flag} needs --retarget N`);
     const retargetMaps = new Map<string, Matrix>();
@@ -421,7 +432,12 @@ export const demo: Command = {
                 'demo',
                 basis.map((k) => [slotNames.get(k) ?? `slot ${k}`, k] as const),
               ),
-              play: play.episodes,
+              // ranked by perception, the play goes without its end-effector positions
+              play:
+                retargetRank === 'perception'
+                  ? play.episodes.map(({ effector: _, ...ep }) => ep)
+                  : play.episodes,
+              rank: retargetRank,
               maps: retargetMaps,
               toSamples: (eps) => episodesAsSamples(target, eps, 'demo', extractor, c),
               steps: retargetSteps,
@@ -447,7 +463,9 @@ export const demo: Command = {
             const picked =
               r.candidates.length > 0
                 ? `picked by 6 reach tries each among ${r.candidates.map((x) => `${x.name} ${pct(x.success)}`).join(', ')}`
-                : "the source body nearest the play's end-effector positions";
+                : retargetRank === 'perception'
+                  ? "the source slot with the lowest perception loss on the play's frames"
+                  : "the source body nearest the play's end-effector positions";
             const dagger = retargetRounds > 0 ? ` + ${retargetRounds} DAgger rounds` : '';
             say(
               `   retarget from ${r.source} (${picked}), its actions mapped by the play's action map, ${retargetSteps} steps${dagger}: success ${pct(before!)} -> ${pct(after)} (${wallS.toFixed(0)} s)`,

@@ -219,6 +219,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        and the one that reaches most often teaches (runs the policy on the
                        robot)                                       (default 1: nearest body)
   --retarget-pick-tries M  reach tries per candidate                  (default 6)
+  --retarget-rank R    body | perception: how the sources are ordered for the pick, by the
+                       body's error on the play's end-effector positions, or by the
+                       perception loss through each source slot on the play's frames (the
+                       play then reaches retarget without its end-effector positions)
+                                                                 (default body)
   --retarget-keep K    last | best: with rounds, a row 'retarget (keep best)' too, the fit
                        whose own tries reached most often (10 more tries measure the last)
                                                                  (default last)
@@ -262,6 +267,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'retarget-candidates': { type: 'string' },
     'retarget-pick-tries': { type: 'string' },
     'retarget-keep': { type: 'string' },
+    'retarget-rank': { type: 'string' },
     'practice-tries': { type: 'string' },
     'practice-steps': { type: 'string' },
     'practice-keep': { type: 'string' },
@@ -362,6 +368,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const retargetCandidates = args.int('retarget-candidates', 1, 1);
     const retargetPickTries = args.int('retarget-pick-tries', 6, 1);
     const retargetKeep = args.choice('retarget-keep', ['last', 'best'] as const, 'last');
+    const retargetRank = args.choice('retarget-rank', ['body', 'perception'] as const, 'body');
     if (retargetKeep === 'best' && retargetRounds === 0)
       throw new UserError('results: --retarget-keep best needs --retarget-rounds R');
     for (const flag of [
@@ -369,6 +376,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       'retarget-candidates',
       'retarget-pick-tries',
       'retarget-keep',
+      'retarget-rank',
     ])
       if (args.has(flag) && retargetSteps === undefined)
         throw new UserError(`results: --${flag} needs --retarget N`);
@@ -705,7 +713,12 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
               const r = await retarget(policy, {
                 slot,
                 sources,
-                play: played.episodes,
+                // ranked by perception, the play goes without its end-effector positions
+                play:
+                  retargetRank === 'perception'
+                    ? played.episodes.map(({ effector: _, ...ep }) => ep)
+                    : played.episodes,
+                rank: retargetRank,
                 maps: retargetMaps,
                 toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
                 steps: retargetSteps,

@@ -4,6 +4,8 @@
 // was is picked, and the free slot is fitted to the policy's chunks through that source's slot,
 // mapped onto the robot's actions. The play comes from the simulator (--embodiment) or from play
 // files that carry the end effector's position (--data, as `selfalign collect` writes them).
+// With --rank perception the sources are ranked by the perception loss through each source slot
+// on the play's frames instead of by body, and the play needs no end-effector positions.
 import { basename, resolve } from 'node:path';
 import { readEpisodes } from '@selfalign/data';
 import { retarget } from '@selfalign/harness';
@@ -40,9 +42,15 @@ export const retargetCommand: Command = {
   commands linear in the action away from the clamps (the identification needs play steps off
   them) and a body near a source robot's (docs/results.md 2p: it fails on bodies outside them).
   --embodiment NAME     a preset or src-K: the simulator robot, its play recorded here
-  --data FILES          instead, play files of one robot with the end effector's position per
-                        frame (observation.effector: selfalign collect writes it), reach scenes;
-                        only the play fit (--rounds and --candidates need the robot)
+  --data FILES          instead, play files of one robot, reach scenes, with the end
+                        effector's position per frame (observation.effector: selfalign collect
+                        writes it) unless --rank perception; only the play fit (--rounds and
+                        --candidates need the robot)
+  --rank R              body | perception: how the sources are ranked for the teacher, by
+                        the body's error on the play's end-effector positions, or by the
+                        perception loss (the state from the image) through each source slot on
+                        the play's frames: no end-effector positions (docs/results.md 2r)
+                                                             (default body)
   --play N              random-play episodes                 (default 10)
   --steps N             fitting steps (Adam)                 (default 200)
   --lr LR               (default 1e-3)
@@ -80,6 +88,7 @@ export const retargetCommand: Command = {
     'pick-tries': { type: 'string' },
     'round-steps': { type: 'string' },
     keep: { type: 'string' },
+    rank: { type: 'string' },
     slot: { type: 'string' },
     adapters: { type: 'string' },
     'family-seed': { type: 'string' },
@@ -98,6 +107,7 @@ export const retargetCommand: Command = {
     const pickTries = args.int('pick-tries', 6, 1);
     const roundSteps = args.int('round-steps', 100, 1);
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
+    const rank = args.choice('rank', ['body', 'perception'] as const, 'body');
     const seed = args.int('seed', 0);
     const familySeed = args.int('family-seed', 1);
     const fromFiles = args.has('data');
@@ -112,7 +122,7 @@ export const retargetCommand: Command = {
             `retarget: --${flag} ${flag === 'play' ? 'records play on' : 'runs the policy on'} the robot; with --data there is none (use --embodiment)`,
           );
     const files = fromFiles ? args.list('data').map((f) => resolve(io.cwd, f)) : [];
-    const fileEpisodes = fromFiles ? await playFromFiles(files) : undefined;
+    const fileEpisodes = fromFiles ? await playFromFiles(files, rank === 'body') : undefined;
     // the robot: a simulator embodiment, or the files' joints (what the samples need)
     const e = fromFiles
       ? {
@@ -142,6 +152,7 @@ export const retargetCommand: Command = {
           `retarget: the play files' images are ${fileEpisodes[0]!.imageSize} px, the policy's ${env.imageSize} px`,
         );
       // the play: the files', or the same seeds and controller as practice's --init nearest
+      // (ranked by perception, the recorded play goes without its end-effector positions)
       const playEpisodes =
         fileEpisodes ??
         (
@@ -152,7 +163,7 @@ export const retargetCommand: Command = {
             randomController(seed),
             { record: true, env },
           )
-        ).episodes;
+        ).episodes.map((ep) => (rank === 'body' ? ep : { ...ep, effector: undefined }));
       const r = await retarget(policy, {
         slot,
         sources,
@@ -167,6 +178,7 @@ export const retargetCommand: Command = {
         candidates,
         pickTries,
         keep,
+        rank,
         ...(fromFiles ? {} : { robot: e as Embodiment }),
         seed,
         env,
@@ -189,6 +201,8 @@ export const retargetCommand: Command = {
         source: r.source,
         map: r.map,
         bodies: r.bodies.slice(0, 3),
+        rank,
+        ranking: r.ranking.slice(0, 3),
         ...(candidates > 1 ? { candidates: r.candidates, pickTries } : {}),
         play: playEpisodes.length,
         ...(fromFiles ? { data: files.map((f) => basename(f)) } : {}),
@@ -210,9 +224,9 @@ export const retargetCommand: Command = {
               ? `picked by ${pickTries} tries each: ${r.candidates
                   .map((x) => `${x.name} ${Math.round(100 * x.success)}%`)
                   .join(', ')}`
-              : `the nearest body: ${r.bodies
+              : `the ${rank === 'body' ? 'nearest body' : 'lowest perception loss'}: ${r.ranking
                   .slice(0, 3)
-                  .map((b) => `${b.name} ${b.error.toExponential(1)}`)
+                  .map((b) => `${b.name} ${b.score.toExponential(1)}`)
                   .join(', ')}`
           }), actions mapped by R = ${r.map.map((row) => row.map((x) => x.toFixed(2)).join(' ')).join(' | ')}; action loss ${stats.loss.first.toFixed(4)} -> ${stats.loss.last.toFixed(4)}`,
           `  adapter ${path}`,
@@ -228,18 +242,22 @@ export const retargetCommand: Command = {
 
 /**
  * The play episodes of `files` as recorded episodes (what identification and labelling read):
- * one robot, proprioception of 3 values per joint, and the end effector's position per frame.
+ * one robot, proprioception of 3 values per joint, and (where `effector`) the end effector's
+ * position per frame.
  */
-async function playFromFiles(files: readonly string[]): Promise<Episode[] & { joints: number }> {
+async function playFromFiles(
+  files: readonly string[],
+  effector: boolean,
+): Promise<Episode[] & { joints: number }> {
   const out: Episode[] = [];
   let joints: number | undefined;
   let robot: string | undefined;
   for (const f of files) {
     for await (const ep of readEpisodes(f)) {
       const m = ep.meta;
-      if (m.effectorDim !== 2)
+      if (effector && m.effectorDim !== 2)
         throw new UserError(
-          `retarget: ${f} has no end-effector positions (observation.effector, 2 values per frame); record the play with selfalign collect, which writes them`,
+          `retarget: ${f} has no end-effector positions (observation.effector, 2 values per frame); record the play with selfalign collect, which writes them, or rank the sources with --rank perception`,
         );
       const n = m.actionDim;
       if (m.stateDim !== 3 * n)
@@ -265,7 +283,7 @@ async function playFromFiles(files: readonly string[]): Promise<Episode[] & { jo
         states: ep.states,
         actions: ep.actions,
         objects: ep.objects ?? new Float32Array(0),
-        effector: ep.effector!,
+        ...(effector ? { effector: ep.effector! } : {}),
         success: false,
         finalDistance: Number.NaN,
         stepsToSuccess: -1,
