@@ -8,6 +8,9 @@
 // better half by success so far goes on; ties to the nearer body).
 //   pnpm --filter @selfalign/experiments probe pick-schedule.ts \
 //     ../docs/results/retarget/scan-seed0-a.json,../docs/results/retarget/scan-seed0-b.json [--draws 4000]
+//     [--order SCORES.json[,SCORES2.json] --key plain.perception]
+// With --order the candidates are ordered by teacher-score.ts's score KEY (lowest first) instead
+// of by body (docs/results.md 2r: the perception loss through each source slot).
 import { readFileSync } from 'node:fs';
 import { Rng } from '@selfalign/core';
 import { arg } from './args.js';
@@ -23,12 +26,21 @@ const files = process.argv[2]?.split(',') ?? [];
 if (files.length === 0)
   throw new Error('usage: pick-schedule.ts SCAN.json[,SCAN2.json] [--draws N]');
 const draws = Number(arg('--draws', '4000'));
+const orderFiles = arg('--order', '').split(',').filter(Boolean);
+const key = arg('--key', 'plain.perception');
+const scoreOf = new Map<string, number>();
+for (const f of orderFiles)
+  for (const r of (JSON.parse(readFileSync(f, 'utf8')) as { rows: Record<string, unknown>[] }).rows)
+    if (typeof r[key] === 'number') scoreOf.set(`${r['target']}/${r['source']}`, r[key] as number);
 const byTarget = new Map<string, { error: number; success: number }[]>();
 for (const f of files)
   for (const r of (JSON.parse(readFileSync(f, 'utf8')) as { rows: ScanRow[] }).rows)
     if (r.success !== undefined && r.bodyError !== undefined) {
       const list = byTarget.get(r.target) ?? [];
-      list.push({ error: r.bodyError, success: r.success });
+      const score = orderFiles.length > 0 ? scoreOf.get(`${r.target}/${r.source}`) : r.bodyError;
+      if (score === undefined)
+        throw new Error(`pick-schedule: no ${key} for ${r.target}/${r.source}`);
+      list.push({ error: score, success: r.success });
       byTarget.set(r.target, list);
     }
 for (const list of byTarget.values()) list.sort((a, b) => a.error - b.error);
