@@ -173,6 +173,8 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
     );
   const env = opts.env ? { env: opts.env } : {};
   const rank = opts.rank ?? 'body';
+  // the play's samples (features computed once: the perception rank and the play fit share them)
+  let playRec: Awaited<ReturnType<RetargetOptions['toSamples']>> | undefined;
   const tracked = opts.play.every((ep) => ep.effector !== undefined && ep.effector.length > 0);
   if (rank === 'body' && !tracked)
     throw new Error(
@@ -186,7 +188,12 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
   const ranking =
     rank === 'body'
       ? bodies.map((b) => ({ name: b.name, score: b.error }))
-      : await perceptionRanking(policy, opts, seed);
+      : await perceptionRanking(
+          policy,
+          opts,
+          (playRec = await opts.toSamples([...opts.play])),
+          seed,
+        );
   const byName = new Map(opts.sources.map((s) => [s.name, s]));
   const maps = opts.maps ?? new Map<string, Matrix>();
   const targetMap = identifyActionMap(opts.play);
@@ -235,8 +242,8 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
   }
   const teacher = new Rng(seed * 1_000 + 99);
   // recorded episodes' frames with the teacher's mapped chunks as labels
-  const labelled = async (episodes: readonly Episode[], salt: number) => {
-    const rec = await opts.toSamples([...episodes]);
+  const labelled = async (episodes: readonly Episode[], salt: number, known?: typeof playRec) => {
+    const rec = known ?? (await opts.toSamples([...episodes]));
     const batches = playSplit(
       policy,
       rec.samples,
@@ -259,7 +266,7 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
   let state: AlignState | undefined;
   const losses: number[] = [];
   try {
-    const fromPlay = await labelled(opts.play, 13);
+    const fromPlay = await labelled(opts.play, 13, playRec);
     buffer.push(...fromPlay.batches);
     let frames = fromPlay.frames;
     if ((opts.start ?? 'mean') === 'mean')
@@ -346,9 +353,9 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
 async function perceptionRanking(
   policy: Policy,
   opts: RetargetOptions,
+  rec: Awaited<ReturnType<RetargetOptions['toSamples']>>,
   seed: number,
 ): Promise<{ name: string; score: number }[]> {
-  const rec = await opts.toSamples([...opts.play]);
   const all = playSplit(policy, rec.samples, rec.meta, 16, new Rng(seed + 17), opts.slot, 0).train;
   const batches = all.slice(0, opts.rankBatches ?? 8);
   try {

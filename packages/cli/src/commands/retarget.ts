@@ -163,7 +163,11 @@ export const retargetCommand: Command = {
             randomController(seed),
             { record: true, env },
           )
-        ).episodes.map((ep) => (rank === 'body' ? ep : { ...ep, effector: undefined }));
+        ).episodes.map((ep) => {
+          if (rank === 'body') return ep;
+          const { effector: _, ...bare } = ep;
+          return bare;
+        });
       const r = await retarget(policy, {
         slot,
         sources,
