@@ -26,13 +26,13 @@ import {
   identifyActionMap,
   kinematicError,
   type Matrix,
-  randomController,
   retargetedController,
   retargetMap,
   runEpisodes,
   seedRange,
 } from '@selfalign/sim';
 import { arg } from './args.js';
+import { playRecorder, playSeeds, sourceActionMaps } from './play.js';
 
 const targets = arg('--targets', 'src-34,combo').split(',');
 const play = Number(arg('--play', '10'));
@@ -48,8 +48,7 @@ const slotOf = (info['slots'] ?? {}) as Record<string, number>;
 const slot = firstFreeSlot(policy, Object.values(slotOf))!;
 const env = { imageSize: policy.config.vision.imageSize };
 const extractor = await featureExtractor('default', process.cwd(), policy.config.featureDim);
-const record = async (e: Embodiment, seeds: number[]) =>
-  (await runEpisodes(e, 'reach', seeds, randomController(s), { record: true, env })).episodes;
+const record = playRecorder(env.imageSize, s);
 const evalSeeds = seedRange(episodes, 700_000 + 10_000 * s);
 const run = (e: Embodiment, k: number, map?: Matrix) => {
   const inner = policyController(policy, { slot: k, rng: new Rng(710_000 + 10_000 * s) });
@@ -60,17 +59,15 @@ const run = (e: Embodiment, k: number, map?: Matrix) => {
 };
 
 const sources = Object.keys(slotOf);
-const maps = new Map<string, Matrix>();
+const maps = await sourceActionMaps(sources, record);
 const ownSuccess = new Map<string, number>();
-for (const name of sources) {
-  const e = embodimentByName(name, 1);
-  maps.set(name, identifyActionMap(await record(e, seedRange(10, 900_000))));
-  if (own) ownSuccess.set(name, (await run(e, slotOf[name]!)).successRate);
-}
+if (own)
+  for (const name of sources)
+    ownSuccess.set(name, (await run(embodimentByName(name, 1), slotOf[name]!)).successRate);
 const out: Record<string, unknown>[] = [];
 for (const t of targets) {
   const e = embodimentByName(t, 1);
-  const playEps = await record(e, seedRange(play, 1_000_000 * (s + 1) + 10_000 * play));
+  const playEps = await record(e, playSeeds(play, s));
   const Bt = identifyActionMap(playEps);
   const rows = [];
   const chunks: Float32Array[] = [];

@@ -18,17 +18,10 @@ import { embodimentByName, episodesAsSamples, featureExtractor } from '@selfalig
 import { initBackend, Rng, tf } from '@selfalign/core';
 import { disposeBatch, type TrainBatch } from '@selfalign/experts';
 import { copySlot, firstFreeSlot, playSplit } from '@selfalign/harness';
-import {
-  type Embodiment,
-  identifyActionMap,
-  invertMatrix,
-  type Matrix,
-  randomController,
-  retargetMap,
-  runEpisodes,
-  seedRange,
-} from '@selfalign/sim';
+import { identifyActionMap, invertMatrix, type Matrix, retargetMap } from '@selfalign/sim';
 import { arg } from './args.js';
+import { playRecorder, playSeeds, sourceActionMaps } from './play.js';
+import { spearman } from './rank.js';
 
 const targets = arg('--targets', 'sign').split(',');
 const play = Number(arg('--play', '10'));
@@ -52,15 +45,9 @@ const slotOf = (info['slots'] ?? {}) as Record<string, number>;
 const slot = firstFreeSlot(policy, Object.values(slotOf))!;
 const env = { imageSize: policy.config.vision.imageSize };
 const extractor = await featureExtractor('default', process.cwd(), policy.config.featureDim);
-const record = async (e: Embodiment, seeds: number[]) =>
-  (await runEpisodes(e, 'reach', seeds, randomController(s), { record: true, env })).episodes;
+const record = playRecorder(env.imageSize, s);
 const sources = Object.keys(slotOf);
-const maps = new Map<string, Matrix>();
-for (const name of sources)
-  maps.set(
-    name,
-    identifyActionMap(await record(embodimentByName(name, 1), seedRange(10, 900_000))),
-  );
+const maps = await sourceActionMaps(sources, record);
 
 /** A copy of `b` whose action chunks are multiplied by M (a_s = M a_t for each action). */
 const mapActions = (b: TrainBatch, M: Matrix): TrainBatch =>
@@ -71,29 +58,6 @@ const mapActions = (b: TrainBatch, M: Matrix): TrainBatch =>
     return out as unknown as tf.TensorContainer;
   }) as unknown as TrainBatch;
 
-const spearman = (x: number[], y: number[]): number => {
-  const rank = (v: number[]) => {
-    const idx = v.map((_, i) => i).sort((a, b) => v[a]! - v[b]!);
-    const r = new Array<number>(v.length);
-    idx.forEach((i, k) => {
-      r[i] = k;
-    });
-    return r;
-  };
-  const rx = rank(x);
-  const ry = rank(y);
-  const m = (x.length - 1) / 2;
-  let num = 0;
-  let dx = 0;
-  let dy = 0;
-  for (let i = 0; i < x.length; i++) {
-    num += (rx[i]! - m) * (ry[i]! - m);
-    dx += (rx[i]! - m) ** 2;
-    dy += (ry[i]! - m) ** 2;
-  }
-  return num / Math.sqrt(dx * dy);
-};
-
 const rows: Record<string, unknown>[] = [];
 const summary: Record<
   string,
@@ -102,7 +66,7 @@ const summary: Record<
 for (const t of targets) {
   const started = Date.now();
   const e = embodimentByName(t, 1);
-  const playEps = await record(e, seedRange(play, 1_000_000 * (s + 1) + 10_000 * play));
+  const playEps = await record(e, playSeeds(play, s));
   const Bt = identifyActionMap(playEps);
   const rec = await episodesAsSamples(e, playEps, 'play', extractor, policy.config);
   const all = playSplit(policy, rec.samples, rec.meta, 16, new Rng(s + 13), slot, 0).train;

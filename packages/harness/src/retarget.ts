@@ -13,8 +13,8 @@
 // `rounds`, DAgger follows: the slot tries reach episodes on the robot, the teacher labels the
 // frames the tries visited, and the slot is fitted on all labels so far (the play's frames are
 // not where the slot's own tries go; its tries' frames are). With `candidates` > 1 the teacher
-// is picked by tries instead of by body alone: each of the sources with the `candidates` nearest
-// bodies, retargeted, tries `pickTries` reach episodes on the robot, and the one that reaches
+// is picked by tries instead of by the ranking alone: each of the first `candidates` sources of
+// the ranking, retargeted, tries `pickTries` reach episodes on the robot, and the one that reaches
 // most often (then nearest on average) teaches. The body is a weak guide to which source slot
 // acts right through the map (docs/results.md 2q: on `src-34` the nearest body's teacher reaches
 // 20%, the fifth nearest's 85%). With `rank: 'perception'` the sources are ranked without the
@@ -72,9 +72,10 @@ export interface RetargetOptions {
   lr?: number;
   batchSize?: number;
   /**
-   * Teacher candidates (default 1: the source with the nearest body teaches). With k > 1 the
-   * sources with the k nearest bodies each try `pickTries` reach episodes on `robot` through
-   * the map, and the one that reaches most often teaches (ties: the nearer mean final distance).
+   * Teacher candidates (default 1: the first source of the ranking teaches). With k > 1 the
+   * first k sources of the ranking (`rank`) each try `pickTries` reach episodes on `robot`
+   * through the map, and the one that reaches most often teaches (ties: the nearer mean final
+   * distance).
    */
   candidates?: number;
   /** Reach tries per candidate (default 6; seeds firstSeed + 500, ...). */
@@ -139,7 +140,7 @@ export interface RetargetResult {
   bodies: { name: string; error: number }[];
   /** The sources in the order the pick used, with the score that ordered them (lowest first). */
   ranking: { name: string; score: number }[];
-  /** The candidates' tries when `candidates` > 1, in body order: success rate, mean final distance. */
+  /** The candidates' tries when `candidates` > 1, in ranking order: success rate, mean final distance. */
   candidates: { name: string; success: number; distance: number }[];
   /** The action loss per fitting step, every round's in order. */
   losses: number[];

@@ -62,9 +62,9 @@ export const retargetCommand: Command = {
   --round-steps N       fitting steps per round              (default 100)
   --keep K              last | best: with rounds, keep the fit whose own tries reached most
                         often (--tries more episodes measure the last)  (default last)
-  --candidates K        pick the teacher among the K nearest bodies by tries: each,
-                        retargeted, tries --pick-tries reach episodes on the robot and the
-                        one that reaches most often teaches       (default 1: nearest body)
+  --candidates K        pick the teacher among the first K sources of --rank by tries:
+                        each, retargeted, tries --pick-tries reach episodes on the robot and
+                        the one that reaches most often teaches  (default 1: the first)
   --pick-tries M        reach tries per candidate             (default 6)
   --start S             mean | source: the fit's start, the mean of the source slots or the
                         picked source's slot                 (default mean)
