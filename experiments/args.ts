@@ -1,3 +1,13 @@
+import { readFileSync } from 'node:fs';
 // The diagnostic scripts' flags: `--name value`, else the fallback.
 export const arg = (name: string, fallback: string): string =>
   process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1]! : fallback;
+
+/** The rows of the raw JSON files (`{ rows: [...] }`) that a flag names, comma-separated. */
+export const rowsOf = (files: string): Record<string, unknown>[] =>
+  files
+    .split(',')
+    .filter(Boolean)
+    .flatMap(
+      (f) => (JSON.parse(readFileSync(f, 'utf8')) as { rows: Record<string, unknown>[] }).rows,
+    );

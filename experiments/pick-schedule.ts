@@ -11,9 +11,8 @@
 //     [--order SCORES.json[,SCORES2.json] --key plain.perception]
 // With --order the candidates are ordered by teacher-score.ts's score KEY (lowest first) instead
 // of by body (docs/results.md 2r: the perception loss through each source slot).
-import { readFileSync } from 'node:fs';
 import { Rng } from '@selfalign/core';
-import { arg } from './args.js';
+import { arg, rowsOf } from './args.js';
 
 interface ScanRow {
   target: string;
@@ -29,20 +28,18 @@ const draws = Number(arg('--draws', '4000'));
 const orderFiles = arg('--order', '').split(',').filter(Boolean);
 const key = arg('--key', 'plain.perception');
 const scoreOf = new Map<string, number>();
-for (const f of orderFiles)
-  for (const r of (JSON.parse(readFileSync(f, 'utf8')) as { rows: Record<string, unknown>[] }).rows)
-    if (typeof r[key] === 'number') scoreOf.set(`${r['target']}/${r['source']}`, r[key] as number);
+for (const r of rowsOf(orderFiles.join(',')))
+  if (typeof r[key] === 'number') scoreOf.set(`${r['target']}/${r['source']}`, r[key] as number);
 const byTarget = new Map<string, { error: number; success: number }[]>();
-for (const f of files)
-  for (const r of (JSON.parse(readFileSync(f, 'utf8')) as { rows: ScanRow[] }).rows)
-    if (r.success !== undefined && r.bodyError !== undefined) {
-      const list = byTarget.get(r.target) ?? [];
-      const score = orderFiles.length > 0 ? scoreOf.get(`${r.target}/${r.source}`) : r.bodyError;
-      if (score === undefined)
-        throw new Error(`pick-schedule: no ${key} for ${r.target}/${r.source}`);
-      list.push({ error: score, success: r.success });
-      byTarget.set(r.target, list);
-    }
+for (const r of rowsOf(files.join(',')) as unknown as ScanRow[])
+  if (r.success !== undefined && r.bodyError !== undefined) {
+    const list = byTarget.get(r.target) ?? [];
+    const score = orderFiles.length > 0 ? scoreOf.get(`${r.target}/${r.source}`) : r.bodyError;
+    if (score === undefined)
+      throw new Error(`pick-schedule: no ${key} for ${r.target}/${r.source}`);
+    list.push({ error: score, success: r.success });
+    byTarget.set(r.target, list);
+  }
 for (const list of byTarget.values()) list.sort((a, b) => a.error - b.error);
 
 const rng = new Rng(1);

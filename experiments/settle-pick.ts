@@ -10,11 +10,11 @@
 // by success. Nothing in the scores reads the end effector or the target.
 //   pnpm --filter @selfalign/experiments probe settle-pick.ts CKPT --targets sign,perm
 //     --scan S1.json,S2.json --score P1.json,P2.json [--tries 6] [--last 8] [--seed 0] [--raw out.json]
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { loadCheckpoint } from '@selfalign/align';
 import { embodimentByName } from '@selfalign/cli/shared';
 import { initBackend, Rng } from '@selfalign/core';
-import { firstFreeSlot, policyController } from '@selfalign/harness';
+import { policyController } from '@selfalign/harness';
 import {
   identifyActionMap,
   retargetedController,
@@ -22,7 +22,7 @@ import {
   runEpisodes,
   seedRange,
 } from '@selfalign/sim';
-import { arg } from './args.js';
+import { arg, rowsOf } from './args.js';
 import { playRecorder, playSeeds, sourceActionMaps } from './play.js';
 import { spearman } from './rank.js';
 
@@ -32,13 +32,6 @@ const tries = Number(arg('--tries', '6'));
 const last = Number(arg('--last', '8'));
 const s = Number(arg('--seed', '0'));
 const raw = arg('--raw', '');
-const rowsOf = (files: string) =>
-  files
-    .split(',')
-    .filter(Boolean)
-    .flatMap(
-      (f) => (JSON.parse(readFileSync(f, 'utf8')) as { rows: Record<string, unknown>[] }).rows,
-    );
 const scan = new Map(
   rowsOf(arg('--scan', ''))
     .filter((r) => r['success'] !== undefined)
@@ -54,7 +47,6 @@ const perception = new Map(
 await initBackend('wasm');
 const { policy, info } = await loadCheckpoint(process.argv[2]!);
 const slotOf = (info['slots'] ?? {}) as Record<string, number>;
-firstFreeSlot(policy, Object.values(slotOf));
 const env = { imageSize: policy.config.vision.imageSize };
 const record = playRecorder(env.imageSize, s);
 const sources = Object.keys(slotOf);

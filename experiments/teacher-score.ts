@@ -12,14 +12,14 @@
 //   pnpm --filter @selfalign/experiments probe teacher-score.ts CKPT --targets sign,perm
 //     --scan ../docs/results/retarget/scan-seed0-a.json,../docs/results/retarget/scan-seed0-b.json
 //     [--play 10] [--seed 0] [--batches 0 (all)] [--flow-time T] [--raw out.json]
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { evaluateLosses, loadCheckpoint } from '@selfalign/align';
 import { embodimentByName, episodesAsSamples, featureExtractor } from '@selfalign/cli/shared';
 import { initBackend, Rng, tf } from '@selfalign/core';
 import { disposeBatch, type TrainBatch } from '@selfalign/experts';
 import { copySlot, firstFreeSlot, playSplit } from '@selfalign/harness';
 import { identifyActionMap, invertMatrix, type Matrix, retargetMap } from '@selfalign/sim';
-import { arg } from './args.js';
+import { arg, rowsOf } from './args.js';
 import { playRecorder, playSeeds, sourceActionMaps } from './play.js';
 import { spearman } from './rank.js';
 
@@ -29,15 +29,11 @@ const s = Number(arg('--seed', '0'));
 const nBatches = Number(arg('--batches', '0'));
 const flowTime = process.argv.includes('--flow-time') ? Number(arg('--flow-time', '1')) : undefined;
 const raw = arg('--raw', '');
-const scanFiles = arg('--scan', '').split(',').filter(Boolean);
 
 type ScanRow = { target: string; source: string; success: number; bodyError: number };
-const scan: ScanRow[] = scanFiles.flatMap(
-  (f) =>
-    (JSON.parse(readFileSync(f, 'utf8')) as { rows: Partial<ScanRow>[] }).rows.filter(
-      (r) => r.success !== undefined && r.source !== undefined,
-    ) as ScanRow[],
-);
+const scan = rowsOf(arg('--scan', '')).filter(
+  (r) => r['success'] !== undefined && r['source'] !== undefined,
+) as ScanRow[];
 
 await initBackend('wasm');
 const { policy, info } = await loadCheckpoint(process.argv[2]!);
