@@ -8,9 +8,12 @@
 // better half by success so far goes on; ties to the nearer body).
 //   pnpm --filter @selfalign/experiments probe pick-schedule.ts \
 //     ../docs/results/retarget/scan-seed0-a.json,../docs/results/retarget/scan-seed0-b.json [--draws 4000]
-//     [--order SCORES.json[,SCORES2.json] --key plain.perception]
+//     [--order SCORES.json[,SCORES2.json] --key plain.perception] [--tried RAW.json[,RAW2.json]]
 // With --order the candidates are ordered by teacher-score.ts's score KEY (lowest first) instead
-// of by body (docs/results.md 2r: the perception loss through each source slot).
+// of by body (docs/results.md 2r: the perception loss through each source slot). With --tried
+// the candidates are those a `results --retarget-candidates` run tried, per target and seed (its
+// raw rows' `candidates`, in their order), and each target is worth the mean over its seeds
+// (docs/results.md 2s).
 import { Rng } from '@selfalign/core';
 import { arg, rowsOf } from './args.js';
 
@@ -41,6 +44,27 @@ for (const r of rowsOf(files.join(',')) as unknown as ScanRow[])
     byTarget.set(r.target, list);
   }
 for (const list of byTarget.values()) list.sort((a, b) => a.error - b.error);
+/** Per target, the candidate lists to pick from (their true success rates, in try order). */
+const lists = new Map<string, number[][]>();
+const triedFiles = arg('--tried', '');
+if (triedFiles) {
+  const rate = new Map(
+    (rowsOf(files.join(',')) as unknown as ScanRow[])
+      .filter((r) => r.success !== undefined)
+      .map((r) => [`${r.target}/${r.source}`, r.success!]),
+  );
+  for (const r of rowsOf(triedFiles)) {
+    const names = (r['candidates'] as { name: string }[] | undefined)?.map((c) => c.name);
+    if (!names) continue;
+    const t = r['target'] as string;
+    const rates = names.map((n) => {
+      const x = rate.get(`${t}/${n}`);
+      if (x === undefined) throw new Error(`pick-schedule: no scan rate for ${t}/${n}`);
+      return x;
+    });
+    lists.set(t, [...(lists.get(t) ?? []), rates]);
+  }
+} else for (const [t, list] of byTarget) lists.set(t, [list.map((c) => c.success)]);
 
 const rng = new Rng(1);
 const tries = (p: number, n: number) => {
@@ -85,24 +109,34 @@ const schedules: [string, Schedule, number, number][] = [
   ['even, 5 x 8', even, 5, 40],
   ['halving, 16, 40 tries', halving, 16, 40],
   ['halving, 32, 40 tries', halving, 32, 40],
+  ['even, 8 x 6', even, 8, 48],
+  ['even, 5 x 12', even, 5, 60],
+  ['even, 5 x 24', even, 5, 120],
 ];
-const targets = [...byTarget.keys()];
+const targets = [...lists.keys()];
+const meanOf = (v: readonly number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 console.log(`| schedule | ${targets.join(' | ')} | mean | targets >= 80% |`);
 console.log(`|---|${targets.map(() => '---|').join('')}---|---|`);
-for (const [name, pick, k, budget] of schedules) {
-  const worth = targets.map((t) => {
-    const rates = byTarget.get(t)!.map((c) => c.success);
-    let sum = 0;
-    for (let d = 0; d < draws; d++) sum += rates[pick(rates, Math.min(k, rates.length), budget)]!;
-    return sum / draws;
-  });
-  const mean = worth.reduce((a, b) => a + b, 0) / worth.length;
+const fewest = Math.min(...[...lists.values()].flat().map((rates) => rates.length));
+// a schedule over more candidates than were tried says nothing about those tried
+for (const [name, pick, k, budget] of schedules.filter(([, , k]) => !triedFiles || k <= fewest)) {
+  const worth = targets.map((t) =>
+    meanOf(
+      lists.get(t)!.map((rates) => {
+        let sum = 0;
+        for (let d = 0; d < draws; d++)
+          sum += rates[pick(rates, Math.min(k, rates.length), budget)]!;
+        return sum / draws;
+      }),
+    ),
+  );
+  const mean = meanOf(worth);
   console.log(
     `| ${name} | ${worth.map(pct).join(' | ')} | ${pct(mean)} | ${worth.filter((w) => w >= 0.8).length} |`,
   );
 }
-const best = targets.map((t) => Math.max(...byTarget.get(t)!.map((c) => c.success)));
+const best = targets.map((t) => meanOf(lists.get(t)!.map((rates) => Math.max(...rates))));
 console.log(
-  `| best of all sources | ${best.map(pct).join(' | ')} | ${pct(best.reduce((a, b) => a + b, 0) / best.length)} | |`,
+  `| best of ${triedFiles ? 'the candidates tried' : 'all sources'} | ${best.map(pct).join(' | ')} | ${pct(meanOf(best))} | |`,
 );
