@@ -7,15 +7,20 @@
 // robot itself measures: the joint speed and the command size over the tries' last steps. The
 // scores are ranked against 2q's teacher scan (20 episodes per teacher) and against the tries'
 // own success, and the pick among the 5 lowest perception losses (2r) is compared with 2q's pick
-// by success. Nothing in the scores reads the end effector or the target.
+// by success. Nothing in the scores reads the end effector or the target. With `--judge FILE`
+// (2t) the tries are also scored by a camera judge (`selfalign judge`, trained on the source
+// robots' random play): the judged effector-to-target distance over the last steps, and
+// the share of tries judged within the reach tolerance at some step.
 //   pnpm --filter @selfalign/experiments probe settle-pick.ts CKPT --targets sign,perm
 //     --scan S1.json,S2.json --score P1.json,P2.json [--tries 6] [--last 8] [--seed 0] [--raw out.json]
-import { writeFileSync } from 'node:fs';
+//     [--judge judge.safetensors]
+import { readFileSync, writeFileSync } from 'node:fs';
 import { loadCheckpoint } from '@selfalign/align';
 import { embodimentByName } from '@selfalign/cli/shared';
 import { initBackend, Rng } from '@selfalign/core';
-import { policyController } from '@selfalign/harness';
+import { EffectorJudge, policyController } from '@selfalign/harness';
 import {
+  GEOMETRY,
   identifyActionMap,
   retargetedController,
   retargetMap,
@@ -23,6 +28,7 @@ import {
   seedRange,
 } from '@selfalign/sim';
 import { arg, rowsOf } from './args.js';
+
 import { playRecorder, playSeeds, sourceActionMaps } from './play.js';
 import { spearman } from './rank.js';
 
@@ -51,6 +57,25 @@ const env = { imageSize: policy.config.vision.imageSize };
 const record = playRecorder(env.imageSize, s);
 const sources = Object.keys(slotOf);
 const maps = await sourceActionMaps(sources, record);
+const judgeFile = arg('--judge', '');
+const judge = judgeFile
+  ? EffectorJudge.decode(policy, readFileSync(judgeFile), judgeFile)
+  : undefined;
+
+/** The camera judge's mean distance over the tries' last `last` frames, and the share judged reached. */
+const judged = (eps: Awaited<ReturnType<typeof record>>) => {
+  if (!judge) return { judged: Number.NaN, judgedReached: Number.NaN };
+  let mean = 0;
+  let reached = 0;
+  for (const ep of eps) {
+    const d = judge.distances(ep.frames, ep.length);
+    const tail = d.slice(-last);
+    mean += tail.reduce((s, v) => s + v, 0) / tail.length / eps.length;
+    // as retarget --judge reads a try: reached when some frame is judged within reach
+    if (d.some((v) => v < GEOMETRY.reachTolerance)) reached += 1 / eps.length;
+  }
+  return { judged: mean, judgedReached: reached };
+};
 
 /** Mean over episodes of the mean over their last `last` steps of |qdot| and |a| (per joint). */
 const settle = (eps: Awaited<ReturnType<typeof record>>, n: number) => {
@@ -74,6 +99,8 @@ type Row = {
   reached: number;
   qd: number;
   a: number;
+  judged: number;
+  judgedReached: number;
 };
 const rows: Row[] = [];
 const summary: Record<string, Record<string, number | string>> = {};
@@ -102,6 +129,7 @@ for (const t of targets) {
       reached: r.episodes.filter((ep) => ep.stepsToSuccess >= 0).length / tries,
       qd,
       a,
+      ...judged(r.episodes),
     };
     mine.push(row);
     rows.push(row);
@@ -122,6 +150,12 @@ for (const t of targets) {
     ['qd', (r: Row) => r.qd],
     ['a', (r: Row) => r.a],
     ['tries', (r: Row) => -r.reached - 1e-3 * r.success],
+    ...(judge
+      ? ([
+          ['judge', (r: Row) => r.judged],
+          ['judgeReached', (r: Row) => -r.judgedReached + 1e-3 * r.judged],
+        ] as const)
+      : []),
   ] as const) {
     out[`rho.${key}`] = spearman(
       mine.map(k),
@@ -149,6 +183,9 @@ for (const k of [
   'rho.tries',
   'rho.qd',
   'rho.a',
+  ...(judge
+    ? ['pickSuccess.judge', 'pickSuccess.judgeReached', 'rho.judge', 'rho.judgeReached']
+    : []),
 ])
   console.log(`mean ${k.padEnd(20)} ${mean(k).toFixed(3)}`);
 if (raw)

@@ -13,6 +13,7 @@ import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { features } from './commands/features.js';
 import { inspect } from './commands/inspect.js';
+import { judgeCommand } from './commands/judge.js';
 import { practiceCommand } from './commands/practice.js';
 import { pretrainCommand } from './commands/pretrain.js';
 import { results } from './commands/results.js';
@@ -27,6 +28,7 @@ export const COMMANDS: readonly Command[] = [
   alignCommand,
   practiceCommand,
   retargetCommand,
+  judgeCommand,
   evalCommand,
   exportCommand,
   sample,

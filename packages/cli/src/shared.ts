@@ -10,6 +10,7 @@ import {
   type WeightsChoice,
 } from '@selfalign/align';
 import type { Rng } from '@selfalign/core';
+import { readCheckpointBytes } from '@selfalign/core/node';
 import {
   type DatasetMeta,
   defaultEncoderModel,
@@ -28,7 +29,7 @@ import {
   type PolicyConfig,
   type TrainBatch,
 } from '@selfalign/experts';
-import { episodeData, firstFreeSlot, framesMeta } from '@selfalign/harness';
+import { EffectorJudge, episodeData, firstFreeSlot, framesMeta } from '@selfalign/harness';
 import {
   type Controller,
   type Embodiment,
@@ -374,4 +375,23 @@ export function checkTaskWeights(
       );
     delete weights[task];
   }
+}
+
+/**
+ * A camera judge file (selfalign judge) for `policy`: a missing or corrupt file is a
+ * CheckpointError naming it, a judge trained for another checkpoint a user error.
+ */
+export async function loadJudge(
+  command: string,
+  path: string,
+  policy: Policy,
+): Promise<EffectorJudge> {
+  const judge = EffectorJudge.decode(policy, await readCheckpointBytes(path), path);
+  if (judge.metadata['fingerprint'] !== policy.fingerprint) {
+    judge.dispose();
+    throw new UserError(
+      `${command}: ${path} is the judge of checkpoint ${judge.metadata['fingerprint'] ?? '(unknown)'}, this checkpoint is ${policy.fingerprint}; train one with selfalign judge --checkpoint`,
+    );
+  }
+  return judge;
 }

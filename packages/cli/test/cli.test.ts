@@ -41,6 +41,7 @@ describe('usage', () => {
       'align',
       'practice',
       'retarget',
+      'judge',
       'eval',
       'sample',
       'adapters',
@@ -1164,6 +1165,49 @@ describe('the pipeline on tiny configs', () => {
     oneLineError(
       await cli(...base, '--embodiment', 'perm', '--play', '1'),
       /retarget: identifyActionMap: only \d+ play steps off the clamps and limits \(need 24\); record more play \(--play\)/,
+    );
+  });
+
+  it("judge trains a checkpoint's camera judge; retarget --judge picks the teacher by it", async () => {
+    const jg = await cli(
+      ...['judge', '--checkpoint', 'ckpt.safetensors', '--out', 'judge.safetensors'],
+      ...['--episodes', '1', '--steps', '4', '--batch', '8', '--json'],
+    );
+    expect(jg.code, jg.err.join('\n')).toBe(0);
+    const j = jg.json();
+    expect(j).toMatchObject({ sources: 2, episodes: 1, steps: 4, batch: 8 });
+    expect(j.frames).toBeGreaterThan(2);
+    expect(Number.isFinite(j.rms) && Number.isFinite(j.heldOutRms)).toBe(true);
+    const rt = await cli(
+      ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+      ...['--adapter', 'perm-judged', '--play', '6', '--steps', '1', '--json'],
+      ...['--candidates', '2', '--pick-tries', '1', '--judge', 'judge.safetensors'],
+    );
+    expect(rt.code, rt.err.join('\n')).toBe(0);
+    const r = rt.json();
+    expect(r.pickBy).toBe('judge');
+    const tried = r.candidates as { name: string; success: number; distance: number }[];
+    expect(tried).toHaveLength(2);
+    expect(r.source).toBe(
+      [...tried].sort((a, b) => b.success - a.success || a.distance - b.distance)[0]!.name,
+    );
+    const base = ['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'];
+    oneLineError(
+      await cli(...base, '--adapter', 'x', '--judge', 'judge.safetensors'),
+      /retarget: --judge scores the candidates' tries; pass --candidates K > 1/,
+    );
+    oneLineError(
+      await cli(...base, '--adapter', 'x', '--candidates', '2', '--judge', 'nope.safetensors'),
+      /nope\.safetensors: file not found/,
+    );
+    // the policy's own weights are not a judge
+    oneLineError(
+      await cli(...base, '--adapter', 'x', '--candidates', '2', '--judge', 'ckpt.safetensors'),
+      /ckpt\.safetensors: not a judge file/,
+    );
+    oneLineError(
+      await cli('judge', '--checkpoint', 'ckpt.safetensors', '--out', 'ckpt.safetensors'),
+      /judge: .*ckpt\.safetensors/,
     );
   });
 

@@ -65,6 +65,24 @@ describe('keypointPositions', () => {
     }
     images.dispose();
   });
+
+  it('returns the final patch tokens on request, the soft-argmax input, without changing the rest', () => {
+    const images = tf.randomUniform([2, 1, 16, 16, 3], 0, 255, 'int32');
+    const c = { ...tiny.vision, keypoints: 3 };
+    const tree = new ParamTree();
+    addVisionParams(tree, c, 32, new Rng(2));
+    const plain = encodeImages(tree, c, images);
+    expect(plain.patches).toBeUndefined();
+    const live = tf.memory().numTensors;
+    const enc = encodeImages(tree, c, images, { patches: true });
+    expect(tf.memory().numTensors - live).toBe(3); // tokens, keypoints, patches: nothing else kept
+    expect(enc.patches!.shape).toEqual([2, 4, c.width]);
+    expect([...enc.tokens.dataSync()]).toEqual([...plain.tokens.dataSync()]);
+    const uv = keypointPositions(tree, c, enc.patches!);
+    expect(uv.reshape([2, 1, 3, 2]).arraySync()).toEqual(enc.keypoints!.arraySync());
+    tf.dispose([...Object.values(plain), ...Object.values(enc), uv, images]);
+    tree.dispose();
+  });
 });
 
 describe('keypoints in the state token', () => {

@@ -98,6 +98,8 @@ export interface ImageEncoding {
   tokens: tf.Tensor;
   /** [B, C, K, 2] keypoint positions (u, v) in [-1, 1], when the config has keypoints */
   keypoints?: tf.Tensor;
+  /** [B*C, Np, W] the final patch tokens (after ln_post, before the projection), on request */
+  patches?: tf.Tensor;
 }
 
 /**
@@ -111,8 +113,16 @@ export function embedImages(tree: ParamTree, c: VisionConfig, images: tf.Tensor)
   });
 }
 
-/** The vision tower's tokens and, with `keypoints`, the keypoint positions they were made from. */
-export function encodeImages(tree: ParamTree, c: VisionConfig, images: tf.Tensor): ImageEncoding {
+/**
+ * The vision tower's tokens and, with `keypoints`, the keypoint positions they were made from;
+ * with `opts.patches`, also the final patch tokens (for heads trained on a frozen tower).
+ */
+export function encodeImages(
+  tree: ParamTree,
+  c: VisionConfig,
+  images: tf.Tensor,
+  opts: { patches?: boolean } = {},
+): ImageEncoding {
   return tf.tidy(() => {
     const [b, cams, side] = images.shape as [number, number, number, number, number];
     const g = side / c.patch;
@@ -144,13 +154,19 @@ export function encodeImages(tree: ParamTree, c: VisionConfig, images: tf.Tensor
     const xn = layerNorm(x, P('ln_post/gamma'), P('ln_post/beta'));
     let out = linear(xn, P('proj/w'), P('proj/b'));
     const k = c.keypoints ?? 0;
-    if (k === 0) return { tokens: tf.reshape(out, [b, cams * np, out.shape[2]!]) };
+    const kept = opts.patches ? { patches: xn } : {};
+    if (k === 0)
+      return {
+        tokens: tf.reshape(out, [b, cams * np, out.shape[2]!]),
+        ...kept,
+      } as unknown as tf.TensorContainer;
     const uv = keypointPositions(tree, c, xn); // [B*C, K, 2]
     const kp = tf.add(linear(uv, P('keypoints/pos')), P('keypoints/embed'));
     out = tf.concat([out, kp], 1);
     return {
       tokens: tf.reshape(out, [b, cams * (np + k), out.shape[2]!]),
       keypoints: tf.reshape(uv, [b, cams, k, 2]),
+      ...kept,
     } as unknown as tf.TensorContainer;
   }) as unknown as ImageEncoding;
 }

@@ -1,6 +1,13 @@
 // @selfalign/harness: the glue between the simulator, the policy and the data, shared by the
 // CLI and the browser playground (browser-safe: no file system, no onnxruntime).
 export { episodeData, framesMeta, robotDims } from './frames.js';
+export {
+  type CameraJudge,
+  EffectorJudge,
+  type JudgedEpisode,
+  type JudgeTrainOptions,
+  judgeEpisode,
+} from './judge.js';
 export { type PlaySplit, playSplit } from './play-split.js';
 export { type PolicyControllerOptions, policyController } from './policy-controller.js';
 export {

@@ -200,6 +200,43 @@ describe('retarget', () => {
     policy.dispose();
   });
 
+  it('with a camera judge, the tries run full length and the judge, not the simulator, picks', async () => {
+    const policy = createPolicy(tiny, 0);
+    const sources = threeSources();
+    const play = await recordPlay();
+    const opts = {
+      slot: 3,
+      sources,
+      play,
+      toSamples,
+      steps: 1,
+      env,
+      candidates: 3,
+      pickTries: 2,
+      robot: target,
+    };
+    const plain = await retarget(policy, opts);
+    // a judge that sees the last candidate tried within reach in every frame, the others far
+    const seen: number[] = [];
+    let call = 0;
+    const judge = {
+      distances: (_frames: Uint8Array, n: number) => {
+        seen.push(n);
+        const last = call++ >= 2 * 2; // two tries per candidate, the third candidate's
+        return Array.from({ length: n }, (_, t) => (last ? 0.01 : 0.5 + t));
+      },
+    };
+    const r = await retarget(policy, { ...opts, judge });
+    expect(seen).toHaveLength(6);
+    expect(new Set(seen)).toEqual(new Set([40])); // no stop at success
+    expect(r.candidates.map((c) => c.name)).toEqual(plain.candidates.map((c) => c.name));
+    expect(r.candidates.map((c) => c.success)).toEqual([0, 0, 1]);
+    expect(r.candidates[0]!.distance).toBeCloseTo(0.5 + 39, 6);
+    expect(r.candidates[2]!.distance).toBeCloseTo(0.01, 6);
+    expect(r.source).toBe(r.candidates[2]!.name);
+    policy.dispose();
+  });
+
   it('ranks the sources by perception when the play has no end-effector positions', async () => {
     const policy = createPolicy(tiny, 0);
     copySlot(policy, 0, 1); // two sources with one slot's weights

@@ -30,6 +30,7 @@ import {
   type Embodiment,
   type EnvConfig,
   type Episode,
+  GEOMETRY,
   identifyActionMap,
   kinematicError,
   type Matrix,
@@ -39,6 +40,7 @@ import {
   runEpisodes,
   seedRange,
 } from '@selfalign/sim';
+import { type CameraJudge, judgeEpisode } from './judge.js';
 import { keepBestFit } from './keep-best.js';
 import { playSplit } from './play-split.js';
 import { policyController } from './policy-controller.js';
@@ -80,6 +82,13 @@ export interface RetargetOptions {
   candidates?: number;
   /** Reach tries per candidate (default 6; seeds firstSeed + 500, ...). */
   pickTries?: number;
+  /**
+   * Score the candidates' tries by a camera judge instead of the simulator (default: the
+   * simulator's success and final distance): each try runs its full length (no stop at success,
+   * which would tell), a try reached when some frame is judged within the reach tolerance, and
+   * the distance is the judged one in its last frame. Nothing then reads the end effector.
+   */
+  judge?: CameraJudge;
   /**
    * How the sources are ordered (the first teaches, or the first `candidates` try): 'body'
    * (default: the kinematic error of each source's body on the play's end-effector positions)
@@ -140,7 +149,10 @@ export interface RetargetResult {
   bodies: { name: string; error: number }[];
   /** The sources in the order the pick used, with the score that ordered them (lowest first). */
   ranking: { name: string; score: number }[];
-  /** The candidates' tries when `candidates` > 1, in ranking order: success rate, mean final distance. */
+  /**
+   * The candidates' tries when `candidates` > 1, in ranking order: success rate, mean final
+   * distance (with `judge`, the judge's).
+   */
   candidates: { name: string; success: number; distance: number }[];
   /** The action loss per fitting step, every round's in order. */
   losses: number[];
@@ -148,6 +160,16 @@ export interface RetargetResult {
   tried: number[];
   /** The fit left in place: round r's (rounds when keep is 'last'). */
   kept: number;
+}
+
+/** A candidate's tries as the judge reads their frames: judged reach rate, mean last distance. */
+function judged(judge: CameraJudge, name: string, episodes: readonly Episode[]) {
+  const verdicts = episodes.map((ep) => judgeEpisode(judge, ep, GEOMETRY.reachTolerance));
+  return {
+    name,
+    success: verdicts.filter((v) => v.reached).length / verdicts.length,
+    distance: verdicts.reduce((s, v) => s + v.distance, 0) / verdicts.length,
+  };
 }
 
 /** Fit `opts.slot` to the retargeted source policy's chunks on the target's play frames. */
@@ -230,9 +252,11 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
           policyController(policy, { slot: src.slot, rng: new Rng(seed * 1_000 + 500) }),
           m,
         ),
-        env,
+        opts.judge ? { ...env, record: true, untilSuccess: false } : env,
       );
-      const c = { name, success: tried.successRate, distance: tried.meanFinalDistance };
+      const c = opts.judge
+        ? judged(opts.judge, name, tried.episodes)
+        : { name, success: tried.successRate, distance: tried.meanFinalDistance };
       candidates.push(c);
       if (c.success > best.success || (c.success === best.success && c.distance < best.distance)) {
         best = c;

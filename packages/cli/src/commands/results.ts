@@ -23,6 +23,7 @@ import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
 import {
   copySlot,
+  type EffectorJudge,
   fillWithSourceMean,
   firstFreeSlot,
   lowestScored,
@@ -55,6 +56,7 @@ import {
   embodimentByName,
   episodesAsSamples,
   featureExtractor,
+  loadJudge,
   parseTaskWeights,
   recordEpisodes,
   retargetSources,
@@ -214,11 +216,13 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        the same teacher labels every frame they visited, and the slot is
                        fitted 100 more steps on all labels so far (it runs the policy on the
                        robot, as practice). Rows 'retarget, round r'       (default 0)
-  --retarget-candidates K  pick the teacher among the K nearest bodies by tries: each,
-                       retargeted, tries --retarget-pick-tries reach episodes on the target
-                       and the one that reaches most often teaches (runs the policy on the
-                       robot)                                       (default 1: nearest body)
+  --retarget-candidates K  pick the teacher among the first K sources of --retarget-rank by
+                       tries: each, retargeted, tries --retarget-pick-tries reach episodes on
+                       the target and the one that reaches most often teaches (runs the
+                       policy on the robot)                   (default 1: the first)
   --retarget-pick-tries M  reach tries per candidate                  (default 6)
+  --retarget-judge FILE  score those tries with this camera judge (selfalign judge) instead
+                       of the simulator's success: no reward, no end effector (2t)
   --retarget-rank R    body | perception: how the sources are ordered for the pick, by the
                        body's error on the play's end-effector positions, or by the
                        perception loss through each source slot on the play's frames (the
@@ -268,6 +272,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'retarget-pick-tries': { type: 'string' },
     'retarget-keep': { type: 'string' },
     'retarget-rank': { type: 'string' },
+    'retarget-judge': { type: 'string' },
     'practice-tries': { type: 'string' },
     'practice-steps': { type: 'string' },
     'practice-keep': { type: 'string' },
@@ -377,9 +382,14 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       'retarget-pick-tries',
       'retarget-keep',
       'retarget-rank',
+      'retarget-judge',
     ])
       if (args.has(flag) && retargetSteps === undefined)
         throw new UserError(`results: --${flag} needs --retarget N`);
+    if (args.has('retarget-judge') && retargetCandidates < 2)
+      throw new UserError(
+        "results: --retarget-judge scores the candidates' tries; pass --retarget-candidates K > 1",
+      );
     const practiceStart = args.choice(
       'practice-start',
       ['nearest', 'retarget'] as const,
@@ -430,8 +440,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     if (sourceSlots.length === 0)
       throw new UserError(`results: ${ckpt} records no source slots (not a pretrain checkpoint)`);
     const c = policy.config;
+    let judge: EffectorJudge | undefined;
     try {
       checkTaskWeights('results', 'align-weights', givenWeights, c, ckpt);
+      if (args.has('retarget-judge'))
+        judge = await loadJudge('results', resolve(io.cwd, args.str('retarget-judge')), policy);
     } catch (e) {
       policy.dispose();
       throw e;
@@ -725,6 +738,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 rounds: retargetRounds,
                 candidates: retargetCandidates,
                 pickTries: retargetPickTries,
+                ...(judge ? { judge } : {}),
                 keep: retargetKeep,
                 robot: e,
                 firstSeed: base + 30_000,
@@ -916,6 +930,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       }
       progress.end();
     } finally {
+      judge?.dispose();
       await extractor.dispose();
       policy.dispose();
     }

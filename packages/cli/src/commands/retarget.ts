@@ -8,7 +8,7 @@
 // on the play's frames instead of by body, and the play needs no end-effector positions.
 import { basename, resolve } from 'node:path';
 import { readEpisodes } from '@selfalign/data';
-import { retarget } from '@selfalign/harness';
+import { type EffectorJudge, retarget } from '@selfalign/harness';
 import {
   type Embodiment,
   type Episode,
@@ -25,6 +25,7 @@ import {
   embodimentByName,
   episodesAsSamples,
   featureExtractor,
+  loadJudge,
   loadPolicy,
   retargetSources,
 } from '../shared.js';
@@ -66,6 +67,10 @@ export const retargetCommand: Command = {
                         each, retargeted, tries --pick-tries reach episodes on the robot and
                         the one that reaches most often teaches  (default 1: the first)
   --pick-tries M        reach tries per candidate             (default 6)
+  --judge FILE          score the candidates' tries with this camera judge (selfalign judge)
+                        instead of the simulator's success: full-length tries, reached when
+                        a frame is judged within reach; no reward, no end effector
+                        (docs/results.md 2t; needs --candidates K > 1)
   --start S             mean | source: the fit's start, the mean of the source slots or the
                         picked source's slot                 (default mean)
   --slot K              slot to fit (default: the first slot no embodiment uses)
@@ -86,6 +91,7 @@ export const retargetCommand: Command = {
     tries: { type: 'string' },
     candidates: { type: 'string' },
     'pick-tries': { type: 'string' },
+    judge: { type: 'string' },
     'round-steps': { type: 'string' },
     keep: { type: 'string' },
     rank: { type: 'string' },
@@ -105,6 +111,10 @@ export const retargetCommand: Command = {
     const tries = args.int('tries', 10, 1);
     const candidates = args.int('candidates', 1, 1);
     const pickTries = args.int('pick-tries', 6, 1);
+    if (args.has('judge') && candidates < 2)
+      throw new UserError(
+        "retarget: --judge scores the candidates' tries; pass --candidates K > 1",
+      );
     const roundSteps = args.int('round-steps', 100, 1);
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
     const rank = args.choice('rank', ['body', 'perception'] as const, 'body');
@@ -133,7 +143,10 @@ export const retargetCommand: Command = {
     const { policy, slots } = await loadPolicy(resolve(io.cwd, args.str('checkpoint')));
     const c = policy.config;
     const extractor = await featureExtractor('default', io.cwd, c.featureDim);
+    let judge: EffectorJudge | undefined;
     try {
+      if (args.has('judge'))
+        judge = await loadJudge('retarget', resolve(io.cwd, args.str('judge')), policy);
       const { store, name, slot } = adapterTarget('retarget', args, policy, slots, adaptersDir);
       checkJoints('retarget', e.links.length, policy);
       const sources = retargetSources(
@@ -181,6 +194,7 @@ export const retargetCommand: Command = {
         roundSteps,
         candidates,
         pickTries,
+        ...(judge ? { judge } : {}),
         keep,
         rank,
         ...(fromFiles ? {} : { robot: e as Embodiment }),
@@ -207,7 +221,9 @@ export const retargetCommand: Command = {
         bodies: r.bodies.slice(0, 3),
         rank,
         ranking: r.ranking.slice(0, 3),
-        ...(candidates > 1 ? { candidates: r.candidates, pickTries } : {}),
+        ...(candidates > 1
+          ? { candidates: r.candidates, pickTries, pickBy: judge ? 'judge' : 'success' }
+          : {}),
         play: playEpisodes.length,
         ...(fromFiles ? { data: files.map((f) => basename(f)) } : {}),
         steps,
@@ -225,7 +241,7 @@ export const retargetCommand: Command = {
         lines: [
           `retargeted slot ${slot} to ${e.name} from ${playEpisodes.length} play episodes in ${(stats.wallMs / 1000).toFixed(0)} s: the policy through ${r.source}'s slot (${
             candidates > 1
-              ? `picked by ${pickTries} tries each: ${r.candidates
+              ? `picked by ${pickTries} tries each${judge ? ' as the camera judge saw them' : ''}: ${r.candidates
                   .map((x) => `${x.name} ${Math.round(100 * x.success)}%`)
                   .join(', ')}`
               : `the ${rank === 'body' ? 'nearest body' : 'lowest perception loss'}: ${r.ranking
@@ -238,6 +254,7 @@ export const retargetCommand: Command = {
         json: { adapter: path, ...stats },
       };
     } finally {
+      judge?.dispose();
       await extractor.dispose();
       policy.dispose();
     }
