@@ -3,7 +3,7 @@
 // a copy of the policy's vision tower) and measures it against the policy's own target keypoint.
 // It is trained once per checkpoint on the source robots' random play, whose end-effector
 // positions their known bodies give; on a new robot it reads frames only.
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { writeFileAtomic } from '@selfalign/core/node';
 import { EffectorJudge } from '@selfalign/harness';
 import { type Episode, randomController, runEpisodes, seedRange } from '@selfalign/sim';
@@ -50,7 +50,7 @@ export const judgeCommand: Command = {
     const batch = args.int('batch', 64, 1);
     const lr = args.has('lr') ? args.lr('lr') : 1e-3;
     const seed = args.int('seed', 0);
-    const { policy, slots, info } = await loadPolicy(input);
+    const { policy, slots } = await loadPolicy(input);
     try {
       if ((policy.config.vision.keypoints ?? 0) < 1)
         throw new UserError(
@@ -112,7 +112,7 @@ export const judgeCommand: Command = {
           await judge.encode({
             fingerprint: policy.fingerprint,
             config: policy.config.name,
-            training: JSON.stringify({ ...stats, checkpoint: String(info['file'] ?? input) }),
+            training: JSON.stringify({ ...stats, checkpoint: relative(io.cwd, input) }),
           }),
         );
         return {
