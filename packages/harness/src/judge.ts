@@ -80,20 +80,21 @@ function chunked(
 }
 
 /**
- * The end-effector judge: a soft-argmax head on a copy of the policy's vision tower (`tuned`,
- * trained with the head), or on the policy's tower itself (`frozen`, the head alone).
+ * The end-effector judge: a soft-argmax head on a copy of the policy's vision tower, the two
+ * trained together (a head on the policy's own tower stays 24-27 cm off, docs/results.md 2t).
  */
 export class EffectorJudge implements CameraJudge {
   private readonly head = new ParamTree();
   private readonly tower = new ParamTree();
   private readonly side: number;
+  /** The judge's kind in its file: a head on a trained tower copy. */
+  readonly kind = 'tuned' as const;
 
   /** The file's metadata, for a decoded judge (empty for a new one). */
   metadata: Record<string, string> = {};
 
   constructor(
     private readonly policy: Policy,
-    readonly kind: 'tuned' | 'frozen' = 'tuned',
     readonly camera: Readonly<Camera> = DEFAULT_CAMERA,
   ) {
     const vc = policy.config.vision;
@@ -106,13 +107,11 @@ export class EffectorJudge implements CameraJudge {
     const w = vc.width;
     this.head.add('vision/keypoints/logit', randomNormal(rng, [w, 1], 1 / Math.sqrt(w)));
     this.head.add('vision/keypoints/offset', randomNormal(rng, [w, 2], 0.02));
-    if (kind === 'tuned') {
-      for (const [path, v] of policy.params.select('vision/**'))
-        if (!path.startsWith('vision/keypoints') && !path.startsWith('vision/proj'))
-          this.tower.add(path, tf.clone(v));
-      this.tower.add('vision/proj/w', tf.zeros([w, 1]));
-      this.tower.add('vision/proj/b', tf.zeros([1]));
-    }
+    for (const [path, v] of policy.params.select('vision/**'))
+      if (!path.startsWith('vision/keypoints') && !path.startsWith('vision/proj'))
+        this.tower.add(path, tf.clone(v));
+    this.tower.add('vision/proj/w', tf.zeros([w, 1]));
+    this.tower.add('vision/proj/b', tf.zeros([1]));
   }
 
   /** World units per image unit ((u, v) spans [-1, 1] over the camera's span). */
@@ -124,10 +123,7 @@ export class EffectorJudge implements CameraJudge {
   private locate(images: tf.Tensor): tf.Tensor {
     const vc = this.policy.config.vision;
     const img = tf.reshape(images, [-1, 1, this.side, this.side, 3]);
-    const xn =
-      this.kind === 'tuned'
-        ? encodeImages(this.tower, { ...vc, keypoints: 0 }, img, { patches: true }).patches!
-        : encodeImages(this.policy.params, vc, img, { patches: true }).patches!;
+    const xn = encodeImages(this.tower, { ...vc, keypoints: 0 }, img, { patches: true }).patches!;
     return tf.reshape(keypointPositions(this.head, { ...vc, keypoints: 1 }, xn), [-1, 2]);
   }
 
@@ -148,13 +144,8 @@ export class EffectorJudge implements CameraJudge {
         throw new Error(
           `judge: episode ${ep.seed} has ${ep.imageSize} px frames, the policy ${side}`,
         );
-      if (!ep.effector)
-        throw new Error(
-          `judge: episode ${ep.seed} (${ep.embodiment}) has no end-effector positions`,
-        );
+      uv.push(...this.labels(ep));
       all.set(ep.frames.subarray(0, ep.length * px), at * px);
-      for (let t = 0; t < ep.length; t++)
-        uv.push(worldToImage(this.camera, ep.effector[2 * t]!, ep.effector[2 * t + 1]!));
       at += ep.length;
     }
     // batches are drawn on the host: the frames stay uint8 there (an int32 tensor of them is 4x)
@@ -210,17 +201,22 @@ export class EffectorJudge implements CameraJudge {
     let se = 0;
     let n = 0;
     for (const ep of episodes) {
-      if (!ep.effector)
-        throw new Error(
-          `judge: episode ${ep.seed} (${ep.embodiment}) has no end-effector positions`,
-        );
+      const want = this.labels(ep);
       const got = this.effector(ep.frames, ep.length);
-      for (let t = 0; t < ep.length; t++, n++) {
-        const [u, v] = worldToImage(this.camera, ep.effector[2 * t]!, ep.effector[2 * t + 1]!);
-        se += (got[t]![0]! - u) ** 2 + (got[t]![1]! - v) ** 2;
-      }
+      for (let t = 0; t < ep.length; t++, n++)
+        se += (got[t]![0]! - want[t]![0]!) ** 2 + (got[t]![1]! - want[t]![1]!) ** 2;
     }
     return Math.sqrt(se / n) * this.unit;
+  }
+
+  /** A recorded episode's end effector in the image, frame by frame (u, v): the labels. */
+  private labels(ep: Episode): number[][] {
+    const fx = ep.effector;
+    if (!fx)
+      throw new Error(`judge: episode ${ep.seed} (${ep.embodiment}) has no end-effector positions`);
+    return Array.from({ length: ep.length }, (_, t) =>
+      worldToImage(this.camera, fx[2 * t]!, fx[2 * t + 1]!),
+    );
   }
 
   /** The effector's (u, v) in each of `n` frames, uint8 [n, I, I, 3]. */
@@ -279,8 +275,7 @@ export class EffectorJudge implements CameraJudge {
         file,
       );
     const kind = decoded.metadata['kind'];
-    if (kind !== 'tuned' && kind !== 'frozen')
-      throw new CheckpointError(`unknown judge kind ${kind}`, file);
+    if (kind !== 'tuned') throw new CheckpointError(`unknown judge kind ${kind}`, file);
     let camera: Camera;
     try {
       camera = JSON.parse(decoded.metadata['camera'] ?? '') as Camera;
@@ -289,7 +284,7 @@ export class EffectorJudge implements CameraJudge {
     }
     if (!(camera.span > 0))
       throw new CheckpointError('the camera in its metadata has no span', file);
-    const judge = new EffectorJudge(policy, kind, camera);
+    const judge = new EffectorJudge(policy, camera);
     judge.metadata = decoded.metadata;
     try {
       for (const [prefix, tree] of [
