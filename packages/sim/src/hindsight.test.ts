@@ -3,7 +3,7 @@ import { ArmEnv } from './arm-env.js';
 import { getPreset } from './embodiment.js';
 import { hindsightEpisodes, pathDirectness } from './hindsight.js';
 import { heldRandomController, randomController } from './play.js';
-import { worldToImage } from './render.js';
+import { imageToWorld, worldToImage } from './render.js';
 import type { RunResult } from './rollout.js';
 
 describe('hindsight relabelling of reach play', () => {
@@ -92,6 +92,61 @@ describe('hindsight relabelling of reach play', () => {
     await expect(hindsightEpisodes(e, [1], randomController(0), { horizon: [] })).rejects.toThrow(
       /no horizon/,
     );
+  });
+
+  it('draws the targets where a tracker says the end effector went, and checks its paths', async () => {
+    const T = 40;
+    // a tracker that is 0.1 off in x, read from the played episodes
+    const shifted = (r: RunResult) =>
+      r.episodes.map((_, i) => {
+        const env = new ArmEnv(e).reset(r.episodes[i]!.seed, 'reach');
+        const n = env.n;
+        const p = [...env.endEffector()];
+        for (let t = 0; t < T; t++) {
+          env.step(r.episodes[i]!.actions.subarray(t * n, (t + 1) * n));
+          p.push(...env.endEffector());
+        }
+        return Float64Array.from(p, (x, k) => (k % 2 === 0 ? x + 0.1 : x));
+      });
+    let truth: Float64Array[] = [];
+    const [real] = await hindsightEpisodes(e, [9], randomController(4), {
+      onPaths: (p) => void (truth = p),
+    });
+    let paths: Float64Array[] = [];
+    const [ep] = await hindsightEpisodes(e, [9], randomController(4), {
+      track: shifted,
+      onPaths: (p) => void (paths = p),
+    });
+    expect(ep!.actions).toEqual(real!.actions);
+    expect(ep!.states).toEqual(real!.states);
+    expect(paths[0]![0]).toBeCloseTo(truth[0]![0]! + 0.1, 9);
+    const camera = new ArmEnv(e).config.camera;
+    for (const t of [0, 20, 39]) {
+      const [x, y] = imageToWorld(camera, ep!.objects[4 * t]!, ep!.objects[4 * t + 1]!);
+      const [rx, ry] = imageToWorld(camera, real!.objects[4 * t]!, real!.objects[4 * t + 1]!);
+      expect(x - rx).toBeCloseTo(0.1, 5);
+      expect(y).toBeCloseTo(ry, 5);
+    }
+    // a path per episode, T + 1 finite points each
+    await expect(
+      hindsightEpisodes(e, [9], randomController(4), { track: () => [] }),
+    ).rejects.toThrow(/1 episodes/);
+    await expect(
+      hindsightEpisodes(e, [9], randomController(4), { track: () => [new Float64Array(8)] }),
+    ).rejects.toThrow(/41 finite/);
+  });
+
+  it('imageToWorld inverts worldToImage under a rotated, shifted camera', () => {
+    const camera = { span: 1.7, rotation: 0.6, centerX: 0.2, centerY: -0.1 };
+    for (const [x, y] of [
+      [0.3, -0.4],
+      [-0.9, 0.75],
+    ] as const) {
+      const [u, v] = worldToImage(camera, x, y);
+      const [bx, by] = imageToWorld(camera, u, v);
+      expect(bx).toBeCloseTo(x, 9);
+      expect(by).toBeCloseTo(y, 9);
+    }
   });
 
   it('scores how directly the end effector went to each hindsight target', () => {

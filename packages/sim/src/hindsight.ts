@@ -28,6 +28,12 @@ export interface HindsightOptions {
   onPlayed?: (played: RunResult) => void;
   /** The end effector's path of each played episode: [T + 1, 2] (x, y) per step, in order. */
   onPaths?: (paths: Float64Array[]) => void;
+  /**
+   * Where the end effector went in each played episode, [T + 1, 2] world (x, y) per step, from
+   * what the tries recorded (their frames: a camera tracker). Default: the simulator's own
+   * positions. The relabelled targets and `onPaths` then follow the tracker.
+   */
+  track?: (played: RunResult) => Float64Array[] | Promise<Float64Array[]>;
 }
 
 /**
@@ -78,19 +84,34 @@ export async function hindsightEpisodes(
     ...(opts.env ? { env: opts.env } : {}),
   });
   opts.onPlayed?.(played);
+  const tracked = opts.track ? await opts.track(played) : undefined;
+  if (tracked && tracked.length !== played.episodes.length)
+    throw new Error(
+      `hindsight: the tracker gave ${tracked.length} paths for ${played.episodes.length} episodes`,
+    );
   const episodes: Episode[] = [];
   const paths: Float64Array[] = [];
-  for (const { seed, actions } of played.episodes) {
+  for (const [i, { seed, actions }] of played.episodes.entries()) {
     const env = new ArmEnv(embodiment, opts.env).reset(seed, 'reach');
     const n = env.n;
     const T = env.config.maxSteps.reach;
     const size = env.config.imageSize;
     const frame = size * size * 3;
-    // where the end effector is after each step (the replay needs no rendering)
-    const ee: [number, number][] = [env.endEffector()];
-    for (let t = 0; t < T; t++) {
-      env.step(actions.subarray(t * n, (t + 1) * n));
+    // where the end effector is after each step: tracked, or the simulator's (no rendering)
+    const ee: [number, number][] = [];
+    const track = tracked?.[i];
+    if (track) {
+      if (track.length !== 2 * (T + 1) || !track.every(Number.isFinite))
+        throw new Error(
+          `hindsight: the tracked path of episode ${seed} must be ${T + 1} finite (x, y) points, got ${track.length / 2}`,
+        );
+      for (let t = 0; t <= T; t++) ee.push([track[2 * t]!, track[2 * t + 1]!]);
+    } else {
       ee.push(env.endEffector());
+      for (let t = 0; t < T; t++) {
+        env.step(actions.subarray(t * n, (t + 1) * n));
+        ee.push(env.endEffector());
+      }
     }
     paths.push(Float64Array.from(ee.flat()));
     // pass 2: the same episode, each frame drawn with its hindsight target, once per horizon

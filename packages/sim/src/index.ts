@@ -60,6 +60,7 @@ export {
   type Camera,
   DEFAULT_APPEARANCE,
   DEFAULT_CAMERA,
+  imageToWorld,
   Raster,
   type Rgb,
   renderScene,

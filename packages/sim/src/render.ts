@@ -68,6 +68,15 @@ export function worldToImage(camera: Camera, x: number, y: number): [number, num
   return [(dx * c - dy * s) * k, -(dx * s + dy * c) * k];
 }
 
+/** Image position (u, v) -> world point: the inverse of `worldToImage`. */
+export function imageToWorld(camera: Camera, u: number, v: number): [number, number] {
+  const a = (u * camera.span) / 2;
+  const b = (-v * camera.span) / 2;
+  const c = Math.cos(-camera.rotation);
+  const s = Math.sin(-camera.rotation);
+  return [camera.centerX + c * a + s * b, camera.centerY - s * a + c * b];
+}
+
 /** A canvas bound to one image buffer and one camera. */
 export class Raster {
   private readonly scale: number;
