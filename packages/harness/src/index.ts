@@ -4,6 +4,7 @@ export { episodeData, framesMeta, robotDims } from './frames.js';
 export {
   type CameraJudge,
   EffectorJudge,
+  type EffectorTracker,
   type JudgedEpisode,
   type JudgeTrainOptions,
   judgeEpisode,

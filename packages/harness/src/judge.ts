@@ -23,12 +23,24 @@ import {
   warmupCosine,
 } from '@selfalign/core';
 import { encodeImages, keypointPositions, type Policy } from '@selfalign/experts';
-import { type Camera, DEFAULT_CAMERA, type Episode, worldToImage } from '@selfalign/sim';
+import {
+  type Camera,
+  DEFAULT_CAMERA,
+  type Episode,
+  imageToWorld,
+  worldToImage,
+} from '@selfalign/sim';
 
 /** What retarget's pick needs from a judge: a distance per frame, from the frames alone. */
 export interface CameraJudge {
   /** Judged end-effector-to-target distance (world units) of each of `n` frames, uint8 [n, I, I, 3]. */
   distances(frames: Uint8Array, n: number): number[];
+}
+
+/** What practice's relabelling needs besides: where the end effector is, from the frames alone. */
+export interface EffectorTracker {
+  /** The end effector's world (x, y) in each of `n` frames, uint8 [n, I, I, 3]. */
+  positions(frames: Uint8Array, n: number): [number, number][];
 }
 
 export interface JudgeTrainOptions {
@@ -83,7 +95,7 @@ function chunked(
  * The end-effector judge: a soft-argmax head on a copy of the policy's vision tower, the two
  * trained together (a head on the policy's own tower stays 24-27 cm off, docs/results.md 2t).
  */
-export class EffectorJudge implements CameraJudge {
+export class EffectorJudge implements CameraJudge, EffectorTracker {
   private readonly head = new ParamTree();
   private readonly tower = new ParamTree();
   private readonly side: number;
@@ -222,6 +234,10 @@ export class EffectorJudge implements CameraJudge {
   /** The effector's (u, v) in each of `n` frames, uint8 [n, I, I, 3]. */
   effector(frames: Uint8Array, n: number): number[][] {
     return chunked(frames, n, this.side, (img) => this.locate(img));
+  }
+
+  positions(frames: Uint8Array, n: number): [number, number][] {
+    return this.effector(frames, n).map(([u, v]) => imageToWorld(this.camera, u!, v!));
   }
 
   /** The policy's target keypoint (keypoint 0, (u, v)) in each of `n` frames. */

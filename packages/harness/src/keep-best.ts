@@ -30,6 +30,8 @@ export async function keepBestFit(
     seed: number;
     env?: Partial<EnvConfig>;
     score: (tries: RunResult) => number;
+    /** Record the tries' frames, full length (a camera judge scores them). */
+    record?: boolean;
   },
 ): Promise<number> {
   const n = opts.fits.length;
@@ -38,7 +40,10 @@ export async function keepBestFit(
     'reach',
     seedRange(opts.tries, opts.firstSeed + 1_000 * n),
     policyController(policy, { slot: opts.slot, rng: new Rng(opts.seed * 1_000 + n) }),
-    opts.env ? { env: opts.env } : {},
+    {
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.record ? { record: true, untilSuccess: false } : {}),
+    },
   );
   opts.tried.push(opts.score(last));
   const kept = opts.tried.reduce((b, x, i) => (x >= opts.tried[b]! ? i : b), 0);

@@ -1,7 +1,7 @@
 import { initBackend, tf } from '@selfalign/core';
 import { episodeSamples } from '@selfalign/data';
 import { createPolicy, tiny } from '@selfalign/experts';
-import { type Episode, sourceEmbodiment } from '@selfalign/sim';
+import { DEFAULT_CAMERA, type Episode, sourceEmbodiment, worldToImage } from '@selfalign/sim';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { episodeData, framesMeta } from './frames.js';
 import { type PracticeRound, practice } from './practice.js';
@@ -181,6 +181,46 @@ describe('practice', () => {
     await expect(practice(policy, e, { ...base, stopAt: 1.5 })).rejects.toThrow(
       /stopAt must be a share in \[0, 1\], got 1.5/,
     );
+    policy.dispose();
+  });
+
+  it('reads the tries with a camera judge: its positions become the targets, its verdict the gate', async () => {
+    const policy = createPolicy(tiny, 0);
+    const slot = 3;
+    const base = { slot, rounds: 2, tries: 2, steps: 2, env: { imageSize: side }, toSamples };
+    const calls: number[] = [];
+    // a judge that sees the end effector at (0.3, 0.2) in every frame, at `d` from the target
+    const judge = (d: number) => ({
+      distances: (_: Uint8Array, n: number) => {
+        calls.push(n);
+        return Array<number>(n).fill(d);
+      },
+      positions: (_: Uint8Array, n: number) =>
+        Array.from({ length: n }, () => [0.3, 0.2] as [number, number]),
+    });
+    const before = tf.memory().numTensors;
+    const start = slotVector(policy, slot);
+    // every frame judged on target: the untrained policy's tries "reach", so stopAt 1 stops
+    const real = await practice(policy, e, { ...base, stopAt: 1 });
+    expect(real.stoppedAt).toBeUndefined();
+    writeSlotVector(policy, slot, start);
+    const stopped = await practice(policy, e, { ...base, stopAt: 1, judge: judge(0) });
+    expect(stopped).toMatchObject({ stoppedAt: 1, kept: 0, tried: [1], rounds: [] });
+    // judged far: every round fits, on targets drawn where the judge put the end effector
+    seen.length = 0;
+    calls.length = 0;
+    const far = await practice(policy, e, { ...base, keep: 'best', judge: judge(1) });
+    expect(far.tried).toEqual([0, 0, 0]);
+    // the third set of tries (keep 'best') was recorded full length for the judge
+    expect(calls).toEqual([40, 40, 40, 40, 40, 40]);
+    const [u, v] = worldToImage(DEFAULT_CAMERA, 0.3, 0.2);
+    expect(seen).toHaveLength(4);
+    for (const ep of seen)
+      for (const t of [0, 20, 39]) {
+        expect(ep.objects[4 * t]).toBeCloseTo(u, 5);
+        expect(ep.objects[4 * t + 1]).toBeCloseTo(v, 5);
+      }
+    expect(tf.memory().numTensors).toBe(before);
     policy.dispose();
   });
 });

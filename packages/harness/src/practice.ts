@@ -6,8 +6,8 @@
 // reach; the slot is fitted with the action loss on every try so far. Random play (docs/results.md
 // 2m) relabels a random policy's actions; the policy's own tries are goal-directed, so their
 // relabelled actions carry this robot's goal-to-action map. No expert and no labels; it needs the
-// end effector's position (the simulator has it; on hardware, a tracker) and the robot running
-// the policy.
+// end effector's position (the simulator has it; on hardware, a tracker: `judge`, a camera judge
+// that reads it from the tries' frames) and the robot running the policy.
 import { type AlignState, align } from '@selfalign/align/browser';
 import { Rng } from '@selfalign/core';
 import type { DatasetMeta, Sample } from '@selfalign/data/browser';
@@ -17,11 +17,13 @@ import {
   type Embodiment,
   type EnvConfig,
   type Episode,
+  GEOMETRY,
   hindsightEpisodes,
   pathDirectness,
   type RunResult,
   seedRange,
 } from '@selfalign/sim';
+import { type CameraJudge, type EffectorTracker, judgeEpisode } from './judge.js';
 import { keepBestFit } from './keep-best.js';
 import { playSplit } from './play-split.js';
 import { policyController } from './policy-controller.js';
@@ -87,6 +89,14 @@ export interface PracticeOptions {
    * practice's hindsight labels would cost it (docs/results.md 2q). Default: off (every round).
    */
   stopAt?: number;
+  /**
+   * Read the tries with a camera judge instead of the simulator: the relabelled targets are
+   * where it locates the end effector in the tries' frames (the frame after the last action is
+   * not recorded: its position is the last frame's), and a try reached its target when some
+   * frame is judged within the reach tolerance (the gate's and keep 'best''s score). Nothing then
+   * reads the end effector. Default: the simulator's positions and success.
+   */
+  judge?: CameraJudge & EffectorTracker;
   /** After each round's fit (awaited: evaluate the slot here, say). */
   onRound?: (r: PracticeRound) => void | Promise<void>;
 }
@@ -95,7 +105,8 @@ export interface PracticeRound {
   round: number;
   /**
    * Share of this round's tries that reached their real target at some step (the eval's
-   * success; the tries run the full length, so they may leave it again).
+   * success, or the judge's verdict with `judge`; the tries run the full length, so they may
+   * leave it again).
    */
   trySuccess: number;
   /** Relabelled frames fitted so far. */
@@ -156,8 +167,13 @@ export async function practice(
   // the slot before each round (index r - 1) and after the last, for keep 'best'
   const slots: Float32Array[] = [slotVector(policy, opts.slot)];
   const tried: number[] = [];
-  const reached = (p: RunResult) =>
-    p.summaries.filter((x) => x.stepsToSuccess >= 0).length / p.summaries.length;
+  const judge = opts.judge;
+  const reached = judge
+    ? (p: RunResult) =>
+        p.episodes.filter((ep) => judgeEpisode(judge, ep, GEOMETRY.reachTolerance).reached).length /
+        p.episodes.length
+    : (p: RunResult) =>
+        p.summaries.filter((x) => x.stepsToSuccess >= 0).length / p.summaries.length;
   let frames = 0;
   let state: AlignState | undefined;
   try {
@@ -185,6 +201,7 @@ export async function practice(
           onPaths: (p) => {
             paths = p;
           },
+          ...(judge ? { track: (p: RunResult) => p.episodes.map((ep) => tracked(judge, ep)) } : {}),
         },
       );
       if (stopAt !== undefined && trySuccess >= stopAt) {
@@ -236,6 +253,7 @@ export async function practice(
         seed,
         ...(opts.env ? { env: opts.env } : {}),
         score: reached,
+        ...(judge ? { record: true } : {}),
       });
       return { rounds: out, tried, kept };
     }
@@ -244,6 +262,14 @@ export async function practice(
     for (const b of buffer) disposeBatch(b);
   }
   return { rounds: out, tried, kept: rounds };
+}
+
+/** The judged end-effector path of a recorded try, [T + 1, 2]: its last frame's position held. */
+function tracked(judge: EffectorTracker, ep: Episode): Float64Array {
+  const at = judge.positions(ep.frames, ep.length);
+  const last = at[at.length - 1];
+  if (!last) throw new Error(`practice: try ${ep.seed} recorded no frames for the judge`);
+  return Float64Array.from([...at, last].flat());
 }
 
 /** `inner`'s actions plus N(0, sigma^2) per value, clipped to [-1, 1] (sigma 0: `inner` itself). */
