@@ -1171,12 +1171,13 @@ describe('the pipeline on tiny configs', () => {
   it("judge trains a checkpoint's camera judge; retarget --judge picks the teacher by it", async () => {
     const jg = await cli(
       ...['judge', '--checkpoint', 'ckpt.safetensors', '--out', 'judge.safetensors'],
-      ...['--episodes', '1', '--steps', '4', '--batch', '8', '--json'],
+      ...['--episodes', '1', '--demos', '1', '--steps', '4', '--batch', '8', '--json'],
     );
     expect(jg.code, jg.err.join('\n')).toBe(0);
     const j = jg.json();
-    expect(j).toMatchObject({ sources: 2, episodes: 1, steps: 4, batch: 8 });
-    expect(j.frames).toBeGreaterThan(2);
+    expect(j).toMatchObject({ sources: 2, episodes: 1, demos: 1, steps: 4, batch: 8 });
+    // two robots' demos run their full 40 steps, beside one play episode each
+    expect(j.frames).toBeGreaterThan(2 * 40);
     expect(Number.isFinite(j.rms) && Number.isFinite(j.heldOutRms)).toBe(true);
     const rt = await cli(
       ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
@@ -1190,6 +1191,21 @@ describe('the pipeline on tiny configs', () => {
     expect(tried).toHaveLength(2);
     expect(r.source).toBe(
       [...tried].sort((a, b) => b.success - a.success || a.distance - b.distance)[0]!.name,
+    );
+    // practice from that adapter, its tries read by the judge
+    const pr = await cli(
+      ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+      ...['--adapter', 'perm-judged-practised', '--from', 'perm-judged', '--json'],
+      ...['--rounds', '1', '--tries', '1', '--steps', '1', '--judge', 'judge.safetensors'],
+    );
+    expect(pr.code, pr.err.join('\n')).toBe(0);
+    expect(pr.json()).toMatchObject({ readBy: 'judge', kept: 1, start: 'the adapter perm-judged' });
+    oneLineError(
+      await cli(
+        ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm'],
+        ...['--practice-judge', 'judge.safetensors'],
+      ),
+      /results: --practice-judge needs --practice R/,
     );
     const base = ['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'];
     oneLineError(

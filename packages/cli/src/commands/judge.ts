@@ -6,7 +6,14 @@
 import { relative, resolve } from 'node:path';
 import { writeFileAtomic } from '@selfalign/core/node';
 import { EffectorJudge } from '@selfalign/harness';
-import { type Episode, randomController, runEpisodes, seedRange } from '@selfalign/sim';
+import {
+  type Controller,
+  type Episode,
+  expertController,
+  randomController,
+  runEpisodes,
+  seedRange,
+} from '@selfalign/sim';
 import type { Command } from '../command.js';
 import { UserError } from '../io.js';
 import { checkOutputs } from '../paths.js';
@@ -26,6 +33,9 @@ export const judgeCommand: Command = {
   --checkpoint CKPT   a pretrained checkpoint with source slots and keypoints
   --out FILE          the judge (safetensors, ~1 MB for small)
   --episodes N        random-play episodes per source robot     (default 5)
+  --demos N           also N expert reach episodes per source robot, full length: frames of
+                      an arm reaching and holding the target, where a try is judged (and
+                      practice --judge reads its positions)    (default 0)
   --steps N           Adam steps                                (default 3000)
   --batch N           frames per step                           (default 64)
   --lr LR             peak rate (warm-up 100 steps, cosine to a thirtieth)  (default 1e-3)
@@ -35,6 +45,7 @@ export const judgeCommand: Command = {
     checkpoint: { type: 'string' },
     out: { type: 'string' },
     episodes: { type: 'string' },
+    demos: { type: 'string' },
     steps: { type: 'string' },
     batch: { type: 'string' },
     lr: { type: 'string' },
@@ -46,6 +57,7 @@ export const judgeCommand: Command = {
     const out = resolve(io.cwd, args.str('out'));
     checkOutputs('judge', [input], [out]);
     const episodes = args.int('episodes', 5, 1);
+    const demos = args.int('demos', 0, 0);
     const steps = args.int('steps', 3000, 0);
     const batch = args.int('batch', 64, 1);
     const lr = args.has('lr') ? args.lr('lr') : 1e-3;
@@ -63,21 +75,32 @@ export const judgeCommand: Command = {
         );
       const t0 = performance.now();
       const env = { imageSize: policy.config.vision.imageSize };
-      const record = async (from: number, n: number) => {
+      // play as it always was (an episode ends at success); demos run their full length
+      const record = async (from: number, n: number, by: () => Controller, full = false) => {
         const eps: Episode[] = [];
+        if (n === 0) return eps;
         for (const s of sources)
           eps.push(
             ...(
-              await runEpisodes(s.embodiment, 'reach', seedRange(n, from), randomController(seed), {
+              await runEpisodes(s.embodiment, 'reach', seedRange(n, from), by(), {
                 record: true,
+                ...(full ? { untilSuccess: false } : {}),
                 env,
               })
             ).episodes,
           );
         return eps;
       };
-      const train = await record(900_000, episodes);
-      const held = await record(950_000, 1);
+      const play = () => randomController(seed);
+      const expert = () => expertController(undefined, 'canonical');
+      const train = [
+        ...(await record(900_000, episodes, play)),
+        ...(await record(920_000, demos, expert, true)),
+      ];
+      const held = [
+        ...(await record(950_000, 1, play)),
+        ...(await record(970_000, Math.min(demos, 1), expert, true)),
+      ];
       const frames = train.reduce((s, ep) => s + ep.length, 0);
       if (!args.has('json'))
         io.err(`judge: ${frames} frames of ${sources.length} source robots; ${steps} steps`);
@@ -98,6 +121,7 @@ export const judgeCommand: Command = {
           fingerprint: policy.fingerprint,
           sources: sources.length,
           episodes,
+          ...(demos > 0 ? { demos } : {}),
           frames,
           steps,
           batch,

@@ -6,6 +6,7 @@ import { Rng } from '@selfalign/core';
 import { disposeBatch } from '@selfalign/experts';
 import {
   copySlot,
+  type EffectorJudge,
   fillWithSourceMean,
   nearestSourceSlot,
   playSplit,
@@ -21,6 +22,7 @@ import {
   embodimentByName,
   episodesAsSamples,
   featureExtractor,
+  loadJudge,
   loadPolicy,
   recordEpisodes,
 } from '../shared.js';
@@ -34,7 +36,7 @@ export const practiceCommand: Command = {
   is redrawn with frame t's target where the end effector went --horizon steps later (so its
   actions are labels of a goal it reached), and only the slot's W1/b1 are fitted with the
   action loss on every try so far. No expert and no labels; it needs the end effector's
-  position, which the simulator gives (on hardware: a tracker).
+  position, which the simulator gives, or a camera judge reads from the tries' frames (--judge).
   --embodiment NAME     a preset or src-K
   --rounds R            rounds of try, relabel, fit          (default 3)
   --tries N             reach tries per round                (default 10)
@@ -49,6 +51,10 @@ export const practiceCommand: Command = {
                         target at least this share of the time stops before its fit, and the
                         slot those tries measured is saved (a good retarget teacher is kept,
                         a weak one practised: docs/results.md 2q)   (default: off)
+  --judge FILE          read the tries with this camera judge (selfalign judge): the targets
+                        are where it sees the end effector, the tries' success (the --stop-at
+                        gate, --keep best) its verdicts; no end effector, no reward
+                                                             (default: the simulator)
   --init I              nearest | mean: the start; nearest is the source slot with the lowest
                         align objective on --play random-play trajectories of the robot
                         (label-free)                         (default nearest)
@@ -74,6 +80,7 @@ export const practiceCommand: Command = {
     from: { type: 'string' },
     keep: { type: 'string' },
     'stop-at': { type: 'string' },
+    judge: { type: 'string' },
     play: { type: 'string' },
     slot: { type: 'string' },
     adapters: { type: 'string' },
@@ -105,6 +112,7 @@ export const practiceCommand: Command = {
       io.cwd,
       c.featureDim,
     );
+    let judge: EffectorJudge | undefined;
     try {
       const { store, name, slot, used } = adapterTarget(
         'practice',
@@ -114,6 +122,8 @@ export const practiceCommand: Command = {
         adaptersDir,
       );
       checkJoints('practice', e.links.length, policy);
+      if (args.has('judge'))
+        judge = await loadJudge('practice', resolve(io.cwd, args.str('judge')), policy);
       const sources = [...used].filter((k) => k !== slot).sort((a, b) => a - b);
       if (sources.length === 0)
         throw new UserError(
@@ -159,12 +169,13 @@ export const practiceCommand: Command = {
         seed,
         keep,
         ...(stopAt !== undefined ? { stopAt } : {}),
+        ...(judge ? { judge } : {}),
         env: { imageSize: c.vision.imageSize },
         toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
         onRound: (r) => {
           if (!args.has('json'))
             io.err(
-              `practice: round ${r.round}/${rounds}: ${Math.round(r.trySuccess * tries)}/${tries} tries reached their target; fitted on ${r.frames} relabelled frames, action loss ${r.loss.toFixed(4)} (${r.wallS.toFixed(0)} s)`,
+              `practice: round ${r.round}/${rounds}: ${Math.round(r.trySuccess * tries)}/${tries} tries ${judge ? 'judged to reach' : 'reached'} their target; fitted on ${r.frames} relabelled frames, action loss ${r.loss.toFixed(4)} (${r.wallS.toFixed(0)} s)`,
             );
         },
       });
@@ -178,6 +189,7 @@ export const practiceCommand: Command = {
         keep,
         kept: done.kept,
         ...(stopAt !== undefined ? { stopAt, stoppedAt: done.stoppedAt ?? null } : {}),
+        readBy: judge ? 'judge' : 'simulator',
         tries,
         steps,
         horizon,
@@ -194,6 +206,7 @@ export const practiceCommand: Command = {
         json: { adapter: path, ...stats },
       };
     } finally {
+      judge?.dispose();
       await extractor.dispose();
       policy.dispose();
     }

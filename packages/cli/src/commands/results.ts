@@ -205,6 +205,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        slot --retarget leaves (its last DAgger round's fit, the kept one
                        with --retarget-keep best; rows 'practice, round r from retarget')
                                                                  (default nearest)
+  --practice-judge FILE  read practice's tries with this camera judge (selfalign judge): the
+                       relabelled targets are where it sees the end effector, the gate and
+                       keep best count its verdicts; no end effector, no reward (rows '...
+                       judged')                                 (default: the simulator)
   --retarget N         also retarget: identify the target's action -> joint-velocity map from
                        its play, pick the source robot whose body explains where the play's
                        end effector was, and fit the free slot for N steps (action loss) to
@@ -273,6 +277,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'retarget-keep': { type: 'string' },
     'retarget-rank': { type: 'string' },
     'retarget-judge': { type: 'string' },
+    'practice-judge': { type: 'string' },
     'practice-tries': { type: 'string' },
     'practice-steps': { type: 'string' },
     'practice-keep': { type: 'string' },
@@ -397,7 +402,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     );
     if (practiceStart === 'retarget' && retargetSteps === undefined)
       throw new UserError('results: --practice-start retarget needs --retarget N');
-    const practiceFrom = practiceStart === 'retarget' ? ' from retarget' : '';
+    if (args.has('practice-judge') && practiceRounds === undefined)
+      throw new UserError('results: --practice-judge needs --practice R');
+    const practiceFrom = `${practiceStart === 'retarget' ? ' from retarget' : ''}${args.has('practice-judge') ? ', judged' : ''}`;
     if (hindsight !== undefined && params.length === 0)
       throw new UserError('results: --hindsight aligns the --params rows; --params none has none');
     const averageFrom = args.has('average-from') ? args.int('average-from', 0, 0) : undefined;
@@ -441,11 +448,21 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       throw new UserError(`results: ${ckpt} records no source slots (not a pretrain checkpoint)`);
     const c = policy.config;
     let judge: EffectorJudge | undefined;
+    let practiceJudge: EffectorJudge | undefined;
     try {
       checkTaskWeights('results', 'align-weights', givenWeights, c, ckpt);
       if (args.has('retarget-judge'))
         judge = await loadJudge('results', resolve(io.cwd, args.str('retarget-judge')), policy);
+      if (args.has('practice-judge')) {
+        const file = resolve(io.cwd, args.str('practice-judge'));
+        practiceJudge =
+          judge && file === resolve(io.cwd, args.str('retarget-judge'))
+            ? judge
+            : await loadJudge('results', file, policy);
+      }
     } catch (e) {
+      judge?.dispose();
+      if (practiceJudge !== judge) practiceJudge?.dispose();
       policy.dispose();
       throw e;
     }
@@ -797,6 +814,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 slot,
                 keep: practiceKeep,
                 ...(practiceStopAt !== undefined ? { stopAt: practiceStopAt } : {}),
+                ...(practiceJudge ? { judge: practiceJudge } : {}),
                 rounds: practiceRounds,
                 tries: practiceTries,
                 steps: practiceSteps,
@@ -931,6 +949,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       progress.end();
     } finally {
       judge?.dispose();
+      if (practiceJudge !== judge) practiceJudge?.dispose();
       await extractor.dispose();
       policy.dispose();
     }
