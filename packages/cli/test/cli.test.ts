@@ -1207,6 +1207,13 @@ describe('the pipeline on tiny configs', () => {
       ),
       /results: --practice-judge needs --practice R/,
     );
+    oneLineError(
+      await cli(
+        ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm'],
+        ...['--practice', '1', '--practice-track', 'body'],
+      ),
+      /results: --practice-track body fits a body to --practice-judge FILE/,
+    );
     const base = ['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'];
     oneLineError(
       await cli(...base, '--adapter', 'x', '--judge', 'judge.safetensors'),

@@ -1,5 +1,6 @@
 // @selfalign/harness: the glue between the simulator, the policy and the data, shared by the
 // CLI and the browser playground (browser-safe: no file system, no onnxruntime).
+export { type BodyFitOptions, BodyTracker, type Locate, lastLinkShrink } from './body-tracker.js';
 export { episodeData, framesMeta, robotDims } from './frames.js';
 export {
   type CameraJudge,

@@ -37,10 +37,15 @@ export interface CameraJudge {
   distances(frames: Uint8Array, n: number): number[];
 }
 
-/** What practice's relabelling needs besides: where the end effector is, from the frames alone. */
+/**
+ * What practice needs from a reader of its tries instead of the simulator: where the end effector
+ * was in each recorded frame (the relabelled targets) and whether a try reached its target.
+ */
 export interface EffectorTracker {
-  /** The end effector's world (x, y) in each of `n` frames, uint8 [n, I, I, 3]. */
-  positions(frames: Uint8Array, n: number): [number, number][];
+  /** The end effector's world (x, y) in each recorded frame of `ep`. */
+  track(ep: Episode): [number, number][];
+  /** Whether the try came within `tolerance` (world units) of its target in some frame. */
+  reached(ep: Episode, tolerance: number): boolean;
 }
 
 export interface JudgeTrainOptions {
@@ -236,8 +241,22 @@ export class EffectorJudge implements CameraJudge, EffectorTracker {
     return chunked(frames, n, this.side, (img) => this.locate(img));
   }
 
+  /** The end effector's world (x, y) in each of `n` frames, uint8 [n, I, I, 3]. */
   positions(frames: Uint8Array, n: number): [number, number][] {
     return this.effector(frames, n).map(([u, v]) => imageToWorld(this.camera, u!, v!));
+  }
+
+  /** The policy's target keypoint as a world (x, y) in each of `n` frames. */
+  targetPositions(frames: Uint8Array, n: number): [number, number][] {
+    return this.target(frames, n).map(([u, v]) => imageToWorld(this.camera, u!, v!));
+  }
+
+  track(ep: Episode): [number, number][] {
+    return this.positions(ep.frames, ep.length);
+  }
+
+  reached(ep: Episode, tolerance: number): boolean {
+    return judgeEpisode(this, ep, tolerance).reached;
   }
 
   /** The policy's target keypoint (keypoint 0, (u, v)) in each of `n` frames. */

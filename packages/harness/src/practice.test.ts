@@ -184,19 +184,19 @@ describe('practice', () => {
     policy.dispose();
   });
 
-  it('reads the tries with a camera judge: its positions become the targets, its verdict the gate', async () => {
+  it('reads the tries with a tracker: its positions become the targets, its verdict the gate', async () => {
     const policy = createPolicy(tiny, 0);
     const slot = 3;
     const base = { slot, rounds: 2, tries: 2, steps: 2, env: { imageSize: side }, toSamples };
     const calls: number[] = [];
     // a judge that sees the end effector at (0.3, 0.2) in every frame, at `d` from the target
     const judge = (d: number) => ({
-      distances: (_: Uint8Array, n: number) => {
-        calls.push(n);
-        return Array<number>(n).fill(d);
+      reached: (ep: Episode, tolerance: number) => {
+        calls.push(ep.length);
+        return d < tolerance;
       },
-      positions: (_: Uint8Array, n: number) =>
-        Array.from({ length: n }, () => [0.3, 0.2] as [number, number]),
+      track: (ep: Episode) =>
+        Array.from({ length: ep.length }, () => [0.3, 0.2] as [number, number]),
     });
     const before = tf.memory().numTensors;
     const start = slotVector(policy, slot);

@@ -23,7 +23,7 @@ import {
   type RunResult,
   seedRange,
 } from '@selfalign/sim';
-import { type CameraJudge, type EffectorTracker, judgeEpisode } from './judge.js';
+import type { EffectorTracker } from './judge.js';
 import { keepBestFit } from './keep-best.js';
 import { playSplit } from './play-split.js';
 import { policyController } from './policy-controller.js';
@@ -90,13 +90,14 @@ export interface PracticeOptions {
    */
   stopAt?: number;
   /**
-   * Read the tries with a camera judge instead of the simulator: the relabelled targets are
-   * where it locates the end effector in the tries' frames (the frame after the last action is
-   * not recorded: its position is the last frame's), and a try reached its target when some
-   * frame is judged within the reach tolerance (the gate's and keep 'best''s score). Nothing then
-   * reads the end effector. Default: the simulator's positions and success.
+   * Read the tries with a tracker instead of the simulator (the camera judge, `EffectorJudge`,
+   * or a body fitted to its readings, `BodyTracker`): the relabelled targets are where it puts
+   * the end effector in the tries' recorded frames (the frame after the last action is not
+   * recorded: its position is the last frame's), and its `reached` says whether a try reached
+   * (the gate's and keep 'best''s score). Nothing then reads the simulator's end effector.
+   * Default: the simulator's positions and success.
    */
-  judge?: CameraJudge & EffectorTracker;
+  judge?: EffectorTracker;
   /** After each round's fit (awaited: evaluate the slot here, say). */
   onRound?: (r: PracticeRound) => void | Promise<void>;
 }
@@ -170,7 +171,7 @@ export async function practice(
   const judge = opts.judge;
   const reached = judge
     ? (p: RunResult) =>
-        p.episodes.filter((ep) => judgeEpisode(judge, ep, GEOMETRY.reachTolerance).reached).length /
+        p.episodes.filter((ep) => judge.reached(ep, GEOMETRY.reachTolerance)).length /
         p.episodes.length
     : (p: RunResult) =>
         p.summaries.filter((x) => x.stepsToSuccess >= 0).length / p.summaries.length;
@@ -266,7 +267,7 @@ export async function practice(
 
 /** The judged end-effector path of a recorded try, [T + 1, 2]: its last frame's position held. */
 function tracked(judge: EffectorTracker, ep: Episode): Float64Array {
-  const at = judge.positions(ep.frames, ep.length);
+  const at = judge.track(ep);
   const last = at[at.length - 1];
   if (!last) throw new Error(`practice: try ${ep.seed} recorded no frames for the judge`);
   return Float64Array.from([...at, last].flat());

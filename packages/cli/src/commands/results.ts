@@ -22,10 +22,12 @@ import { writeFileAtomic } from '@selfalign/core/node';
 import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
 import {
+  BodyTracker,
   copySlot,
   type EffectorJudge,
   fillWithSourceMean,
   firstFreeSlot,
+  lastLinkShrink,
   lowestScored,
   nearestSourceSlot,
   playSplit,
@@ -209,6 +211,12 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        relabelled targets are where it sees the end effector, the gate and
                        keep best count its verdicts; no end effector, no reward (rows '...
                        judged')                                 (default: the simulator)
+  --practice-track T   judge | body: with body, practice reads the end effector from a body
+                       fitted to the judge's positions on the target's play, its last link
+                       scaled by the judge's shrink on 8 source robots, through the tries'
+                       joint angles; a try reached when that end effector came within the
+                       tolerance of the judged target (rows '... judged body', 2u)
+                                                                 (default judge)
   --retarget N         also retarget: identify the target's action -> joint-velocity map from
                        its play, pick the source robot whose body explains where the play's
                        end effector was, and fit the free slot for N steps (action loss) to
@@ -278,6 +286,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'retarget-rank': { type: 'string' },
     'retarget-judge': { type: 'string' },
     'practice-judge': { type: 'string' },
+    'practice-track': { type: 'string' },
     'practice-tries': { type: 'string' },
     'practice-steps': { type: 'string' },
     'practice-keep': { type: 'string' },
@@ -404,7 +413,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       throw new UserError('results: --practice-start retarget needs --retarget N');
     if (args.has('practice-judge') && practiceRounds === undefined)
       throw new UserError('results: --practice-judge needs --practice R');
-    const practiceFrom = `${practiceStart === 'retarget' ? ' from retarget' : ''}${args.has('practice-judge') ? ', judged' : ''}`;
+    const practiceTrack = args.choice('practice-track', ['judge', 'body'] as const, 'judge');
+    if (practiceTrack === 'body' && !args.has('practice-judge'))
+      throw new UserError('results: --practice-track body fits a body to --practice-judge FILE');
+    const practiceFrom = `${practiceStart === 'retarget' ? ' from retarget' : ''}${args.has('practice-judge') ? (practiceTrack === 'body' ? ', judged body' : ', judged') : ''}`;
     if (hindsight !== undefined && params.length === 0)
       throw new UserError('results: --hindsight aligns the --params rows; --params none has none');
     const averageFrom = args.has('average-from') ? args.int('average-from', 0, 0) : undefined;
@@ -449,6 +461,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const c = policy.config;
     let judge: EffectorJudge | undefined;
     let practiceJudge: EffectorJudge | undefined;
+    // --practice-track body: the judge's last-link shrink on the first source robots (known bodies)
+    let shrink = 1;
     try {
       checkTaskWeights('results', 'align-weights', givenWeights, c, ckpt);
       if (args.has('retarget-judge'))
@@ -459,6 +473,35 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
           judge && file === resolve(io.cwd, args.str('retarget-judge'))
             ? judge
             : await loadJudge('results', file, policy);
+        if (practiceTrack === 'body') {
+          const pj = practiceJudge;
+          const robots = [];
+          for (const src of sources.slice(0, 8))
+            robots.push({
+              body: src.embodiment,
+              play: (
+                await runEpisodes(
+                  src.embodiment,
+                  'reach',
+                  seedRange(10, 40_000),
+                  randomController(7),
+                  {
+                    record: true,
+                    untilSuccess: false,
+                    env: { imageSize: c.vision.imageSize },
+                  },
+                )
+              ).episodes,
+            });
+          shrink = lastLinkShrink(
+            robots,
+            (ep) => pj.positions(ep.frames, ep.length),
+            sources.map((x) => x.embodiment),
+          );
+          io.err(
+            `results: the practice judge's last link over ${robots.length} source robots: x ${shrink.toFixed(3)} (--practice-track body)`,
+          );
+        }
       }
     } catch (e) {
       judge?.dispose();
@@ -814,7 +857,18 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 slot,
                 keep: practiceKeep,
                 ...(practiceStopAt !== undefined ? { stopAt: practiceStopAt } : {}),
-                ...(practiceJudge ? { judge: practiceJudge } : {}),
+                ...(practiceJudge
+                  ? {
+                      judge:
+                        practiceTrack === 'body'
+                          ? await bodyTracker(practiceJudge, e, s, budget, base, {
+                              shrink,
+                              starts: sources.map((x) => x.embodiment),
+                              side,
+                            })
+                          : practiceJudge,
+                    }
+                  : {}),
                 rounds: practiceRounds,
                 tries: practiceTries,
                 steps: practiceSteps,
@@ -1189,4 +1243,31 @@ export function formatSummary(rows: readonly Row[]): string[] {
     );
   }
   return lines;
+}
+
+/**
+ * The body tracker of `--practice-track body` for one cell: a body fitted to the judge's positions
+ * on the cell's play (the same episodes as its play rows: seeds from `base`), last link scaled.
+ */
+async function bodyTracker(
+  judge: EffectorJudge,
+  e: Embodiment,
+  seed: number,
+  budget: number,
+  base: number,
+  at: { shrink: number; starts: readonly Embodiment[]; side: number },
+): Promise<BodyTracker> {
+  const play = (
+    await runEpisodes(e, 'reach', seedRange(budget, base), randomController(seed), {
+      record: true,
+      env: { imageSize: at.side },
+    })
+  ).episodes;
+  return BodyTracker.fit(
+    play,
+    (ep) => judge.positions(ep.frames, ep.length),
+    at.starts,
+    (ep) => judge.targetPositions(ep.frames, ep.length),
+    { lastLinkScale: at.shrink },
+  );
 }
