@@ -7,6 +7,7 @@
 // and the fitted body's, on the robot's expert reaches (frames that reach and hold a target,
 // as a good try does) and on held-out play; start: the source body that explains the judged play
 // best; a second fit drops the frames whose residual is above 2.5x the median (the judge's tail).
+// The fits are harness' `BodyTracker.fit`.
 //   pnpm --filter @selfalign/experiments probe judged-body.ts CKPT --judge JUDGE
 //     [--targets links,combo,src-34,sign,src-35] [--play 10] [--tries 10] [--calibrate src-0,src-5]
 // --calibrate: source robots on which the fitted last link is compared with the true one; the
@@ -15,14 +16,10 @@ import { readFileSync } from 'node:fs';
 import { loadCheckpoint } from '@selfalign/align';
 import { embodimentByName } from '@selfalign/cli/shared';
 import { initBackend } from '@selfalign/core';
-import { EffectorJudge } from '@selfalign/harness';
+import { BodyTracker, EffectorJudge, type Locate } from '@selfalign/harness';
 import {
-  type Body,
   type Episode,
   expertController,
-  fitBody,
-  forwardKinematics,
-  kinematicError,
   randomController,
   runEpisodes,
   seedRange,
@@ -44,52 +41,16 @@ const sources = Object.keys(slots)
 const cm = (x: number) => (100 * x).toFixed(1);
 const rms = (xs: number[]) => Math.sqrt(xs.reduce((a, b) => a + b * b, 0) / xs.length);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const seen: Locate = (ep) => judge.positions(ep.frames, ep.length);
+const none: Locate = () => [];
 
-/** The episodes with their end-effector path replaced by the judge's reading of their frames. */
-const judged = (eps: Episode[]): Episode[] =>
-  eps.map((ep) => ({
-    ...ep,
-    effector: Float32Array.from(judge.positions(ep.frames, ep.length).flat()),
-  }));
-
-/** Per-frame distance from `body`'s forward kinematics (or the judge) to the true end effector. */
-function errors(eps: Episode[], at: (ep: Episode, t: number) => [number, number]): number[] {
-  const out: number[] = [];
-  for (const ep of eps)
-    for (let t = 0; t < ep.length; t++) {
-      const [x, y] = at(ep, t);
-      out.push(Math.hypot(x - ep.effector![2 * t]!, y - ep.effector![2 * t + 1]!));
-    }
-  return out;
-}
-function fk(body: Body): (ep: Episode, t: number) => [number, number] {
-  const n = body.links.length;
-  const q = new Float64Array(n);
-  const p = new Float64Array(2 * (n + 1));
-  return (ep, t) => {
-    for (let j = 0; j < n; j++)
-      q[j] =
-        Math.atan2(ep.states[t * 3 * n + n + j]!, ep.states[t * 3 * n + j]!) + body.offsets[j]!;
-    forwardKinematics(body.links, q, p);
-    return [p[2 * n]!, p[2 * n + 1]!];
-  };
-}
-/** The same episodes keeping only the frames `keep` says (the fit reads states and effector). */
-function subset(eps: Episode[], keep: (ep: Episode, t: number) => boolean): Episode[] {
-  return eps.map((ep) => {
-    const j = ep.actions.length / ep.length;
-    const n = 3 * j;
-    const ts = [...Array(ep.length).keys()].filter((t) => keep(ep, t));
-    return {
-      ...ep,
-      length: ts.length,
-      actions: Float32Array.from(ts.flatMap((t) => [...ep.actions.subarray(t * j, (t + 1) * j)])),
-      states: Float32Array.from(ts.flatMap((t) => [...ep.states.subarray(t * n, (t + 1) * n)])),
-      effector: Float32Array.from(
-        ts.flatMap((t) => [ep.effector![2 * t]!, ep.effector![2 * t + 1]!]),
-      ),
-    };
-  });
+/** Per-frame distance from `locate`'s positions to the true end effector. */
+function errors(eps: Episode[], locate: Locate): number[] {
+  return eps.flatMap((ep) =>
+    locate(ep).map(([x, y], t) =>
+      Math.hypot(x - ep.effector![2 * t]!, y - ep.effector![2 * t + 1]!),
+    ),
+  );
 }
 
 /**
@@ -112,43 +73,28 @@ async function probe(target: string, scale?: number): Promise<number> {
       rec,
     )
   ).episodes;
-  const seen = judged(play);
-  const start = sources
-    .filter((s) => s.links.length === e.links.length)
-    .map((s) => ({ s, err: kinematicError(s, seen) }))
-    .sort((a, b) => a.err - b.err)[0]!.s;
-  const first = fitBody(seen, { links: [...start.links], offsets: [...start.offsets] });
-  const res = errors(seen, fk(first));
-  const cut = 2.5 * median(res);
-  let i = 0;
-  const kept = subset(seen, () => res[i++]! <= cut);
-  const second = fitBody(kept, first);
-  const last = e.links.length - 1;
-  const scaled: Body = {
-    links: second.links.map((l, j) => (j === last ? l * (scale ?? 1) : l)),
-    offsets: second.offsets,
-  };
+  const first = BodyTracker.fit(play, seen, sources, none, { trim: Number.POSITIVE_INFINITY });
+  const second = BodyTracker.fit(play, seen, sources, none);
+  const scaled = BodyTracker.fit(play, seen, sources, none, { lastLinkScale: scale ?? 1 });
   const report = (what: string, eps: Episode[]) => {
-    const seenEps = judged(eps);
-    const j = errors(eps, (ep, t) => {
-      const s = seenEps[eps.indexOf(ep)]!;
-      return [s.effector![2 * t]!, s.effector![2 * t + 1]!];
-    });
-    const f1 = errors(eps, fk(first));
-    const f2 = errors(eps, fk(second));
-    const fs = errors(eps, fk(scaled));
+    const [j, f1, f2, fs] = [seen, first, second, scaled].map((l) =>
+      errors(eps, typeof l === 'function' ? l : (ep) => l.track(ep)),
+    ) as [number[], number[], number[], number[]];
     return `${what}: judge ${cm(rms(j))} / ${cm(median(j))}, body fit ${cm(rms(f1))} / ${cm(median(f1))}, trimmed ${cm(rms(f2))} / ${cm(median(f2))}${scale ? `, last link x ${scale.toFixed(2)} ${cm(rms(fs))} / ${cm(median(fs))}` : ''}`;
   };
+  const body = second.body;
   console.log(
-    `${target}: start ${start.name}; links true ${e.links.map(cm).join(' ')} fitted ${second.links.map(cm).join(' ')}; offsets true ${e.offsets.map((o) => o.toFixed(2)).join(' ')} fitted ${second.offsets.map((o) => o.toFixed(2)).join(' ')} (kept ${kept.reduce((a, k) => a + k.length, 0)} of ${seen.reduce((a, k) => a + k.length, 0)} frames)`,
+    `${target}: links true ${e.links.map(cm).join(' ')} fitted ${body.links.map(cm).join(' ')}; offsets true ${e.offsets.map((o) => o.toFixed(2)).join(' ')} fitted ${body.offsets.map((o) => o.toFixed(2)).join(' ')}`,
   );
   console.log(
     `  cm rms / median: ${report('expert reaches', reaches)}; ${report('held-out play', heldPlay)}`,
   );
-  return e.links[last]! / second.links[last]!;
+  const last = e.links.length - 1;
+  return e.links[last]! / body.links[last]!;
 }
 
 // the judge's last-link shrink, measured on source robots (held-out play seeds), applied to targets
+// (harness' lastLinkShrink is the same mean; the per-robot ratios are printed here)
 const calibrate = arg('--calibrate', '').split(',').filter(Boolean);
 const ratios: number[] = [];
 for (const s of calibrate) ratios.push(await probe(s));

@@ -40,6 +40,7 @@ import {
 import { disposePretrain, finetune } from '@selfalign/pretrain';
 import {
   type Embodiment,
+  type Episode,
   expertController,
   hindsightEpisodes,
   type Matrix,
@@ -564,15 +565,14 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 );
             };
             const base = 1_000_000 * (s + 1) + 10_000 * budget;
-            const play = await recordEpisodes(
-              e,
-              randomController(s),
-              'play',
-              budget,
-              base,
-              extractor,
-              c,
-            );
+            // the play's episodes stay for --practice-track body's fit (recordEpisodes' run)
+            const playEpisodes = (
+              await runEpisodes(e, 'reach', seedRange(budget, base), randomController(s), {
+                record: true,
+                env: { imageSize: c.vision.imageSize },
+              })
+            ).episodes;
+            const play = await episodesAsSamples(e, playEpisodes, 'play', extractor, c);
             const demos = await recordEpisodes(
               e,
               expertController(),
@@ -861,11 +861,12 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                   ? {
                       judge:
                         practiceTrack === 'body'
-                          ? await bodyTracker(practiceJudge, e, s, budget, base, {
+                          ? bodyTracker(
+                              practiceJudge,
+                              playEpisodes,
+                              sources.map((x) => x.embodiment),
                               shrink,
-                              starts: sources.map((x) => x.embodiment),
-                              side,
-                            })
+                            )
                           : practiceJudge,
                     }
                   : {}),
@@ -1247,27 +1248,19 @@ export function formatSummary(rows: readonly Row[]): string[] {
 
 /**
  * The body tracker of `--practice-track body` for one cell: a body fitted to the judge's positions
- * on the cell's play (the same episodes as its play rows: seeds from `base`), last link scaled.
+ * on the cell's play, its last link scaled by the judge's shrink.
  */
-async function bodyTracker(
+function bodyTracker(
   judge: EffectorJudge,
-  e: Embodiment,
-  seed: number,
-  budget: number,
-  base: number,
-  at: { shrink: number; starts: readonly Embodiment[]; side: number },
-): Promise<BodyTracker> {
-  const play = (
-    await runEpisodes(e, 'reach', seedRange(budget, base), randomController(seed), {
-      record: true,
-      env: { imageSize: at.side },
-    })
-  ).episodes;
+  play: readonly Episode[],
+  starts: readonly Embodiment[],
+  shrink: number,
+): BodyTracker {
   return BodyTracker.fit(
     play,
     (ep) => judge.positions(ep.frames, ep.length),
-    at.starts,
+    starts,
     (ep) => judge.targetPositions(ep.frames, ep.length),
-    { lastLinkScale: at.shrink },
+    { lastLinkScale: shrink },
   );
 }
