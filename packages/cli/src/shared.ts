@@ -29,13 +29,21 @@ import {
   type PolicyConfig,
   type TrainBatch,
 } from '@selfalign/experts';
-import { EffectorJudge, episodeData, firstFreeSlot, framesMeta } from '@selfalign/harness';
+import {
+  BodyTracker,
+  EffectorJudge,
+  episodeData,
+  firstFreeSlot,
+  framesMeta,
+  lastLinkShrink,
+} from '@selfalign/harness';
 import {
   type Controller,
   type Embodiment,
   type Episode,
   getPreset,
   PRESETS,
+  randomController,
   runEpisodes,
   sampleSources,
   seedRange,
@@ -394,4 +402,52 @@ export async function loadJudge(
     );
   }
   return judge;
+}
+
+/**
+ * How much shorter than the true last link the body fitted to `judge`'s positions comes out, as the
+ * factor that corrects it (true over fitted), measured on 10 random-play episodes of each of the
+ * first `n` source robots, whose bodies are known (docs/results.md 2u: x 1.395 on the shipped judge).
+ */
+export async function judgeShrink(
+  judge: EffectorJudge,
+  sources: readonly Embodiment[],
+  imageSize: number,
+  n = 8,
+): Promise<number> {
+  const robots = [];
+  for (const body of sources.slice(0, n)) {
+    const { episodes } = await runEpisodes(
+      body,
+      'reach',
+      seedRange(10, 40_000),
+      randomController(7),
+      {
+        record: true,
+        untilSuccess: false,
+        env: { imageSize },
+      },
+    );
+    robots.push({ body, play: episodes });
+  }
+  return lastLinkShrink(robots, (ep) => judge.positions(ep.frames, ep.length), sources);
+}
+
+/**
+ * A tracker that reads tries through a body fitted to `judge`'s positions on the robot's `play`
+ * (its last link scaled by `shrink`, from `judgeShrink`), the tries' targets read by the judge.
+ */
+export function judgedBody(
+  judge: EffectorJudge,
+  play: readonly Episode[],
+  starts: readonly Embodiment[],
+  shrink: number,
+): BodyTracker {
+  return BodyTracker.fit(
+    play,
+    (ep) => judge.positions(ep.frames, ep.length),
+    starts,
+    (ep) => judge.targetPositions(ep.frames, ep.length),
+    { lastLinkScale: shrink },
+  );
 }

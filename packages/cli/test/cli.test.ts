@@ -1200,6 +1200,41 @@ describe('the pipeline on tiny configs', () => {
     );
     expect(pr.code, pr.err.join('\n')).toBe(0);
     expect(pr.json()).toMatchObject({ readBy: 'judge', kept: 1, start: 'the adapter perm-judged' });
+    // ... or through a body fitted to the judge's positions on the robot's play, its last link
+    // scaled by the shrink measured on the checkpoint's source robots
+    const pb = await cli(
+      ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+      ...['--adapter', 'perm-body-practised', '--from', 'perm-judged', '--json', '--play', '2'],
+      ...['--rounds', '1', '--tries', '1', '--steps', '1', '--judge', 'judge.safetensors'],
+      ...['--track', 'body'],
+    );
+    expect(pb.code, pb.err.join('\n')).toBe(0);
+    const jb = pb.json();
+    expect(jb).toMatchObject({ readBy: 'judged body', start: 'the adapter perm-judged' });
+    expect(jb.shrink).toBeGreaterThan(0);
+    const practise = ['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'];
+    oneLineError(
+      await cli(...practise, '--adapter', 'x', '--track', 'body'),
+      /practice: --track body fits a body to the positions of --judge FILE/,
+    );
+    oneLineError(
+      await cli(...practise, '--adapter', 'x', '--judge', 'judge.safetensors', '--shrink', '1.4'),
+      /practice: --shrink scales the body of --track body/,
+    );
+    oneLineError(
+      await cli(
+        ...practise,
+        '--adapter',
+        'x',
+        '--judge',
+        'judge.safetensors',
+        '--track',
+        'body',
+        '--shrink',
+        '0',
+      ),
+      /practice: --shrink must be a positive number, got '0'/,
+    );
     oneLineError(
       await cli(
         ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm'],
@@ -1803,6 +1838,42 @@ describe('the pipeline on tiny configs', () => {
     expect(report).toContain('<svg class="chart"');
     await checkReportInChromium(k.report, k.results);
   }, 180_000); // two demos, one with practice's tries, and a browser: past 60 s under load
+
+  it('demo --judge reads every try with the camera judge: retarget by its verdicts, practice through its body', async () => {
+    const d = await cli(
+      ...['demo', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--episodes', '2'],
+      ...['--play', '6', '--steps', '1', '--out', 'demo-judged', '--practice', '1'],
+      ...['--retarget', '2', '--retarget-candidates', '2', '--retarget-practice', '1'],
+      ...['--judge', 'judge.safetensors', '--json'],
+    );
+    expect(d.code, d.err.join('\n')).toBe(0);
+    const j = d.json();
+    expect(j.triesReadBy).toBe('judge');
+    // the judge's shrink, measured on the checkpoint's two source robots
+    expect(j.shrink).toBeGreaterThan(0);
+    const r = j.results.perm;
+    expect(r.practice.tried).toHaveLength(1);
+    expect(r.retarget.candidates.map((x: { name: string }) => x.name).sort()).toEqual([
+      'src-0',
+      'src-1',
+    ]);
+    // gated at 100%: its tries are practised unless the judge reads all 10 as reached
+    expect(r['retarget+practice'].tried.length).toBeGreaterThanOrEqual(1);
+    expect([0, 0.5, 1]).toContain(r['retarget+practice'].successAfter);
+    const demo = ['demo', '--checkpoint', 'ckpt.safetensors', '--out', 'demo-x'];
+    oneLineError(
+      await cli(...demo, '--judge', 'judge.safetensors'),
+      /demo: --judge reads the robot's tries; give --practice R, --retarget-candidates K > 1 or --retarget-practice S/,
+    );
+    oneLineError(
+      await cli('demo', '--config', 'tiny', '--practice', '1', '--judge', 'judge.safetensors'),
+      /demo: --judge is trained for a pretrained --checkpoint/,
+    );
+    oneLineError(
+      await cli(...demo, '--practice', '1', '--judge', 'ckpt.safetensors'),
+      /ckpt\.safetensors: not a judge file/,
+    );
+  }, 120_000);
 });
 
 /** Opens the demo's report in Debian's Chromium: plots, success bars, frames; keeps a screenshot. */

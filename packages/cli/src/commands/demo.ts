@@ -31,6 +31,7 @@ import { computeNormStats, writeEpisodes } from '@selfalign/data';
 import { alignmentTasksOf, createPolicy, disposeBatch, type Policy } from '@selfalign/experts';
 import {
   copySlot,
+  type EffectorJudge,
   fillWithSourceMean,
   firstFreeSlot,
   framesMeta,
@@ -59,6 +60,9 @@ import {
   configByName,
   episodesAsSamples,
   featureExtractor,
+  judgedBody,
+  judgeShrink,
+  loadJudge,
   loadSamples,
   retargetSources,
   simEpisodeData,
@@ -104,6 +108,11 @@ export const demo: Command = {
                       tries reach the share S of their targets (a strong teacher is kept, a
                       weak one practised; docs/results.md 2q: 0.8 met the 80% bar on all
                       11 targets); a method 'retarget+practice'        (default: off)
+  --judge FILE        read every try with this camera judge (selfalign judge) instead of the
+                      simulator: retarget's candidates by its verdicts, practice's through a
+                      body fitted to its positions on the robot's play (last link scaled by
+                      the judge's shrink on 8 source robots; docs/results.md 2u), so no
+                      step reads a reward or the end effector         (default: the simulator)
   --episodes N        shift-table / eval episodes     (default 50)
   --out DIR           outputs                         (default out/demo)
   --seed S            (default 0)`,
@@ -121,6 +130,7 @@ export const demo: Command = {
     'retarget-rounds': { type: 'string' },
     'retarget-rank': { type: 'string' },
     'retarget-practice': { type: 'string' },
+    judge: { type: 'string' },
     episodes: { type: 'string' },
     out: { type: 'string' },
     seed: { type: 'string' },
@@ -158,6 +168,15 @@ export const demo: Command = {
     ])
       if (args.has(flag) && retargetSteps === 0)
         throw new UserError(`demo: --${flag} needs --retarget N`);
+    if (
+      args.has('judge') &&
+      practiceRounds === 0 &&
+      retargetPractice === undefined &&
+      retargetCandidates < 2
+    )
+      throw new UserError(
+        "demo: --judge reads the robot's tries; give --practice R, --retarget-candidates K > 1 or --retarget-practice S",
+      );
     const retargetMaps = new Map<string, Matrix>();
     for (const k of kinds)
       if (!['free', 'span', 'span+residual'].includes(k))
@@ -176,6 +195,8 @@ export const demo: Command = {
       for (const [robot, k] of Object.entries(named)) slotNames.set(k, robot);
       pretrained = true;
     } else {
+      if (args.has('judge'))
+        throw new UserError('demo: --judge is trained for a pretrained --checkpoint');
       const config = configByName(args.str('config', 'small'), 'demo');
       policy = createPolicy(config, seed);
       sourceSlots = [0, 1, 2, 3];
@@ -187,9 +208,12 @@ export const demo: Command = {
       lines.push(l);
       if (!args.has('json')) io.out(l);
     };
+    let judge: EffectorJudge | undefined;
     try {
       const c = policy.config;
       const side = c.vision.imageSize;
+      if (args.has('judge'))
+        judge = await loadJudge('demo', resolve(io.cwd, args.str('judge')), policy);
       say(
         pretrained
           ? `policy: pretrained '${c.name}' from ${ckpt} (${(policy.params.count() / 1e6).toFixed(2)} M parameters, ${sourceSlots.length} source robots)`
@@ -218,6 +242,20 @@ export const demo: Command = {
       const E = c.ttt.slots;
       const slot = firstFreeSlot(policy, sourceSlots) ?? E - 1;
       const basis = sourceSlots.filter((k) => k !== slot);
+      // --judge: the source robots' bodies start the body fit and measure the judge's shrink
+      const bodies =
+        judge && (practiceRounds > 0 || retargetPractice !== undefined)
+          ? retargetSources(
+              'demo',
+              basis.map((k) => [slotNames.get(k) ?? `slot ${k}`, k] as const),
+            ).map((x) => x.embodiment)
+          : [];
+      const shrink =
+        judge && bodies.length > 0 ? await judgeShrink(judge, bodies, side) : undefined;
+      if (shrink !== undefined)
+        say(
+          `the camera judge reads every try; practice through a body fitted to its positions, last link x ${shrink.toFixed(3)} (measured on ${Math.min(8, bodies.length)} source robots)`,
+        );
       const weights = defaultAlignWeights(c);
       const tasks = alignmentTasksOf(c).map((t) => t.name as keyof StepTerms);
       const extractor = await featureExtractor('default', io.cwd, c.featureDim);
@@ -228,7 +266,7 @@ export const demo: Command = {
       const report: Report = {
         title: 'selfalign demo: a pretrained policy aligns itself to new robots',
         policy: pretrained
-          ? `Policy: pretrained '${c.name}' (${ckpt}), ${sourceSlots.length} source robots; align fits only TTT W1/b1 of a new slot from ${nPlay} random-play episodes per robot.`
+          ? `Policy: pretrained '${c.name}' (${ckpt}), ${sourceSlots.length} source robots; align fits only TTT W1/b1 of a new slot from ${nPlay} random-play episodes per robot.${judge ? " The robot's tries are read by a camera judge, not the simulator: no reward, no end effector." : ''}`
           : `Policy: UNTRAINED '${c.name}': success numbers mean nothing here.`,
         machine: `${cpus()[0]?.model ?? '?'} x${cpus().length}, node ${process.version}, ${currentBackend()?.name} (${currentBackend()?.kernels} kernels)`,
         targets: [],
@@ -257,6 +295,12 @@ export const demo: Command = {
           say(`   ${eps.reduce((n, e) => n + e.length, 0)} frames -> ${file}`);
           const { samples } = await loadSamples([file], c.actionHorizon);
           const split = playSplit(policy, samples, meta, 16, new Rng(seed + 1), slot, 0.2);
+          // practice's tries read through the body fitted to the judge on this play
+          const tracker =
+            judge && shrink !== undefined
+              ? judgedBody(judge, play.episodes, bodies, shrink)
+              : undefined;
+          const reached = tracker ? 'were judged to reach' : 'reached';
           const evalSuccess = async () =>
             (
               await runEpisodes(
@@ -394,11 +438,12 @@ export const demo: Command = {
               slot,
               rounds: practiceRounds,
               seed,
+              ...(tracker ? { judge: tracker } : {}),
               env: { imageSize: side },
               toSamples: (eps) => episodesAsSamples(target, eps, 'demo', extractor, c),
               onRound: (r) =>
                 say(
-                  `   practice round ${r.round}/${practiceRounds}: ${pct(r.trySuccess)} of 10 tries reached their target; fitted on ${r.frames} relabelled frames (${r.wallS.toFixed(0)} s)`,
+                  `   practice round ${r.round}/${practiceRounds}: ${pct(r.trySuccess)} of 10 tries ${reached} their target; fitted on ${r.frames} relabelled frames (${r.wallS.toFixed(0)} s)`,
                 ),
             });
             const wallS = (performance.now() - t1) / 1000;
@@ -444,12 +489,13 @@ export const demo: Command = {
               candidates: retargetCandidates,
               rounds: retargetRounds,
               robot: target,
+              ...(judge ? { judge } : {}),
               seed,
               env: { imageSize: side },
               onRound: (x) => {
                 if (x.round > 0)
                   say(
-                    `   retarget DAgger round ${x.round}/${retargetRounds}: ${pct(x.trySuccess)} of 10 tries reached their target; ${x.frames} frames labelled by the teacher`,
+                    `   retarget DAgger round ${x.round}/${retargetRounds}: ${pct(x.trySuccess)} of 10 tries ${reached} their target; ${x.frames} frames labelled by the teacher`,
                   );
               },
             }).catch((err: Error) => {
@@ -462,7 +508,7 @@ export const demo: Command = {
             const after = await evalSuccess();
             const picked =
               r.candidates.length > 0
-                ? `picked by 6 reach tries each among ${r.candidates.map((x) => `${x.name} ${pct(x.success)}`).join(', ')}`
+                ? `picked by 6 reach tries each${judge ? ' read by the camera judge' : ''} among ${r.candidates.map((x) => `${x.name} ${pct(x.success)}`).join(', ')}`
                 : retargetRank === 'perception'
                   ? "the source slot with the lowest perception loss on the play's frames"
                   : "the source body nearest the play's end-effector positions";
@@ -495,6 +541,7 @@ export const demo: Command = {
                 rounds: 1,
                 stopAt: retargetPractice,
                 seed,
+                ...(tracker ? { judge: tracker } : {}),
                 env: { imageSize: side },
                 toSamples: (eps) => episodesAsSamples(target, eps, 'demo', extractor, c),
               });
@@ -502,7 +549,7 @@ export const demo: Command = {
               const total = wallS + (performance.now() - t2) / 1000;
               const practised = kept ? after : await evalSuccess();
               say(
-                `   then practice: ${pct(done.tried[0]!)} of 10 tries with retarget's slot reached their target, ${kept ? `at least ${pct(retargetPractice)}: the teacher's slot kept` : `below ${pct(retargetPractice)}: one practice round`}: success ${pct(before!)} -> ${pct(practised)} (${total.toFixed(0)} s in all)`,
+                `   then practice: ${pct(done.tried[0]!)} of 10 tries with retarget's slot ${reached} their target, ${kept ? `at least ${pct(retargetPractice)}: the teacher's slot kept` : `below ${pct(retargetPractice)}: one practice round`}: success ${pct(before!)} -> ${pct(practised)} (${total.toFixed(0)} s in all)`,
               );
               reportTarget.successAfter['retarget+practice'] = practised;
               reportTarget.wallS['retarget+practice'] = total;
@@ -557,10 +604,13 @@ export const demo: Command = {
           pretrained,
           checkpoint: ckpt ?? null,
           slot,
+          triesReadBy: judge ? 'judge' : 'simulator',
+          ...(shrink !== undefined ? { shrink } : {}),
           results,
         },
       };
     } finally {
+      judge?.dispose();
       policy.dispose();
     }
   },

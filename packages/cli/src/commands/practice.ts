@@ -7,12 +7,13 @@ import { disposeBatch } from '@selfalign/experts';
 import {
   copySlot,
   type EffectorJudge,
+  type EffectorTracker,
   fillWithSourceMean,
   nearestSourceSlot,
   playSplit,
   practice,
 } from '@selfalign/harness';
-import { randomController } from '@selfalign/sim';
+import { randomController, runEpisodes, seedRange } from '@selfalign/sim';
 import type { Command } from '../command.js';
 import { UserError } from '../io.js';
 import { checkOutputDir } from '../paths.js';
@@ -22,9 +23,11 @@ import {
   embodimentByName,
   episodesAsSamples,
   featureExtractor,
+  judgedBody,
+  judgeShrink,
   loadJudge,
   loadPolicy,
-  recordEpisodes,
+  retargetSources,
 } from '../shared.js';
 
 export const practiceCommand: Command = {
@@ -55,13 +58,21 @@ export const practiceCommand: Command = {
                         are where it sees the end effector, the tries' success (the --stop-at
                         gate, --keep best) its verdicts; no end effector, no reward
                                                              (default: the simulator)
+  --track T             judge | body: with body, a body fitted to the judge's positions on the
+                        robot's --play trajectories (its last link scaled by the judge's
+                        shrink) reads the tries from their joint angles: the relabelled
+                        targets its end effector, a try reached when that comes within the
+                        tolerance of the judged target (docs/results.md 2u)   (default judge)
+  --shrink X            with --track body: the factor on the fitted last link (default: measured
+                        on the checkpoint's first 8 source robots, whose bodies are known)
   --init I              nearest | mean: the start; nearest is the source slot with the lowest
                         align objective on --play random-play trajectories of the robot
                         (label-free)                         (default nearest)
   --from NAME           start from this saved adapter (from --adapters DIR) instead: the one
                         \`selfalign retarget\` wrote, say (retarget, then practice: docs/results.md
                         2q); not with --init
-  --play N              random-play trajectories for --init nearest   (default 10)
+  --play N              random-play trajectories for --init nearest and --track body
+                                                             (default 10)
   --slot K              slot to fit (default: the first slot no embodiment uses)
   --adapters DIR        where adapters are saved            (default adapters)
   --feature-model M     default | an ONNX file: next-observation features for --init nearest
@@ -81,6 +92,8 @@ export const practiceCommand: Command = {
     keep: { type: 'string' },
     'stop-at': { type: 'string' },
     judge: { type: 'string' },
+    track: { type: 'string' },
+    shrink: { type: 'string' },
     play: { type: 'string' },
     slot: { type: 'string' },
     adapters: { type: 'string' },
@@ -102,9 +115,18 @@ export const practiceCommand: Command = {
     const init = args.choice('init', ['nearest', 'mean'] as const, 'nearest');
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
     const stopAt = args.has('stop-at') ? args.share('stop-at') : undefined;
+    const track = args.choice('track', ['judge', 'body'] as const, 'judge');
+    if (track === 'body' && !args.has('judge'))
+      throw new UserError('practice: --track body fits a body to the positions of --judge FILE');
+    if (args.has('shrink') && track !== 'body')
+      throw new UserError('practice: --shrink scales the body of --track body');
+    const givenShrink = args.has('shrink')
+      ? args.num('shrink', undefined, (n) => Number.isFinite(n) && n > 0, 'a positive number')
+      : undefined;
     const play = args.int('play', 10, 1);
     const seed = args.int('seed', 0);
-    const e = embodimentByName(args.str('embodiment'), args.int('family-seed', 1));
+    const familySeed = args.int('family-seed', 1);
+    const e = embodimentByName(args.str('embodiment'), familySeed);
     const { policy, slots } = await loadPolicy(resolve(io.cwd, args.str('checkpoint')));
     const c = policy.config;
     const extractor = await featureExtractor(
@@ -135,16 +157,24 @@ export const practiceCommand: Command = {
         await store.load(from, policy, slot);
         start = `the adapter ${from}`;
       } else fillWithSourceMean(policy, slot, sources);
+      // the robot's random play: the label-free pick of the start, and the body's fit
+      const playEpisodes =
+        (from === undefined && init === 'nearest') || track === 'body'
+          ? (
+              await runEpisodes(
+                e,
+                'reach',
+                seedRange(play, 1_000_000 * (seed + 1)),
+                randomController(seed),
+                {
+                  record: true,
+                  env: { imageSize: c.vision.imageSize },
+                },
+              )
+            ).episodes
+          : [];
       if (from === undefined && init === 'nearest') {
-        const rec = await recordEpisodes(
-          e,
-          randomController(seed),
-          'play',
-          play,
-          1_000_000 * (seed + 1),
-          extractor,
-          c,
-        );
+        const rec = await episodesAsSamples(e, playEpisodes, 'play', extractor, c);
         const split = playSplit(policy, rec.samples, rec.meta, 16, new Rng(seed + 11), slot, 0);
         try {
           const { nearest } = nearestSourceSlot(policy, split.train, sources, slot, {
@@ -158,6 +188,22 @@ export const practiceCommand: Command = {
         }
       }
       if (!args.has('json')) io.err(`practice: ${e.name}, slot ${slot} starts at ${start}`);
+      let tracker: EffectorTracker | undefined = judge;
+      let shrink: number | undefined;
+      if (judge && track === 'body') {
+        // the source robots' bodies: the fit's starts, and where the shrink is measured
+        const bodies = retargetSources(
+          'practice',
+          Object.entries(slots).filter(([, k]) => k !== slot),
+          familySeed,
+        ).map((x) => x.embodiment);
+        shrink = givenShrink ?? (await judgeShrink(judge, bodies, c.vision.imageSize));
+        tracker = judgedBody(judge, playEpisodes, bodies, shrink);
+        if (!args.has('json'))
+          io.err(
+            `practice: tries read through a body fitted to the judge on ${play} play trajectories, last link x ${shrink.toFixed(3)}${givenShrink === undefined ? ' (measured on the source robots)' : ''}`,
+          );
+      }
       const t0 = performance.now();
       const done = await practice(policy, e, {
         slot,
@@ -169,7 +215,7 @@ export const practiceCommand: Command = {
         seed,
         keep,
         ...(stopAt !== undefined ? { stopAt } : {}),
-        ...(judge ? { judge } : {}),
+        ...(tracker ? { judge: tracker } : {}),
         env: { imageSize: c.vision.imageSize },
         toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
         onRound: (r) => {
@@ -189,7 +235,8 @@ export const practiceCommand: Command = {
         keep,
         kept: done.kept,
         ...(stopAt !== undefined ? { stopAt, stoppedAt: done.stoppedAt ?? null } : {}),
-        readBy: judge ? 'judge' : 'simulator',
+        readBy: judge ? (track === 'body' ? 'judged body' : 'judge') : 'simulator',
+        ...(shrink !== undefined ? { shrink } : {}),
         tries,
         steps,
         horizon,

@@ -22,12 +22,10 @@ import { writeFileAtomic } from '@selfalign/core/node';
 import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
 import {
-  BodyTracker,
   copySlot,
   type EffectorJudge,
   fillWithSourceMean,
   firstFreeSlot,
-  lastLinkShrink,
   lowestScored,
   nearestSourceSlot,
   playSplit,
@@ -40,7 +38,6 @@ import {
 import { disposePretrain, finetune } from '@selfalign/pretrain';
 import {
   type Embodiment,
-  type Episode,
   expertController,
   hindsightEpisodes,
   type Matrix,
@@ -59,6 +56,8 @@ import {
   embodimentByName,
   episodesAsSamples,
   featureExtractor,
+  judgedBody,
+  judgeShrink,
   loadJudge,
   parseTaskWeights,
   recordEpisodes,
@@ -475,32 +474,13 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
             ? judge
             : await loadJudge('results', file, policy);
         if (practiceTrack === 'body') {
-          const pj = practiceJudge;
-          const robots = [];
-          for (const src of sources.slice(0, 8))
-            robots.push({
-              body: src.embodiment,
-              play: (
-                await runEpisodes(
-                  src.embodiment,
-                  'reach',
-                  seedRange(10, 40_000),
-                  randomController(7),
-                  {
-                    record: true,
-                    untilSuccess: false,
-                    env: { imageSize: c.vision.imageSize },
-                  },
-                )
-              ).episodes,
-            });
-          shrink = lastLinkShrink(
-            robots,
-            (ep) => pj.positions(ep.frames, ep.length),
+          shrink = await judgeShrink(
+            practiceJudge,
             sources.map((x) => x.embodiment),
+            c.vision.imageSize,
           );
           io.err(
-            `results: the practice judge's last link over ${robots.length} source robots: x ${shrink.toFixed(3)} (--practice-track body)`,
+            `results: the practice judge's last link over ${Math.min(8, sources.length)} source robots: x ${shrink.toFixed(3)} (--practice-track body)`,
           );
         }
       }
@@ -861,7 +841,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                   ? {
                       judge:
                         practiceTrack === 'body'
-                          ? bodyTracker(
+                          ? judgedBody(
                               practiceJudge,
                               playEpisodes,
                               sources.map((x) => x.embodiment),
@@ -1244,23 +1224,4 @@ export function formatSummary(rows: readonly Row[]): string[] {
     );
   }
   return lines;
-}
-
-/**
- * The body tracker of `--practice-track body` for one cell: a body fitted to the judge's positions
- * on the cell's play, its last link scaled by the judge's shrink.
- */
-function bodyTracker(
-  judge: EffectorJudge,
-  play: readonly Episode[],
-  starts: readonly Embodiment[],
-  shrink: number,
-): BodyTracker {
-  return BodyTracker.fit(
-    play,
-    (ep) => judge.positions(ep.frames, ep.length),
-    starts,
-    (ep) => judge.targetPositions(ep.frames, ep.length),
-    { lastLinkScale: shrink },
-  );
 }
