@@ -1,8 +1,8 @@
 import {
+  bodyEffector,
   DEFAULT_CAMERA,
   type Episode,
   expertController,
-  forwardKinematics,
   GEOMETRY,
   getPreset,
   imageToWorld,
@@ -29,17 +29,11 @@ const along =
   (share: number): Locate =>
   (ep) => {
     const n = e.links.length;
-    const links = e.links.map((l, j) => (j === n - 1 ? l * share : l));
-    const p = new Float64Array(2 * (n + 1));
-    return Array.from({ length: ep.length }, (_, t) => {
-      const q = Array.from(
-        { length: n },
-        (_, j) =>
-          Math.atan2(ep.states[t * 3 * n + n + j]!, ep.states[t * 3 * n + j]!) + e.offsets[j]!,
-      );
-      forwardKinematics(links, q, p);
-      return [p[2 * n]!, p[2 * n + 1]!];
-    });
+    const body = {
+      links: e.links.map((l, j) => (j === n - 1 ? l * share : l)),
+      offsets: e.offsets,
+    };
+    return Array.from({ length: ep.length }, (_, t) => bodyEffector(body, ep, t));
   };
 /** The reach target of each recorded frame (object 0). */
 const goal: Locate = (ep) =>

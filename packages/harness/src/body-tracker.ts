@@ -6,9 +6,10 @@
 // measured on source robots, whose bodies are known (`lastLinkShrink`).
 import {
   type Body,
+  bodyEffector,
   type Episode,
   fitBody,
-  forwardKinematics,
+  type KinematicsScratch,
   kinematicError,
 } from '@selfalign/sim';
 
@@ -30,16 +31,6 @@ function located(ep: Episode, at: Locate): Episode {
   return { ...ep, effector: Float32Array.from(p.flat()) };
 }
 
-/** Forward kinematics of `body` on the measured angles of frame `t` of `ep`. */
-function effectorAt(body: Body, ep: Episode, t: number, q: Float64Array, p: Float64Array) {
-  const n = body.links.length;
-  const o = t * 3 * n;
-  for (let j = 0; j < n; j++)
-    q[j] = Math.atan2(ep.states[o + n + j]!, ep.states[o + j]!) + body.offsets[j]!;
-  forwardKinematics(body.links, q, p);
-  return [p[2 * n]!, p[2 * n + 1]!] as [number, number];
-}
-
 /** The episodes keeping only the frames `keep` lets through (the fit reads states, actions, effector). */
 function keepFrames(eps: Episode[], keep: (i: number) => boolean): Episode[] {
   let i = 0;
@@ -59,8 +50,7 @@ function keepFrames(eps: Episode[], keep: (i: number) => boolean): Episode[] {
 }
 
 export class BodyTracker {
-  private readonly q: Float64Array;
-  private readonly p: Float64Array;
+  private readonly scratch: KinematicsScratch;
 
   /**
    * @param body the robot's body as tracked
@@ -71,8 +61,10 @@ export class BodyTracker {
     readonly body: Readonly<Body>,
     private readonly target: Locate,
   ) {
-    this.q = new Float64Array(body.links.length);
-    this.p = new Float64Array(2 * (body.links.length + 1));
+    this.scratch = {
+      q: new Float64Array(body.links.length),
+      p: new Float64Array(2 * (body.links.length + 1)),
+    };
   }
 
   /**
@@ -96,11 +88,10 @@ export class BodyTracker {
       .map((s) => ({ s, err: kinematicError(s, seen) }))
       .sort((a, b) => a.err - b.err)[0]!.s;
     const first = fitBody(seen, { links: [...start.links], offsets: [...start.offsets] });
-    const q = new Float64Array(n);
-    const p = new Float64Array(2 * (n + 1));
+    const scratch = { q: new Float64Array(n), p: new Float64Array(2 * (n + 1)) };
     const res = seen.flatMap((ep) =>
       Array.from({ length: ep.length }, (_, t) => {
-        const [x, y] = effectorAt(first, ep, t, q, p);
+        const [x, y] = bodyEffector(first, ep, t, scratch);
         return Math.hypot(x - ep.effector![2 * t]!, y - ep.effector![2 * t + 1]!);
       }),
     );
@@ -120,7 +111,7 @@ export class BodyTracker {
   /** The tracked end effector in each recorded frame of `ep`. */
   track(ep: Episode): [number, number][] {
     return Array.from({ length: ep.length }, (_, t) =>
-      effectorAt(this.body as Body, ep, t, this.q, this.p),
+      bodyEffector(this.body, ep, t, this.scratch),
     );
   }
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ArmEnv } from './arm-env.js';
 import { actionToCommand, type Embodiment, getPreset, sampleEmbodiment } from './embodiment.js';
 import {
+  bodyEffector,
   fitBody,
   identifyActionMap,
   invertMatrix,
@@ -76,6 +77,15 @@ describe('identifying a robot from its random play', () => {
     const eps = await play(getPreset('offset'), 3);
     expect(eps[0]!.effector).toHaveLength(2 * eps[0]!.length);
     expect(kinematicError(getPreset('offset'), eps)).toBeLessThan(1e-10);
+    // the true body's forward kinematics on the measured angles is where the effector was
+    const ep = eps[1]!;
+    const scratch = { q: new Float64Array(3), p: new Float64Array(8) };
+    for (const t of [0, 7, ep.length - 1]) {
+      const [x, y] = bodyEffector(getPreset('offset'), ep, t, scratch);
+      expect(x).toBeCloseTo(ep.effector![2 * t]!, 6);
+      expect(y).toBeCloseTo(ep.effector![2 * t + 1]!, 6);
+      expect(bodyEffector(getPreset('offset'), ep, t)).toEqual([x, y]);
+    }
     expect(kinematicError(getPreset('source'), eps)).toBeGreaterThan(1e-2);
     expect(kinematicError(getPreset('links'), eps)).toBeGreaterThan(1e-2);
     // from another body, the fit finds offset's own (links and encoder offsets)

@@ -112,6 +112,32 @@ export function identifyActionMap(
 export const retargetMap = (target: Matrix, source: Matrix): Matrix =>
   matMul(invertMatrix(target), source);
 
+/** Scratch arrays for `bodyEffector` (angles and joint positions), reused across frames. */
+export interface KinematicsScratch {
+  q: Float64Array;
+  p: Float64Array;
+}
+
+/**
+ * Where `body`'s forward kinematics puts the end effector in frame `t` of `ep`: on the recorded
+ * measured angles (proprioception [cos q, sin q, qdot]) plus the body's encoder offsets.
+ */
+export function bodyEffector(
+  body: Readonly<Body>,
+  ep: Pick<Episode, 'states'>,
+  t: number,
+  scratch?: KinematicsScratch,
+): [number, number] {
+  const n = body.links.length;
+  const q = scratch?.q ?? new Float64Array(n);
+  const p = scratch?.p ?? new Float64Array(2 * (n + 1));
+  const o = t * 3 * n;
+  for (let j = 0; j < n; j++)
+    q[j] = Math.atan2(ep.states[o + n + j]!, ep.states[o + j]!) + body.offsets[j]!;
+  forwardKinematics(body.links, q, p);
+  return [p[2 * n]!, p[2 * n + 1]!];
+}
+
 /**
  * Mean squared distance between where `body`'s forward kinematics puts the end effector (on the
  * recorded measured angles plus the body's encoder offsets) and where it was (the recordings'
@@ -129,15 +155,10 @@ export function kinematicError(
     const n = jointsOf(ep);
     if (n !== body.links.length)
       throw new Error(`kinematicError: a ${body.links.length}-link body for a ${n}-joint robot`);
-    const q = new Float64Array(n);
-    const p = new Float64Array(2 * (n + 1));
+    const scratch = { q: new Float64Array(n), p: new Float64Array(2 * (n + 1)) };
     for (let t = 0; t < ep.length; t++) {
-      for (let j = 0; j < n; j++)
-        q[j] =
-          Math.atan2(ep.states[t * 3 * n + n + j]!, ep.states[t * 3 * n + j]!) + body.offsets[j]!;
-      forwardKinematics(body.links, q, p);
-      sum +=
-        (p[2 * n]! - ep.effector[2 * t]!) ** 2 + (p[2 * n + 1]! - ep.effector[2 * t + 1]!) ** 2;
+      const [x, y] = bodyEffector(body, ep, t, scratch);
+      sum += (x - ep.effector[2 * t]!) ** 2 + (y - ep.effector[2 * t + 1]!) ** 2;
       count++;
     }
   }

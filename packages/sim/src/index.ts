@@ -30,9 +30,11 @@ export { type HindsightOptions, hindsightEpisodes, pathDirectness } from './hind
 export {
   type ActionMapOptions,
   type Body,
+  bodyEffector,
   fitBody,
   identifyActionMap,
   invertMatrix,
+  type KinematicsScratch,
   kinematicError,
   type Matrix,
   matMul,
