@@ -247,7 +247,7 @@ export const practiceCommand: Command = {
       const path = await store.save(name, policy, slot, stats);
       return {
         lines: [
-          `practised slot ${slot} on ${e.name} for ${done.rounds.length} of ${rounds} rounds of ${tries} tries${done.stoppedAt !== undefined ? ` (round ${done.stoppedAt}'s tries reached ${Math.round(100 * stopAt!)}%: stopped)` : ''} in ${(stats.wallMs / 1000).toFixed(0)} s; tries that reached their target with the start and after each round: ${done.tried.map((x) => `${Math.round(100 * x)}%`).join(', ')}; kept ${done.kept === 0 ? 'the start' : `the slot after round ${done.kept}`}`,
+          `practised slot ${slot} on ${e.name} for ${done.rounds.length} of ${rounds} rounds of ${tries} tries${done.stoppedAt !== undefined ? ` (round ${done.stoppedAt}'s tries ${judge ? 'were judged to reach' : 'reached'} ${Math.round(100 * stopAt!)}%: stopped)` : ''} in ${(stats.wallMs / 1000).toFixed(0)} s; tries that ${judge ? 'were judged to reach' : 'reached'} their target with the start and after each round: ${done.tried.map((x) => `${Math.round(100 * x)}%`).join(', ')}; kept ${done.kept === 0 ? 'the start' : `the slot after round ${done.kept}`}`,
           `  adapter ${path}`,
         ],
         json: { adapter: path, ...stats },
