@@ -495,7 +495,7 @@ export const demo: Command = {
               onRound: (x) => {
                 if (x.round > 0)
                   say(
-                    `   retarget DAgger round ${x.round}/${retargetRounds}: ${pct(x.trySuccess)} of 10 tries ${reached} their target; ${x.frames} frames labelled by the teacher`,
+                    `   retarget DAgger round ${x.round}/${retargetRounds}: ${pct(x.trySuccess)} of 10 tries reached their target${judge ? ' (the simulator counts them for this line only; nothing reads it)' : ''}; ${x.frames} frames labelled by the teacher`,
                   );
               },
             }).catch((err: Error) => {
