@@ -231,6 +231,22 @@ export function batchOfRows(
   return trainBatchFromHost(policy, packBatch(pick, meta.imageShape), slot);
 }
 
+/** `n` recorded episodes of `controller` on `e` from seed `seed0` (frames at the policy's size). */
+export async function recordedEpisodes(
+  e: Embodiment,
+  controller: Controller,
+  n: number,
+  seed0: number,
+  c: Policy['config'],
+  task: TaskName = 'reach',
+): Promise<Episode[]> {
+  const r = await runEpisodes(e, task, seedRange(n, seed0), controller, {
+    record: true,
+    env: { imageSize: c.vision.imageSize },
+  });
+  return r.episodes;
+}
+
 /** Episodes of `controller` on `e`, as in-memory samples with features. */
 export async function recordEpisodes(
   e: Embodiment,
@@ -242,11 +258,8 @@ export async function recordEpisodes(
   c: Policy['config'],
   task: TaskName = 'reach',
 ): Promise<{ samples: Sample[]; meta: DatasetMeta }> {
-  const r = await runEpisodes(e, task, seedRange(n, seed0), controller, {
-    record: true,
-    env: { imageSize: c.vision.imageSize },
-  });
-  return episodesAsSamples(e, r.episodes, kind, extractor, c);
+  const episodes = await recordedEpisodes(e, controller, n, seed0, c, task);
+  return episodesAsSamples(e, episodes, kind, extractor, c);
 }
 
 /**
@@ -407,14 +420,15 @@ export async function loadJudge(
 /**
  * How much shorter than the true last link the body fitted to `judge`'s positions comes out, as the
  * factor that corrects it (true over fitted), measured on 10 random-play episodes of each of the
- * first `n` source robots, whose bodies are known (docs/results.md 2u: x 1.395 on the shipped judge).
+ * first `n` source robots, whose bodies are known (docs/results.md 2u: x 1.395 on the shipped
+ * judge); `robots` says how many it was measured on.
  */
 export async function judgeShrink(
   judge: EffectorJudge,
   sources: readonly Embodiment[],
   imageSize: number,
   n = 8,
-): Promise<number> {
+): Promise<{ factor: number; robots: number }> {
   const robots = [];
   for (const body of sources.slice(0, n)) {
     const { episodes } = await runEpisodes(
@@ -430,7 +444,8 @@ export async function judgeShrink(
     );
     robots.push({ body, play: episodes });
   }
-  return lastLinkShrink(robots, (ep) => judge.positions(ep.frames, ep.length), sources);
+  const factor = lastLinkShrink(robots, (ep) => judge.positions(ep.frames, ep.length), sources);
+  return { factor, robots: robots.length };
 }
 
 /**

@@ -242,19 +242,25 @@ export const demo: Command = {
       const E = c.ttt.slots;
       const slot = firstFreeSlot(policy, sourceSlots) ?? E - 1;
       const basis = sourceSlots.filter((k) => k !== slot);
-      // --judge: the source robots' bodies start the body fit and measure the judge's shrink
-      const bodies =
-        judge && (practiceRounds > 0 || retargetPractice !== undefined)
+      // the source robots with their bodies: retarget's teachers; with --judge, the body fit's
+      // starts and where the judge's shrink is measured
+      const teachers =
+        pretrained && (retargetSteps > 0 || judge)
           ? retargetSources(
               'demo',
               basis.map((k) => [slotNames.get(k) ?? `slot ${k}`, k] as const),
-            ).map((x) => x.embodiment)
+            )
           : [];
-      const shrink =
+      const bodies =
+        judge && (practiceRounds > 0 || retargetPractice !== undefined)
+          ? teachers.map((x) => x.embodiment)
+          : [];
+      const measured =
         judge && bodies.length > 0 ? await judgeShrink(judge, bodies, side) : undefined;
-      if (shrink !== undefined)
+      const shrink = measured?.factor;
+      if (measured)
         say(
-          `the camera judge reads every try; practice through a body fitted to its positions, last link x ${shrink.toFixed(3)} (measured on ${Math.min(8, bodies.length)} source robots)`,
+          `the camera judge reads every try; practice through a body fitted to its positions, last link x ${measured.factor.toFixed(3)} (measured on ${measured.robots} source robots)`,
         );
       const weights = defaultAlignWeights(c);
       const tasks = alignmentTasksOf(c).map((t) => t.name as keyof StepTerms);
@@ -473,10 +479,7 @@ export const demo: Command = {
             const t1 = performance.now();
             const r = await retarget(policy, {
               slot,
-              sources: retargetSources(
-                'demo',
-                basis.map((k) => [slotNames.get(k) ?? `slot ${k}`, k] as const),
-              ),
+              sources: teachers,
               // ranked by perception, the play goes without its end-effector positions
               play:
                 retargetRank === 'perception'

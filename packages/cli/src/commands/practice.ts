@@ -13,7 +13,7 @@ import {
   playSplit,
   practice,
 } from '@selfalign/harness';
-import { randomController, runEpisodes, seedRange } from '@selfalign/sim';
+import { randomController } from '@selfalign/sim';
 import type { Command } from '../command.js';
 import { UserError } from '../io.js';
 import { checkOutputDir } from '../paths.js';
@@ -27,6 +27,7 @@ import {
   judgeShrink,
   loadJudge,
   loadPolicy,
+  recordedEpisodes,
   retargetSources,
 } from '../shared.js';
 
@@ -160,18 +161,7 @@ export const practiceCommand: Command = {
       // the robot's random play: the label-free pick of the start, and the body's fit
       const playEpisodes =
         (from === undefined && init === 'nearest') || track === 'body'
-          ? (
-              await runEpisodes(
-                e,
-                'reach',
-                seedRange(play, 1_000_000 * (seed + 1)),
-                randomController(seed),
-                {
-                  record: true,
-                  env: { imageSize: c.vision.imageSize },
-                },
-              )
-            ).episodes
+          ? await recordedEpisodes(e, randomController(seed), play, 1_000_000 * (seed + 1), c)
           : [];
       if (from === undefined && init === 'nearest') {
         const rec = await episodesAsSamples(e, playEpisodes, 'play', extractor, c);
@@ -197,7 +187,7 @@ export const practiceCommand: Command = {
           Object.entries(slots).filter(([, k]) => k !== slot),
           familySeed,
         ).map((x) => x.embodiment);
-        shrink = givenShrink ?? (await judgeShrink(judge, bodies, c.vision.imageSize));
+        shrink = givenShrink ?? (await judgeShrink(judge, bodies, c.vision.imageSize)).factor;
         tracker = judgedBody(judge, playEpisodes, bodies, shrink);
         if (!args.has('json'))
           io.err(
@@ -245,9 +235,10 @@ export const practiceCommand: Command = {
         wallMs: Math.round(performance.now() - t0),
       };
       const path = await store.save(name, policy, slot, stats);
+      const reached = judge ? 'were judged to reach' : 'reached';
       return {
         lines: [
-          `practised slot ${slot} on ${e.name} for ${done.rounds.length} of ${rounds} rounds of ${tries} tries${done.stoppedAt !== undefined ? ` (round ${done.stoppedAt}'s tries ${judge ? 'were judged to reach' : 'reached'} ${Math.round(100 * stopAt!)}%: stopped)` : ''} in ${(stats.wallMs / 1000).toFixed(0)} s; tries that ${judge ? 'were judged to reach' : 'reached'} their target with the start and after each round: ${done.tried.map((x) => `${Math.round(100 * x)}%`).join(', ')}; kept ${done.kept === 0 ? 'the start' : `the slot after round ${done.kept}`}`,
+          `practised slot ${slot} on ${e.name} for ${done.rounds.length} of ${rounds} rounds of ${tries} tries${done.stoppedAt !== undefined ? ` (round ${done.stoppedAt}'s tries ${reached} ${Math.round(100 * stopAt!)}%: stopped)` : ''} in ${(stats.wallMs / 1000).toFixed(0)} s; tries that ${reached} their target with the start and after each round: ${done.tried.map((x) => `${Math.round(100 * x)}%`).join(', ')}; kept ${done.kept === 0 ? 'the start' : `the slot after round ${done.kept}`}`,
           `  adapter ${path}`,
         ],
         json: { adapter: path, ...stats },

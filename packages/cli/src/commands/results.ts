@@ -61,6 +61,7 @@ import {
   loadJudge,
   parseTaskWeights,
   recordEpisodes,
+  recordedEpisodes,
   retargetSources,
 } from '../shared.js';
 
@@ -474,13 +475,14 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
             ? judge
             : await loadJudge('results', file, policy);
         if (practiceTrack === 'body') {
-          shrink = await judgeShrink(
+          const measured = await judgeShrink(
             practiceJudge,
             sources.map((x) => x.embodiment),
             c.vision.imageSize,
           );
+          shrink = measured.factor;
           io.err(
-            `results: the practice judge's last link over ${Math.min(8, sources.length)} source robots: x ${shrink.toFixed(3)} (--practice-track body)`,
+            `results: the practice judge's last link over ${measured.robots} source robots: x ${shrink.toFixed(3)} (--practice-track body)`,
           );
         }
       }
@@ -546,12 +548,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
             };
             const base = 1_000_000 * (s + 1) + 10_000 * budget;
             // the play's episodes stay for --practice-track body's fit (recordEpisodes' run)
-            const playEpisodes = (
-              await runEpisodes(e, 'reach', seedRange(budget, base), randomController(s), {
-                record: true,
-                env: { imageSize: c.vision.imageSize },
-              })
-            ).episodes;
+            const playEpisodes = await recordedEpisodes(e, randomController(s), budget, base, c);
             const play = await episodesAsSamples(e, playEpisodes, 'play', extractor, c);
             const demos = await recordEpisodes(
               e,
