@@ -4,7 +4,13 @@
 // first tries the tracker read as reached, and the success after the gated practice row; then the
 // correlation of read and true, how many strong slots were kept and weak ones practised, and what
 // practice did to the cells it touched.
-//   pnpm probe practice-gate.ts RAW.json [RAW.json ...]
+// With --gate G: what a lower gate would have done with the same rows. A gate only decides
+// whether practice runs: a cell read at G or more keeps retarget's slot (its round-2 row, the
+// row a kept cell repeats), one read below G is practised exactly as in the run (the run's gate
+// is higher, so it practised it too, with the same seeds). When the files also hold the
+// baselines ('no adaptation', 'oracle adapter' rows of the same targets and seeds), each
+// target's gap closed (seed means, as `results` computes it) for retarget, the run's gate and G.
+//   pnpm probe practice-gate.ts [--gate G] RAW.json [RAW.json ...]
 import { readFileSync } from 'node:fs';
 
 interface Row {
@@ -12,12 +18,19 @@ interface Row {
   seed: number;
   method: string;
   success: number;
+  actionMse: number;
   kept?: number;
   practiceTried?: number[];
 }
 
-const files = process.argv.slice(2);
-if (files.length === 0) throw new Error('usage: practice-gate.ts RAW.json [RAW.json ...]');
+const usage = 'usage: practice-gate.ts [--gate G] RAW.json [RAW.json ...]';
+const argv = process.argv.slice(2);
+const gateAt = argv.indexOf('--gate');
+const gate = gateAt >= 0 ? Number(argv[gateAt + 1]) : undefined;
+if (gate !== undefined && !(gate > 0 && gate <= 1))
+  throw new Error(`--gate: a share in (0, 1]; ${usage}`);
+const files = gateAt >= 0 ? argv.filter((_, i) => i !== gateAt && i !== gateAt + 1) : argv;
+if (files.length === 0) throw new Error(usage);
 const rows = files.flatMap((f) => (JSON.parse(readFileSync(f, 'utf8')) as { rows: Row[] }).rows);
 const key = (r: Row) => `${r.target} / seed ${r.seed}`;
 const teacher = new Map(
@@ -30,9 +43,13 @@ const cells = rows
     if (!t || !p.practiceTried) throw new Error(`${key(p)}: no retarget row or no tries`);
     return {
       cell: key(p),
+      target: p.target,
+      seed: p.seed,
       before: t.success,
+      beforeMse: t.actionMse,
       read: p.practiceTried[0]!,
       after: p.success,
+      afterMse: p.actionMse,
       kept: p.kept === 0,
     };
   });
@@ -73,3 +90,81 @@ for (const [name, band] of [
   console.log(
     `${name}: ${band.length} cells, ${band.filter((c) => c.after > c.before).length} up, ${band.filter((c) => c.after < c.before).length} down, mean change ${(100 * mean(band.map((c) => c.after - c.before))).toFixed(1)} points`,
   );
+
+if (gate !== undefined) {
+  // the counterfactual: kept at G or more, practised as in the run below it
+  if (cells.some((c) => c.kept && c.read < gate))
+    throw new Error(
+      `--gate ${gate}: above the run's own gate (a cell kept by the run is read below it)`,
+    );
+  const atG = (c: (typeof cells)[number]) =>
+    c.read >= gate
+      ? { success: c.before, mse: c.beforeMse }
+      : { success: c.after, mse: c.afterMse };
+  const changed = cells.filter((c) => !c.kept && c.read >= gate);
+  console.log(
+    `\ngate ${pct(gate)}: ${changed.length} cells the run practised are kept instead (${changed
+      .map((c) => `${c.cell} read ${Math.round(10 * c.read)}: ${pct(c.after)} -> ${pct(c.before)}`)
+      .join('; ')})`,
+  );
+  const practisedG = cells.filter((c) => c.read < gate);
+  console.log(
+    `gate ${pct(gate)}: ${practisedG.length} cells practised, ${practisedG.filter((c) => c.after > c.before).length} up, ${practisedG.filter((c) => c.after < c.before).length} down, mean change ${(100 * mean(practisedG.map((c) => c.after - c.before))).toFixed(1)} points; mean success over all cells ${pct(mean(cells.map((c) => atG(c).success)))} (the run's gate ${pct(mean(cells.map((c) => (c.kept ? c.before : c.after))))}, retarget ${pct(mean(cells.map((c) => c.before)))})`,
+  );
+  // each target's gap closed from the seed means, against the files' baselines
+  const base = (method: string, target: string, seeds: number[], f: (r: Row) => number) => {
+    // one row per seed (a baseline merged from several files appears once per file)
+    const xs = seeds.map((s) =>
+      rows.find((r) => r.method === method && r.target === target && r.seed === s),
+    );
+    return xs.every((x) => x !== undefined) ? mean(xs.map((x) => f(x!))) : undefined;
+  };
+  const targets = [...new Set(cells.map((c) => c.target))];
+  const share = (x: number, none: number, oracle: number, higher: boolean) =>
+    (higher ? x - none : none - x) / (higher ? oracle - none : none - oracle);
+  const table = targets.flatMap((t) => {
+    const of = cells.filter((c) => c.target === t);
+    const seeds = of.map((c) => c.seed);
+    const none = [
+      base('no adaptation', t, seeds, (r) => r.success),
+      base('no adaptation', t, seeds, (r) => r.actionMse),
+    ];
+    const oracle = [
+      base('oracle adapter', t, seeds, (r) => r.success),
+      base('oracle adapter', t, seeds, (r) => r.actionMse),
+    ];
+    if (none.includes(undefined) || oracle.includes(undefined)) return [];
+    const [n, nm, o, om] = [none[0]!, none[1]!, oracle[0]!, oracle[1]!];
+    const gaps = (pick: (c: (typeof of)[number]) => { success: number; mse: number }) => [
+      share(mean(of.map((c) => pick(c).success)), n, o, true),
+      share(mean(of.map((c) => pick(c).mse)), nm, om, false),
+    ];
+    return [
+      {
+        t,
+        seeds,
+        retarget: gaps((c) => ({ success: c.before, mse: c.beforeMse })),
+        run: gaps((c) =>
+          c.kept ? { success: c.before, mse: c.beforeMse } : { success: c.after, mse: c.afterMse },
+        ),
+        atG: gaps(atG),
+      },
+    ];
+  });
+  if (table.length > 0) {
+    console.log(
+      `\n| target (seeds) | retarget | the run's gate | gate ${pct(gate)} |\n|---|---|---|---|`,
+    );
+    const cell = (g: number[]) => `${pct(g[0]!)} / ${pct(g[1]!)}`;
+    for (const r of table)
+      console.log(
+        `| ${r.t} (${r.seeds.join(', ')}) | ${cell(r.retarget)} | ${cell(r.run)} | ${cell(r.atG)} |`,
+      );
+    const sum = (k: 'retarget' | 'run' | 'atG') => {
+      const s = table.map((r) => r[k][0]!);
+      const m = table.map((r) => r[k][1]!);
+      return `${pct(mean(s))} / ${pct(mean(m))}, bar on ${s.filter((x) => x >= 0.8).length} of ${s.length}`;
+    };
+    console.log(`| **mean over targets** | ${sum('retarget')} | ${sum('run')} | ${sum('atG')} |`);
+  }
+}
