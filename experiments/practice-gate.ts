@@ -120,8 +120,11 @@ if (gate !== undefined) {
     return xs.every((x) => x !== undefined) ? mean(xs.map((x) => f(x!))) : undefined;
   };
   const targets = [...new Set(cells.map((c) => c.target))];
-  const share = (x: number, none: number, oracle: number, higher: boolean) =>
-    (higher ? x - none : none - x) / (higher ? oracle - none : none - oracle);
+  // NaN where the oracle does no better than no adaptation (results' 'no gap')
+  const share = (x: number, none: number, oracle: number, higher: boolean) => {
+    const gap = higher ? oracle - none : none - oracle;
+    return gap > 1e-9 ? (higher ? x - none : none - x) / gap : Number.NaN;
+  };
   const table = targets.flatMap((t) => {
     const of = cells.filter((c) => c.target === t);
     const seeds = of.map((c) => c.seed);
@@ -155,14 +158,15 @@ if (gate !== undefined) {
     console.log(
       `\n| target (seeds) | retarget | the run's gate | gate ${pct(gate)} |\n|---|---|---|---|`,
     );
-    const cell = (g: number[]) => `${pct(g[0]!)} / ${pct(g[1]!)}`;
+    const show = (x: number) => (Number.isFinite(x) ? pct(x) : 'no gap');
+    const cell = (g: number[]) => `${show(g[0]!)} / ${show(g[1]!)}`;
     for (const r of table)
       console.log(
         `| ${r.t} (${r.seeds.join(', ')}) | ${cell(r.retarget)} | ${cell(r.run)} | ${cell(r.atG)} |`,
       );
     const sum = (k: 'retarget' | 'run' | 'atG') => {
-      const s = table.map((r) => r[k][0]!);
-      const m = table.map((r) => r[k][1]!);
+      const s = table.map((r) => r[k][0]!).filter(Number.isFinite);
+      const m = table.map((r) => r[k][1]!).filter(Number.isFinite);
       return `${pct(mean(s))} / ${pct(mean(m))}, bar on ${s.filter((x) => x >= 0.8).length} of ${s.length}`;
     };
     console.log(`| **mean over targets** | ${sum('retarget')} | ${sum('run')} | ${sum('atG')} |`);
