@@ -1504,6 +1504,29 @@ describe('the pipeline on tiny configs', () => {
     const [playFit, lastFit, practised] = rpRows.slice(1).map((r) => r.demoLoss);
     expect(Math.abs(practised! - lastFit!)).toBeLessThan(Math.abs(practised! - playFit!));
     expect(rtRows[1]!.demoLoss).not.toBe(rtRows[0]!.demoLoss);
+    // --retarget-also-nearest: the nearest source slot's robot tries too (or, when it is the
+    // rank's first, the first teaches without tries)
+    const an = await cli(
+      ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '6'],
+      ...['--episodes', '2', '--params', 'none', '--oracle-steps', '1', '--retarget', '2'],
+      ...['--retarget-also-nearest', '--retarget-pick-tries', '1', '--json'],
+    );
+    expect(an.code, an.err.join('\n')).toBe(0);
+    const anRows = an.json().rows as {
+      method: string;
+      pick?: string;
+      candidates?: { name: string }[];
+    }[];
+    const nearestPick = anRows.find((r) => r.method === 'nearest source slot')!.pick!;
+    const noFit = anRows.find((r) => r.method === 'retargeted source slot (no fit)')!;
+    if (noFit.candidates) {
+      expect(noFit.candidates).toHaveLength(2);
+      expect(noFit.candidates[1]!.name).toBe(nearestPick);
+    } else expect(noFit.pick).toBe(nearestPick);
+    oneLineError(
+      await cli('results', '--checkpoint', 'ckpt.safetensors', '--retarget-also-nearest'),
+      /results: --retarget-also-nearest needs --retarget N/,
+    );
     oneLineError(
       await cli('results', '--checkpoint', 'ckpt.safetensors', '--retarget-candidates', '3'),
       /results: --retarget-candidates needs --retarget N/,

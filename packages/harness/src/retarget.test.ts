@@ -197,6 +197,27 @@ describe('retarget', () => {
     await expect(
       retarget(policy, { ...opts, candidates: 2, pickTries: 0, robot: target }),
     ).rejects.toThrow(/retarget: pickTries must be an integer >= 1, got 0/);
+    // alsoTry: a source outside the first k is tried after them; the first k read as before
+    const third = r.bodies[2]!.name;
+    const also = await retarget(policy, {
+      ...opts,
+      candidates: 2,
+      pickTries: 2,
+      robot: target,
+      alsoTry: [third, r.bodies[0]!.name, third],
+    });
+    expect(also.candidates.map((c) => c.name)).toEqual([
+      ...r.bodies.slice(0, 2).map((b) => b.name),
+      third,
+    ]);
+    expect(also.candidates.slice(0, 2)).toEqual(r.candidates);
+    // with one candidate, alsoTry alone makes it a pick by tries
+    const pair = await retarget(policy, { ...opts, pickTries: 2, robot: target, alsoTry: [third] });
+    expect(pair.candidates.map((c) => c.name)).toEqual([r.bodies[0]!.name, third]);
+    await expect(retarget(policy, { ...opts, alsoTry: [third] })).rejects.toThrow(/need the robot/);
+    await expect(
+      retarget(policy, { ...opts, robot: target, alsoTry: ['src-nowhere'] }),
+    ).rejects.toThrow(/retarget: alsoTry names no source: src-nowhere/);
     policy.dispose();
   });
 

@@ -80,6 +80,12 @@ export interface RetargetOptions {
    * distance).
    */
   candidates?: number;
+  /**
+   * Sources tried as candidates too, after the ranking's first `candidates`, when not among them
+   * (the nearest source slot by align's objective, say; docs/results.md 2v). Each candidate's
+   * tries have seeds and a generator of their own, so the first k read as they would without.
+   */
+  alsoTry?: readonly string[];
   /** Reach tries per candidate (default 6; seeds firstSeed + 500, ...). */
   pickTries?: number;
   /**
@@ -190,7 +196,11 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
     if (!(Number.isInteger(v) && v >= min))
       throw new RangeError(`retarget: ${name} must be an integer >= ${min}, got ${v}`);
   const k = Math.min(opts.candidates ?? 1, opts.sources.length);
-  if ((rounds > 0 || k > 1) && !opts.robot)
+  const alsoTry = opts.alsoTry ?? [];
+  const unknown = alsoTry.filter((n) => !opts.sources.some((x) => x.name === n));
+  if (unknown.length > 0)
+    throw new Error(`retarget: alsoTry names no source: ${unknown.join(', ')}`);
+  if ((rounds > 0 || k > 1 || alsoTry.length > 0) && !opts.robot)
     throw new Error(
       `retarget: ${rounds > 0 ? 'rounds of tries' : 'picking among candidates by tries'} need the robot (opts.robot)`,
     );
@@ -237,11 +247,16 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
   };
   const candidates: RetargetResult['candidates'] = [];
   let source = byName.get(ranking[0]!.name)!;
+  const first = ranking.slice(0, k).map((r) => r.name);
+  const tryList = [
+    ...first,
+    ...alsoTry.filter((n, i) => !first.includes(n) && alsoTry.indexOf(n) === i),
+  ];
   // with candidates, the first one tried sets both
-  let map = k > 1 ? [] : await mapOf(source);
-  if (k > 1) {
+  let map = tryList.length > 1 ? [] : await mapOf(source);
+  if (tryList.length > 1) {
     let best = { success: -1, distance: Number.POSITIVE_INFINITY };
-    for (const { name } of ranking.slice(0, k)) {
+    for (const name of tryList) {
       const src = byName.get(name)!;
       const m = await mapOf(src);
       const tried = await runEpisodes(

@@ -234,6 +234,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        the target and the one that reaches most often teaches (runs the
                        policy on the robot)                   (default 1: the first)
   --retarget-pick-tries M  reach tries per candidate                  (default 6)
+  --retarget-also-nearest  the nearest source slot (by align's objective on the play) tries
+                       too when not among the first K (2v: on sign the perception rank's
+                       five leave out the source that acts)
   --retarget-judge FILE  score those tries with this camera judge (selfalign judge) instead
                        of the simulator's success: no reward, no end effector (2t)
   --retarget-rank R    body | perception: how the sources are ordered for the pick, by the
@@ -286,6 +289,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'retarget-keep': { type: 'string' },
     'retarget-rank': { type: 'string' },
     'retarget-judge': { type: 'string' },
+    'retarget-also-nearest': { type: 'boolean' },
     'practice-judge': { type: 'string' },
     'practice-track': { type: 'string' },
     'practice-tries': { type: 'string' },
@@ -398,6 +402,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       'retarget-keep',
       'retarget-rank',
       'retarget-judge',
+      'retarget-also-nearest',
     ])
       if (args.has(flag) && retargetSteps === undefined)
         throw new UserError(`results: --${flag} needs --retarget N`);
@@ -775,6 +780,9 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 rounds: retargetRounds,
                 candidates: retargetCandidates,
                 pickTries: retargetPickTries,
+                ...(args.has('retarget-also-nearest')
+                  ? { alsoTry: [robotOfSlot.get(nearest)!] }
+                  : {}),
                 ...(judge ? { judge } : {}),
                 keep: retargetKeep,
                 robot: e,
