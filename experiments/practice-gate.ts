@@ -97,10 +97,12 @@ if (gate !== undefined) {
     throw new Error(
       `--gate ${gate}: above the run's own gate (a cell kept by the run is read below it)`,
     );
-  const atG = (c: (typeof cells)[number]) =>
-    c.read >= gate
-      ? { success: c.before, mse: c.beforeMse }
-      : { success: c.after, mse: c.afterMse };
+  type Cell = (typeof cells)[number];
+  // a cell's numbers with retarget's slot kept, or after its practice round
+  const outcome = (c: Cell, keep: boolean) =>
+    keep ? { success: c.before, mse: c.beforeMse } : { success: c.after, mse: c.afterMse };
+  const atG = (c: Cell) => outcome(c, c.read >= gate);
+  const atRun = (c: Cell) => outcome(c, c.kept);
   const changed = cells.filter((c) => !c.kept && c.read >= gate);
   console.log(
     `\ngate ${pct(gate)}: ${changed.length} cells the run practised are kept instead (${changed
@@ -109,15 +111,17 @@ if (gate !== undefined) {
   );
   const practisedG = cells.filter((c) => c.read < gate);
   console.log(
-    `gate ${pct(gate)}: ${practisedG.length} cells practised, ${practisedG.filter((c) => c.after > c.before).length} up, ${practisedG.filter((c) => c.after < c.before).length} down, mean change ${(100 * mean(practisedG.map((c) => c.after - c.before))).toFixed(1)} points; mean success over all cells ${pct(mean(cells.map((c) => atG(c).success)))} (the run's gate ${pct(mean(cells.map((c) => (c.kept ? c.before : c.after))))}, retarget ${pct(mean(cells.map((c) => c.before)))})`,
+    `gate ${pct(gate)}: ${practisedG.length} cells practised, ${practisedG.filter((c) => c.after > c.before).length} up, ${practisedG.filter((c) => c.after < c.before).length} down, mean change ${(100 * mean(practisedG.map((c) => c.after - c.before))).toFixed(1)} points; mean success over all cells ${pct(mean(cells.map((c) => atG(c).success)))} (the run's gate ${pct(mean(cells.map((c) => atRun(c).success)))}, retarget ${pct(mean(cells.map((c) => c.before)))})`,
   );
   // each target's gap closed from the seed means, against the files' baselines
-  const base = (method: string, target: string, seeds: number[], f: (r: Row) => number) => {
-    // one row per seed (a baseline merged from several files appears once per file)
+  // a baseline's success and action MSE over the seeds, one row per seed (a baseline merged
+  // from several files appears once per file); undefined when a seed has none
+  const base = (method: string, target: string, seeds: number[]) => {
     const xs = seeds.map((s) =>
       rows.find((r) => r.method === method && r.target === target && r.seed === s),
     );
-    return xs.every((x) => x !== undefined) ? mean(xs.map((x) => f(x!))) : undefined;
+    if (!xs.every((x) => x !== undefined)) return undefined;
+    return { success: mean(xs.map((x) => x.success)), mse: mean(xs.map((x) => x.actionMse)) };
   };
   const targets = [...new Set(cells.map((c) => c.target))];
   // NaN where the oracle does no better than no adaptation (results' 'no gap')
@@ -128,28 +132,19 @@ if (gate !== undefined) {
   const table = targets.flatMap((t) => {
     const of = cells.filter((c) => c.target === t);
     const seeds = of.map((c) => c.seed);
-    const none = [
-      base('no adaptation', t, seeds, (r) => r.success),
-      base('no adaptation', t, seeds, (r) => r.actionMse),
-    ];
-    const oracle = [
-      base('oracle adapter', t, seeds, (r) => r.success),
-      base('oracle adapter', t, seeds, (r) => r.actionMse),
-    ];
-    if (none.includes(undefined) || oracle.includes(undefined)) return [];
-    const [n, nm, o, om] = [none[0]!, none[1]!, oracle[0]!, oracle[1]!];
-    const gaps = (pick: (c: (typeof of)[number]) => { success: number; mse: number }) => [
-      share(mean(of.map((c) => pick(c).success)), n, o, true),
-      share(mean(of.map((c) => pick(c).mse)), nm, om, false),
+    const none = base('no adaptation', t, seeds);
+    const oracle = base('oracle adapter', t, seeds);
+    if (!none || !oracle) return [];
+    const gaps = (pick: (c: Cell) => { success: number; mse: number }) => [
+      share(mean(of.map((c) => pick(c).success)), none.success, oracle.success, true),
+      share(mean(of.map((c) => pick(c).mse)), none.mse, oracle.mse, false),
     ];
     return [
       {
         t,
         seeds,
-        retarget: gaps((c) => ({ success: c.before, mse: c.beforeMse })),
-        run: gaps((c) =>
-          c.kept ? { success: c.before, mse: c.beforeMse } : { success: c.after, mse: c.afterMse },
-        ),
+        retarget: gaps((c) => outcome(c, true)),
+        run: gaps(atRun),
         atG: gaps(atG),
       },
     ];

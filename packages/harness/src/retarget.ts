@@ -156,8 +156,9 @@ export interface RetargetResult {
   /** The sources in the order the pick used, with the score that ordered them (lowest first). */
   ranking: { name: string; score: number }[];
   /**
-   * The candidates' tries when `candidates` > 1, in ranking order: success rate, mean final
-   * distance (with `judge`, the judge's).
+   * The candidates' tries when more than one source tries (`candidates` > 1 or `alsoTry`), in
+   * the order tried (the ranking's first, then `alsoTry`'s): success rate, mean final distance
+   * (with `judge`, the judge's).
    */
   candidates: { name: string; success: number; distance: number }[];
   /** The action loss per fitting step, every round's in order. */
@@ -247,11 +248,8 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
   };
   const candidates: RetargetResult['candidates'] = [];
   let source = byName.get(ranking[0]!.name)!;
-  const first = ranking.slice(0, k).map((r) => r.name);
-  const tryList = [
-    ...first,
-    ...alsoTry.filter((n, i) => !first.includes(n) && alsoTry.indexOf(n) === i),
-  ];
+  // the ranking's first k, then alsoTry's sources not among them (a Set keeps the first place)
+  const tryList = [...new Set([...ranking.slice(0, k).map((r) => r.name), ...alsoTry])];
   // with candidates, the first one tried sets both
   let map = tryList.length > 1 ? [] : await mapOf(source);
   if (tryList.length > 1) {

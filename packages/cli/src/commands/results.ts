@@ -391,6 +391,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const retargetRounds = args.int('retarget-rounds', 0, 0);
     const retargetCandidates = args.int('retarget-candidates', 1, 1);
     const retargetPickTries = args.int('retarget-pick-tries', 6, 1);
+    const retargetAlsoNearest = args.has('retarget-also-nearest');
     const retargetKeep = args.choice('retarget-keep', ['last', 'best'] as const, 'last');
     const retargetRank = args.choice('retarget-rank', ['body', 'perception'] as const, 'body');
     if (retargetKeep === 'best' && retargetRounds === 0)
@@ -780,9 +781,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 rounds: retargetRounds,
                 candidates: retargetCandidates,
                 pickTries: retargetPickTries,
-                ...(args.has('retarget-also-nearest')
-                  ? { alsoTry: [robotOfSlot.get(nearest)!] }
-                  : {}),
+                ...(retargetAlsoNearest ? { alsoTry: [robotOfSlot.get(nearest)!] } : {}),
                 ...(judge ? { judge } : {}),
                 keep: retargetKeep,
                 robot: e,
