@@ -76,6 +76,15 @@ const corr =
 console.log(
   `${cells.length} cells: read vs true correlation ${corr.toFixed(2)}; mean read ${pct(mr)}, true ${pct(mb)}`,
 );
+// the read's squared error against the evaluation, and what binomial noise alone would give:
+// TRIES tries at the gate (the runs' --practice-tries) and EPISODES evaluation episodes
+const TRIES = 10;
+const EPISODES = 50;
+const binomial = (n: number) => mean(cells.map((c) => (c.before * (1 - c.before)) / n));
+const mse = mean(cells.map((c) => (c.read - c.before) ** 2));
+console.log(
+  `read vs true: mean squared error ${mse.toFixed(3)} (bias ${(100 * (mr - mb)).toFixed(1)} points); binomial noise of ${TRIES} tries ${binomial(TRIES).toFixed(3)}, of ${EPISODES} evaluation episodes ${binomial(EPISODES).toFixed(3)}, the rest (the tracker) ${(mse - binomial(TRIES) - binomial(EPISODES)).toFixed(3)}; with 20 tries about ${(mse - binomial(TRIES) + binomial(20)).toFixed(3)}, with 40 ${(mse - binomial(TRIES) + binomial(40)).toFixed(3)}`,
+);
 const strong = cells.filter((c) => c.before >= 0.8);
 const weak = cells.filter((c) => c.before < 0.8);
 console.log(
@@ -166,4 +175,20 @@ if (gate !== undefined) {
     };
     console.log(`| **mean over targets** | ${sum('retarget')} | ${sum('run')} | ${sum('atG')} |`);
   }
+}
+
+// where the files hold the nearest source slot's row too: the cells where it acts better than
+// the judge's pick, both with no fit (the 'retargeted source slot (no fit)' row)
+const nearestRows = rows.filter((r) => r.method === 'nearest source slot');
+if (nearestRows.length > 0) {
+  const picks = rows.filter((r) => r.method.startsWith('retargeted source slot (no fit)'));
+  const better = picks.flatMap((p) => {
+    const n = nearestRows.find((r) => key(r) === key(p));
+    return n && n.success > p.success + 0.1
+      ? [`${key(p)} ${pct(n.success)} vs ${pct(p.success)}`]
+      : [];
+  });
+  console.log(
+    `\nthe nearest source slot beats the pick (no fit) by more than 10 points in ${better.length} of ${picks.length} cells${better.length > 0 ? `: ${better.join('; ')}` : ''}`,
+  );
 }
