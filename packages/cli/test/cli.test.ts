@@ -1018,7 +1018,7 @@ describe('the pipeline on tiny configs', () => {
       ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
       ...['--adapter', 'perm-retarget', '--play', '6', '--steps', '2', '--json'],
       ...['--rounds', '1', '--tries', '2', '--round-steps', '2'],
-      ...['--candidates', '2', '--pick-tries', '1', '--keep', 'best'],
+      ...['--candidates', '2', '--pick-tries', '1', '--keep', 'best', '--also-nearest'],
     );
     expect(rt.code, rt.err.join('\n')).toBe(0);
     const j = rt.json();
@@ -1029,12 +1029,15 @@ describe('the pipeline on tiny configs', () => {
     // keep best: the play fit (0) or round 1's, by their tries (2 each)
     expect(j.tried).toHaveLength(2);
     expect(j.kept).toBe(j.tried.lastIndexOf(Math.max(...j.tried)));
-    // the teacher: one of the checkpoint's source robots, the better of the two nearest bodies
-    // by one try each
+    // the teacher: one of the checkpoint's source robots, the best by one try each of the two
+    // nearest bodies and (--also-nearest) the slot nearest by the alignment losses, tried once
     expect(['src-0', 'src-1']).toContain(j.source);
+    expect(['src-0', 'src-1']).toContain(j.nearest);
     expect(j.bodies[0].error).toBeLessThanOrEqual(j.bodies[1].error);
     const tried = j.candidates as { name: string; success: number; distance: number }[];
-    expect(tried.map((c) => c.name)).toEqual([j.bodies[0].name, j.bodies[1].name]);
+    expect(tried.map((c) => c.name)).toEqual([
+      ...new Set([j.bodies[0].name, j.bodies[1].name, j.nearest]),
+    ]);
     expect(j.source).toBe(
       [...tried].sort((a, b) => b.success - a.success || a.distance - b.distance)[0]!.name,
     );
@@ -1151,6 +1154,10 @@ describe('the pipeline on tiny configs', () => {
     oneLineError(
       await cli(...base, '--data', 'perm-play.arrow', '--rounds', '1'),
       /retarget: --rounds runs the policy on the robot; with --data there is none/,
+    );
+    oneLineError(
+      await cli(...base, '--data', 'perm-play.arrow', '--also-nearest'),
+      /retarget: --also-nearest runs the policy on the robot; with --data there is none/,
     );
     oneLineError(
       await cli(...base, '--data', 'perm-play.arrow', '--embodiment', 'perm'),

@@ -7,8 +7,10 @@
 // With --rank perception the sources are ranked by the perception loss through each source slot
 // on the play's frames instead of by body, and the play needs no end-effector positions.
 import { basename, resolve } from 'node:path';
+import { Rng } from '@selfalign/core';
 import { readEpisodes } from '@selfalign/data';
-import { type EffectorJudge, retarget } from '@selfalign/harness';
+import { disposeBatch } from '@selfalign/experts';
+import { type EffectorJudge, nearestSourceSlot, playSplit, retarget } from '@selfalign/harness';
 import {
   type Embodiment,
   type Episode,
@@ -67,6 +69,9 @@ export const retargetCommand: Command = {
                         each, retargeted, tries --pick-tries reach episodes on the robot and
                         the one that reaches most often teaches  (default 1: the first)
   --pick-tries M        reach tries per candidate             (default 6)
+  --also-nearest        the nearest source slot by align's objective on the play (the
+                        alignment losses through each source slot) tries too, after the
+                        candidates, when it is not among them (docs/results.md 2w)
   --judge FILE          score the candidates' tries with this camera judge (selfalign judge)
                         instead of the simulator's success: full-length tries, reached when
                         a frame is judged within reach; no reward, no end effector
@@ -91,6 +96,7 @@ export const retargetCommand: Command = {
     tries: { type: 'string' },
     candidates: { type: 'string' },
     'pick-tries': { type: 'string' },
+    'also-nearest': { type: 'boolean' },
     judge: { type: 'string' },
     'round-steps': { type: 'string' },
     keep: { type: 'string' },
@@ -111,7 +117,8 @@ export const retargetCommand: Command = {
     const tries = args.int('tries', 10, 1);
     const candidates = args.int('candidates', 1, 1);
     const pickTries = args.int('pick-tries', 6, 1);
-    if (args.has('judge') && candidates < 2)
+    const alsoNearest = args.has('also-nearest');
+    if (args.has('judge') && candidates < 2 && !alsoNearest)
       throw new UserError(
         "retarget: --judge scores the candidates' tries; pass --candidates K > 1",
       );
@@ -126,7 +133,7 @@ export const retargetCommand: Command = {
         'retarget: pass the robot as --embodiment NAME (simulator) or its play as --data FILES, one of the two',
       );
     if (fromFiles)
-      for (const flag of ['rounds', 'candidates', 'play', 'keep'])
+      for (const flag of ['rounds', 'candidates', 'also-nearest', 'play', 'keep'])
         if (args.has(flag))
           throw new UserError(
             `retarget: --${flag} ${flag === 'play' ? 'records play on' : 'runs the policy on'} the robot; with --data there is none (use --embodiment)`,
@@ -181,6 +188,25 @@ export const retargetCommand: Command = {
           const { effector: _, ...bare } = ep;
           return bare;
         });
+      // the source slot whose alignment losses on the play are lowest (results' 'nearest
+      // source slot'): every play frame, 20% of the episodes held out, at most 8 batches
+      let nearest: string | undefined;
+      if (alsoNearest) {
+        const rec = await episodesAsSamples(e, playEpisodes, 'play', extractor, c);
+        const split = playSplit(policy, rec.samples, rec.meta, 16, new Rng(seed + 11), slot, 0.2);
+        try {
+          const k = nearestSourceSlot(
+            policy,
+            split.train,
+            sources.map((x) => x.slot),
+            slot,
+            { seed },
+          ).nearest;
+          nearest = sources.find((x) => x.slot === k)!.name;
+        } finally {
+          for (const b of [...split.train, ...split.heldOut]) disposeBatch(b);
+        }
+      }
       const r = await retarget(policy, {
         slot,
         sources,
@@ -194,6 +220,7 @@ export const retargetCommand: Command = {
         roundSteps,
         candidates,
         pickTries,
+        ...(nearest ? { alsoTry: [nearest] } : {}),
         ...(judge ? { judge } : {}),
         keep,
         rank,
@@ -221,9 +248,10 @@ export const retargetCommand: Command = {
         bodies: r.bodies.slice(0, 3),
         rank,
         ranking: r.ranking.slice(0, 3),
-        ...(candidates > 1
+        ...(candidates > 1 || nearest
           ? { candidates: r.candidates, pickTries, pickBy: judge ? 'judge' : 'success' }
           : {}),
+        ...(nearest ? { nearest } : {}),
         play: playEpisodes.length,
         ...(fromFiles ? { data: files.map((f) => basename(f)) } : {}),
         steps,
@@ -240,7 +268,7 @@ export const retargetCommand: Command = {
       return {
         lines: [
           `retargeted slot ${slot} to ${e.name} from ${playEpisodes.length} play episodes in ${(stats.wallMs / 1000).toFixed(0)} s: the policy through ${r.source}'s slot (${
-            candidates > 1
+            r.candidates.length > 0
               ? `picked by ${pickTries} tries each${judge ? ' as the camera judge saw them' : ''}: ${r.candidates
                   .map((x) => `${x.name} ${Math.round(100 * x.success)}%`)
                   .join(', ')}`
