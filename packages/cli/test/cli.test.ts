@@ -1219,6 +1219,37 @@ describe('the pipeline on tiny configs', () => {
     const jb = pb.json();
     expect(jb).toMatchObject({ readBy: 'judged body', start: 'the adapter perm-judged' });
     expect(jb.shrink).toBeGreaterThan(0);
+    // results: the candidates' tries read through a body fitted to the judge's positions
+    const rb = await cli(
+      ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '6'],
+      ...['--episodes', '1', '--finetune-steps', '0', '--params', 'none', '--baselines', 'no'],
+      ...['--retarget', '1', '--retarget-candidates', '2', '--retarget-pick-tries', '1'],
+      ...['--retarget-judge', 'judge.safetensors', '--retarget-pick-track', 'body', '--json'],
+    );
+    expect(rb.code, rb.err.join('\n')).toBe(0);
+    expect(rb.err.join('\n')).toMatch(
+      /the retarget judge's last link over 2 source robots: x [0-9.]+ \(--retarget-pick-track body\)/,
+    );
+    const picked = (rb.json().rows as { method: string; candidates?: unknown[] }[]).find((x) =>
+      x.method.startsWith('retargeted source slot (no fit)'),
+    );
+    expect(picked?.candidates).toHaveLength(2);
+    oneLineError(
+      await cli(
+        ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--retarget', '1'],
+        ...['--retarget-candidates', '2', '--retarget-pick-track', 'body'],
+      ),
+      /results: --retarget-pick-track body fits a body to --retarget-judge FILE/,
+    );
+    // too little play to identify the robot's action map: one line, not an internal error
+    oneLineError(
+      await cli(
+        ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--play', '1'],
+        ...['--episodes', '1', '--finetune-steps', '0', '--params', 'none', '--baselines', 'no'],
+        ...['--retarget', '1'],
+      ),
+      /results: perm: identifyActionMap: only \d+ play steps off the clamps .*\(--play\)/,
+    );
     const practise = ['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'];
     oneLineError(
       await cli(...practise, '--adapter', 'x', '--track', 'body'),

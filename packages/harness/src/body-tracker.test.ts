@@ -82,6 +82,14 @@ describe('BodyTracker', () => {
     const tracker = BodyTracker.fit(play, truth, starts, goal);
     const tol = GEOMETRY.reachTolerance;
     for (const ep of [...reaches, ...play]) expect(tracker.reached(ep, tol)).toBe(ep.success);
+    // its verdict: the same reach, and the last frame's tracked distance to the target
+    for (const ep of reaches) {
+      const v = tracker.verdict(ep, tol);
+      const at = truth(ep).at(-1)!;
+      const to = goal(ep).at(-1)!;
+      expect(v.reached).toBe(ep.success);
+      expect(v.distance).toBeCloseTo(Math.hypot(at[0] - to[0], at[1] - to[1]), 6);
+    }
     expect(reaches.some((ep) => ep.success)).toBe(true);
   });
 

@@ -12,6 +12,7 @@ import {
   type KinematicsScratch,
   kinematicError,
 } from '@selfalign/sim';
+import type { JudgedEpisode } from './judge.js';
 
 /** Per recorded frame of an episode, a world (x, y). */
 export type Locate = (ep: Episode) => [number, number][];
@@ -117,9 +118,15 @@ export class BodyTracker {
 
   /** Whether the tracked end effector came within `tolerance` of the target in some frame. */
   reached(ep: Episode, tolerance: number): boolean {
+    return this.verdict(ep, tolerance).reached;
+  }
+
+  /** Reached at some frame (as `reached`), and the tracked distance to the target in the last. */
+  verdict(ep: Episode, tolerance: number): JudgedEpisode {
     const at = this.track(ep);
     const goal = this.target(ep);
-    return at.some((v, t) => Math.hypot(v[0] - goal[t]![0], v[1] - goal[t]![1]) < tolerance);
+    const d = at.map((v, t) => Math.hypot(v[0] - goal[t]![0], v[1] - goal[t]![1]));
+    return { reached: d.some((x) => x < tolerance), distance: d[d.length - 1]! };
   }
 }
 

@@ -9,6 +9,7 @@ export {
   type JudgedEpisode,
   type JudgeTrainOptions,
   judgeEpisode,
+  type TryReader,
 } from './judge.js';
 export { type PlaySplit, playSplit } from './play-split.js';
 export { type PolicyControllerOptions, policyController } from './policy-controller.js';

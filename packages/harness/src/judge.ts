@@ -58,6 +58,15 @@ export interface JudgeTrainOptions {
   onProgress?: (step: number, rms: number) => void;
 }
 
+/**
+ * A reader of recorded tries that says, from what a robot without a tracker records, whether
+ * each reached its target and how far it ended: retarget's pick reads its candidates' tries
+ * through one (`EffectorJudge` from the frames, `BodyTracker` through a body fitted to them).
+ */
+export interface TryReader {
+  verdict(ep: Episode, tolerance: number): JudgedEpisode;
+}
+
 /** The judge's verdict on one recorded episode. */
 export interface JudgedEpisode {
   /** Some frame judged within `tolerance` of the target. */
@@ -100,7 +109,7 @@ function chunked(
  * The end-effector judge: a soft-argmax head on a copy of the policy's vision tower, the two
  * trained together (a head on the policy's own tower stays 24-27 cm off, docs/results.md 2t).
  */
-export class EffectorJudge implements CameraJudge, EffectorTracker {
+export class EffectorJudge implements CameraJudge, EffectorTracker, TryReader {
   private readonly head = new ParamTree();
   private readonly tower = new ParamTree();
   private readonly side: number;
@@ -257,6 +266,10 @@ export class EffectorJudge implements CameraJudge, EffectorTracker {
 
   reached(ep: Episode, tolerance: number): boolean {
     return judgeEpisode(this, ep, tolerance).reached;
+  }
+
+  verdict(ep: Episode, tolerance: number): JudgedEpisode {
+    return judgeEpisode(this, ep, tolerance);
   }
 
   /** The policy's target keypoint (keypoint 0, (u, v)) in each of `n` frames. */

@@ -5,6 +5,7 @@ import {
   actionToCommand,
   type Embodiment,
   type Episode,
+  GEOMETRY,
   getPreset,
   type Matrix,
   randomController,
@@ -255,6 +256,23 @@ describe('retarget', () => {
     expect(r.candidates[0]!.distance).toBeCloseTo(0.5 + 39, 6);
     expect(r.candidates[2]!.distance).toBeCloseTo(0.01, 6);
     expect(r.source).toBe(r.candidates[2]!.name);
+    // a reader of whole tries (a body tracker, say) reads them its own way: here the first
+    // candidate's reached and ended nearest, the others not
+    const lengths: number[] = [];
+    let read = 0;
+    const reader = {
+      verdict: (ep: Episode, tolerance: number) => {
+        lengths.push(ep.length);
+        expect(tolerance).toBe(GEOMETRY.reachTolerance);
+        const first = read++ < 2;
+        return { reached: first, distance: first ? 0.02 : 0.3 };
+      },
+    };
+    const byReader = await retarget(policy, { ...opts, judge: reader });
+    expect(lengths).toEqual([40, 40, 40, 40, 40, 40]);
+    expect(byReader.candidates.map((c) => c.success)).toEqual([1, 0, 0]);
+    expect(byReader.candidates.map((c) => c.distance)).toEqual([0.02, 0.3, 0.3]);
+    expect(byReader.source).toBe(byReader.candidates[0]!.name);
     policy.dispose();
   });
 

@@ -40,7 +40,7 @@ import {
   runEpisodes,
   seedRange,
 } from '@selfalign/sim';
-import { type CameraJudge, judgeEpisode } from './judge.js';
+import { type CameraJudge, judgeEpisode, type TryReader } from './judge.js';
 import { keepBestFit } from './keep-best.js';
 import { playSplit } from './play-split.js';
 import { policyController } from './policy-controller.js';
@@ -93,8 +93,10 @@ export interface RetargetOptions {
    * simulator's success and final distance): each try runs its full length (no stop at success,
    * which would tell), a try reached when some frame is judged within the reach tolerance, and
    * the distance is the judged one in its last frame. Nothing then reads the end effector.
+   * A `TryReader` reads them its own way instead (a `BodyTracker`: the end effector through a
+   * body fitted to the judge's readings of the play, docs/results.md 2w).
    */
-  judge?: CameraJudge;
+  judge?: CameraJudge | TryReader;
   /**
    * How the sources are ordered (the first teaches, or the first `candidates` try): 'body'
    * (default: the kinematic error of each source's body on the play's end-effector positions)
@@ -169,9 +171,12 @@ export interface RetargetResult {
   kept: number;
 }
 
-/** A candidate's tries as the judge reads their frames: judged reach rate, mean last distance. */
-function judged(judge: CameraJudge, name: string, episodes: readonly Episode[]) {
-  const verdicts = episodes.map((ep) => judgeEpisode(judge, ep, GEOMETRY.reachTolerance));
+/** A candidate's tries as the judge reads them: judged reach rate, mean last distance. */
+function judged(judge: CameraJudge | TryReader, name: string, episodes: readonly Episode[]) {
+  const tol = GEOMETRY.reachTolerance;
+  const verdicts = episodes.map((ep) =>
+    'verdict' in judge ? judge.verdict(ep, tol) : judgeEpisode(judge, ep, tol),
+  );
   return {
     name,
     success: verdicts.filter((v) => v.reached).length / verdicts.length,

@@ -237,6 +237,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --retarget-also-nearest  the nearest source slot (by align's objective on the play) tries
                        too when not among the first K (2v: on sign the perception rank's
                        five leave out the source that acts)
+  --retarget-pick-track T  judge | body: with body, the candidates' tries are read through a
+                       body fitted to --retarget-judge's positions on the target's play (as
+                       --practice-track body reads practice's; 2w: the judge's own read of
+                       the picks correlates 0.29 with their success)   (default judge)
   --retarget-judge FILE  score those tries with this camera judge (selfalign judge) instead
                        of the simulator's success: no reward, no end effector (2t)
   --retarget-rank R    body | perception: how the sources are ordered for the pick, by the
@@ -289,6 +293,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'retarget-keep': { type: 'string' },
     'retarget-rank': { type: 'string' },
     'retarget-judge': { type: 'string' },
+    'retarget-pick-track': { type: 'string' },
     'retarget-also-nearest': { type: 'boolean' },
     'practice-judge': { type: 'string' },
     'practice-track': { type: 'string' },
@@ -404,12 +409,18 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       'retarget-rank',
       'retarget-judge',
       'retarget-also-nearest',
+      'retarget-pick-track',
     ])
       if (args.has(flag) && retargetSteps === undefined)
         throw new UserError(`results: --${flag} needs --retarget N`);
     if (args.has('retarget-judge') && retargetCandidates < 2)
       throw new UserError(
         "results: --retarget-judge scores the candidates' tries; pass --retarget-candidates K > 1",
+      );
+    const pickTrack = args.choice('retarget-pick-track', ['judge', 'body'] as const, 'judge');
+    if (pickTrack === 'body' && !args.has('retarget-judge'))
+      throw new UserError(
+        'results: --retarget-pick-track body fits a body to --retarget-judge FILE',
       );
     const practiceStart = args.choice(
       'practice-start',
@@ -468,8 +479,21 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const c = policy.config;
     let judge: EffectorJudge | undefined;
     let practiceJudge: EffectorJudge | undefined;
-    // --practice-track body: the judge's last-link shrink on the first source robots (known bodies)
+    // --practice-track body: the judge's last-link shrink on the first source robots (known
+    // bodies); pickShrink: the retarget judge's, for --retarget-pick-track body
     let shrink = 1;
+    let pickShrink = 1;
+    const measureShrink = async (j: EffectorJudge, what: string, flag: string) => {
+      const measured = await judgeShrink(
+        j,
+        sources.map((x) => x.embodiment),
+        c.vision.imageSize,
+      );
+      io.err(
+        `results: the ${what} judge's last link over ${measured.robots} source robots: x ${measured.factor.toFixed(3)} (${flag})`,
+      );
+      return measured.factor;
+    };
     try {
       checkTaskWeights('results', 'align-weights', givenWeights, c, ckpt);
       if (args.has('retarget-judge'))
@@ -480,18 +504,14 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
           judge && file === resolve(io.cwd, args.str('retarget-judge'))
             ? judge
             : await loadJudge('results', file, policy);
-        if (practiceTrack === 'body') {
-          const measured = await judgeShrink(
-            practiceJudge,
-            sources.map((x) => x.embodiment),
-            c.vision.imageSize,
-          );
-          shrink = measured.factor;
-          io.err(
-            `results: the practice judge's last link over ${measured.robots} source robots: x ${shrink.toFixed(3)} (--practice-track body)`,
-          );
-        }
+        if (practiceTrack === 'body')
+          shrink = await measureShrink(practiceJudge, 'practice', '--practice-track body');
       }
+      if (judge && pickTrack === 'body')
+        pickShrink =
+          practiceJudge === judge && practiceTrack === 'body'
+            ? shrink
+            : await measureShrink(judge, 'retarget', '--retarget-pick-track body');
     } catch (e) {
       judge?.dispose();
       if (practiceJudge !== judge) practiceJudge?.dispose();
@@ -782,7 +802,19 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 candidates: retargetCandidates,
                 pickTries: retargetPickTries,
                 ...(retargetAlsoNearest ? { alsoTry: [robotOfSlot.get(nearest)!] } : {}),
-                ...(judge ? { judge } : {}),
+                ...(judge
+                  ? {
+                      judge:
+                        pickTrack === 'body'
+                          ? judgedBody(
+                              judge,
+                              playEpisodes,
+                              sources.map((x) => x.embodiment),
+                              pickShrink,
+                            )
+                          : judge,
+                    }
+                  : {}),
                 keep: retargetKeep,
                 robot: e,
                 firstSeed: base + 30_000,
@@ -794,6 +826,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                     wallS: (performance.now() - t0) / 1000,
                   });
                 },
+              }).catch((err: Error) => {
+                // the play cannot identify the robot: say so in one line
+                if (/^identifyActionMap: /.test(err.message))
+                  throw new UserError(`results: ${name}: ${err.message} (--play)`);
+                throw err;
               });
               // practice from retarget starts where retarget leaves the slot (its last fit, or
               // the kept one with --retarget-keep best)
