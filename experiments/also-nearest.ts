@@ -69,6 +69,20 @@ console.log(
   `\n${cells.length} cells; the nearest slot outside the first five in ${cells.filter((c) => c.candidates?.length === 6).length}; the pick moved in ${moved.size}${moved.size > 0 ? `: ${[...moved].join('; ')}` : ''}; the top read shared by two or more candidates in ${tied.length} (${tied.filter((c) => Math.max(...c.candidates!.map((x) => x.success)) === 1).length} of them at every try)`,
 );
 
+// how well the pick's read of its own tries tells the picked slot's success (no fit, the
+// evaluation's episodes): correlation and bias over the cells, and what a full read spans
+const readOf = (c: Row) => c.candidates!.find((x) => x.name === c.pick)!.success;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const rs = cells.map(readOf);
+const ss = cells.map((c) => c.success);
+const [mr, ms] = [mean(rs), mean(ss)];
+const sd = (xs: number[], m: number) => Math.sqrt(mean(xs.map((x) => (x - m) ** 2)));
+const corr = mean(rs.map((r, i) => (r - mr) * (ss[i]! - ms))) / (sd(rs, mr) * sd(ss, ms));
+const full = cells.filter((c) => readOf(c) === 1).map((c) => c.success);
+console.log(
+  `the pick's read vs its slot's success (no fit): correlation ${corr.toFixed(2)}, bias ${(100 * (mr - ms)).toFixed(0)} points; read ${full.length > 0 ? `at every try in ${full.length} cells, acting at ${pct(Math.min(...full))}-${pct(Math.max(...full))} (mean ${pct(mean(full))})` : 'at every try in no cell'}`,
+);
+
 // with --without: the moved cells' rows without the flag
 for (const k of withoutRows.length > 0 || out ? moved : []) {
   const w = noFit(withoutRows, k);
