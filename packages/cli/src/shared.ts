@@ -9,7 +9,7 @@ import {
   trainBatchFromHost,
   type WeightsChoice,
 } from '@selfalign/align';
-import type { Rng } from '@selfalign/core';
+import { Rng } from '@selfalign/core';
 import { readCheckpointBytes } from '@selfalign/core/node';
 import {
   type DatasetMeta,
@@ -23,6 +23,7 @@ import {
   type Sample,
 } from '@selfalign/data';
 import {
+  disposeBatch,
   EXTRA_ALIGNMENT_TASKS,
   getConfig,
   type Policy,
@@ -36,6 +37,8 @@ import {
   firstFreeSlot,
   framesMeta,
   lastLinkShrink,
+  nearestSourceSlot,
+  playSplit,
 } from '@selfalign/harness';
 import {
   type Controller,
@@ -418,6 +421,38 @@ export async function loadJudge(
 }
 
 /**
+ * The slot among `candidates` whose alignment losses (align's default weights) on a robot's
+ * recorded `play` are lowest, as `results` picks its nearest source slot: every frame in batches
+ * of 16 shuffled by `Rng(seed + 11)`, the share `heldOut` of the episodes left out, at most 8
+ * batches scored.
+ */
+export async function nearestSlotOnPlay(
+  policy: Policy,
+  e: Pick<Embodiment, 'links'>,
+  play: readonly Episode[],
+  extractor: FeatureExtractor,
+  slot: number,
+  candidates: readonly number[],
+  opts: { seed: number; heldOut: number },
+): Promise<number> {
+  const rec = await episodesAsSamples(e, play, 'play', extractor, policy.config);
+  const split = playSplit(
+    policy,
+    rec.samples,
+    rec.meta,
+    16,
+    new Rng(opts.seed + 11),
+    slot,
+    opts.heldOut,
+  );
+  try {
+    return nearestSourceSlot(policy, split.train, candidates, slot, { seed: opts.seed }).nearest;
+  } finally {
+    for (const b of [...split.train, ...split.heldOut]) disposeBatch(b);
+  }
+}
+
+/**
  * How much shorter than the true last link the body fitted to `judge`'s positions comes out, as the
  * factor that corrects it (true over fitted), measured on 10 random-play episodes of each of the
  * first `n` source robots, whose bodies are known (docs/results.md 2u: x 1.395 on the shipped
@@ -446,6 +481,46 @@ export async function judgeShrink(
   }
   const factor = lastLinkShrink(robots, (ep) => judge.positions(ep.frames, ep.length), sources);
   return { factor, robots: robots.length };
+}
+
+/**
+ * `--track judge|body` and `--shrink X` (practice, retarget): how the judge's tries are read, and
+ * the factor on the fitted body's last link when given (measured on the source robots otherwise).
+ */
+export function trackArgs(
+  command: string,
+  args: Args,
+): { track: 'judge' | 'body'; shrink: number | undefined } {
+  const track = args.choice('track', ['judge', 'body'] as const, 'judge');
+  if (track === 'body' && !args.has('judge'))
+    throw new UserError(`${command}: --track body fits a body to the positions of --judge FILE`);
+  if (args.has('shrink') && track !== 'body')
+    throw new UserError(`${command}: --shrink scales the body of --track body`);
+  const shrink = args.has('shrink')
+    ? args.num('shrink', undefined, (n) => Number.isFinite(n) && n > 0, 'a positive number')
+    : undefined;
+  return { track, shrink };
+}
+
+/**
+ * The judged body of `--track body`: fitted to `judge`'s positions on `play`, from the source
+ * robots' bodies, its last link scaled by `given` or by the shrink measured on those robots; the
+ * progress line says which.
+ */
+export async function judgedBodyOnPlay(
+  command: string,
+  judge: EffectorJudge,
+  play: readonly Episode[],
+  sources: readonly Embodiment[],
+  imageSize: number,
+  given: number | undefined,
+): Promise<{ tracker: BodyTracker; shrink: number; line: string }> {
+  const shrink = given ?? (await judgeShrink(judge, sources, imageSize)).factor;
+  return {
+    tracker: judgedBody(judge, play, sources, shrink),
+    shrink,
+    line: `${command}: tries read through a body fitted to the judge on ${play.length} play trajectories, last link x ${shrink.toFixed(3)}${given === undefined ? ' (measured on the source robots)' : ''}`,
+  };
 }
 
 /**

@@ -1199,6 +1199,18 @@ describe('the pipeline on tiny configs', () => {
     expect(r.source).toBe(
       [...tried].sort((a, b) => b.success - a.success || a.distance - b.distance)[0]!.name,
     );
+    // ... or through a body fitted to the judge's positions on the play, its last link scaled
+    // by a given factor
+    const rtb = await cli(
+      ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+      ...['--adapter', 'perm-body-judged', '--play', '6', '--steps', '1', '--json'],
+      ...['--candidates', '2', '--pick-tries', '1', '--judge', 'judge.safetensors'],
+      ...['--track', 'body', '--shrink', '1.4'],
+    );
+    expect(rtb.code, rtb.err.join('\n')).toBe(0);
+    const rj = rtb.json();
+    expect(rj).toMatchObject({ pickBy: 'judged body', shrink: 1.4, pickTries: 1 });
+    expect(rj.candidates).toHaveLength(2);
     // practice from that adapter, its tries read by the judge
     const pr = await cli(
       ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
@@ -1225,15 +1237,21 @@ describe('the pipeline on tiny configs', () => {
       ...['--episodes', '1', '--finetune-steps', '0', '--params', 'none', '--baselines', 'no'],
       ...['--retarget', '1', '--retarget-candidates', '2', '--retarget-pick-tries', '1'],
       ...['--retarget-judge', 'judge.safetensors', '--retarget-pick-track', 'body', '--json'],
+      // practice read through the same judge's body: one shrink measured, one body per cell
+      ...['--practice', '1', '--practice-tries', '1', '--practice-steps', '1'],
+      ...['--practice-start', 'retarget', '--practice-judge', 'judge.safetensors'],
+      ...['--practice-track', 'body'],
     );
     expect(rb.code, rb.err.join('\n')).toBe(0);
-    expect(rb.err.join('\n')).toMatch(
-      /the retarget judge's last link over 2 source robots: x [0-9.]+ \(--retarget-pick-track body\)/,
+    const said = rb.err.join('\n');
+    expect(said).toMatch(
+      /the practice judge's last link over 2 source robots: x [0-9.]+ \(--practice-track body\)/,
     );
-    const picked = (rb.json().rows as { method: string; candidates?: unknown[] }[]).find((x) =>
-      x.method.startsWith('retargeted source slot (no fit)'),
-    );
+    expect(said).not.toMatch(/--retarget-pick-track body/);
+    const rows = rb.json().rows as { method: string; candidates?: unknown[] }[];
+    const picked = rows.find((x) => x.method.startsWith('retargeted source slot (no fit)'));
     expect(picked?.candidates).toHaveLength(2);
+    expect(rows.some((x) => x.method.includes('judged body'))).toBe(true);
     oneLineError(
       await cli(
         ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--retarget', '1'],
@@ -1291,6 +1309,10 @@ describe('the pipeline on tiny configs', () => {
     oneLineError(
       await cli(...base, '--adapter', 'x', '--judge', 'judge.safetensors'),
       /retarget: --judge scores the candidates' tries; pass --candidates K > 1/,
+    );
+    oneLineError(
+      await cli(...base, '--adapter', 'x', '--candidates', '2', '--track', 'body'),
+      /retarget: --track body fits a body to the positions of --judge FILE/,
     );
     oneLineError(
       await cli(...base, '--adapter', 'x', '--candidates', '2', '--judge', 'nope.safetensors'),

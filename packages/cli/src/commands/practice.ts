@@ -1,16 +1,11 @@
 // selfalign practice: the policy teaches one TTT slot a new simulator robot from its own reach
 // tries, relabelled in hindsight (goal-conditioned supervised learning; docs/results.md 2n).
 import { resolve } from 'node:path';
-import { defaultAlignWeights } from '@selfalign/align';
-import { Rng } from '@selfalign/core';
-import { disposeBatch } from '@selfalign/experts';
 import {
   copySlot,
   type EffectorJudge,
   type EffectorTracker,
   fillWithSourceMean,
-  nearestSourceSlot,
-  playSplit,
   practice,
 } from '@selfalign/harness';
 import { randomController } from '@selfalign/sim';
@@ -23,12 +18,13 @@ import {
   embodimentByName,
   episodesAsSamples,
   featureExtractor,
-  judgedBody,
-  judgeShrink,
+  judgedBodyOnPlay,
   loadJudge,
   loadPolicy,
+  nearestSlotOnPlay,
   recordedEpisodes,
   retargetSources,
+  trackArgs,
 } from '../shared.js';
 
 export const practiceCommand: Command = {
@@ -116,14 +112,7 @@ export const practiceCommand: Command = {
     const init = args.choice('init', ['nearest', 'mean'] as const, 'nearest');
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
     const stopAt = args.has('stop-at') ? args.share('stop-at') : undefined;
-    const track = args.choice('track', ['judge', 'body'] as const, 'judge');
-    if (track === 'body' && !args.has('judge'))
-      throw new UserError('practice: --track body fits a body to the positions of --judge FILE');
-    if (args.has('shrink') && track !== 'body')
-      throw new UserError('practice: --shrink scales the body of --track body');
-    const givenShrink = args.has('shrink')
-      ? args.num('shrink', undefined, (n) => Number.isFinite(n) && n > 0, 'a positive number')
-      : undefined;
+    const { track, shrink: givenShrink } = trackArgs('practice', args);
     const play = args.int('play', 10, 1);
     const seed = args.int('seed', 0);
     const familySeed = args.int('family-seed', 1);
@@ -164,18 +153,12 @@ export const practiceCommand: Command = {
           ? await recordedEpisodes(e, randomController(seed), play, 1_000_000 * (seed + 1), c)
           : [];
       if (from === undefined && init === 'nearest') {
-        const rec = await episodesAsSamples(e, playEpisodes, 'play', extractor, c);
-        const split = playSplit(policy, rec.samples, rec.meta, 16, new Rng(seed + 11), slot, 0);
-        try {
-          const { nearest } = nearestSourceSlot(policy, split.train, sources, slot, {
-            weights: defaultAlignWeights(c),
-            seed,
-          });
-          copySlot(policy, nearest, slot);
-          start = `the nearest source slot, ${robotOf.get(nearest) ?? nearest}`;
-        } finally {
-          for (const b of split.train) disposeBatch(b);
-        }
+        const nearest = await nearestSlotOnPlay(policy, e, playEpisodes, extractor, slot, sources, {
+          seed,
+          heldOut: 0,
+        });
+        copySlot(policy, nearest, slot);
+        start = `the nearest source slot, ${robotOf.get(nearest) ?? nearest}`;
       }
       if (!args.has('json')) io.err(`practice: ${e.name}, slot ${slot} starts at ${start}`);
       let tracker: EffectorTracker | undefined = judge;
@@ -187,12 +170,16 @@ export const practiceCommand: Command = {
           Object.entries(slots).filter(([, k]) => k !== slot),
           familySeed,
         ).map((x) => x.embodiment);
-        shrink = givenShrink ?? (await judgeShrink(judge, bodies, c.vision.imageSize)).factor;
-        tracker = judgedBody(judge, playEpisodes, bodies, shrink);
-        if (!args.has('json'))
-          io.err(
-            `practice: tries read through a body fitted to the judge on ${play} play trajectories, last link x ${shrink.toFixed(3)}${givenShrink === undefined ? ' (measured on the source robots)' : ''}`,
-          );
+        const fit = await judgedBodyOnPlay(
+          'practice',
+          judge,
+          playEpisodes,
+          bodies,
+          c.vision.imageSize,
+          givenShrink,
+        );
+        ({ tracker, shrink } = fit);
+        if (!args.has('json')) io.err(fit.line);
       }
       const t0 = performance.now();
       const done = await practice(policy, e, {

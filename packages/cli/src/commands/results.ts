@@ -22,6 +22,7 @@ import { writeFileAtomic } from '@selfalign/core/node';
 import type { Sample } from '@selfalign/data';
 import { disposeBatch, type Policy, type TrainBatch } from '@selfalign/experts';
 import {
+  type BodyTracker,
   copySlot,
   type EffectorJudge,
   fillWithSourceMean,
@@ -576,6 +577,23 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
             // the play's episodes stay for --practice-track body's fit (recordEpisodes' run)
             const playEpisodes = await recordedEpisodes(e, randomController(s), budget, base, c);
             const play = await episodesAsSamples(e, playEpisodes, 'play', extractor, c);
+            // the body fitted to a judge's positions on this play, fitted once per cell for the
+            // pick (--retarget-pick-track body) and practice (--practice-track body) alike
+            let fitted: { judge: EffectorJudge; shrink: number; body: BodyTracker } | undefined;
+            const bodyOf = (j: EffectorJudge, k: number): BodyTracker => {
+              if (fitted?.judge !== j || fitted.shrink !== k)
+                fitted = {
+                  judge: j,
+                  shrink: k,
+                  body: judgedBody(
+                    j,
+                    playEpisodes,
+                    sources.map((x) => x.embodiment),
+                    k,
+                  ),
+                };
+              return fitted.body;
+            };
             const demos = await recordEpisodes(
               e,
               expertController(),
@@ -804,15 +822,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 ...(retargetAlsoNearest ? { alsoTry: [robotOfSlot.get(nearest)!] } : {}),
                 ...(judge
                   ? {
-                      judge:
-                        pickTrack === 'body'
-                          ? judgedBody(
-                              judge,
-                              playEpisodes,
-                              sources.map((x) => x.embodiment),
-                              pickShrink,
-                            )
-                          : judge,
+                      judge: pickTrack === 'body' ? bodyOf(judge, pickShrink) : judge,
                     }
                   : {}),
                 keep: retargetKeep,
@@ -881,14 +891,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 ...(practiceJudge
                   ? {
                       judge:
-                        practiceTrack === 'body'
-                          ? judgedBody(
-                              practiceJudge,
-                              playEpisodes,
-                              sources.map((x) => x.embodiment),
-                              shrink,
-                            )
-                          : practiceJudge,
+                        practiceTrack === 'body' ? bodyOf(practiceJudge, shrink) : practiceJudge,
                     }
                   : {}),
                 rounds: practiceRounds,

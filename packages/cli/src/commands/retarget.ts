@@ -7,10 +7,8 @@
 // With --rank perception the sources are ranked by the perception loss through each source slot
 // on the play's frames instead of by body, and the play needs no end-effector positions.
 import { basename, resolve } from 'node:path';
-import { Rng } from '@selfalign/core';
 import { readEpisodes } from '@selfalign/data';
-import { disposeBatch } from '@selfalign/experts';
-import { type EffectorJudge, nearestSourceSlot, playSplit, retarget } from '@selfalign/harness';
+import { type EffectorJudge, retarget, type TryReader } from '@selfalign/harness';
 import {
   type Embodiment,
   type Episode,
@@ -27,9 +25,12 @@ import {
   embodimentByName,
   episodesAsSamples,
   featureExtractor,
+  judgedBodyOnPlay,
   loadJudge,
   loadPolicy,
+  nearestSlotOnPlay,
   retargetSources,
+  trackArgs,
 } from '../shared.js';
 
 export const retargetCommand: Command = {
@@ -76,6 +77,13 @@ export const retargetCommand: Command = {
                         instead of the simulator's success: full-length tries, reached when
                         a frame is judged within reach; no reward, no end effector
                         (docs/results.md 2t; needs --candidates K > 1)
+  --track T             judge | body: with body, the candidates' tries are read through a body
+                        fitted to the judge's positions on the play (its last link scaled by
+                        the judge's shrink), a try reached when its end effector comes within
+                        the tolerance of the judged target, as practice --track body
+                        (docs/results.md 2w)                 (default judge)
+  --shrink X            with --track body: the factor on the fitted last link (default: measured
+                        on the checkpoint's first 8 source robots, whose bodies are known)
   --start S             mean | source: the fit's start, the mean of the source slots or the
                         picked source's slot                 (default mean)
   --slot K              slot to fit (default: the first slot no embodiment uses)
@@ -98,6 +106,8 @@ export const retargetCommand: Command = {
     'pick-tries': { type: 'string' },
     'also-nearest': { type: 'boolean' },
     judge: { type: 'string' },
+    track: { type: 'string' },
+    shrink: { type: 'string' },
     'round-steps': { type: 'string' },
     keep: { type: 'string' },
     rank: { type: 'string' },
@@ -122,6 +132,7 @@ export const retargetCommand: Command = {
       throw new UserError(
         "retarget: --judge scores the candidates' tries; pass --candidates K > 1",
       );
+    const { track, shrink: givenShrink } = trackArgs('retarget', args);
     const roundSteps = args.int('round-steps', 100, 1);
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
     const rank = args.choice('rank', ['body', 'perception'] as const, 'body');
@@ -192,20 +203,31 @@ export const retargetCommand: Command = {
       // source slot'): every play frame, 20% of the episodes held out, at most 8 batches
       let nearest: string | undefined;
       if (alsoNearest) {
-        const rec = await episodesAsSamples(e, playEpisodes, 'play', extractor, c);
-        const split = playSplit(policy, rec.samples, rec.meta, 16, new Rng(seed + 11), slot, 0.2);
-        try {
-          const k = nearestSourceSlot(
-            policy,
-            split.train,
-            sources.map((x) => x.slot),
-            slot,
-            { seed },
-          ).nearest;
-          nearest = sources.find((x) => x.slot === k)!.name;
-        } finally {
-          for (const b of [...split.train, ...split.heldOut]) disposeBatch(b);
-        }
+        const k = await nearestSlotOnPlay(
+          policy,
+          e,
+          playEpisodes,
+          extractor,
+          slot,
+          sources.map((x) => x.slot),
+          { seed, heldOut: 0.2 },
+        );
+        nearest = sources.find((x) => x.slot === k)!.name;
+      }
+      // --track body: the candidates' tries read through the body fitted to the judge on the play
+      let reader: TryReader | undefined = judge;
+      let shrink: number | undefined;
+      if (judge && track === 'body') {
+        const fit = await judgedBodyOnPlay(
+          'retarget',
+          judge,
+          playEpisodes,
+          sources.map((x) => x.embodiment),
+          c.vision.imageSize,
+          givenShrink,
+        );
+        ({ tracker: reader, shrink } = fit);
+        if (!args.has('json')) io.err(fit.line);
       }
       const r = await retarget(policy, {
         slot,
@@ -221,7 +243,7 @@ export const retargetCommand: Command = {
         candidates,
         pickTries,
         ...(nearest ? { alsoTry: [nearest] } : {}),
-        ...(judge ? { judge } : {}),
+        ...(reader ? { judge: reader } : {}),
         keep,
         rank,
         ...(fromFiles ? {} : { robot: e as Embodiment }),
@@ -249,7 +271,12 @@ export const retargetCommand: Command = {
         rank,
         ranking: r.ranking.slice(0, 3),
         ...(candidates > 1 || nearest
-          ? { candidates: r.candidates, pickTries, pickBy: judge ? 'judge' : 'success' }
+          ? {
+              candidates: r.candidates,
+              pickTries,
+              pickBy: judge ? (track === 'body' ? 'judged body' : 'judge') : 'success',
+              ...(shrink !== undefined ? { shrink } : {}),
+            }
           : {}),
         ...(nearest ? { nearest } : {}),
         play: playEpisodes.length,
@@ -269,7 +296,7 @@ export const retargetCommand: Command = {
         lines: [
           `retargeted slot ${slot} to ${e.name} from ${playEpisodes.length} play episodes in ${(stats.wallMs / 1000).toFixed(0)} s: the policy through ${r.source}'s slot (${
             r.candidates.length > 0
-              ? `picked by ${pickTries} tries each${judge ? ' as the camera judge saw them' : ''}: ${r.candidates
+              ? `picked by ${pickTries} tries each${judge ? (track === 'body' ? ' read through the judged body' : ' as the camera judge saw them') : ''}: ${r.candidates
                   .map((x) => `${x.name} ${Math.round(100 * x.success)}%`)
                   .join(', ')}`
               : `the ${rank === 'body' ? 'nearest body' : 'lowest perception loss'}: ${r.ranking
