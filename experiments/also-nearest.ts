@@ -11,21 +11,10 @@
 // `results --merge` to tabulate beside the --with run.
 //   pnpm probe also-nearest.ts --with A.json,B.json [--without C.json] [--out D.json]
 import { readFileSync, writeFileSync } from 'node:fs';
-import { arg, rowsOf } from './args.js';
+import { arg, type PickCandidate, type PickRow, rowsOf } from './args.js';
 
-interface Candidate {
-  name: string;
-  success: number;
-  distance: number;
-}
-type Row = Record<string, unknown> & {
-  target: string;
-  seed: number;
-  method: string;
-  success: number;
-  pick?: string;
-  candidates?: Candidate[];
-};
+type Row = PickRow;
+type Candidate = PickCandidate;
 
 const WITH_LABEL = 'pick of 5 and the nearest by the camera judge';
 const WITHOUT_LABEL = 'pick of 5 by the camera judge';

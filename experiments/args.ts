@@ -11,3 +11,18 @@ export const rowsOf = (files: string): Record<string, unknown>[] =>
     .flatMap(
       (f) => (JSON.parse(readFileSync(f, 'utf8')) as { rows: Record<string, unknown>[] }).rows,
     );
+
+/** A raw row of a results run with retarget's pick: its candidates as tried, in order. */
+export interface PickCandidate {
+  name: string;
+  success: number;
+  distance: number;
+}
+export type PickRow = Record<string, unknown> & {
+  target: string;
+  seed: number;
+  method: string;
+  success: number;
+  pick?: string;
+  candidates?: PickCandidate[];
+};
