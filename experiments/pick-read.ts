@@ -24,10 +24,10 @@
 // 1.395 on the first 8 source robots and prints it).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadCheckpoint } from '@selfalign/align';
-import { embodimentByName } from '@selfalign/cli/shared';
+import { embodimentByName, judgedBody } from '@selfalign/cli/shared';
 import { backendChoiceFromEnv, initBackend, Rng } from '@selfalign/core';
 import {
-  BodyTracker,
+  type BodyTracker,
   copySlot,
   EffectorJudge,
   firstFreeSlot,
@@ -45,6 +45,7 @@ import {
   seedRange,
 } from '@selfalign/sim';
 import { arg, type PickRow, rowsOf } from './args.js';
+import { playRecorder, playSeeds } from './play.js';
 
 type Row = PickRow;
 
@@ -82,7 +83,7 @@ const READERS = {
   body: ['body', 'judged'],
   'body, true': ['body', 'true'],
   'true, judged': ['true', 'judged'],
-  judge: ['judge', 'judged'], // read through judge.distances, as judgeEpisode does
+  judge: ['judge', 'judged'], // = judgeEpisode's distances (imageToWorld is rigid, x span/2)
 } as const;
 type Reader = keyof typeof READERS;
 const NAMES = Object.keys(READERS) as Reader[];
@@ -107,8 +108,6 @@ function closest(ep: Episode, body: BodyTracker): Record<Reader, number> {
   };
   return Object.fromEntries(
     NAMES.map((k) => {
-      // the judge's own verdict reads its distances (judgeEpisode), as the pick did in 2t-2w
-      if (k === 'judge') return [k, Math.min(...judge.distances(ep.frames, ep.length))];
       const [a, g] = READERS[k];
       return [
         k,
@@ -126,19 +125,8 @@ for (const t of targets) {
   const e = embodimentByName(t, 1);
   // results' play for the cell, and retarget's identified maps (its seeds)
   const base = 1_000_000 * (s + 1) + 10_000 * budget;
-  const play = (
-    await runEpisodes(e, 'reach', seedRange(budget, base), randomController(s), {
-      record: true,
-      env,
-    })
-  ).episodes;
-  const body = BodyTracker.fit(
-    play,
-    (ep) => judge.positions(ep.frames, ep.length),
-    sources,
-    (ep) => judge.targetPositions(ep.frames, ep.length),
-    { lastLinkScale: shrink },
-  );
+  const play = await playRecorder(side, s)(e, playSeeds(budget, s));
+  const body = judgedBody(judge, play, sources, shrink);
   const targetMap = identifyActionMap(play.map(({ effector: _, ...ep }) => ep));
   for (const c of row.candidates!) {
     let B = maps.get(c.name);
