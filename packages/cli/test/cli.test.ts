@@ -1200,17 +1200,25 @@ describe('the pipeline on tiny configs', () => {
       [...tried].sort((a, b) => b.success - a.success || a.distance - b.distance)[0]!.name,
     );
     // ... or through a body fitted to the judge's positions on the play, its last link scaled
-    // by a given factor
+    // by a given factor, the closest mean approach picking
     const rtb = await cli(
       ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
       ...['--adapter', 'perm-body-judged', '--play', '6', '--steps', '1', '--json'],
       ...['--candidates', '2', '--pick-tries', '1', '--judge', 'judge.safetensors'],
-      ...['--track', 'body', '--shrink', '1.4'],
+      ...['--track', 'body', '--shrink', '1.4', '--pick-by', 'approach'],
     );
     expect(rtb.code, rtb.err.join('\n')).toBe(0);
     const rj = rtb.json();
-    expect(rj).toMatchObject({ pickBy: 'judged body', shrink: 1.4, pickTries: 1 });
-    expect(rj.candidates).toHaveLength(2);
+    expect(rj).toMatchObject({
+      pickBy: 'judged body',
+      pickRule: 'approach',
+      shrink: 1.4,
+      pickTries: 1,
+    });
+    const near = rj.candidates as { name: string; approach: number; distance: number }[];
+    expect(near).toHaveLength(2);
+    for (const c of near) expect(c.approach).toBeLessThanOrEqual(c.distance);
+    expect(rj.source).toBe([...near].sort((a, b) => a.approach - b.approach)[0]!.name);
     // practice from that adapter, its tries read by the judge
     const pr = await cli(
       ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
@@ -1237,6 +1245,7 @@ describe('the pipeline on tiny configs', () => {
       ...['--episodes', '1', '--finetune-steps', '0', '--params', 'none', '--baselines', 'no'],
       ...['--retarget', '1', '--retarget-candidates', '2', '--retarget-pick-tries', '1'],
       ...['--retarget-judge', 'judge.safetensors', '--retarget-pick-track', 'body', '--json'],
+      ...['--retarget-pick-by', 'approach'],
       // practice read through the same judge's body: one shrink measured, one body per cell
       ...['--practice', '1', '--practice-tries', '1', '--practice-steps', '1'],
       ...['--practice-start', 'retarget', '--practice-judge', 'judge.safetensors'],
@@ -1248,9 +1257,17 @@ describe('the pipeline on tiny configs', () => {
       /the practice judge's last link over 2 source robots: x [0-9.]+ \(--practice-track body\)/,
     );
     expect(said).not.toMatch(/--retarget-pick-track body/);
-    const rows = rb.json().rows as { method: string; candidates?: unknown[] }[];
-    const picked = rows.find((x) => x.method.startsWith('retargeted source slot (no fit)'));
-    expect(picked?.candidates).toHaveLength(2);
+    const rows = rb.json().rows as {
+      method: string;
+      pick?: string;
+      candidates?: { name: string; approach: number }[];
+    }[];
+    const picked = rows.find((x) => x.method.startsWith('retargeted source slot (no fit)'))!;
+    expect(picked.candidates).toHaveLength(2);
+    // --retarget-pick-by approach: the candidate whose tries came closest teaches
+    expect(picked.pick).toBe(
+      [...picked.candidates!].sort((a, b) => a.approach - b.approach)[0]!.name,
+    );
     expect(rows.some((x) => x.method.includes('judged body'))).toBe(true);
     oneLineError(
       await cli(

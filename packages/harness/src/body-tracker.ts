@@ -12,7 +12,7 @@ import {
   type KinematicsScratch,
   kinematicError,
 } from '@selfalign/sim';
-import type { JudgedEpisode } from './judge.js';
+import { type JudgedEpisode, verdictOf } from './judge.js';
 
 /** Per recorded frame of an episode, a world (x, y). */
 export type Locate = (ep: Episode) => [number, number][];
@@ -121,12 +121,14 @@ export class BodyTracker {
     return this.verdict(ep, tolerance).reached;
   }
 
-  /** Reached at some frame (as `reached`), and the tracked distance to the target in the last. */
+  /** Reached at some frame (as `reached`), the tracked distance to the target in the last, the closest. */
   verdict(ep: Episode, tolerance: number): JudgedEpisode {
     const at = this.track(ep);
     const goal = this.target(ep);
-    const d = at.map((v, t) => Math.hypot(v[0] - goal[t]![0], v[1] - goal[t]![1]));
-    return { reached: d.some((x) => x < tolerance), distance: d[d.length - 1]! };
+    return verdictOf(
+      at.map((v, t) => Math.hypot(v[0] - goal[t]![0], v[1] - goal[t]![1])),
+      tolerance,
+    );
   }
 }
 

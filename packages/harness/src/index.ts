@@ -10,6 +10,7 @@ export {
   type JudgeTrainOptions,
   judgeEpisode,
   type TryReader,
+  verdictOf,
 } from './judge.js';
 export { type PlaySplit, playSplit } from './play-split.js';
 export { type PolicyControllerOptions, policyController } from './policy-controller.js';

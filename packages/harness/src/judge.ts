@@ -73,12 +73,20 @@ export interface JudgedEpisode {
   reached: boolean;
   /** The judged distance in the last frame. */
   distance: number;
+  /** The smallest judged distance over the frames (a read without the tolerance). */
+  closest: number;
 }
 
-/** Judges an episode's recorded frames: reached at some frame, and the last frame's distance. */
+/** Judges an episode's recorded frames: reached at some frame, the last and the closest distance. */
 export function judgeEpisode(judge: CameraJudge, ep: Episode, tolerance: number): JudgedEpisode {
-  const d = judge.distances(ep.frames, ep.length);
-  return { reached: d.some((v) => v < tolerance), distance: d[d.length - 1]! };
+  return verdictOf(judge.distances(ep.frames, ep.length), tolerance);
+}
+
+/** The verdict on an episode's per-frame distances to its target. */
+export function verdictOf(d: readonly number[], tolerance: number): JudgedEpisode {
+  if (d.length === 0) throw new Error('verdict: an episode with no frames');
+  const closest = d.reduce((a, b) => Math.min(a, b));
+  return { reached: closest < tolerance, distance: d[d.length - 1]!, closest };
 }
 
 /** Runs `fn` over the frames in chunks of 64 and concatenates its rows (no tensors kept). */

@@ -265,14 +265,42 @@ describe('retarget', () => {
         lengths.push(ep.length);
         expect(tolerance).toBe(GEOMETRY.reachTolerance);
         const first = read++ < 2;
-        return { reached: first, distance: first ? 0.02 : 0.3 };
+        return { reached: first, distance: first ? 0.02 : 0.3, closest: first ? 0.01 : 0.2 };
       },
     };
     const byReader = await retarget(policy, { ...opts, judge: reader });
     expect(lengths).toEqual([40, 40, 40, 40, 40, 40]);
     expect(byReader.candidates.map((c) => c.success)).toEqual([1, 0, 0]);
     expect(byReader.candidates.map((c) => c.distance)).toEqual([0.02, 0.3, 0.3]);
+    expect(byReader.candidates.map((c) => c.approach)).toEqual([0.01, 0.2, 0.2]);
     expect(byReader.source).toBe(byReader.candidates[0]!.name);
+    // pickBy 'approach' reads the closest approach, not the count: the first candidate reaches
+    // one try of two and misses the other by far, the second comes close in both and reaches
+    // none; the count picks the first, the approach the second
+    const closest = [0.01, 0.5, 0.06, 0.07, 0.3, 0.3];
+    const tol = GEOMETRY.reachTolerance;
+    expect(tol).toBeGreaterThan(0.01);
+    expect(tol).toBeLessThanOrEqual(0.06);
+    const byClosest = () => {
+      let i = 0;
+      return {
+        verdict: (_ep: Episode, tolerance: number) => {
+          const c = closest[i++]!;
+          return { reached: c < tolerance, distance: c, closest: c };
+        },
+      };
+    };
+    const counted = await retarget(policy, { ...opts, judge: byClosest() });
+    expect(counted.source).toBe(counted.candidates[0]!.name);
+    const approached = await retarget(policy, { ...opts, judge: byClosest(), pickBy: 'approach' });
+    expect(approached.candidates.map((c) => c.success)).toEqual([0.5, 0, 0]);
+    expect(approached.candidates[1]!.approach).toBeCloseTo(0.065, 9);
+    expect(approached.source).toBe(approached.candidates[1]!.name);
+    // the simulator's read has an approach too: each try's smallest distance, at most the last
+    for (const c of plain.candidates) expect(c.approach).toBeLessThanOrEqual(c.distance);
+    await expect(retarget(policy, { ...opts, pickBy: 'nearest' as 'approach' })).rejects.toThrow(
+      /pickBy must be 'reached' or 'approach', got nearest/,
+    );
     policy.dispose();
   });
 

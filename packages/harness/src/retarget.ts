@@ -40,7 +40,7 @@ import {
   runEpisodes,
   seedRange,
 } from '@selfalign/sim';
-import { type CameraJudge, judgeEpisode, type TryReader } from './judge.js';
+import { type CameraJudge, type JudgedEpisode, judgeEpisode, type TryReader } from './judge.js';
 import { keepBestFit } from './keep-best.js';
 import { playSplit } from './play-split.js';
 import { policyController } from './policy-controller.js';
@@ -88,6 +88,13 @@ export interface RetargetOptions {
   alsoTry?: readonly string[];
   /** Reach tries per candidate (default 6; seeds firstSeed + 500, ...). */
   pickTries?: number;
+  /**
+   * How the candidates' tries pick the teacher: 'reached' (default) the most tries read as
+   * reaching the target (ties: the closer mean last distance); 'approach' the closest mean
+   * approach over the tries (each try's smallest distance to its target), a read without the
+   * reach tolerance, which sorts candidates that reach equally often (docs/results.md 2y).
+   */
+  pickBy?: 'reached' | 'approach';
   /**
    * Score the candidates' tries by a camera judge instead of the simulator (default: the
    * simulator's success and final distance): each try runs its full length (no stop at success,
@@ -160,9 +167,9 @@ export interface RetargetResult {
   /**
    * The candidates' tries when more than one source tries (`candidates` > 1 or `alsoTry`), in
    * the order tried (the ranking's first, then `alsoTry`'s): success rate, mean final distance
-   * (with `judge`, the judge's).
+   * and mean closest approach (with `judge`, the judge's).
    */
-  candidates: { name: string; success: number; distance: number }[];
+  candidates: { name: string; success: number; distance: number; approach: number }[];
   /** The action loss per fitting step, every round's in order. */
   losses: number[];
   /** Share of tries that reached their target with round r's fit (index r; the last only with keep 'best'). */
@@ -171,17 +178,29 @@ export interface RetargetResult {
   kept: number;
 }
 
-/** A candidate's tries as the judge reads them: judged reach rate, mean last distance. */
+/** A candidate's tries as the judge reads them: judged reach rate, mean last and closest distance. */
 function judged(judge: CameraJudge | TryReader, name: string, episodes: readonly Episode[]) {
   const tol = GEOMETRY.reachTolerance;
   const verdicts = episodes.map((ep) =>
     'verdict' in judge ? judge.verdict(ep, tol) : judgeEpisode(judge, ep, tol),
   );
+  const mean = (f: (v: JudgedEpisode) => number) =>
+    verdicts.reduce((s, v) => s + f(v), 0) / verdicts.length;
   return {
     name,
     success: verdicts.filter((v) => v.reached).length / verdicts.length,
-    distance: verdicts.reduce((s, v) => s + v.distance, 0) / verdicts.length,
+    distance: mean((v) => v.distance),
+    approach: mean((v) => v.closest),
   };
+}
+
+type Candidate = RetargetResult['candidates'][number];
+
+/** Whether candidate `a` reads better than `b` under `pickBy` (ties keep the earlier, `b`). */
+function better(a: Candidate, b: Candidate, pickBy: 'reached' | 'approach'): boolean {
+  if (pickBy === 'approach')
+    return a.approach < b.approach || (a.approach === b.approach && a.success > b.success);
+  return a.success > b.success || (a.success === b.success && a.distance < b.distance);
 }
 
 /** Fit `opts.slot` to the retargeted source policy's chunks on the target's play frames. */
@@ -201,6 +220,8 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
   ] as const)
     if (!(Number.isInteger(v) && v >= min))
       throw new RangeError(`retarget: ${name} must be an integer >= ${min}, got ${v}`);
+  if (opts.pickBy !== undefined && opts.pickBy !== 'reached' && opts.pickBy !== 'approach')
+    throw new RangeError(`retarget: pickBy must be 'reached' or 'approach', got ${opts.pickBy}`);
   const k = Math.min(opts.candidates ?? 1, opts.sources.length);
   const alsoTry = opts.alsoTry ?? [];
   const unknown = alsoTry.filter((n) => !opts.sources.some((x) => x.name === n));
@@ -258,7 +279,7 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
   // with candidates, the first one tried sets both
   let map = tryList.length > 1 ? [] : await mapOf(source);
   if (tryList.length > 1) {
-    let best = { success: -1, distance: Number.POSITIVE_INFINITY };
+    let best: Candidate | undefined;
     for (const name of tryList) {
       const src = byName.get(name)!;
       const m = await mapOf(src);
@@ -274,9 +295,15 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
       );
       const c = opts.judge
         ? judged(opts.judge, name, tried.episodes)
-        : { name, success: tried.successRate, distance: tried.meanFinalDistance };
+        : {
+            name,
+            success: tried.successRate,
+            distance: tried.meanFinalDistance,
+            approach:
+              tried.summaries.reduce((a, x) => a + x.closestDistance, 0) / tried.summaries.length,
+          };
       candidates.push(c);
-      if (c.success > best.success || (c.success === best.success && c.distance < best.distance)) {
+      if (!best || better(c, best, opts.pickBy ?? 'reached')) {
         best = c;
         source = src;
         map = m;

@@ -52,6 +52,22 @@ describe('the scripted expert on its own embodiment (200 seeded episodes)', () =
     }
     // all end together: recorded in seed order (hindsightEpisodes relies on it)
     expect(full.episodes.map((e) => e.seed)).toEqual(seeds);
+    // the closest approach is the smallest distance over the recorded effector path
+    for (const [i, sum] of full.summaries.entries()) {
+      const e = full.episodes[i]!;
+      const env = new ArmEnv(PRESETS.source!).reset(e.seed, 'reach');
+      const [tx, ty] = env.target;
+      let min = Number.POSITIVE_INFINITY;
+      for (let t = 0; t < e.length; t++)
+        min = Math.min(min, Math.hypot(e.effector![2 * t]! - tx!, e.effector![2 * t + 1]! - ty!));
+      // the recorded path is before each action; the summary also sees after the last one
+      expect(sum.closestDistance).toBeLessThanOrEqual(min + 1e-12);
+      expect(sum.closestDistance).toBeLessThan(GEOMETRY.reachTolerance);
+      expect(sum.closestDistance).toBeLessThanOrEqual(sum.finalDistance);
+    }
+    // an episode ended at success ends within the tolerance, at its closest or beyond
+    for (const sum of early.summaries)
+      expect(sum.closestDistance).toBeLessThanOrEqual(sum.finalDistance);
   });
 
   it('push: at least 95% success with the field expert (the default), 80% with waypoints', async () => {

@@ -39,6 +39,11 @@ export interface EpisodeSummary {
   seed: number;
   success: boolean;
   finalDistance: number;
+  /**
+   * The smallest task distance over the episode (reach: end effector to target; push: block to
+   * goal), at the start and after each step: a read of the episode without the success threshold.
+   */
+  closestDistance: number;
   stepsToSuccess: number;
   /** Mean squared difference to the target's own expert over visited states. */
   actionMse: number;
@@ -103,6 +108,7 @@ export async function runEpisodes(
     );
     const sqErr = new Float64Array(envs.length);
     const firstSuccess = new Int32Array(envs.length).fill(-1);
+    const closest = Float64Array.from(envs, (env) => env.distance());
     const clipped = new Float64Array(n);
     let active = envs.map((_, k) => k);
     while (active.length > 0) {
@@ -138,6 +144,7 @@ export async function runEpisodes(
         const r = rec[o.index];
         if (r) r.actions.set(clipped, o.step * n);
         o.env.step(clipped);
+        closest[o.index] = Math.min(closest[o.index]!, o.env.distance());
         if (firstSuccess[o.index] === -1 && o.env.success()) firstSuccess[o.index] = o.env.steps;
       });
       active = active.filter((k) =>
@@ -151,6 +158,7 @@ export async function runEpisodes(
           seed: group[k]!,
           success: env.success(),
           finalDistance: env.distance(),
+          closestDistance: closest[k]!,
           stepsToSuccess: firstSuccess[k]!,
           actionMse: sqErr[k]! / env.steps,
         };

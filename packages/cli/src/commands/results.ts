@@ -235,6 +235,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        the target and the one that reaches most often teaches (runs the
                        policy on the robot)                   (default 1: the first)
   --retarget-pick-tries M  reach tries per candidate                  (default 6)
+  --retarget-pick-by B  reached | approach: the teacher is the candidate whose tries reach
+                       most often (ties: the closer last distance), or the one whose tries
+                       come closest on average (each try's smallest distance to its target,
+                       no tolerance; 2y)                      (default reached)
   --retarget-also-nearest  the nearest source slot (by align's objective on the play) tries
                        too when not among the first K (2v: on sign the perception rank's
                        five leave out the source that acts)
@@ -291,6 +295,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'retarget-rounds': { type: 'string' },
     'retarget-candidates': { type: 'string' },
     'retarget-pick-tries': { type: 'string' },
+    'retarget-pick-by': { type: 'string' },
     'retarget-keep': { type: 'string' },
     'retarget-rank': { type: 'string' },
     'retarget-judge': { type: 'string' },
@@ -397,6 +402,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const retargetRounds = args.int('retarget-rounds', 0, 0);
     const retargetCandidates = args.int('retarget-candidates', 1, 1);
     const retargetPickTries = args.int('retarget-pick-tries', 6, 1);
+    const retargetPickBy = args.choice(
+      'retarget-pick-by',
+      ['reached', 'approach'] as const,
+      'reached',
+    );
     const retargetAlsoNearest = args.has('retarget-also-nearest');
     const retargetKeep = args.choice('retarget-keep', ['last', 'best'] as const, 'last');
     const retargetRank = args.choice('retarget-rank', ['body', 'perception'] as const, 'body');
@@ -406,6 +416,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       'retarget-rounds',
       'retarget-candidates',
       'retarget-pick-tries',
+      'retarget-pick-by',
       'retarget-keep',
       'retarget-rank',
       'retarget-judge',
@@ -819,6 +830,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 rounds: retargetRounds,
                 candidates: retargetCandidates,
                 pickTries: retargetPickTries,
+                pickBy: retargetPickBy,
                 ...(retargetAlsoNearest ? { alsoTry: [robotOfSlot.get(nearest)!] } : {}),
                 ...(judge
                   ? {

@@ -70,6 +70,10 @@ export const retargetCommand: Command = {
                         each, retargeted, tries --pick-tries reach episodes on the robot and
                         the one that reaches most often teaches  (default 1: the first)
   --pick-tries M        reach tries per candidate             (default 6)
+  --pick-by B           reached | approach: the candidate whose tries reach most often (ties:
+                        the closer last distance) teaches, or the one whose tries come closest
+                        on average (each try's smallest distance to its target, read without
+                        the tolerance; docs/results.md 2y)   (default reached)
   --also-nearest        the nearest source slot by align's objective on the play (the
                         alignment losses through each source slot) tries too, after the
                         candidates, when it is not among them (docs/results.md 2w)
@@ -104,6 +108,7 @@ export const retargetCommand: Command = {
     tries: { type: 'string' },
     candidates: { type: 'string' },
     'pick-tries': { type: 'string' },
+    'pick-by': { type: 'string' },
     'also-nearest': { type: 'boolean' },
     judge: { type: 'string' },
     track: { type: 'string' },
@@ -127,6 +132,7 @@ export const retargetCommand: Command = {
     const tries = args.int('tries', 10, 1);
     const candidates = args.int('candidates', 1, 1);
     const pickTries = args.int('pick-tries', 6, 1);
+    const pickBy = args.choice('pick-by', ['reached', 'approach'] as const, 'reached');
     const alsoNearest = args.has('also-nearest');
     if (args.has('judge') && candidates < 2 && !alsoNearest)
       throw new UserError(
@@ -242,6 +248,7 @@ export const retargetCommand: Command = {
         roundSteps,
         candidates,
         pickTries,
+        pickBy,
         ...(nearest ? { alsoTry: [nearest] } : {}),
         ...(reader ? { judge: reader } : {}),
         keep,
@@ -275,6 +282,7 @@ export const retargetCommand: Command = {
               candidates: r.candidates,
               pickTries,
               pickBy: judge ? (track === 'body' ? 'judged body' : 'judge') : 'success',
+              pickRule: pickBy,
               ...(shrink !== undefined ? { shrink } : {}),
             }
           : {}),
@@ -296,8 +304,11 @@ export const retargetCommand: Command = {
         lines: [
           `retargeted slot ${slot} to ${e.name} from ${playEpisodes.length} play episodes in ${(stats.wallMs / 1000).toFixed(0)} s: the policy through ${r.source}'s slot (${
             r.candidates.length > 0
-              ? `picked by ${pickTries} tries each${judge ? (track === 'body' ? ' read through the judged body' : ' as the camera judge saw them') : ''}: ${r.candidates
-                  .map((x) => `${x.name} ${Math.round(100 * x.success)}%`)
+              ? `picked by ${pickTries} tries each${judge ? (track === 'body' ? ' read through the judged body' : ' as the camera judge saw them') : ''}${pickBy === 'approach' ? ', the closest mean approach' : ''}: ${r.candidates
+                  .map(
+                    (x) =>
+                      `${x.name} ${Math.round(100 * x.success)}%${pickBy === 'approach' ? ` (${(100 * x.approach).toFixed(1)} cm)` : ''}`,
+                  )
                   .join(', ')}`
               : `the ${rank === 'body' ? 'nearest body' : 'lowest perception loss'}: ${r.ranking
                   .slice(0, 3)
