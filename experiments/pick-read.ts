@@ -18,10 +18,13 @@
 // the 50-episode success, each reader's pick (ties to the closer approach), and over all cells
 // each reader's correlation with the 50-episode success and its agreement with the simulator.
 //   pnpm probe pick-read.ts CKPT --judge J --raw A.json[,B.json] [--targets sign,rotate]
-//     [--seed 7] [--shrink 1.395] [--out rows.json]
+//     [--seed 7] [--shrink 1.395] [--tries 6] [--out rows.json]
 // --raw: a `results --retarget-pick-track body --retarget-also-nearest` run's raw rows (their
 // candidates, in the order tried); --shrink: the judge's last-link shrink (results measures
-// 1.395 on the first 8 source robots and prints it).
+// 1.395 on the first 8 source robots and prints it); --tries: tries per candidate (retarget's
+// `pickTries`; the first 6 are retarget's 6, the rest run 6 at a time with flow-noise generators
+// of their own, so a 12-try run holds the 6-try reads too: each
+// row keeps every try's closest approach per reader and the simulator's verdict).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadCheckpoint } from '@selfalign/align';
 import { embodimentByName, judgedBody } from '@selfalign/cli/shared';
@@ -54,7 +57,7 @@ const judgePath = arg('--judge', '');
 const s = Number(arg('--seed', '7'));
 const shrink = Number(arg('--shrink', '1.395'));
 const budget = 10;
-const tries = 6;
+const tries = Number(arg('--tries', '6'));
 const episodes = 50;
 const tol = GEOMETRY.reachTolerance;
 const picks = rowsOf(arg('--raw', '')).filter(
@@ -142,18 +145,24 @@ for (const t of targets) {
       maps.set(c.name, B);
     }
     const m = retargetMap(targetMap, B);
-    const tried = await runEpisodes(
-      e,
-      'reach',
-      seedRange(tries, base + 30_000 + 500),
-      retargetedController(
-        policyController(policy, { slot: slotOf[c.name]!, rng: new Rng(s * 1_000 + 500) }),
-        m,
-      ),
-      { env, record: true, untilSuccess: false },
-    );
-    const per = tried.episodes.map((ep) => closest(ep, body));
-    const truth = tried.episodes.map((ep) => ep.stepsToSuccess >= 0);
+    // retarget's 6 tries (one batch, one flow-noise generator), then any more in batches of 6
+    // with generators of their own, so the first 6 stay retarget's
+    const tried: Episode[] = [];
+    for (let from = 0; from < tries; from += 6) {
+      const r = await runEpisodes(
+        e,
+        'reach',
+        seedRange(Math.min(6, tries - from), base + 30_000 + 500 + from),
+        retargetedController(
+          policyController(policy, { slot: slotOf[c.name]!, rng: new Rng(s * 1_000 + 500 + from) }),
+          m,
+        ),
+        { env, record: true, untilSuccess: false },
+      );
+      tried.push(...r.episodes);
+    }
+    const per = tried.map((ep) => closest(ep, body));
+    const truth = tried.map((ep) => ep.stepsToSuccess >= 0);
     // per reader: tries read as reached, tries where that agrees with the simulator, and the
     // mean closest approach over the tries (a read without a threshold)
     const count = {} as Record<Reader, number>;
@@ -177,9 +186,20 @@ for (const t of targets) {
       ),
       { env, parallel: 25 },
     );
-    out.push({ target: t, seed: s, name: c.name, count, agree, approach, success: ev.successRate });
-    const check =
-      Math.round(c.success * tries) === count.body ? '' : ` (raw rows read ${c.success * tries})`;
+    out.push({
+      target: t,
+      seed: s,
+      name: c.name,
+      count,
+      agree,
+      approach,
+      success: ev.successRate,
+      tries: per.map((p, i) => ({ ...p, reached: truth[i] })),
+    });
+    // the raw rows read retarget's tries: the first `raw` of these
+    const raw = Math.round(c.success * 6);
+    const mine = per.slice(0, 6).filter((p) => p.body < tol).length;
+    const check = raw === mine ? '' : ` (raw rows read ${raw} of their 6, this ${mine})`;
     console.log(
       `${t} seed ${s} ${c.name.padEnd(6)} ${NAMES.map((k) => `${k} ${count[k]} (${(100 * approach[k]).toFixed(1)} cm)`).join(', ')} | 50 episodes ${(100 * ev.successRate).toFixed(0)}%${check}`,
     );
