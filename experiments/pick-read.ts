@@ -47,7 +47,7 @@ import {
   runEpisodes,
   seedRange,
 } from '@selfalign/sim';
-import { arg, type PickRow, rowsOf } from './args.js';
+import { arg, type PickCandidate, type PickRow, rowsOf } from './args.js';
 import { playRecorder, playSeeds } from './play.js';
 
 type Row = PickRow;
@@ -86,13 +86,14 @@ const READERS = {
   body: ['body', 'judged'],
   'body, true': ['body', 'true'],
   'true, judged': ['true', 'judged'],
+  refit: ['refit', 'judged'], // the body fitted again on the play and the cell's tries
   judge: ['judge', 'judged'], // = judgeEpisode's distances (imageToWorld is rigid, x span/2)
 } as const;
 type Reader = keyof typeof READERS;
 const NAMES = Object.keys(READERS) as Reader[];
 
 /** Per reader, the try's closest approach (m) of its end effector to its target. */
-function closest(ep: Episode, body: BodyTracker): Record<Reader, number> {
+function closest(ep: Episode, body: BodyTracker, refit: BodyTracker): Record<Reader, number> {
   const w = ep.objects.length / ep.length;
   const at = {
     true: Array.from(
@@ -100,6 +101,7 @@ function closest(ep: Episode, body: BodyTracker): Record<Reader, number> {
       (_, t) => [ep.effector![2 * t]!, ep.effector![2 * t + 1]!] as [number, number],
     ),
     body: body.track(ep),
+    refit: refit.track(ep),
     judge: judge.positions(ep.frames, ep.length),
   };
   const goal = {
@@ -120,6 +122,39 @@ function closest(ep: Episode, body: BodyTracker): Record<Reader, number> {
   ) as Record<Reader, number>;
 }
 
+// --known: an earlier run's rows; their 50-episode successes are reused (the same episodes)
+const known = new Map<string, number>(
+  arg('--known', '')
+    .split(',')
+    .filter(Boolean)
+    .flatMap(
+      (f) =>
+        JSON.parse(readFileSync(f, 'utf8')).rows as {
+          target: string;
+          seed: number;
+          name: string;
+          success: number;
+        }[],
+    )
+    .map((r) => [`${r.target} ${r.seed} ${r.name}`, r.success] as [string, number]),
+);
+/** The table's no-fit row: the candidate's slot copied into the free slot, through its map. */
+async function evaluate(
+  e: ReturnType<typeof embodimentByName>,
+  name: string,
+  m: ReturnType<typeof retargetMap>,
+): Promise<number> {
+  copySlot(policy, slotOf[name]!, slot);
+  const ev = await runEpisodes(
+    e,
+    'reach',
+    seedRange(episodes, 700_000 + 10_000 * s),
+    retargetedController(policyController(policy, { slot, rng: new Rng(710_000 + 10_000 * s) }), m),
+    { env, parallel: 25 },
+  );
+  return ev.successRate;
+}
+
 const out: Record<string, unknown>[] = [];
 const maps = new Map<string, ReturnType<typeof identifyActionMap>>();
 for (const t of targets) {
@@ -131,6 +166,12 @@ for (const t of targets) {
   const play = await playRecorder(side, s)(e, playSeeds(budget, s));
   const body = judgedBody(judge, play, sources, shrink);
   const targetMap = identifyActionMap(play.map(({ effector: _, ...ep }) => ep));
+  // every candidate's tries first: the refit reader's body is fitted on all of them
+  const cell: {
+    c: PickCandidate;
+    m: ReturnType<typeof retargetMap>;
+    tried: Episode[];
+  }[] = [];
   for (const c of row.candidates!) {
     let B = maps.get(c.name);
     if (!B) {
@@ -161,7 +202,11 @@ for (const t of targets) {
       );
       tried.push(...r.episodes);
     }
-    const per = tried.map((ep) => closest(ep, body));
+    cell.push({ c, m, tried });
+  }
+  const refit = judgedBody(judge, [...play, ...cell.flatMap((x) => x.tried)], sources, shrink);
+  for (const { c, m, tried } of cell) {
+    const per = tried.map((ep) => closest(ep, body, refit));
     const truth = tried.map((ep) => ep.stepsToSuccess >= 0);
     // per reader: tries read as reached, tries where that agrees with the simulator, and the
     // mean closest approach over the tries (a read without a threshold)
@@ -175,17 +220,8 @@ for (const t of targets) {
       approach[k] = mean(per.map((p) => p[k]));
     }
     // the table's no-fit row: the candidate's slot copied into the free slot, through its map
-    copySlot(policy, slotOf[c.name]!, slot);
-    const ev = await runEpisodes(
-      e,
-      'reach',
-      seedRange(episodes, 700_000 + 10_000 * s),
-      retargetedController(
-        policyController(policy, { slot, rng: new Rng(710_000 + 10_000 * s) }),
-        m,
-      ),
-      { env, parallel: 25 },
-    );
+    // (or its success from --known, an earlier run of this probe on the same cells)
+    const ev = known.get(`${t} ${s} ${c.name}`) ?? (await evaluate(e, c.name, m));
     out.push({
       target: t,
       seed: s,
@@ -193,7 +229,7 @@ for (const t of targets) {
       count,
       agree,
       approach,
-      success: ev.successRate,
+      success: ev,
       tries: per.map((p, i) => ({ ...p, reached: truth[i] })),
     });
     // the raw rows read retarget's tries: the first `raw` of these
@@ -201,7 +237,7 @@ for (const t of targets) {
     const mine = per.slice(0, 6).filter((p) => p.body < tol).length;
     const check = raw === mine ? '' : ` (raw rows read ${raw} of their 6, this ${mine})`;
     console.log(
-      `${t} seed ${s} ${c.name.padEnd(6)} ${NAMES.map((k) => `${k} ${count[k]} (${(100 * approach[k]).toFixed(1)} cm)`).join(', ')} | 50 episodes ${(100 * ev.successRate).toFixed(0)}%${check}`,
+      `${t} seed ${s} ${c.name.padEnd(6)} ${NAMES.map((k) => `${k} ${count[k]} (${(100 * approach[k]).toFixed(1)} cm)`).join(', ')} | 50 episodes ${(100 * ev).toFixed(0)}%${check}`,
     );
   }
   const cells = out.filter((r) => r['target'] === t);
