@@ -486,15 +486,20 @@ export async function judgeShrink(
 /**
  * `--track judge|body` and `--shrink X` (practice, retarget): how the judge's tries are read, and
  * the factor on the fitted body's last link when given (measured on the source robots otherwise).
+ * `tracks` adds what a command reads beside those (retarget's `body+tries`: the body fitted again
+ * on the play and the candidates' tries).
  */
-export function trackArgs(
+export function trackArgs<T extends string = never>(
   command: string,
   args: Args,
-): { track: 'judge' | 'body'; shrink: number | undefined } {
-  const track = args.choice('track', ['judge', 'body'] as const, 'judge');
-  if (track === 'body' && !args.has('judge'))
-    throw new UserError(`${command}: --track body fits a body to the positions of --judge FILE`);
-  if (args.has('shrink') && track !== 'body')
+  tracks: readonly T[] = [],
+): { track: 'judge' | 'body' | T; shrink: number | undefined } {
+  const track = args.choice('track', ['judge', 'body', ...tracks] as const, 'judge');
+  if (track !== 'judge' && !args.has('judge'))
+    throw new UserError(
+      `${command}: --track ${track} fits a body to the positions of --judge FILE`,
+    );
+  if (args.has('shrink') && track === 'judge')
     throw new UserError(`${command}: --shrink scales the body of --track body`);
   const shrink = args.has('shrink')
     ? args.num('shrink', undefined, (n) => Number.isFinite(n) && n > 0, 'a positive number')

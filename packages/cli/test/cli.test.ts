@@ -1199,18 +1199,18 @@ describe('the pipeline on tiny configs', () => {
     expect(r.source).toBe(
       [...tried].sort((a, b) => b.success - a.success || a.distance - b.distance)[0]!.name,
     );
-    // ... or through a body fitted to the judge's positions on the play, its last link scaled
-    // by a given factor, the closest mean approach picking
+    // ... or through a body fitted to the judge's positions on the play and refitted on the
+    // candidates' tries, its last link scaled by a given factor, the closest mean approach picking
     const rtb = await cli(
       ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
       ...['--adapter', 'perm-body-judged', '--play', '6', '--steps', '1', '--json'],
       ...['--candidates', '2', '--pick-tries', '1', '--judge', 'judge.safetensors'],
-      ...['--track', 'body', '--shrink', '1.4', '--pick-by', 'approach'],
+      ...['--track', 'body+tries', '--shrink', '1.4', '--pick-by', 'approach'],
     );
     expect(rtb.code, rtb.err.join('\n')).toBe(0);
     const rj = rtb.json();
     expect(rj).toMatchObject({
-      pickBy: 'judged body',
+      pickBy: 'judged body, refitted on the tries',
       pickRule: 'approach',
       shrink: 1.4,
       pickTries: 1,

@@ -89,8 +89,25 @@ describe('BodyTracker', () => {
       const to = goal(ep).at(-1)!;
       expect(v.reached).toBe(ep.success);
       expect(v.distance).toBeCloseTo(Math.hypot(at[0] - to[0], at[1] - to[1]), 6);
+      // and the closest approach over the frames, which decides the reach
+      expect(v.closest).toBeLessThanOrEqual(v.distance);
+      expect(v.reached).toBe(v.closest < tol);
     }
     expect(reaches.some((ep) => ep.success)).toBe(true);
+  });
+
+  it('refits on its play and recorded tries, as fit does, its last-link scale kept', () => {
+    const opts = { lastLinkScale: 1.2 };
+    const tracker = BodyTracker.fit(play, along(0.7), starts, goal, opts);
+    expect(tracker.refit([]).body).toEqual(tracker.body);
+    const both = BodyTracker.fit([...play, ...reaches], along(0.7), starts, goal, opts);
+    const refitted = tracker.refit(reaches);
+    expect(refitted.body).toEqual(both.body);
+    expect(refitted.body).not.toEqual(tracker.body);
+    expect(refitted.body.links[2]).toBeCloseTo(1.2 * 0.7 * e.links[2]!, 3);
+    expect(() => new BodyTracker(tracker.body, goal).refit(reaches)).toThrow(
+      /refit needs a tracker made by BodyTracker.fit/,
+    );
   });
 
   it('refuses a locator that misses frames, a body of another size and a bad scale', () => {

@@ -61,6 +61,13 @@ export class BodyTracker {
   constructor(
     readonly body: Readonly<Body>,
     private readonly target: Locate,
+    /** What `fit` fitted it on (`refit` adds recorded tries to it); absent: it cannot refit. */
+    private readonly fitted?: {
+      play: readonly Episode[];
+      locate: Locate;
+      starts: readonly Readonly<Body>[];
+      opts: BodyFitOptions;
+    },
   ) {
     this.scratch = {
       q: new Float64Array(body.links.length),
@@ -106,7 +113,19 @@ export class BodyTracker {
     return new BodyTracker(
       { links: body.links.map((l, j) => (j === n - 1 ? l * scale : l)), offsets: body.offsets },
       target,
+      { play, locate, starts, opts },
     );
+  }
+
+  /**
+   * The tracker fitted again, as `fit` fitted this one, on its play and `tries` too (recorded
+   * episodes of the same robot, its own reach tries say: they visit the poses near the targets
+   * that a read of the tries depends on; docs/results.md 2y).
+   */
+  refit(tries: readonly Episode[]): BodyTracker {
+    const f = this.fitted;
+    if (!f) throw new Error('body tracker: refit needs a tracker made by BodyTracker.fit');
+    return BodyTracker.fit([...f.play, ...tries], f.locate, f.starts, this.target, f.opts);
   }
 
   /** The tracked end effector in each recorded frame of `ep`. */

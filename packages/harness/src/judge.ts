@@ -65,6 +65,11 @@ export interface JudgeTrainOptions {
  */
 export interface TryReader {
   verdict(ep: Episode, tolerance: number): JudgedEpisode;
+  /**
+   * A reader fitted again with `tries` (recorded episodes of the robot) added to what it was
+   * fitted on, when it learns from recorded episodes (`BodyTracker`); retarget's `refitOnTries`.
+   */
+  refit?(tries: readonly Episode[]): TryReader;
 }
 
 /** The judge's verdict on one recorded episode. */

@@ -296,6 +296,29 @@ describe('retarget', () => {
     expect(approached.candidates.map((c) => c.success)).toEqual([0.5, 0, 0]);
     expect(approached.candidates[1]!.approach).toBeCloseTo(0.065, 9);
     expect(approached.source).toBe(approached.candidates[1]!.name);
+    // refitOnTries: every candidate tries, then the reader is fitted again on all the tries
+    // (once) and that reader reads them; here the refitted one sees the third candidate reach
+    const refits: number[] = [];
+    const refitting = {
+      verdict: () => ({ reached: false, distance: 0.3, closest: 0.3 }),
+      refit: (tries: readonly Episode[]) => {
+        refits.push(tries.length);
+        let i = 0;
+        return {
+          verdict: () => {
+            const third = i++ >= 4;
+            return { reached: third, distance: 0.3, closest: third ? 0.02 : 0.3 };
+          },
+        };
+      },
+    };
+    const refitted = await retarget(policy, { ...opts, judge: refitting, refitOnTries: true });
+    expect(refits).toEqual([6]);
+    expect(refitted.candidates.map((c) => c.success)).toEqual([0, 0, 1]);
+    expect(refitted.source).toBe(refitted.candidates[2]!.name);
+    await expect(retarget(policy, { ...opts, judge: reader, refitOnTries: true })).rejects.toThrow(
+      /refitOnTries needs a judge that refits on recorded tries/,
+    );
     // the simulator's read has an approach too: each try's smallest distance, at most the last
     for (const c of plain.candidates) expect(c.approach).toBeLessThanOrEqual(c.distance);
     await expect(retarget(policy, { ...opts, pickBy: 'nearest' as 'approach' })).rejects.toThrow(

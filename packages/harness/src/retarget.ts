@@ -105,6 +105,12 @@ export interface RetargetOptions {
    */
   judge?: CameraJudge | TryReader;
   /**
+   * Read the candidates' tries through `judge.refit(all the candidates' tries)` (a `BodyTracker`
+   * fitted again on the play and every try of every candidate, so on the poses near the targets
+   * that the read depends on; docs/results.md 2y). Needs a `judge` that can refit.
+   */
+  refitOnTries?: boolean;
+  /**
    * How the sources are ordered (the first teaches, or the first `candidates` try): 'body'
    * (default: the kinematic error of each source's body on the play's end-effector positions)
    * or 'perception' (the perception loss through each source slot on the play's frames, the
@@ -220,6 +226,10 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
   ] as const)
     if (!(Number.isInteger(v) && v >= min))
       throw new RangeError(`retarget: ${name} must be an integer >= ${min}, got ${v}`);
+  if (opts.refitOnTries && !(opts.judge && 'refit' in opts.judge && opts.judge.refit))
+    throw new Error(
+      'retarget: refitOnTries needs a judge that refits on recorded tries (a BodyTracker)',
+    );
   if (opts.pickBy !== undefined && opts.pickBy !== 'reached' && opts.pickBy !== 'approach')
     throw new RangeError(`retarget: pickBy must be 'reached' or 'approach', got ${opts.pickBy}`);
   const k = Math.min(opts.candidates ?? 1, opts.sources.length);
@@ -279,11 +289,13 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
   // with candidates, the first one tried sets both
   let map = tryList.length > 1 ? [] : await mapOf(source);
   if (tryList.length > 1) {
-    let best: Candidate | undefined;
+    // every candidate tries first; then the tries are read (with refitOnTries, by a reader
+    // fitted again on all of them)
+    const tried: { src: RetargetSource; m: Matrix; episodes: Episode[]; c?: Candidate }[] = [];
     for (const name of tryList) {
       const src = byName.get(name)!;
       const m = await mapOf(src);
-      const tried = await runEpisodes(
+      const r = await runEpisodes(
         opts.robot!,
         'reach',
         seedRange(opts.pickTries ?? 6, (opts.firstSeed ?? 30_000) + 500),
@@ -293,20 +305,35 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
         ),
         opts.judge ? { ...env, record: true, untilSuccess: false } : env,
       );
-      const c = opts.judge
-        ? judged(opts.judge, name, tried.episodes)
-        : {
-            name,
-            success: tried.successRate,
-            distance: tried.meanFinalDistance,
-            approach:
-              tried.summaries.reduce((a, x) => a + x.closestDistance, 0) / tried.summaries.length,
-          };
+      tried.push({
+        src,
+        m,
+        episodes: r.episodes,
+        ...(opts.judge
+          ? {}
+          : {
+              c: {
+                name,
+                success: r.successRate,
+                distance: r.meanFinalDistance,
+                approach:
+                  r.summaries.reduce((a, x) => a + x.closestDistance, 0) / r.summaries.length,
+              },
+            }),
+      });
+    }
+    const reader =
+      opts.judge && opts.refitOnTries
+        ? (opts.judge as TryReader).refit!(tried.flatMap((x) => x.episodes))
+        : opts.judge;
+    let best: Candidate | undefined;
+    for (const x of tried) {
+      const c = x.c ?? judged(reader!, x.src.name, x.episodes);
       candidates.push(c);
       if (!best || better(c, best, opts.pickBy ?? 'reached')) {
         best = c;
-        source = src;
-        map = m;
+        source = x.src;
+        map = x.m;
       }
     }
   }

@@ -242,10 +242,12 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
   --retarget-also-nearest  the nearest source slot (by align's objective on the play) tries
                        too when not among the first K (2v: on sign the perception rank's
                        five leave out the source that acts)
-  --retarget-pick-track T  judge | body: with body, the candidates' tries are read through a
-                       body fitted to --retarget-judge's positions on the target's play (as
-                       --practice-track body reads practice's; 2w: the judge's own read of
-                       the picks correlates 0.29 with their success)   (default judge)
+  --retarget-pick-track T  judge | body | body+tries: with body, the candidates' tries are
+                       read through a body fitted to --retarget-judge's positions on the
+                       target's play (as --practice-track body reads practice's; 2w: the
+                       judge's own read of the picks correlates 0.29 with their success);
+                       with body+tries, through that body fitted again on the play and every
+                       candidate's tries (2y)                 (default judge)
   --retarget-judge FILE  score those tries with this camera judge (selfalign judge) instead
                        of the simulator's success: no reward, no end effector (2t)
   --retarget-rank R    body | perception: how the sources are ordered for the pick, by the
@@ -429,10 +431,14 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       throw new UserError(
         "results: --retarget-judge scores the candidates' tries; pass --retarget-candidates K > 1",
       );
-    const pickTrack = args.choice('retarget-pick-track', ['judge', 'body'] as const, 'judge');
-    if (pickTrack === 'body' && !args.has('retarget-judge'))
+    const pickTrack = args.choice(
+      'retarget-pick-track',
+      ['judge', 'body', 'body+tries'] as const,
+      'judge',
+    );
+    if (pickTrack !== 'judge' && !args.has('retarget-judge'))
       throw new UserError(
-        'results: --retarget-pick-track body fits a body to --retarget-judge FILE',
+        `results: --retarget-pick-track ${pickTrack} fits a body to --retarget-judge FILE`,
       );
     const practiceStart = args.choice(
       'practice-start',
@@ -519,11 +525,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
         if (practiceTrack === 'body')
           shrink = await measureShrink(practiceJudge, 'practice', '--practice-track body');
       }
-      if (judge && pickTrack === 'body')
+      if (judge && pickTrack !== 'judge')
         pickShrink =
           practiceJudge === judge && practiceTrack === 'body'
             ? shrink
-            : await measureShrink(judge, 'retarget', '--retarget-pick-track body');
+            : await measureShrink(judge, 'retarget', `--retarget-pick-track ${pickTrack}`);
     } catch (e) {
       judge?.dispose();
       if (practiceJudge !== judge) practiceJudge?.dispose();
@@ -834,7 +840,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 ...(retargetAlsoNearest ? { alsoTry: [robotOfSlot.get(nearest)!] } : {}),
                 ...(judge
                   ? {
-                      judge: pickTrack === 'body' ? bodyOf(judge, pickShrink) : judge,
+                      judge: pickTrack === 'judge' ? judge : bodyOf(judge, pickShrink),
+                      refitOnTries: pickTrack === 'body+tries',
                     }
                   : {}),
                 keep: retargetKeep,

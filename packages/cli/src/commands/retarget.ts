@@ -81,12 +81,13 @@ export const retargetCommand: Command = {
                         instead of the simulator's success: full-length tries, reached when
                         a frame is judged within reach; no reward, no end effector
                         (docs/results.md 2t; needs --candidates K > 1)
-  --track T             judge | body: with body, the candidates' tries are read through a body
-                        fitted to the judge's positions on the play (its last link scaled by
-                        the judge's shrink), a try reached when its end effector comes within
-                        the tolerance of the judged target, as practice --track body
-                        (docs/results.md 2w)                 (default judge)
-  --shrink X            with --track body: the factor on the fitted last link (default: measured
+  --track T             judge | body | body+tries: with body, the candidates' tries are read
+                        through a body fitted to the judge's positions on the play (its last
+                        link scaled by the judge's shrink), a try reached when its end effector
+                        comes within the tolerance of the judged target, as practice --track
+                        body (docs/results.md 2w); with body+tries, through that body fitted
+                        again on the play and every candidate's tries (2y)  (default judge)
+  --shrink X            with a body track: the factor on the fitted last link (default: measured
                         on the checkpoint's first 8 source robots, whose bodies are known)
   --start S             mean | source: the fit's start, the mean of the source slots or the
                         picked source's slot                 (default mean)
@@ -138,7 +139,8 @@ export const retargetCommand: Command = {
       throw new UserError(
         "retarget: --judge scores the candidates' tries; pass --candidates K > 1",
       );
-    const { track, shrink: givenShrink } = trackArgs('retarget', args);
+    const { track, shrink: givenShrink } = trackArgs('retarget', args, ['body+tries'] as const);
+    const bodyTrack = track === 'body' || track === 'body+tries';
     const roundSteps = args.int('round-steps', 100, 1);
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
     const rank = args.choice('rank', ['body', 'perception'] as const, 'body');
@@ -223,7 +225,7 @@ export const retargetCommand: Command = {
       // --track body: the candidates' tries read through the body fitted to the judge on the play
       let reader: TryReader | undefined = judge;
       let shrink: number | undefined;
-      if (judge && track === 'body') {
+      if (judge && bodyTrack) {
         const fit = await judgedBodyOnPlay(
           'retarget',
           judge,
@@ -251,6 +253,7 @@ export const retargetCommand: Command = {
         pickBy,
         ...(nearest ? { alsoTry: [nearest] } : {}),
         ...(reader ? { judge: reader } : {}),
+        ...(track === 'body+tries' ? { refitOnTries: true } : {}),
         keep,
         rank,
         ...(fromFiles ? {} : { robot: e as Embodiment }),
@@ -281,7 +284,13 @@ export const retargetCommand: Command = {
           ? {
               candidates: r.candidates,
               pickTries,
-              pickBy: judge ? (track === 'body' ? 'judged body' : 'judge') : 'success',
+              pickBy: judge
+                ? track === 'body+tries'
+                  ? 'judged body, refitted on the tries'
+                  : track === 'body'
+                    ? 'judged body'
+                    : 'judge'
+                : 'success',
               pickRule: pickBy,
               ...(shrink !== undefined ? { shrink } : {}),
             }
@@ -304,7 +313,7 @@ export const retargetCommand: Command = {
         lines: [
           `retargeted slot ${slot} to ${e.name} from ${playEpisodes.length} play episodes in ${(stats.wallMs / 1000).toFixed(0)} s: the policy through ${r.source}'s slot (${
             r.candidates.length > 0
-              ? `picked by ${pickTries} tries each${judge ? (track === 'body' ? ' read through the judged body' : ' as the camera judge saw them') : ''}${pickBy === 'approach' ? ', the closest mean approach' : ''}: ${r.candidates
+              ? `picked by ${pickTries} tries each${judge ? (track === 'body+tries' ? ' read through the judged body refitted on them' : track === 'body' ? ' read through the judged body' : ' as the camera judge saw them') : ''}${pickBy === 'approach' ? ', the closest mean approach' : ''}: ${r.candidates
                   .map(
                     (x) =>
                       `${x.name} ${Math.round(100 * x.success)}%${pickBy === 'approach' ? ` (${(100 * x.approach).toFixed(1)} cm)` : ''}`,
