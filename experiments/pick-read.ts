@@ -4,13 +4,15 @@
 // 6), and on `sign` it has read the nearest source slot (src-6, 90-94% with no fit) at 3 of 6 at
 // three seeds. This replays one `results --retarget-also-nearest` cell's pick exactly as retarget
 // runs it (the same play, maps, candidates, seeds and flow noise; a line says where a read
-// differs from the raw rows') and reads every try five ways, each from where it takes the end
+// differs from the raw rows') and reads every try six ways, each from where it takes the end
 // effector and the target in every frame:
 //   truth        the simulator (reached the target at some step)
 //   body         the pipeline's read: the judged body's end effector against the judge's
 //                reading of the target
 //   body, true   the same body against the true target (the tracker's own error)
 //   true, judged the true end effector against the judge's target (the target's error)
+//   refit        the body fitted again on the play and every candidate's tries of the cell,
+//                against the judge's target (retarget's refitOnTries, --track body+tries)
 //   judge        the camera judge's positions and target (its verdict, the pick in 2t-2w)
 // each as tries read to reach (closest approach within the reach tolerance) and as the mean
 // closest approach over the tries (a read without a threshold); and evaluates each candidate
@@ -92,8 +94,12 @@ const READERS = {
 type Reader = keyof typeof READERS;
 const NAMES = Object.keys(READERS) as Reader[];
 
-/** Per reader, the try's closest approach (m) of its end effector to its target. */
-function closest(ep: Episode, body: BodyTracker, refit: BodyTracker): Record<Reader, number> {
+/** Per reader, the try's closest approach (m) of its end effector to its target, and its last distance. */
+function closest(
+  ep: Episode,
+  body: BodyTracker,
+  refit: BodyTracker,
+): { min: Record<Reader, number>; last: Record<Reader, number> } {
   const w = ep.objects.length / ep.length;
   const at = {
     true: Array.from(
@@ -111,15 +117,15 @@ function closest(ep: Episode, body: BodyTracker, refit: BodyTracker): Record<Rea
     ),
     judged: judge.targetPositions(ep.frames, ep.length),
   };
-  return Object.fromEntries(
+  const d = Object.fromEntries(
     NAMES.map((k) => {
       const [a, g] = READERS[k];
-      return [
-        k,
-        Math.min(...at[a].map((p, t) => Math.hypot(p[0] - goal[g][t]![0], p[1] - goal[g][t]![1]))),
-      ];
+      return [k, at[a].map((p, t) => Math.hypot(p[0] - goal[g][t]![0], p[1] - goal[g][t]![1]))];
     }),
-  ) as Record<Reader, number>;
+  ) as Record<Reader, number[]>;
+  const of = (f: (xs: number[]) => number) =>
+    Object.fromEntries(NAMES.map((k) => [k, f(d[k])])) as Record<Reader, number>;
+  return { min: of((xs) => Math.min(...xs)), last: of((xs) => xs.at(-1)!) };
 }
 
 // --known: an earlier run's rows; their 50-episode successes are reused (the same episodes)
@@ -206,7 +212,8 @@ for (const t of targets) {
   }
   const refit = judgedBody(judge, [...play, ...cell.flatMap((x) => x.tried)], sources, shrink);
   for (const { c, m, tried } of cell) {
-    const per = tried.map((ep) => closest(ep, body, refit));
+    const reads = tried.map((ep) => closest(ep, body, refit));
+    const per = reads.map((r) => r.min);
     const truth = tried.map((ep) => ep.stepsToSuccess >= 0);
     // per reader: tries read as reached, tries where that agrees with the simulator, and the
     // mean closest approach over the tries (a read without a threshold)
@@ -230,7 +237,7 @@ for (const t of targets) {
       agree,
       approach,
       success: ev,
-      tries: per.map((p, i) => ({ ...p, reached: truth[i] })),
+      tries: per.map((p, i) => ({ ...p, reached: truth[i], last: reads[i]!.last })),
     });
     // the raw rows read retarget's tries: the first `raw` of these
     const raw = Math.round(c.success * 6);
