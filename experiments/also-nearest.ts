@@ -10,8 +10,7 @@
 // run's rows, relabelled, where the pick stayed; --without's where it moved) for
 // `results --merge` to tabulate beside the --with run.
 //   pnpm probe also-nearest.ts --with A.json,B.json [--without C.json] [--out D.json]
-import { readFileSync, writeFileSync } from 'node:fs';
-import { arg, type PickCandidate, type PickRow, rowsOf } from './args.js';
+import { arg, type PickCandidate, type PickRow, rowsOf, writeDerived } from './args.js';
 
 type Row = PickRow;
 type Candidate = PickCandidate;
@@ -95,11 +94,10 @@ if (out) {
       .map((r) => ({ ...r, method: r.method.replace(WITH_LABEL, WITHOUT_LABEL) })),
     ...withoutRows.filter((r) => moved.has(key(r))),
   ];
-  // the first --with file's header (checkpoint, step, episodes, task) is the derived file's
-  const { rows: _, ...header } = JSON.parse(
-    readFileSync(arg('--with', '').split(',')[0]!, 'utf8'),
-  ) as Record<string, unknown>;
-  const command = `derived by experiments/also-nearest.ts from --with ${arg('--with', '')} --without ${arg('--without', '')}`;
-  writeFileSync(out, `${JSON.stringify({ ...header, command, rows }, null, 1)}\n`);
-  console.log(`wrote ${out}: ${rows.length} rows`);
+  writeDerived(
+    out,
+    arg('--with', ''),
+    `derived by experiments/also-nearest.ts from --with ${arg('--with', '')} --without ${arg('--without', '')}`,
+    rows,
+  );
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 // The diagnostic scripts' flags: `--name value`, else the fallback.
 export const arg = (name: string, fallback: string): string =>
   process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1]! : fallback;
@@ -17,6 +17,8 @@ export interface PickCandidate {
   name: string;
   success: number;
   distance: number;
+  /** Mean closest approach (raw rows since `--retarget-pick-by`). */
+  approach?: number;
 }
 export type PickRow = Record<string, unknown> & {
   target: string;
@@ -26,3 +28,17 @@ export type PickRow = Record<string, unknown> & {
   pick?: string;
   candidates?: PickCandidate[];
 };
+
+/**
+ * Writes rows derived from raw files as a raw file `results --merge` reads: the header
+ * (checkpoint, step, episodes, task) of the first file `from` names (a flag's comma-separated
+ * list), and `command` saying how the rows were derived.
+ */
+export function writeDerived(out: string, from: string, command: string, rows: unknown[]): void {
+  const { rows: _, ...header } = JSON.parse(readFileSync(from.split(',')[0]!, 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  writeFileSync(out, `${JSON.stringify({ ...header, command, rows }, null, 1)}\n`);
+  console.log(`wrote ${out}: ${rows.length} rows`);
+}

@@ -9,16 +9,12 @@
 // cell's rows both ways; with --out writes the approach pipeline's rows of every cell (--base's,
 // relabelled, where the pick stayed; --moved's where it moved) for `results --merge`.
 //   pnpm probe pick-by.ts --reads R.json[,..] --base A.json[,..] --moved M.json[,..] [--out D.json]
-import { readFileSync, writeFileSync } from 'node:fs';
-import { arg, type PickRow, rowsOf } from './args.js';
+import { arg, type PickRow, rowsOf, writeDerived } from './args.js';
 
 const BASE_LABEL = 'pick of 5 and the nearest through the judged body';
 const MOVED_LABEL = 'pick of 5 and the nearest by the closest approach through the judged body';
 type Read = { target: string; seed: number; name: string; approach: { body: number } };
-const reads = arg('--reads', '')
-  .split(',')
-  .filter(Boolean)
-  .flatMap((f) => JSON.parse(readFileSync(f, 'utf8')).rows as Read[]);
+const reads = rowsOf(arg('--reads', '')) as Read[];
 const base = rowsOf(arg('--base', '')) as PickRow[];
 const moved = rowsOf(arg('--moved', '')) as PickRow[];
 if (reads.length === 0 || base.length === 0)
@@ -51,7 +47,7 @@ for (const c of cells) {
   // retarget's own mean closest approach (raw rows since --retarget-pick-by) is the probe's,
   // to 0.1 mm (the probe's last-link shrink is results' 1.3951... rounded to 1.395)
   for (const [i, x] of m.candidates!.entries()) {
-    const a = (x as { approach?: number }).approach;
+    const a = x.approach;
     if (a !== undefined && Math.abs(a - mine[i]!.approach) > 1e-4)
       throw new Error(
         `${k}: ${x.name}'s approach ${a} in --moved, ${mine[i]!.approach} in --reads`,
@@ -78,10 +74,10 @@ if (out) {
       .map((r) => ({ ...r, method: r.method.replace(BASE_LABEL, MOVED_LABEL) })),
     ...moved,
   ];
-  const { rows: _, ...header } = JSON.parse(
-    readFileSync(arg('--base', '').split(',')[0]!, 'utf8'),
-  ) as Record<string, unknown>;
-  const command = `derived by experiments/pick-by.ts from --base ${arg('--base', '')} --moved ${arg('--moved', '')}`;
-  writeFileSync(out, `${JSON.stringify({ ...header, command, rows }, null, 1)}\n`);
-  console.log(`wrote ${out}: ${rows.length} rows`);
+  writeDerived(
+    out,
+    arg('--base', ''),
+    `derived by experiments/pick-by.ts from --base ${arg('--base', '')} --moved ${arg('--moved', '')}`,
+    rows,
+  );
 }

@@ -130,19 +130,10 @@ function closest(
 
 // --known: an earlier run's rows; their 50-episode successes are reused (the same episodes)
 const known = new Map<string, number>(
-  arg('--known', '')
-    .split(',')
-    .filter(Boolean)
-    .flatMap(
-      (f) =>
-        JSON.parse(readFileSync(f, 'utf8')).rows as {
-          target: string;
-          seed: number;
-          name: string;
-          success: number;
-        }[],
-    )
-    .map((r) => [`${r.target} ${r.seed} ${r.name}`, r.success] as [string, number]),
+  rowsOf(arg('--known', '')).map((r) => [
+    `${r['target']} ${r['seed']} ${r['name']}`,
+    r['success'] as number,
+  ]),
 );
 /** The table's no-fit row: the candidate's slot copied into the free slot, through its map. */
 async function evaluate(

@@ -6,9 +6,8 @@
 // 50-episode no-fit success of the slot it picks over the cells of each file, beside the best
 // and the mean candidate. --tries N reads the first N tries of each candidate (default 6).
 //   pnpm probe pick-rules.ts A.json[,A2.json] B.json ...   (one column per argument)
-import { readFileSync } from 'node:fs';
 import { GEOMETRY } from '@selfalign/sim';
-import { arg } from './args.js';
+import { arg, rowsOf } from './args.js';
 
 type Reader = 'body' | 'refit' | 'truth' | 'judge';
 type Try = Record<Reader, number> & { reached: boolean; last?: Record<Reader, number> };
@@ -46,7 +45,7 @@ const put = (label: string, v: number) =>
     Number.isNaN(v) ? '' : `${(100 * v).toFixed(1)}%`,
   ]);
 for (const col of columns) {
-  const rows = col.split(',').flatMap((f) => JSON.parse(readFileSync(f, 'utf8')).rows as Row[]);
+  const rows = rowsOf(col) as Row[];
   const cells = new Map<string, Row[]>();
   for (const r of rows)
     cells.set(`${r.target} ${r.seed}`, [...(cells.get(`${r.target} ${r.seed}`) ?? []), r]);

@@ -140,7 +140,6 @@ export const retargetCommand: Command = {
         "retarget: --judge scores the candidates' tries; pass --candidates K > 1",
       );
     const { track, shrink: givenShrink } = trackArgs('retarget', args, ['body+tries'] as const);
-    const bodyTrack = track === 'body' || track === 'body+tries';
     const roundSteps = args.int('round-steps', 100, 1);
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
     const rank = args.choice('rank', ['body', 'perception'] as const, 'body');
@@ -222,10 +221,11 @@ export const retargetCommand: Command = {
         );
         nearest = sources.find((x) => x.slot === k)!.name;
       }
-      // --track body: the candidates' tries read through the body fitted to the judge on the play
+      // --track body(+tries): the candidates' tries read through the body fitted to the judge's
+      // positions on the play
       let reader: TryReader | undefined = judge;
       let shrink: number | undefined;
-      if (judge && bodyTrack) {
+      if (judge && track !== 'judge') {
         const fit = await judgedBodyOnPlay(
           'retarget',
           judge,
