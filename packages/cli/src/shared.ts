@@ -39,6 +39,7 @@ import {
   lastLinkShrink,
   nearestSourceSlot,
   playSplit,
+  type TargetRead,
 } from '@selfalign/harness';
 import {
   type Controller,
@@ -484,33 +485,44 @@ export async function judgeShrink(
 }
 
 /**
- * `--track judge|body` and `--shrink X` (practice, retarget): how the judge's tries are read, and
- * the factor on the fitted body's last link when given (measured on the source robots otherwise).
- * `tracks` adds what a command reads beside those (retarget's `body+tries`: the body fitted again
- * on the play and the candidates' tries).
+ * `--track judge|body`, `--shrink X` and `--judge-target frame|start` (practice, retarget): how the
+ * judge's tries are read, the factor on the fitted body's last link when given (measured on the
+ * source robots otherwise), and where the body's read takes each try's target from. `tracks` adds
+ * what a command reads beside those (retarget's `body+tries`: the body fitted again on the play
+ * and the candidates' tries); with `--judge` and no `--track`, `preferred` reads, and with no
+ * `--judge-target`, `target` (the command's best-measured reads; docs/results.md 2u, 2y, 2z).
  */
 export function trackArgs<T extends string = never>(
   command: string,
   args: Args,
-  tracks: readonly T[] = [],
-): { track: 'judge' | 'body' | T; shrink: number | undefined } {
-  const track = args.choice('track', ['judge', 'body', ...tracks] as const, 'judge');
+  opts: { tracks?: readonly T[]; preferred?: 'judge' | 'body' | T; target?: TargetRead } = {},
+): { track: 'judge' | 'body' | T; shrink: number | undefined; target: TargetRead } {
+  const track = args.choice(
+    'track',
+    ['judge', 'body', ...(opts.tracks ?? [])] as const,
+    args.has('judge') ? (opts.preferred ?? 'judge') : 'judge',
+  );
   if (track !== 'judge' && !args.has('judge'))
     throw new UserError(
       `${command}: --track ${track} fits a body to the positions of --judge FILE`,
     );
   if (args.has('shrink') && track === 'judge')
     throw new UserError(`${command}: --shrink scales the body of --track body`);
+  if (args.has('judge-target') && track === 'judge')
+    throw new UserError(
+      `${command}: --judge-target says where the body of --track body reads the target`,
+    );
   const shrink = args.has('shrink')
     ? args.num('shrink', undefined, (n) => Number.isFinite(n) && n > 0, 'a positive number')
     : undefined;
-  return { track, shrink };
+  const target = args.choice('judge-target', ['frame', 'start'] as const, opts.target ?? 'frame');
+  return { track, shrink, target };
 }
 
 /**
  * The judged body of `--track body`: fitted to `judge`'s positions on `play`, from the source
- * robots' bodies, its last link scaled by `given` or by the shrink measured on those robots; the
- * progress line says which.
+ * robots' bodies, its last link scaled by `given` or by the shrink measured on those robots, the
+ * tries' targets read as `target` says; the progress line says which.
  */
 export async function judgedBodyOnPlay(
   command: string,
@@ -519,30 +531,41 @@ export async function judgedBodyOnPlay(
   sources: readonly Embodiment[],
   imageSize: number,
   given: number | undefined,
+  target: TargetRead = 'frame',
 ): Promise<{ tracker: BodyTracker; shrink: number; line: string }> {
   const shrink = given ?? (await judgeShrink(judge, sources, imageSize)).factor;
   return {
-    tracker: judgedBody(judge, play, sources, shrink),
+    tracker: judgedBody(judge, play, sources, shrink, target),
     shrink,
-    line: `${command}: tries read through a body fitted to the judge on ${play.length} play trajectories, last link x ${shrink.toFixed(3)}${given === undefined ? ' (measured on the source robots)' : ''}`,
+    line: `${command}: tries read through a body fitted to the judge on ${play.length} play trajectories, last link x ${shrink.toFixed(3)}${given === undefined ? ' (measured on the source robots)' : ''}; ${TARGET_READS[target]}`,
   };
 }
 
+/** How each `TargetRead` reads a try's target, for progress lines. */
+export const TARGET_READS: Record<TargetRead, string> = {
+  frame: "each try's target as the judge reads it in every frame",
+  start: "each try's target read once, from its first 5 frames",
+};
+
 /**
  * A tracker that reads tries through a body fitted to `judge`'s positions on the robot's `play`
- * (its last link scaled by `shrink`, from `judgeShrink`), the tries' targets read by the judge.
+ * (its last link scaled by `shrink`, from `judgeShrink`), the tries' targets read by the judge in
+ * every frame, or once from each try's first frames (`target` 'start', docs/results.md 2z).
  */
 export function judgedBody(
   judge: EffectorJudge,
   play: readonly Episode[],
   starts: readonly Embodiment[],
   shrink: number,
+  target: TargetRead = 'frame',
 ): BodyTracker {
   return BodyTracker.fit(
     play,
     (ep) => judge.positions(ep.frames, ep.length),
     starts,
-    (ep) => judge.targetPositions(ep.frames, ep.length),
+    target === 'start'
+      ? (ep) => judge.startTargetPositions(ep.frames, ep.length)
+      : (ep) => judge.targetPositions(ep.frames, ep.length),
     { lastLinkScale: shrink },
   );
 }

@@ -1190,6 +1190,7 @@ describe('the pipeline on tiny configs', () => {
       ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
       ...['--adapter', 'perm-judged', '--play', '6', '--steps', '1', '--json'],
       ...['--candidates', '2', '--pick-tries', '1', '--judge', 'judge.safetensors'],
+      ...['--track', 'judge'],
     );
     expect(rt.code, rt.err.join('\n')).toBe(0);
     const r = rt.json();
@@ -1199,13 +1200,14 @@ describe('the pipeline on tiny configs', () => {
     expect(r.source).toBe(
       [...tried].sort((a, b) => b.success - a.success || a.distance - b.distance)[0]!.name,
     );
-    // ... or through a body fitted to the judge's positions on the play and refitted on the
-    // candidates' tries, its last link scaled by a given factor, the closest mean approach picking
+    // ... or, with no --track, through a body fitted to the judge's positions on the play and
+    // refitted on the candidates' tries, its last link scaled by a given factor, the closest mean
+    // approach picking
     const rtb = await cli(
       ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
       ...['--adapter', 'perm-body-judged', '--play', '6', '--steps', '1', '--json'],
       ...['--candidates', '2', '--pick-tries', '1', '--judge', 'judge.safetensors'],
-      ...['--track', 'body+tries', '--shrink', '1.4', '--pick-by', 'approach'],
+      ...['--shrink', '1.4', '--pick-by', 'approach'],
     );
     expect(rtb.code, rtb.err.join('\n')).toBe(0);
     const rj = rtb.json();
@@ -1213,31 +1215,37 @@ describe('the pipeline on tiny configs', () => {
       pickBy: 'judged body, refitted on the tries',
       pickRule: 'approach',
       shrink: 1.4,
+      judgeTarget: 'frame',
       pickTries: 1,
     });
     const near = rj.candidates as { name: string; approach: number; distance: number }[];
     expect(near).toHaveLength(2);
     for (const c of near) expect(c.approach).toBeLessThanOrEqual(c.distance);
     expect(rj.source).toBe([...near].sort((a, b) => a.approach - b.approach)[0]!.name);
-    // practice from that adapter, its tries read by the judge
+    // practice from that adapter, its tries read by the judge's own positions
     const pr = await cli(
       ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
       ...['--adapter', 'perm-judged-practised', '--from', 'perm-judged', '--json'],
       ...['--rounds', '1', '--tries', '1', '--steps', '1', '--judge', 'judge.safetensors'],
+      ...['--track', 'judge'],
     );
     expect(pr.code, pr.err.join('\n')).toBe(0);
     expect(pr.json()).toMatchObject({ readBy: 'judge', kept: 1, start: 'the adapter perm-judged' });
-    // ... or through a body fitted to the judge's positions on the robot's play, its last link
-    // scaled by the shrink measured on the checkpoint's source robots
+    // ... or, with no --track, through a body fitted to the judge's positions on the robot's
+    // play, its last link scaled by the shrink measured on the checkpoint's source robots
     const pb = await cli(
       ...['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
       ...['--adapter', 'perm-body-practised', '--from', 'perm-judged', '--json', '--play', '2'],
       ...['--rounds', '1', '--tries', '1', '--steps', '1', '--judge', 'judge.safetensors'],
-      ...['--track', 'body'],
+      ...['--judge-target', 'start'], // each try's target read once, from its first frames
     );
     expect(pb.code, pb.err.join('\n')).toBe(0);
     const jb = pb.json();
-    expect(jb).toMatchObject({ readBy: 'judged body', start: 'the adapter perm-judged' });
+    expect(jb).toMatchObject({
+      readBy: 'judged body',
+      judgeTarget: 'start',
+      start: 'the adapter perm-judged',
+    });
     expect(jb.shrink).toBeGreaterThan(0);
     // results: the candidates' tries read through a body fitted to the judge's positions
     const rb = await cli(
@@ -1291,8 +1299,20 @@ describe('the pipeline on tiny configs', () => {
       /practice: --track body fits a body to the positions of --judge FILE/,
     );
     oneLineError(
-      await cli(...practise, '--adapter', 'x', '--judge', 'judge.safetensors', '--shrink', '1.4'),
+      await cli(
+        ...practise,
+        ...['--adapter', 'x', '--judge', 'judge.safetensors', '--track', 'judge'],
+        ...['--shrink', '1.4'],
+      ),
       /practice: --shrink scales the body of --track body/,
+    );
+    oneLineError(
+      await cli(
+        ...practise,
+        ...['--adapter', 'x', '--judge', 'judge.safetensors', '--track', 'judge'],
+        ...['--judge-target', 'start'],
+      ),
+      /practice: --judge-target says where the body of --track body reads the target/,
     );
     oneLineError(
       await cli(
@@ -1321,6 +1341,13 @@ describe('the pipeline on tiny configs', () => {
         ...['--practice', '1', '--practice-track', 'body'],
       ),
       /results: --practice-track body fits a body to --practice-judge FILE/,
+    );
+    oneLineError(
+      await cli(
+        ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm'],
+        ...['--retarget', '1', '--retarget-candidates', '2', '--judge-target', 'start'],
+      ),
+      /results: --judge-target says where the judged body .* reads the target/,
     );
     const base = ['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'];
     oneLineError(
@@ -1939,16 +1966,17 @@ describe('the pipeline on tiny configs', () => {
     await checkReportInChromium(k.report, k.results);
   }, 180_000); // two demos, one with practice's tries, and a browser: past 60 s under load
 
-  it('demo --judge reads every try with the camera judge: retarget by its verdicts, practice through its body', async () => {
+  it("demo --judge reads every try through the camera judge's body: retarget's refitted on the tries", async () => {
     const d = await cli(
       ...['demo', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--episodes', '2'],
       ...['--play', '6', '--steps', '1', '--out', 'demo-judged', '--practice', '1'],
       ...['--retarget', '2', '--retarget-candidates', '2', '--retarget-practice', '1'],
-      ...['--judge', 'judge.safetensors', '--json'],
+      ...['--judge', 'judge.safetensors', '--judge-target', 'start', '--json'],
     );
     expect(d.code, d.err.join('\n')).toBe(0);
     const j = d.json();
-    expect(j.triesReadBy).toBe('judge');
+    expect(j.triesReadBy).toBe('judged body');
+    expect(j.judgeTarget).toBe('start');
     // the judge's shrink, measured on the checkpoint's two source robots
     expect(j.shrink).toBeGreaterThan(0);
     const r = j.results.perm;
@@ -1957,6 +1985,11 @@ describe('the pipeline on tiny configs', () => {
       'src-0',
       'src-1',
     ]);
+    // the refitted body's count picks (ties: the closer last distance)
+    const tried = r.retarget.candidates as { name: string; success: number; distance: number }[];
+    expect(r.retarget.source).toBe(
+      [...tried].sort((a, b) => b.success - a.success || a.distance - b.distance)[0]!.name,
+    );
     // gated at 100%: its tries are practised unless the judge reads all 10 as reached
     expect(r['retarget+practice'].tried.length).toBeGreaterThanOrEqual(1);
     expect([0, 0.5, 1]).toContain(r['retarget+practice'].successAfter);
@@ -1964,6 +1997,10 @@ describe('the pipeline on tiny configs', () => {
     oneLineError(
       await cli(...demo, '--judge', 'judge.safetensors'),
       /demo: --judge reads the robot's tries; give --practice R, --retarget-candidates K > 1 or --retarget-practice S/,
+    );
+    oneLineError(
+      await cli(...demo, '--practice', '1', '--judge-target', 'start'),
+      /demo: --judge-target says where --judge's body reads the target/,
     );
     oneLineError(
       await cli('demo', '--config', 'tiny', '--practice', '1', '--judge', 'judge.safetensors'),

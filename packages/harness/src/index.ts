@@ -9,6 +9,7 @@ export {
   type JudgedEpisode,
   type JudgeTrainOptions,
   judgeEpisode,
+  type TargetRead,
   type TryReader,
   verdictOf,
 } from './judge.js';

@@ -60,6 +60,29 @@ describe('EffectorJudge', () => {
     policy.dispose();
   });
 
+  it("reads a try's target once, the median over its first frames, for every frame", async () => {
+    const policy = createPolicy(config, 0);
+    const judge = new EffectorJudge(policy);
+    const ep = (await play('perm', 1, 40))[0]!;
+    const tensors = tf.memory().numTensors;
+    const per = judge.targetPositions(ep.frames, ep.length);
+    const start = judge.startTargetPositions(ep.frames, ep.length, 3);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(start).toHaveLength(ep.length);
+    const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
+    for (const p of start) {
+      expect(p[0]).toBeCloseTo(mid(per.slice(0, 3).map((q) => q[0])), 6);
+      expect(p[1]).toBeCloseTo(mid(per.slice(0, 3).map((q) => q[1])), 6);
+    }
+    // one frame: its own read; more frames asked than the try has: all of them
+    expect(judge.startTargetPositions(ep.frames, ep.length, 1)[7]).toEqual(per[0]);
+    const two = judge.startTargetPositions(ep.frames, 2, 50);
+    expect(two[1]![0]).toBeCloseTo((per[0]![0] + per[1]![0]) / 2, 6);
+    expect(() => judge.startTargetPositions(ep.frames, ep.length, 0)).toThrow(/k >= 1 frames/);
+    judge.dispose();
+    policy.dispose();
+  });
+
   it('round-trips through its file, and a wrong, corrupt or foreign file is a clear error', async () => {
     const policy = createPolicy(config, 0);
     const judge = new EffectorJudge(policy);

@@ -72,6 +72,12 @@ export interface TryReader {
   refit?(tries: readonly Episode[]): TryReader;
 }
 
+/**
+ * Where a reader of tries takes each try's target from: the judge's read of the policy's target
+ * keypoint in every frame, or once from the try's first frames (`startTargetPositions`).
+ */
+export type TargetRead = 'frame' | 'start';
+
 /** The judge's verdict on one recorded episode. */
 export interface JudgedEpisode {
   /** Some frame judged within `tolerance` of the target. */
@@ -271,6 +277,25 @@ export class EffectorJudge implements CameraJudge, EffectorTracker, TryReader {
   /** The policy's target keypoint as a world (x, y) in each of `n` frames. */
   targetPositions(frames: Uint8Array, n: number): [number, number][] {
     return this.target(frames, n).map(([u, v]) => imageToWorld(this.camera, u!, v!));
+  }
+
+  /**
+   * The policy's target keypoint read once per try, before the arm can cover the target: the
+   * median world (x, y) over the first `k` of `n` frames, repeated for each frame (a reach target
+   * does not move; per frame the read is 5 cm off when the end effector is within 3 cm of it,
+   * 2 cm when far: docs/results.md 2z).
+   */
+  startTargetPositions(frames: Uint8Array, n: number, k = 5): [number, number][] {
+    if (!(Number.isInteger(k) && k >= 1))
+      throw new RangeError(`judge: the start target pools k >= 1 frames, got ${k}`);
+    const first = this.targetPositions(frames, Math.min(k, n));
+    const median = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b);
+      const h = s.length >> 1;
+      return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+    };
+    const at: [number, number] = [median(first.map((p) => p[0])), median(first.map((p) => p[1]))];
+    return Array.from({ length: n }, () => [at[0], at[1]]);
   }
 
   track(ep: Episode): [number, number][] {

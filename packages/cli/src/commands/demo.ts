@@ -109,10 +109,14 @@ export const demo: Command = {
                       weak one practised; docs/results.md 2q: 0.8 met the 80% bar on all
                       11 targets); a method 'retarget+practice'        (default: off)
   --judge FILE        read every try with this camera judge (selfalign judge) instead of the
-                      simulator: retarget's candidates by its verdicts, practice's through a
-                      body fitted to its positions on the robot's play (last link scaled by
-                      the judge's shrink on 8 source robots; docs/results.md 2u), so no
-                      step reads a reward or the end effector         (default: the simulator)
+                      simulator, through a body fitted to its positions on the robot's play
+                      (last link scaled by the judge's shrink on 8 source robots;
+                      docs/results.md 2u), for retarget's candidates fitted again with their
+                      tries (2y), so no step reads a reward or the end effector
+                                                                      (default: the simulator)
+  --judge-target W    frame | start: with --judge, the body's read of each try's target, the
+                      judge's in every frame or once from its first 5 frames, before the arm
+                      can cover it (docs/results.md 2z)              (default frame)
   --episodes N        shift-table / eval episodes     (default 50)
   --out DIR           outputs                         (default out/demo)
   --seed S            (default 0)`,
@@ -131,6 +135,7 @@ export const demo: Command = {
     'retarget-rank': { type: 'string' },
     'retarget-practice': { type: 'string' },
     judge: { type: 'string' },
+    'judge-target': { type: 'string' },
     episodes: { type: 'string' },
     out: { type: 'string' },
     seed: { type: 'string' },
@@ -177,6 +182,9 @@ export const demo: Command = {
       throw new UserError(
         "demo: --judge reads the robot's tries; give --practice R, --retarget-candidates K > 1 or --retarget-practice S",
       );
+    if (args.has('judge-target') && !args.has('judge'))
+      throw new UserError("demo: --judge-target says where --judge's body reads the target");
+    const judgeTarget = args.choice('judge-target', ['frame', 'start'] as const, 'frame');
     const retargetMaps = new Map<string, Matrix>();
     for (const k of kinds)
       if (!['free', 'span', 'span+residual'].includes(k))
@@ -251,16 +259,13 @@ export const demo: Command = {
               basis.map((k) => [slotNames.get(k) ?? `slot ${k}`, k] as const),
             )
           : [];
-      const bodies =
-        judge && (practiceRounds > 0 || retargetPractice !== undefined)
-          ? teachers.map((x) => x.embodiment)
-          : [];
+      const bodies = judge ? teachers.map((x) => x.embodiment) : [];
       const measured =
         judge && bodies.length > 0 ? await judgeShrink(judge, bodies, side) : undefined;
       const shrink = measured?.factor;
       if (measured)
         say(
-          `the camera judge reads every try; practice through a body fitted to its positions, last link x ${measured.factor.toFixed(3)} (measured on ${measured.robots} source robots)`,
+          `the camera judge reads every try through a body fitted to its positions on the robot's play (retarget's candidates: fitted again with their tries), last link x ${measured.factor.toFixed(3)} (measured on ${measured.robots} source robots)`,
         );
       const weights = defaultAlignWeights(c);
       const tasks = alignmentTasksOf(c).map((t) => t.name as keyof StepTerms);
@@ -301,10 +306,11 @@ export const demo: Command = {
           say(`   ${eps.reduce((n, e) => n + e.length, 0)} frames -> ${file}`);
           const { samples } = await loadSamples([file], c.actionHorizon);
           const split = playSplit(policy, samples, meta, 16, new Rng(seed + 1), slot, 0.2);
-          // practice's tries read through the body fitted to the judge on this play
+          // the tries read through the body fitted to the judge on this play (docs/results.md
+          // 2u; retarget's candidates through it refitted on their tries, 2y)
           const tracker =
             judge && shrink !== undefined
-              ? judgedBody(judge, play.episodes, bodies, shrink)
+              ? judgedBody(judge, play.episodes, bodies, shrink, judgeTarget)
               : undefined;
           const reached = tracker ? 'were judged to reach' : 'reached';
           const evalSuccess = async () =>
@@ -492,7 +498,8 @@ export const demo: Command = {
               candidates: retargetCandidates,
               rounds: retargetRounds,
               robot: target,
-              ...(judge ? { judge } : {}),
+              // the judge's own verdicts read the candidates worst (docs/results.md 2x, 2y)
+              ...(tracker ? { judge: tracker, refitOnTries: true } : {}),
               seed,
               env: { imageSize: side },
               onRound: (x) => {
@@ -511,7 +518,7 @@ export const demo: Command = {
             const after = await evalSuccess();
             const picked =
               r.candidates.length > 0
-                ? `picked by 6 reach tries each${judge ? ' read by the camera judge' : ''} among ${r.candidates.map((x) => `${x.name} ${pct(x.success)}`).join(', ')}`
+                ? `picked by 6 reach tries each${tracker ? ' read through the judged body refitted on them' : ''} among ${r.candidates.map((x) => `${x.name} ${pct(x.success)}`).join(', ')}`
                 : retargetRank === 'perception'
                   ? "the source slot with the lowest perception loss on the play's frames"
                   : "the source body nearest the play's end-effector positions";
@@ -607,8 +614,8 @@ export const demo: Command = {
           pretrained,
           checkpoint: ckpt ?? null,
           slot,
-          triesReadBy: judge ? 'judge' : 'simulator',
-          ...(shrink !== undefined ? { shrink } : {}),
+          triesReadBy: judge ? 'judged body' : 'simulator',
+          ...(shrink !== undefined ? { shrink, judgeTarget } : {}),
           results,
         },
       };

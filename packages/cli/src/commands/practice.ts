@@ -51,17 +51,23 @@ export const practiceCommand: Command = {
                         target at least this share of the time stops before its fit, and the
                         slot those tries measured is saved (a good retarget teacher is kept,
                         a weak one practised: docs/results.md 2q)   (default: off)
-  --judge FILE          read the tries with this camera judge (selfalign judge): the targets
-                        are where it sees the end effector, the tries' success (the --stop-at
-                        gate, --keep best) its verdicts; no end effector, no reward
+  --judge FILE          read the tries with this camera judge (selfalign judge), as --track
+                        says: the relabelled targets and the tries' success (the --stop-at
+                        gate, --keep best); no end effector, no reward
                                                              (default: the simulator)
   --track T             judge | body: with body, a body fitted to the judge's positions on the
                         robot's --play trajectories (its last link scaled by the judge's
                         shrink) reads the tries from their joint angles: the relabelled
                         targets its end effector, a try reached when that comes within the
-                        tolerance of the judged target (docs/results.md 2u)   (default judge)
+                        tolerance of the judged target (docs/results.md 2u; the judge's own
+                        positions are 6-14 cm off, too far for hindsight targets)
+                                                             (default with --judge: body)
   --shrink X            with --track body: the factor on the fitted last link (default: measured
                         on the checkpoint's first 8 source robots, whose bodies are known)
+  --judge-target W      frame | start: with --track body, each try's target as the judge reads
+                        the policy's target keypoint in every frame, or once, the median over
+                        the try's first 5 frames, before the arm can cover the target
+                        (docs/results.md 2z)                  (default frame)
   --init I              nearest | mean: the start; nearest is the source slot with the lowest
                         align objective on --play random-play trajectories of the robot
                         (label-free)                         (default nearest)
@@ -91,6 +97,7 @@ export const practiceCommand: Command = {
     judge: { type: 'string' },
     track: { type: 'string' },
     shrink: { type: 'string' },
+    'judge-target': { type: 'string' },
     play: { type: 'string' },
     slot: { type: 'string' },
     adapters: { type: 'string' },
@@ -112,7 +119,11 @@ export const practiceCommand: Command = {
     const init = args.choice('init', ['nearest', 'mean'] as const, 'nearest');
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
     const stopAt = args.has('stop-at') ? args.share('stop-at') : undefined;
-    const { track, shrink: givenShrink } = trackArgs('practice', args);
+    const {
+      track,
+      shrink: givenShrink,
+      target: judgeTarget,
+    } = trackArgs('practice', args, { preferred: 'body', target: 'frame' });
     const play = args.int('play', 10, 1);
     const seed = args.int('seed', 0);
     const familySeed = args.int('family-seed', 1);
@@ -177,6 +188,7 @@ export const practiceCommand: Command = {
           bodies,
           c.vision.imageSize,
           givenShrink,
+          judgeTarget,
         );
         ({ tracker, shrink } = fit);
         if (!args.has('json')) io.err(fit.line);
@@ -213,7 +225,7 @@ export const practiceCommand: Command = {
         kept: done.kept,
         ...(stopAt !== undefined ? { stopAt, stoppedAt: done.stoppedAt ?? null } : {}),
         readBy: judge ? (track === 'body' ? 'judged body' : 'judge') : 'simulator',
-        ...(shrink !== undefined ? { shrink } : {}),
+        ...(shrink !== undefined ? { shrink, judgeTarget } : {}),
         tries,
         steps,
         horizon,

@@ -248,6 +248,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        judge's own read of the picks correlates 0.29 with their success);
                        with body+tries, through that body fitted again on the play and every
                        candidate's tries (2y)                 (default judge)
+  --judge-target W     frame | start: the judged body's target (--retarget-pick-track body or
+                       body+tries, --practice-track body), as the judge reads the policy's
+                       target keypoint in every frame, or once per try, the median over its
+                       first 5 frames, before the arm can cover the target (2z)
+                                                                 (default frame)
   --retarget-judge FILE  score those tries with this camera judge (selfalign judge) instead
                        of the simulator's success: no reward, no end effector (2t)
   --retarget-rank R    body | perception: how the sources are ordered for the pick, by the
@@ -302,6 +307,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     'retarget-rank': { type: 'string' },
     'retarget-judge': { type: 'string' },
     'retarget-pick-track': { type: 'string' },
+    'judge-target': { type: 'string' },
     'retarget-also-nearest': { type: 'boolean' },
     'practice-judge': { type: 'string' },
     'practice-track': { type: 'string' },
@@ -452,6 +458,11 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     const practiceTrack = args.choice('practice-track', ['judge', 'body'] as const, 'judge');
     if (practiceTrack === 'body' && !args.has('practice-judge'))
       throw new UserError('results: --practice-track body fits a body to --practice-judge FILE');
+    const judgeTarget = args.choice('judge-target', ['frame', 'start'] as const, 'frame');
+    if (args.has('judge-target') && pickTrack === 'judge' && practiceTrack !== 'body')
+      throw new UserError(
+        'results: --judge-target says where the judged body (--retarget-pick-track body, --practice-track body) reads the target',
+      );
     const practiceFrom = `${practiceStart === 'retarget' ? ' from retarget' : ''}${args.has('practice-judge') ? (practiceTrack === 'body' ? ', judged body' : ', judged') : ''}`;
     if (hindsight !== undefined && params.length === 0)
       throw new UserError('results: --hindsight aligns the --params rows; --params none has none');
@@ -607,6 +618,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                     playEpisodes,
                     sources.map((x) => x.embodiment),
                     k,
+                    judgeTarget,
                   ),
                 };
               return fitted.body;

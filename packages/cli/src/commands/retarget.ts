@@ -78,17 +78,23 @@ export const retargetCommand: Command = {
                         alignment losses through each source slot) tries too, after the
                         candidates, when it is not among them (docs/results.md 2w)
   --judge FILE          score the candidates' tries with this camera judge (selfalign judge)
-                        instead of the simulator's success: full-length tries, reached when
-                        a frame is judged within reach; no reward, no end effector
+                        instead of the simulator's success: full-length tries, read as
+                        --track says; no reward, no end effector
                         (docs/results.md 2t; needs --candidates K > 1)
   --track T             judge | body | body+tries: with body, the candidates' tries are read
                         through a body fitted to the judge's positions on the play (its last
                         link scaled by the judge's shrink), a try reached when its end effector
                         comes within the tolerance of the judged target, as practice --track
                         body (docs/results.md 2w); with body+tries, through that body fitted
-                        again on the play and every candidate's tries (2y)  (default judge)
+                        again on the play and every candidate's tries (2y: the best read
+                        measured; the judge's own verdicts read worst)
+                                                             (default with --judge: body+tries)
   --shrink X            with a body track: the factor on the fitted last link (default: measured
                         on the checkpoint's first 8 source robots, whose bodies are known)
+  --judge-target W      frame | start: with a body track, each try's target as the judge reads
+                        the policy's target keypoint in every frame, or once, the median over
+                        the try's first 5 frames, before the arm can cover the target
+                        (docs/results.md 2z)                  (default frame)
   --start S             mean | source: the fit's start, the mean of the source slots or the
                         picked source's slot                 (default mean)
   --slot K              slot to fit (default: the first slot no embodiment uses)
@@ -110,6 +116,7 @@ export const retargetCommand: Command = {
     candidates: { type: 'string' },
     'pick-tries': { type: 'string' },
     'pick-by': { type: 'string' },
+    'judge-target': { type: 'string' },
     'also-nearest': { type: 'boolean' },
     judge: { type: 'string' },
     track: { type: 'string' },
@@ -139,7 +146,15 @@ export const retargetCommand: Command = {
       throw new UserError(
         "retarget: --judge scores the candidates' tries; pass --candidates K > 1",
       );
-    const { track, shrink: givenShrink } = trackArgs('retarget', args, ['body+tries'] as const);
+    const {
+      track,
+      shrink: givenShrink,
+      target: judgeTarget,
+    } = trackArgs('retarget', args, {
+      tracks: ['body+tries'] as const,
+      preferred: 'body+tries',
+      target: 'frame',
+    });
     const roundSteps = args.int('round-steps', 100, 1);
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
     const rank = args.choice('rank', ['body', 'perception'] as const, 'body');
@@ -233,6 +248,7 @@ export const retargetCommand: Command = {
           sources.map((x) => x.embodiment),
           c.vision.imageSize,
           givenShrink,
+          judgeTarget,
         );
         ({ tracker: reader, shrink } = fit);
         if (!args.has('json')) io.err(fit.line);
@@ -292,7 +308,7 @@ export const retargetCommand: Command = {
                     : 'judge'
                 : 'success',
               pickRule: pickBy,
-              ...(shrink !== undefined ? { shrink } : {}),
+              ...(shrink !== undefined ? { shrink, judgeTarget } : {}),
             }
           : {}),
         ...(nearest ? { nearest } : {}),
