@@ -14,6 +14,8 @@
 //   refit        the body fitted again on the play and every candidate's tries of the cell,
 //                against the judge's target (retarget's refitOnTries, --track body+tries)
 //   judge        the camera judge's positions and target (its verdict, the pick in 2t-2w)
+//   body, start  the body against the judge's target read once per try, the median over its
+//   refit, start first 5 frames, before the arm can cover it (--judge-target start, 2z)
 // each as tries read to reach (closest approach within the reach tolerance) and as the mean
 // closest approach over the tries (a read without a threshold); and evaluates each candidate
 // over 50 episodes, as the table's no-fit row (same seeds). Prints per candidate the reads and
@@ -90,6 +92,9 @@ const READERS = {
   'true, judged': ['true', 'judged'],
   refit: ['refit', 'judged'], // the body fitted again on the play and the cell's tries
   judge: ['judge', 'judged'], // = judgeEpisode's distances (imageToWorld is rigid, x span/2)
+  // the target read once per try, the median over its first 5 frames (--judge-target start, 2z)
+  'body, start': ['body', 'start'],
+  'refit, start': ['refit', 'start'],
 } as const;
 type Reader = keyof typeof READERS;
 const NAMES = Object.keys(READERS) as Reader[];
@@ -116,6 +121,7 @@ function closest(
       imageToWorld(judge.camera, ep.objects[t * w]!, ep.objects[t * w + 1]!),
     ),
     judged: judge.targetPositions(ep.frames, ep.length),
+    start: judge.startTargetPositions(ep.frames, ep.length),
   };
   const d = Object.fromEntries(
     NAMES.map((k) => {

@@ -1,6 +1,7 @@
 // Probe for docs/results.md 2y: how each way of reading the candidates' tries would pick, from
 // pick-read.ts rows (no policy runs). For every reader (the judged body, the body refitted on the
-// tries, the simulator, the camera judge) three rules: the most tries read as reached with ties to
+// tries, each against the target read once per try (2z), the simulator, the camera judge) three
+// rules: the most tries read as reached with ties to
 // the closer mean last distance (retarget's 'reached'), the same with ties to the closer mean
 // closest approach, and the closest mean approach (retarget's 'approach'); each as the mean
 // 50-episode no-fit success of the slot it picks over the cells of each file, beside the best
@@ -9,7 +10,7 @@
 import { GEOMETRY } from '@selfalign/sim';
 import { arg, rowsOf } from './args.js';
 
-type Reader = 'body' | 'refit' | 'truth' | 'judge';
+type Reader = 'body' | 'refit' | 'truth' | 'judge' | 'body, start' | 'refit, start';
 type Try = Record<Reader, number> & { reached: boolean; last?: Record<Reader, number> };
 type Row = { target: string; seed: number; name: string; success: number; tries: Try[] };
 
@@ -49,7 +50,7 @@ for (const col of columns) {
   const cells = new Map<string, Row[]>();
   for (const r of rows)
     cells.set(`${r.target} ${r.seed}`, [...(cells.get(`${r.target} ${r.seed}`) ?? []), r]);
-  for (const k of ['body', 'refit', 'truth', 'judge'] as const)
+  for (const k of ['body', 'refit', 'body, start', 'refit, start', 'truth', 'judge'] as const)
     for (const [rule, cmp] of Object.entries(RULES)) {
       // a reader or the last distances the rows do not hold (runs before this session's refit)
       if (!(k in rows[0]!.tries[0]!) || (rule.includes('last') && !rows[0]!.tries[0]!.last)) {
