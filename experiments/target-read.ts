@@ -13,8 +13,8 @@
 //     target
 //   - the share of tries whose reached/missed read (the TRUE end effector against each target
 //     read) agrees with the simulator's
-//   pnpm probe target-read.ts CKPT --judge J [--tries 10] [--robots src-0,...,sign,...]
-import { readFileSync } from 'node:fs';
+//   pnpm probe target-read.ts CKPT --judge J [--tries 10] [--out rows.json]
+import { readFileSync, writeFileSync } from 'node:fs';
 import { loadCheckpoint } from '@selfalign/align';
 import { embodimentByName } from '@selfalign/cli/shared';
 import { backendChoiceFromEnv, initBackend } from '@selfalign/core';
@@ -82,6 +82,7 @@ const POOLS = [
 ] as const;
 type Pool = (typeof POOLS)[number];
 
+const out: Record<string, unknown>[] = [];
 for (const [group, robots] of Object.entries(groups)) {
   const byBin = BINS.map(() => [] as number[]);
   const offsets: P[] = [];
@@ -149,4 +150,24 @@ for (const [group, robots] of Object.entries(groups)) {
     console.log(
       `  ${k.padEnd(20)} error ${cm(mean(pooledErr[k]))} cm (median ${cm(median(pooledErr[k]))}); reached read as the simulator by the true effector: ${agree[k]}/${n}`,
     );
+  out.push({
+    group,
+    robots,
+    tries: n,
+    reached: reachedTrue,
+    byDistance: BINS.map((b, i) => ({
+      below: b,
+      error: mean(byBin[i]!),
+      frames: byBin[i]!.length,
+    })),
+    offset: [mean(offsets.map((o) => o[0])), mean(offsets.map((o) => o[1]))],
+    reads: POOLS.map((k) => ({
+      read: k,
+      error: mean(pooledErr[k]),
+      median: median(pooledErr[k]),
+      agree: agree[k],
+    })),
+  });
 }
+const file = arg('--out', '');
+if (file) writeFileSync(file, JSON.stringify({ args: process.argv.slice(3), rows: out }, null, 1));
