@@ -1254,15 +1254,16 @@ describe('the pipeline on tiny configs', () => {
       ...['--retarget', '1', '--retarget-candidates', '2', '--retarget-pick-tries', '1'],
       ...['--retarget-judge', 'judge.safetensors', '--retarget-pick-track', 'body', '--json'],
       ...['--retarget-pick-by', 'approach'],
-      // practice read through the same judge's body: one shrink measured, one body per cell
+      // practice read through the same judge's body, refitted on the tries: one shrink
+      // measured, one body per cell
       ...['--practice', '1', '--practice-tries', '1', '--practice-steps', '1'],
       ...['--practice-start', 'retarget', '--practice-judge', 'judge.safetensors'],
-      ...['--practice-track', 'body'],
+      ...['--practice-track', 'body+tries'],
     );
     expect(rb.code, rb.err.join('\n')).toBe(0);
     const said = rb.err.join('\n');
     expect(said).toMatch(
-      /the practice judge's last link over 2 source robots: x [0-9.]+ \(--practice-track body\)/,
+      /the practice judge's last link over 2 source robots: x [0-9.]+ \(--practice-track body\+tries\)/,
     );
     expect(said).not.toMatch(/--retarget-pick-track body/);
     const rows = rb.json().rows as {
@@ -1276,7 +1277,7 @@ describe('the pipeline on tiny configs', () => {
     expect(picked.pick).toBe(
       [...picked.candidates!].sort((a, b) => a.approach - b.approach)[0]!.name,
     );
-    expect(rows.some((x) => x.method.includes('judged body'))).toBe(true);
+    expect(rows.some((x) => x.method.includes('judged body refitted on the tries'))).toBe(true);
     oneLineError(
       await cli(
         ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm', '--retarget', '1'],

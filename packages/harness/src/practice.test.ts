@@ -223,4 +223,40 @@ describe('practice', () => {
     expect(tf.memory().numTensors).toBe(before);
     policy.dispose();
   });
+
+  it('refits a refitting reader on every try so far before it reads a round', async () => {
+    const policy = createPolicy(tiny, 0);
+    const base = { slot: 3, rounds: 2, tries: 2, steps: 1, env: { imageSize: side }, toSamples };
+    // a reader fitted on `n` tries reads a try as reached once it has seen 3 or more, and puts
+    // the end effector at (0.1 n, 0.2)
+    const fits: number[] = [];
+    const reader = (n: number) => ({
+      reached: () => n >= 3,
+      track: (ep: Episode) =>
+        Array.from({ length: ep.length }, () => [0.1 * n, 0.2] as [number, number]),
+      refit: (tries: readonly Episode[]) => {
+        fits.push(tries.length);
+        return reader(tries.length);
+      },
+    });
+    seen.length = 0;
+    const done = await practice(policy, e, { ...base, judge: reader(0), refitOnTries: true });
+    // round 1 read through the reader fitted on its 2 tries, round 2 on all 4
+    expect(fits).toEqual([2, 4]);
+    expect(done.tried).toEqual([0, 1]);
+    // each round's targets where the refitted reader put the end effector
+    for (const [i, n] of [2, 2, 4, 4].entries()) {
+      const [u] = worldToImage(DEFAULT_CAMERA, 0.1 * n, 0.2);
+      expect(seen[i]!.objects[0]).toBeCloseTo(u, 5);
+    }
+    // a reader that cannot refit, or none: a clear error
+    const { refit: _, ...fixed } = reader(0);
+    await expect(
+      practice(policy, e, { ...base, judge: fixed, refitOnTries: true }),
+    ).rejects.toThrow(/refitOnTries needs a judge that refits/);
+    await expect(practice(policy, e, { ...base, refitOnTries: true })).rejects.toThrow(
+      /refitOnTries needs a judge that refits/,
+    );
+    policy.dispose();
+  });
 });

@@ -55,12 +55,14 @@ export const practiceCommand: Command = {
                         says: the relabelled targets and the tries' success (the --stop-at
                         gate, --keep best); no end effector, no reward
                                                              (default: the simulator)
-  --track T             judge | body: with body, a body fitted to the judge's positions on the
-                        robot's --play trajectories (its last link scaled by the judge's
-                        shrink) reads the tries from their joint angles: the relabelled
-                        targets its end effector, a try reached when that comes within the
-                        tolerance of the judged target (docs/results.md 2u; the judge's own
-                        positions are 6-14 cm off, too far for hindsight targets)
+  --track T             judge | body | body+tries: with body, a body fitted to the judge's
+                        positions on the robot's --play trajectories (its last link scaled by
+                        the judge's shrink) reads the tries from their joint angles: the
+                        relabelled targets its end effector, a try reached when that comes
+                        within the tolerance of the judged target (docs/results.md 2u; the
+                        judge's own positions are 6-14 cm off, too far for hindsight
+                        targets); with body+tries, that body fitted again on the play and
+                        every try so far before each round's read (2z)
                                                              (default with --judge: body)
   --shrink X            with --track body: the factor on the fitted last link (default: measured
                         on the checkpoint's first 8 source robots, whose bodies are known)
@@ -123,7 +125,11 @@ export const practiceCommand: Command = {
       track,
       shrink: givenShrink,
       target: judgeTarget,
-    } = trackArgs('practice', args, { preferred: 'body', target: 'frame' });
+    } = trackArgs('practice', args, {
+      tracks: ['body+tries'] as const,
+      preferred: 'body',
+      target: 'frame',
+    });
     const play = args.int('play', 10, 1);
     const seed = args.int('seed', 0);
     const familySeed = args.int('family-seed', 1);
@@ -160,7 +166,7 @@ export const practiceCommand: Command = {
       } else fillWithSourceMean(policy, slot, sources);
       // the robot's random play: the label-free pick of the start, and the body's fit
       const playEpisodes =
-        (from === undefined && init === 'nearest') || track === 'body'
+        (from === undefined && init === 'nearest') || track !== 'judge'
           ? await recordedEpisodes(e, randomController(seed), play, 1_000_000 * (seed + 1), c)
           : [];
       if (from === undefined && init === 'nearest') {
@@ -174,7 +180,7 @@ export const practiceCommand: Command = {
       if (!args.has('json')) io.err(`practice: ${e.name}, slot ${slot} starts at ${start}`);
       let tracker: EffectorTracker | undefined = judge;
       let shrink: number | undefined;
-      if (judge && track === 'body') {
+      if (judge && track !== 'judge') {
         // the source robots' bodies: the fit's starts, and where the shrink is measured
         const bodies = retargetSources(
           'practice',
@@ -205,6 +211,7 @@ export const practiceCommand: Command = {
         keep,
         ...(stopAt !== undefined ? { stopAt } : {}),
         ...(tracker ? { judge: tracker } : {}),
+        ...(track === 'body+tries' ? { refitOnTries: true } : {}),
         env: { imageSize: c.vision.imageSize },
         toSamples: (eps) => episodesAsSamples(e, eps, 'demo', extractor, c),
         onRound: (r) => {
@@ -224,7 +231,13 @@ export const practiceCommand: Command = {
         keep,
         kept: done.kept,
         ...(stopAt !== undefined ? { stopAt, stoppedAt: done.stoppedAt ?? null } : {}),
-        readBy: judge ? (track === 'body' ? 'judged body' : 'judge') : 'simulator',
+        readBy: judge
+          ? track === 'body+tries'
+            ? 'judged body, refitted on the tries'
+            : track === 'body'
+              ? 'judged body'
+              : 'judge'
+          : 'simulator',
         ...(shrink !== undefined ? { shrink, judgeTarget } : {}),
         tries,
         steps,

@@ -213,12 +213,14 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        relabelled targets are where it sees the end effector, the gate and
                        keep best count its verdicts; no end effector, no reward (rows '...
                        judged')                                 (default: the simulator)
-  --practice-track T   judge | body: with body, practice reads the end effector from a body
-                       fitted to the judge's positions on the target's play, its last link
-                       scaled by the judge's shrink on 8 source robots, through the tries'
-                       joint angles; a try reached when that end effector came within the
-                       tolerance of the judged target (rows '... judged body', 2u)
-                                                                 (default judge)
+  --practice-track T   judge | body | body+tries: with body, practice reads the end effector
+                       from a body fitted to the judge's positions on the target's play, its
+                       last link scaled by the judge's shrink on 8 source robots, through the
+                       tries' joint angles; a try reached when that end effector came within
+                       the tolerance of the judged target (rows '... judged body', 2u); with
+                       body+tries, through that body fitted again on the play and every try so
+                       far before each round's read (rows '... judged body refitted on the
+                       tries', 2z)                            (default judge)
   --retarget N         also retarget: identify the target's action -> joint-velocity map from
                        its play, pick the source robot whose body explains where the play's
                        end effector was, and fit the free slot for N steps (action loss) to
@@ -455,15 +457,21 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       throw new UserError('results: --practice-start retarget needs --retarget N');
     if (args.has('practice-judge') && practiceRounds === undefined)
       throw new UserError('results: --practice-judge needs --practice R');
-    const practiceTrack = args.choice('practice-track', ['judge', 'body'] as const, 'judge');
-    if (practiceTrack === 'body' && !args.has('practice-judge'))
-      throw new UserError('results: --practice-track body fits a body to --practice-judge FILE');
+    const practiceTrack = args.choice(
+      'practice-track',
+      ['judge', 'body', 'body+tries'] as const,
+      'judge',
+    );
+    if (practiceTrack !== 'judge' && !args.has('practice-judge'))
+      throw new UserError(
+        `results: --practice-track ${practiceTrack} fits a body to --practice-judge FILE`,
+      );
     const judgeTarget = args.choice('judge-target', ['frame', 'start'] as const, 'frame');
-    if (args.has('judge-target') && pickTrack === 'judge' && practiceTrack !== 'body')
+    if (args.has('judge-target') && pickTrack === 'judge' && practiceTrack === 'judge')
       throw new UserError(
         'results: --judge-target says where the judged body (--retarget-pick-track body, --practice-track body) reads the target',
       );
-    const practiceFrom = `${practiceStart === 'retarget' ? ' from retarget' : ''}${args.has('practice-judge') ? (practiceTrack === 'body' ? ', judged body' : ', judged') : ''}`;
+    const practiceFrom = `${practiceStart === 'retarget' ? ' from retarget' : ''}${args.has('practice-judge') ? (practiceTrack === 'body+tries' ? ', judged body refitted on the tries' : practiceTrack === 'body' ? ', judged body' : ', judged') : ''}`;
     if (hindsight !== undefined && params.length === 0)
       throw new UserError('results: --hindsight aligns the --params rows; --params none has none');
     const averageFrom = args.has('average-from') ? args.int('average-from', 0, 0) : undefined;
@@ -533,12 +541,16 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
           judge && file === resolve(io.cwd, args.str('retarget-judge'))
             ? judge
             : await loadJudge('results', file, policy);
-        if (practiceTrack === 'body')
-          shrink = await measureShrink(practiceJudge, 'practice', '--practice-track body');
+        if (practiceTrack !== 'judge')
+          shrink = await measureShrink(
+            practiceJudge,
+            'practice',
+            `--practice-track ${practiceTrack}`,
+          );
       }
       if (judge && pickTrack !== 'judge')
         pickShrink =
-          practiceJudge === judge && practiceTrack === 'body'
+          practiceJudge === judge && practiceTrack !== 'judge'
             ? shrink
             : await measureShrink(judge, 'retarget', `--retarget-pick-track ${pickTrack}`);
     } catch (e) {
@@ -922,7 +934,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                 ...(practiceJudge
                   ? {
                       judge:
-                        practiceTrack === 'body' ? bodyOf(practiceJudge, shrink) : practiceJudge,
+                        practiceTrack === 'judge' ? practiceJudge : bodyOf(practiceJudge, shrink),
+                      refitOnTries: practiceTrack === 'body+tries',
                     }
                   : {}),
                 rounds: practiceRounds,
