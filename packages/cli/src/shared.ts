@@ -541,8 +541,15 @@ export async function judgedBodyOnPlay(
   };
 }
 
+/** What reads the tries under each `--track`, as the saved stats name it (practice, retarget). */
+export const TRACK_READERS = {
+  judge: 'judge',
+  body: 'judged body',
+  'body+tries': 'judged body, refitted on the tries',
+} as const;
+
 /** How each `TargetRead` reads a try's target, for progress lines. */
-export const TARGET_READS: Record<TargetRead, string> = {
+const TARGET_READS: Record<TargetRead, string> = {
   frame: "each try's target as the judge reads it in every frame",
   start: "each try's target read once, from its first 5 frames",
 };

@@ -24,6 +24,7 @@ import {
   nearestSlotOnPlay,
   recordedEpisodes,
   retargetSources,
+  TRACK_READERS,
   trackArgs,
 } from '../shared.js';
 
@@ -231,13 +232,7 @@ export const practiceCommand: Command = {
         keep,
         kept: done.kept,
         ...(stopAt !== undefined ? { stopAt, stoppedAt: done.stoppedAt ?? null } : {}),
-        readBy: judge
-          ? track === 'body+tries'
-            ? 'judged body, refitted on the tries'
-            : track === 'body'
-              ? 'judged body'
-              : 'judge'
-          : 'simulator',
+        readBy: judge ? TRACK_READERS[track] : 'simulator',
         ...(shrink !== undefined ? { shrink, judgeTarget } : {}),
         tries,
         steps,

@@ -30,6 +30,7 @@ import {
   loadPolicy,
   nearestSlotOnPlay,
   retargetSources,
+  TRACK_READERS,
   trackArgs,
 } from '../shared.js';
 
@@ -300,13 +301,7 @@ export const retargetCommand: Command = {
           ? {
               candidates: r.candidates,
               pickTries,
-              pickBy: judge
-                ? track === 'body+tries'
-                  ? 'judged body, refitted on the tries'
-                  : track === 'body'
-                    ? 'judged body'
-                    : 'judge'
-                : 'success',
+              pickBy: judge ? TRACK_READERS[track] : 'success',
               pickRule: pickBy,
               ...(shrink !== undefined ? { shrink, judgeTarget } : {}),
             }
