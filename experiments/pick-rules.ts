@@ -5,7 +5,8 @@
 // the closer mean last distance (retarget's 'reached'), the same with ties to the closer mean
 // closest approach, and the closest mean approach (retarget's 'approach'); each as the mean
 // 50-episode no-fit success of the slot it picks over the cells of each file, beside the best
-// and the mean candidate. --tries N reads the first N tries of each candidate (default 6).
+// and the mean candidate. --tries N reads the first N tries of each candidate (default 6). Then,
+// over all the files' candidates, how each reader reads slots of known strength (2z).
 //   pnpm probe pick-rules.ts A.json[,A2.json] B.json ...   (one column per argument)
 import { GEOMETRY } from '@selfalign/sim';
 import { arg, rowsOf } from './args.js';
@@ -73,3 +74,37 @@ for (const col of columns) {
 console.log(`| pick (${n} tries) | ${columns.map((c) => c.split('/').at(-1)).join(' | ')} |`);
 console.log(`|---|${columns.map(() => '---').join('|')}|`);
 for (const [label, vs] of table) console.log(`| ${label} | ${vs.join(' | ')} |`);
+
+// How each reader reads slots of known strength (2z: a gate's absolute threshold depends on it):
+// over every column's candidates, by 50-episode success band, the share of tries read as reached
+// and of candidates read at 5 of 6 or more.
+const everyRow = columns.flatMap((col) => rowsOf(col) as Row[]);
+const readers = (
+  ['truth', 'body', 'body, start', 'refit', 'refit, start', 'judge'] as const
+).filter((k) => k === 'truth' || k in everyRow[0]!.tries[0]!);
+const hit = (t: Try, k: Reader) => (k === 'truth' ? t.reached : t[k] < tol);
+console.log(
+  `\n| candidates by 50-episode success | candidates | mean success | ${readers.map((k) => `tries read as reached: ${k}`).join(' | ')} | ${readers.map((k) => `read at 5 of 6 or more: ${k}`).join(' | ')} |`,
+);
+console.log(
+  `|---|---|---|${readers.map(() => '---').join('|')}|${readers.map(() => '---').join('|')}|`,
+);
+for (const [lo, hi, label] of [
+  [0.8, 2, '80% or more'],
+  [0.6, 0.8, '60-80%'],
+  [0, 0.6, 'below 60%'],
+] as const) {
+  const band = everyRow.filter((r) => r.success >= lo && r.success < hi);
+  const tries = band.flatMap((r) => r.tries.slice(0, n));
+  const pc = (x: number) => `${(100 * x).toFixed(1)}%`;
+  console.log(
+    `| ${label} | ${band.length} | ${pc(mean(band.map((r) => r.success)))} | ${readers
+      .map((k) => pc(tries.filter((t) => hit(t, k)).length / tries.length))
+      .join(' | ')} | ${readers
+      .map(
+        (k) =>
+          `${Math.round((100 * band.filter((r) => r.tries.slice(0, n).filter((t) => hit(t, k)).length >= 5).length) / band.length)}%`,
+      )
+      .join(' | ')} |`,
+  );
+}
