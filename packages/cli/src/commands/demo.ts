@@ -111,8 +111,10 @@ export const demo: Command = {
   --judge FILE        read every try with this camera judge (selfalign judge) instead of the
                       simulator, through a body fitted to its positions on the robot's play
                       (last link scaled by the judge's shrink on 8 source robots;
-                      docs/results.md 2u), for retarget's candidates fitted again with their
-                      tries (2y), so no step reads a reward or the end effector
+                      docs/results.md 2u), for retarget's candidates and --retarget-practice's
+                      gate fitted again with their tries (2y, 2z; that practice's slot is kept
+                      only when its own 10 tries read better), so no step reads a reward or
+                      the end effector
                                                                       (default: the simulator)
   --judge-target W    frame | start: with --judge, the body's read of each try's target, the
                       judge's in every frame or once from its first 5 frames, before the arm
@@ -551,15 +553,24 @@ export const demo: Command = {
                 rounds: 1,
                 stopAt: retargetPractice,
                 seed,
-                ...(tracker ? { judge: tracker } : {}),
+                // the gate read through the body refitted on its own tries, and practice's slot
+                // kept only when its 10 tries read better (docs/results.md 2z, 2za)
+                ...(tracker ? { judge: tracker, refitOnTries: true, keep: 'best' as const } : {}),
                 env: { imageSize: side },
                 toSamples: (eps) => episodesAsSamples(target, eps, 'demo', extractor, c),
               });
               const kept = done.stoppedAt !== undefined;
+              // keep best: the practised slot's own 10 tries read no better, the teacher's stays
+              const guarded = !kept && done.kept === 0;
               const total = wallS + (performance.now() - t2) / 1000;
-              const practised = kept ? after : await evalSuccess();
+              const practised = kept || guarded ? after : await evalSuccess();
+              const verdict = kept
+                ? `at least ${pct(retargetPractice)}: the teacher's slot kept`
+                : guarded
+                  ? `below ${pct(retargetPractice)}: one practice round, whose slot's 10 tries ${reached} ${pct(done.tried[1]!)}, no more: the teacher's slot kept`
+                  : `below ${pct(retargetPractice)}: one practice round`;
               say(
-                `   then practice: ${pct(done.tried[0]!)} of 10 tries with retarget's slot ${reached} their target, ${kept ? `at least ${pct(retargetPractice)}: the teacher's slot kept` : `below ${pct(retargetPractice)}: one practice round`}: success ${pct(before!)} -> ${pct(practised)} (${total.toFixed(0)} s in all)`,
+                `   then practice: ${pct(done.tried[0]!)} of 10 tries with retarget's slot ${reached} their target, ${verdict}: success ${pct(before!)} -> ${pct(practised)} (${total.toFixed(0)} s in all)`,
               );
               reportTarget.successAfter['retarget+practice'] = practised;
               reportTarget.wallS['retarget+practice'] = total;
