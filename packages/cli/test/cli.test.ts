@@ -1295,6 +1295,23 @@ describe('the pipeline on tiny configs', () => {
       ),
       /results: perm: identifyActionMap: only \d+ play steps off the clamps .*\(--play\)/,
     );
+    // keep best scores DAgger's tries by the simulator's success: not with a judge (no reward)
+    oneLineError(
+      await cli(
+        ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
+        ...['--adapter', 'x', '--rounds', '1', '--keep', 'best', '--candidates', '2'],
+        ...['--judge', 'judge.safetensors'],
+      ),
+      /retarget: --keep best scores the rounds' tries by the simulator's success; with --judge nothing reads a reward/,
+    );
+    oneLineError(
+      await cli(
+        ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm'],
+        ...['--retarget', '1', '--retarget-rounds', '1', '--retarget-keep', 'best'],
+        ...['--retarget-candidates', '2', '--retarget-judge', 'judge.safetensors'],
+      ),
+      /results: --retarget-keep best scores the DAgger rounds' tries by the simulator's success/,
+    );
     const practise = ['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'];
     oneLineError(
       await cli(...practise, '--adapter', 'x', '--track', 'body'),

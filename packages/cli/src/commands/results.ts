@@ -435,6 +435,10 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     ])
       if (args.has(flag) && retargetSteps === undefined)
         throw new UserError(`results: --${flag} needs --retarget N`);
+    if (args.has('retarget-judge') && retargetKeep === 'best')
+      throw new UserError(
+        "results: --retarget-keep best scores the DAgger rounds' tries by the simulator's success; with --retarget-judge nothing reads a reward (leave it last)",
+      );
     if (args.has('retarget-judge') && retargetCandidates < 2)
       throw new UserError(
         "results: --retarget-judge scores the candidates' tries; pass --retarget-candidates K > 1",
