@@ -443,15 +443,15 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       throw new UserError(
         "results: --retarget-judge scores the candidates' tries; pass --retarget-candidates K > 1",
       );
-    const pickTrack = args.choice(
-      'retarget-pick-track',
-      ['judge', 'body', 'body+tries'] as const,
-      'judge',
-    );
-    if (pickTrack !== 'judge' && !args.has('retarget-judge'))
-      throw new UserError(
-        `results: --retarget-pick-track ${pickTrack} fits a body to --retarget-judge FILE`,
-      );
+    // --retarget-pick-track, --practice-track: how a stage reads its tries; a body is fitted to
+    // the positions of that stage's judge file
+    const trackOf = (flag: string, judgeFlag: string) => {
+      const track = args.choice(flag, ['judge', 'body', 'body+tries'] as const, 'judge');
+      if (track !== 'judge' && !args.has(judgeFlag))
+        throw new UserError(`results: --${flag} ${track} fits a body to --${judgeFlag} FILE`);
+      return track;
+    };
+    const pickTrack = trackOf('retarget-pick-track', 'retarget-judge');
     const practiceStart = args.choice(
       'practice-start',
       ['nearest', 'retarget'] as const,
@@ -461,15 +461,7 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
       throw new UserError('results: --practice-start retarget needs --retarget N');
     if (args.has('practice-judge') && practiceRounds === undefined)
       throw new UserError('results: --practice-judge needs --practice R');
-    const practiceTrack = args.choice(
-      'practice-track',
-      ['judge', 'body', 'body+tries'] as const,
-      'judge',
-    );
-    if (practiceTrack !== 'judge' && !args.has('practice-judge'))
-      throw new UserError(
-        `results: --practice-track ${practiceTrack} fits a body to --practice-judge FILE`,
-      );
+    const practiceTrack = trackOf('practice-track', 'practice-judge');
     const judgeTarget = args.choice('judge-target', ['frame', 'start'] as const, 'frame');
     if (args.has('judge-target') && pickTrack === 'judge' && practiceTrack === 'judge')
       throw new UserError(
