@@ -7,7 +7,9 @@
 //   pnpm --filter @selfalign/experiments probe privileged-bc.ts
 //     [--task reach|push] [--demos 30] [--steps 3000] [--eval-every 500] [--width 256]
 //     [--batch 64] [--lr 1e-3] [--dart 0] [--reach canonical|nearest]
-//     [--dagger R] [--dagger-episodes 50] [--sources 8]
+//     [--dagger R] [--dagger-episodes 50] [--sources 8] [--schedule constant|cosine]
+// --schedule cosine: 100 warm-up steps, then cosine decay from --lr to a tenth of it at --steps
+// (the pretraining recipe's schedule); constant keeps --lr throughout.
 // --dagger R: DAgger, R rounds spread evenly over the steps: the MLP drives `--dagger-episodes`
 // fresh episodes per source, the expert labels every state it visits, the rows join the data.
 import {
@@ -19,6 +21,7 @@ import {
   Rng,
   randomNormal,
   tf,
+  warmupCosine,
 } from '@selfalign/core';
 import {
   type Controller,
@@ -146,7 +149,10 @@ const aggregate = async (round: number) => {
 };
 const roundEvery = daggerRounds > 0 ? Math.floor(steps / (daggerRounds + 1)) : 0;
 console.log(`${n} demo frames (${demos} demos per source)`);
-const opt = createOptimizer({ lr });
+const schedule = arg('--schedule', 'constant');
+if (schedule !== 'constant' && schedule !== 'cosine')
+  throw new Error(`--schedule must be constant or cosine, got ${schedule}`);
+const opt = createOptimizer({ lr: schedule === 'cosine' ? warmupCosine(lr, 100, steps) : lr });
 const params = tree.select();
 for (let s = 1; s <= steps; s++) {
   const idx = tf.tensor1d(

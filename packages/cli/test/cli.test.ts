@@ -1208,9 +1208,14 @@ describe('the pipeline on tiny configs', () => {
       ...['--adapter', 'perm-body-judged', '--play', '6', '--steps', '1', '--json'],
       ...['--candidates', '2', '--pick-tries', '1', '--judge', 'judge.safetensors'],
       ...['--shrink', '1.4', '--pick-by', 'approach'],
+      // a DAgger round, kept only if its tries read better: the judge reads them too
+      ...['--rounds', '1', '--tries', '1', '--round-steps', '1', '--keep', 'best'],
     );
     expect(rtb.code, rtb.err.join('\n')).toBe(0);
     const rj = rtb.json();
+    expect(rj).toMatchObject({ rounds: 1, tries: 1, keep: 'best' });
+    expect(rj.tried).toHaveLength(2);
+    expect(rj.kept).toBe(rj.tried.lastIndexOf(Math.max(...rj.tried)));
     expect(rj).toMatchObject({
       pickBy: 'judged body, refitted on the tries',
       pickRule: 'approach',
@@ -1294,23 +1299,6 @@ describe('the pipeline on tiny configs', () => {
         ...['--retarget', '1'],
       ),
       /results: perm: identifyActionMap: only \d+ play steps off the clamps .*\(--play\)/,
-    );
-    // keep best scores DAgger's tries by the simulator's success: not with a judge (no reward)
-    oneLineError(
-      await cli(
-        ...['retarget', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'],
-        ...['--adapter', 'x', '--rounds', '1', '--keep', 'best', '--candidates', '2'],
-        ...['--judge', 'judge.safetensors'],
-      ),
-      /retarget: --keep best scores the rounds' tries by the simulator's success; with --judge nothing reads a reward/,
-    );
-    oneLineError(
-      await cli(
-        ...['results', '--checkpoint', 'ckpt.safetensors', '--targets', 'perm'],
-        ...['--retarget', '1', '--retarget-rounds', '1', '--retarget-keep', 'best'],
-        ...['--retarget-candidates', '2', '--retarget-judge', 'judge.safetensors'],
-      ),
-      /results: --retarget-keep best scores the DAgger rounds' tries by the simulator's success/,
     );
     const practise = ['practice', '--checkpoint', 'ckpt.safetensors', '--embodiment', 'perm'];
     oneLineError(

@@ -327,6 +327,74 @@ describe('retarget', () => {
     policy.dispose();
   });
 
+  it("keep 'best' under a judge: the rounds' tries run full length and the judge's read keeps the fit", async () => {
+    const policy = createPolicy(tiny, 0);
+    const sources = [{ name: 'source', slot: 1, embodiment: getPreset('source') }];
+    const play = await recordPlay();
+    const base = {
+      slot: 3,
+      sources,
+      play,
+      toSamples,
+      steps: 2,
+      rounds: 2,
+      tries: 2,
+      roundSteps: 2,
+    };
+    // the judge reads round 1's tries (the play fit's slot) reached, round 2's (round 1's fit)
+    // not, and one of the last fit's own two tries; the simulator is not asked
+    const reads = [true, true, false, false, false, true];
+    const lengths: number[] = [];
+    const reader = () => {
+      let i = 0;
+      return {
+        verdict: (ep: Episode) => {
+          lengths.push(ep.length);
+          const reached = reads[i++]!;
+          return { reached, distance: reached ? 0.01 : 0.3, closest: reached ? 0.01 : 0.3 };
+        },
+      };
+    };
+    const snaps: Float32Array[] = [];
+    const rounds: number[] = [];
+    const tensors = tf.memory().numTensors;
+    const r = await retarget(policy, {
+      ...base,
+      ...{ robot: target, env, keep: 'best' as const, judge: reader() },
+      onRound: (x) => {
+        snaps.push(slotVector(policy, 3));
+        rounds.push(x.trySuccess);
+      },
+    });
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(lengths).toEqual([40, 40, 40, 40, 40, 40]); // no stop at success
+    expect(r.tried).toEqual([1, 0, 0.5]);
+    expect(rounds.slice(1)).toEqual([1, 0]);
+    expect(r.kept).toBe(0);
+    expect(slotVector(policy, 3)).toEqual(snaps[0]);
+    // with refitOnTries the reader is fitted again on every try so far before each read
+    const refits: number[] = [];
+    const refitting = {
+      verdict: () => ({ reached: false, distance: 0.3, closest: 0.3 }),
+      refit: (tries: readonly Episode[]) => {
+        refits.push(tries.length);
+        return { verdict: () => ({ reached: true, distance: 0.01, closest: 0.01 }) };
+      },
+    };
+    const refitted = await retarget(policy, {
+      ...base,
+      ...{ robot: target, env, keep: 'best' as const, judge: refitting, refitOnTries: true },
+    });
+    expect(refits).toEqual([2, 4, 6]);
+    expect(refitted.tried).toEqual([1, 1, 1]);
+    expect(refitted.kept).toBe(2);
+    // keep 'last' under a judge leaves the rounds to the simulator (its tries stop at success)
+    const last = await retarget(policy, { ...base, robot: target, env, judge: reader() });
+    expect(last.kept).toBe(2);
+    for (const x of last.tried) expect([0, 0.5, 1]).toContain(x);
+    policy.dispose();
+  });
+
   it('ranks the sources by perception when the play has no end-effector positions', async () => {
     const policy = createPolicy(tiny, 0);
     copySlot(policy, 0, 1); // two sources with one slot's weights

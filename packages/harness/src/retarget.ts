@@ -34,6 +34,7 @@ import {
   identifyActionMap,
   kinematicError,
   type Matrix,
+  type RunResult,
   randomController,
   retargetedController,
   retargetMap,
@@ -136,7 +137,10 @@ export interface RetargetOptions {
    * With rounds, which slot to leave (default 'last'): 'best' keeps the fit whose tries reached
    * most often: round r's tries measure round r - 1's slot, and `tries` more episodes after the
    * last round measure it (ties: the later). DAgger can lose what the play fit found when its
-   * teacher is wrong (docs/results.md 2q, `offset` seed 1: 70% -> 0%).
+   * teacher is wrong (docs/results.md 2q, `offset` seed 1: 70% -> 0%). With a `judge` the
+   * rounds' tries then run their full length and the judge reads them as it reads the
+   * candidates' (with `refitOnTries`, fitted again on every try so far), so nothing reads the
+   * simulator's success; without one, the simulator's success scores them.
    */
   keep?: 'last' | 'best';
   /** First episode seed of the tries (round r: firstSeed + 1000 r, ...; default 30,000). */
@@ -149,7 +153,10 @@ export interface RetargetOptions {
 
 export interface RetargetRound {
   round: number;
-  /** Share of this round's tries that reached their target (NaN for round 0, the play fit). */
+  /**
+   * Share of this round's tries that reached their target (NaN for round 0, the play fit): the
+   * judge's read with `judge` and keep 'best', otherwise the simulator's.
+   */
   trySuccess: number;
   /** Labelled frames fitted so far. */
   frames: number;
@@ -283,6 +290,15 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
     return retargetMap(targetMap, B);
   };
   const candidates: RetargetResult['candidates'] = [];
+  // every recorded try so far (the candidates', then the rounds' under a judged keep 'best'):
+  // refitOnTries fits the reader again on all of them
+  const triesSoFar: Episode[] = [];
+  const readerOf = (more: readonly Episode[]) => {
+    triesSoFar.push(...more);
+    return opts.judge && opts.refitOnTries
+      ? (opts.judge as TryReader).refit!(triesSoFar)
+      : opts.judge;
+  };
   let source = byName.get(ranking[0]!.name)!;
   // the ranking's first k, then alsoTry's sources not among them (a Set keeps the first place)
   const tryList = [...new Set([...ranking.slice(0, k).map((r) => r.name), ...alsoTry])];
@@ -322,10 +338,7 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
             }),
       });
     }
-    const reader =
-      opts.judge && opts.refitOnTries
-        ? (opts.judge as TryReader).refit!(tried.flatMap((x) => x.episodes))
-        : opts.judge;
+    const reader = opts.judge ? readerOf(tried.flatMap((x) => x.episodes)) : undefined;
     let best: Candidate | undefined;
     for (const x of tried) {
       const c = x.c ?? judged(reader!, x.src.name, x.episodes);
@@ -394,6 +407,10 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
     const best = (opts.keep ?? 'last') === 'best' && rounds > 0;
     const slots = best ? [slotVector(policy, opts.slot)] : [];
     const scores: number[] = [];
+    // keep 'best' under a judge: the tries run full length and the judge's read scores them
+    const judgedRounds = best && opts.judge !== undefined;
+    const score = (r: RunResult) =>
+      judgedRounds ? judged(readerOf(r.episodes)!, source.name, r.episodes).success : r.successRate;
     await opts.onRound?.({ round: 0, trySuccess: Number.NaN, frames, loss });
     const tries = opts.tries ?? 10;
     for (let r = 1; r <= rounds; r++) {
@@ -403,15 +420,16 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
         'reach',
         seedRange(tries, (opts.firstSeed ?? 30_000) + 1_000 * r),
         policyController(policy, { slot: opts.slot, rng: new Rng(seed * 1_000 + r) }),
-        { record: true, ...env },
+        { record: true, ...(judgedRounds ? { untilSuccess: false } : {}), ...env },
       );
+      const trySuccess = score(tried);
       const more = await labelled(tried.episodes, 1_000 * r);
       buffer.push(...more.batches);
       frames += more.frames;
       loss = await fit(opts.roundSteps ?? 100);
-      scores.push(tried.successRate);
+      scores.push(trySuccess);
       if (best) slots.push(slotVector(policy, opts.slot));
-      await opts.onRound?.({ round: r, trySuccess: tried.successRate, frames, loss });
+      await opts.onRound?.({ round: r, trySuccess, frames, loss });
     }
     let kept = rounds;
     if (best)
@@ -423,7 +441,8 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
         firstSeed: opts.firstSeed ?? 30_000,
         seed,
         ...(opts.env ? { env: opts.env } : {}),
-        score: (r) => r.successRate,
+        score,
+        ...(judgedRounds ? { record: true } : {}),
       });
     return {
       source: source.name,

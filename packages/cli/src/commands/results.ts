@@ -263,7 +263,8 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
                        play then reaches retarget without its end-effector positions)
                                                                  (default body)
   --retarget-keep K    last | best: with rounds, a row 'retarget (keep best)' too, the fit
-                       whose own tries reached most often (10 more tries measure the last)
+                       whose own tries reached most often (10 more tries measure the last;
+                       with --retarget-judge read as the candidates' tries are)
                                                                  (default last)
   --label TEXT         appended to the align rows' names (lever runs merge into one table)
   --baselines no       only the align rows (lever runs that reuse another run's baselines)
@@ -435,10 +436,6 @@ selfalign results --merge RAW1.json,RAW2.json [--out FILE]   (the table from raw
     ])
       if (args.has(flag) && retargetSteps === undefined)
         throw new UserError(`results: --${flag} needs --retarget N`);
-    if (args.has('retarget-judge') && retargetKeep === 'best')
-      throw new UserError(
-        "results: --retarget-keep best scores the DAgger rounds' tries by the simulator's success; with --retarget-judge nothing reads a reward (leave it last)",
-      );
     if (args.has('retarget-judge') && retargetCandidates < 2)
       throw new UserError(
         "results: --retarget-judge scores the candidates' tries; pass --retarget-candidates K > 1",

@@ -66,8 +66,10 @@ export const retargetCommand: Command = {
   --tries N             reach tries per round                (default 10)
   --round-steps N       fitting steps per round              (default 100)
   --keep K              last | best: with rounds, keep the fit whose own tries reached most
-                        often (--tries more episodes measure the last; the simulator's
-                        success, so not with --judge)                (default last)
+                        often (--tries more episodes measure the last; with --judge the
+                        tries run full length and are read as the candidates' are, with
+                        body+tries through the body refitted on every try so far)
+                                                             (default last)
   --candidates K        pick the teacher among the first K sources of --rank by tries:
                         each, retargeted, tries --pick-tries reach episodes on the robot and
                         the one that reaches most often teaches  (default 1: the first)
@@ -159,10 +161,6 @@ export const retargetCommand: Command = {
     });
     const roundSteps = args.int('round-steps', 100, 1);
     const keep = args.choice('keep', ['last', 'best'] as const, 'last');
-    if (keep === 'best' && args.has('judge'))
-      throw new UserError(
-        "retarget: --keep best scores the rounds' tries by the simulator's success; with --judge nothing reads a reward (leave --keep last)",
-      );
     const rank = args.choice('rank', ['body', 'perception'] as const, 'body');
     const seed = args.int('seed', 0);
     const familySeed = args.int('family-seed', 1);
@@ -284,7 +282,7 @@ export const retargetCommand: Command = {
         onRound: (x) => {
           if (x.round > 0 && !args.has('json'))
             io.err(
-              `retarget: round ${x.round}/${rounds}: ${Math.round(x.trySuccess * tries)}/${tries} tries reached their target${reader ? " (the simulator's count, for this line only: nothing reads it)" : ''}; fitted on ${x.frames} labelled frames, action loss ${x.loss.toFixed(4)}`,
+              `retarget: round ${x.round}/${rounds}: ${Math.round(x.trySuccess * tries)}/${tries} tries reached their target${reader ? (keep === 'best' ? ' (as the judge read them)' : " (the simulator's count, for this line only: nothing reads it)") : ''}; fitted on ${x.frames} labelled frames, action loss ${x.loss.toFixed(4)}`,
             );
         },
       }).catch((err: Error) => {
