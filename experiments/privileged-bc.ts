@@ -10,6 +10,19 @@
 //     [--dagger R] [--dagger-episodes 50] [--sources 8] [--schedule constant|cosine]
 // --schedule cosine: 100 warm-up steps, then cosine decay from --lr to a tenth of it at --steps
 // (the pretraining recipe's schedule); constant keeps --lr throughout.
+// --eval-noise S1,S2,..: the last evaluation also runs with the objects' (x, y) read with
+// Gaussian error of std S metres per coordinate, drawn afresh every step ('step') and once per
+// episode ('episode', a bias as a keypoint head's may be): how precisely must the policy see
+// the block? --train-noise S adds fresh error of std S to the training inputs' objects.
+// --read pixels: the objects' (x, y) are not given but read from the camera frame the policy
+// sees (`--image-size`, default 64): the centroid of the block's and the goal's pixels (held
+// from the last frame that showed any), in training and evaluation alike; --read pixels-no-arm
+// reads a frame of the same scene drawn without the arm (no occlusion, the pixel grid only).
+// The renderer has no anti-aliasing, so at 64 px (3.3 cm per pixel) a still block's read is
+// fixed to the grid: what a perfect reader of the frame could know.
+// --read-bias S: every episode's object reads (training demos and evaluation alike) carry one
+// error of std S metres per coordinate, drawn when the episode starts: a reader that is off by a
+// few centimetres in a way the policy trains with, not only meets at evaluation.
 // --dagger R: DAgger, R rounds spread evenly over the steps: the MLP drives `--dagger-episodes`
 // fresh episodes per source, the expert labels every state it visits, the rows join the data.
 import {
@@ -25,7 +38,12 @@ import {
 } from '@selfalign/core';
 import {
   type Controller,
+  DEFAULT_APPEARANCE,
+  DEFAULT_CAMERA,
   expertController,
+  GEOMETRY,
+  imageToWorld,
+  renderScene,
   runEpisodes,
   type StepObservation,
   sampleSources,
@@ -44,18 +62,85 @@ const dart = Number(arg('--dart', '0'));
 const daggerRounds = Number(arg('--dagger', '0'));
 const daggerEpisodes = Number(arg('--dagger-episodes', '50'));
 const noise = new Rng(77);
+const evalNoise = arg('--eval-noise', '')
+  .split(',')
+  .filter((x) => x !== '')
+  .map(Number);
+const trainNoise = Number(arg('--train-noise', '0'));
+const read = arg('--read', 'exact') as 'exact' | 'pixels' | 'pixels-no-arm';
+if (!['exact', 'pixels', 'pixels-no-arm'].includes(read))
+  throw new Error(`--read must be exact, pixels or pixels-no-arm, got ${read}`);
+const imageSize = Number(arg('--image-size', '64'));
+const env = { imageSize };
 const reachMode = arg('--reach', 'nearest') as 'nearest' | 'canonical';
 const task = arg('--task', 'reach') as 'reach' | 'push';
 await initBackend('wasm');
 const sources = sampleSources(Number(arg('--sources', '8')), 1);
 const OBJ = task === 'reach' ? 2 : 4;
 const IN = 6 + OBJ + sources.length;
+/** The centroid of the pixels of colour `rgb` as a world point, or undefined when none shows. */
+const centroid = (img: Uint8Array, rgb: readonly number[]): [number, number] | undefined => {
+  let sx = 0;
+  let sy = 0;
+  let m = 0;
+  for (let i = 0; i < imageSize * imageSize; i++)
+    if (img[3 * i] === rgb[0] && img[3 * i + 1] === rgb[1] && img[3 * i + 2] === rgb[2]) {
+      sx += (i % imageSize) + 0.5;
+      sy += Math.floor(i / imageSize) + 0.5;
+      m++;
+    }
+  if (m === 0) return undefined;
+  const uv = (p: number) => (2 * p) / m / imageSize - 1;
+  return imageToWorld(DEFAULT_CAMERA, uv(sx), uv(sy));
+};
+// the last pixel read of each running episode's objects (held while none shows)
+const held = new Map<number, [number, number][]>();
+const readBias = Number(arg('--read-bias', '0'));
+const biasRng = new Rng(31);
+const biases = new Map<number, number[]>();
+const startEpisode = (i: number) => {
+  held.delete(i);
+  biases.set(
+    i,
+    Array.from({ length: OBJ }, () => readBias * biasRng.normal()),
+  );
+};
+const objectsOf = (o: StepObservation): readonly (readonly [number, number])[] => {
+  const truth = task === 'reach' ? [o.env.target] : [o.env.block, o.env.goal];
+  if (read === 'exact') return truth;
+  const img =
+    read === 'pixels'
+      ? o.image
+      : renderScene(
+          {
+            joints: [9, 9, 9, 9],
+            linkRadius: GEOMETRY.linkRadius,
+            eeRadius: GEOMETRY.eeRadius,
+            targetRadius: GEOMETRY.targetRadius,
+            blockHalf: GEOMETRY.blockHalf,
+            goalRadius: GEOMETRY.goalRadius,
+            ...(task === 'push'
+              ? { block: o.env.block, goal: o.env.goal }
+              : { target: o.env.target }),
+          },
+          imageSize,
+        );
+  const colours =
+    task === 'reach'
+      ? [DEFAULT_APPEARANCE.target]
+      : [DEFAULT_APPEARANCE.block, DEFAULT_APPEARANCE.goal];
+  const last = held.get(o.index);
+  const now = colours.map((c, i): [number, number] => centroid(img, c) ?? last?.[i] ?? [0, 0]);
+  held.set(o.index, now);
+  return now;
+};
 const features = (o: StepObservation, k: number, out: Float32Array, at: number) => {
   out.set(o.state.subarray(0, 6), at);
-  const objs = task === 'reach' ? [o.env.target] : [o.env.block, o.env.goal];
+  const objs = objectsOf(o);
+  const b = biases.get(o.index);
   objs.forEach(([x, y], i) => {
-    out[at + 6 + 2 * i] = x;
-    out[at + 7 + 2 * i] = y;
+    out[at + 6 + 2 * i] = x + (b?.[2 * i] ?? 0);
+    out[at + 7 + 2 * i] = y + (b?.[2 * i + 1] ?? 0);
   });
   out[at + 6 + OBJ + k] = 1;
 };
@@ -63,6 +148,7 @@ const xs: number[] = [];
 const ys: number[] = [];
 for (const [k, e] of sources.entries()) {
   const rec: Controller = {
+    reset: (i) => startEpisode(i),
     act: (obs) => {
       const a = expertController(undefined, reachMode).act(obs) as Float64Array[];
       obs.forEach((o, i) => {
@@ -74,7 +160,7 @@ for (const [k, e] of sources.entries()) {
       return dart > 0 ? a.map((v) => v.map((x) => x + dart * noise.normal())) : a;
     },
   };
-  await runEpisodes(e, task, seedRange(demos, 100_000 + k * 1000), rec);
+  await runEpisodes(e, task, seedRange(demos, 100_000 + k * 1000), rec, { env });
 }
 let n = ys.length / 3;
 let X = tf.tensor2d(xs, [n, IN]);
@@ -99,29 +185,51 @@ const mlp = (x: tf.Tensor) =>
  * The MLP driving source k; `record` sees each step's features (rows of IN) and observations
  * first (DAgger labels them).
  */
+/** Read error on the objects' (x, y): std `sd`, fresh every step or one draw per episode. */
+interface ReadError {
+  sd: number;
+  kind: 'step' | 'episode';
+  rng: Rng;
+  bias: Map<number, Float32Array>;
+}
 const learner = (
   k: number,
   record?: (f: Float32Array, obs: readonly StepObservation[]) => void,
+  err?: ReadError,
 ): Controller => ({
+  reset: (i) => startEpisode(i),
   act: (obs) =>
     tf.tidy(() => {
       const f = new Float32Array(obs.length * IN);
-      obs.forEach((o, i) => features(o, k, f, i * IN));
+      obs.forEach((o, i) => {
+        features(o, k, f, i * IN);
+        if (!err || err.sd === 0) return;
+        let e = err.kind === 'episode' ? err.bias.get(o.index) : undefined;
+        if (!e) {
+          e = Float32Array.from({ length: OBJ }, () => err.sd * err.rng.normal());
+          if (err.kind === 'episode') err.bias.set(o.index, e);
+        }
+        for (let j = 0; j < OBJ; j++) f[i * IN + 6 + j]! += e[j]!;
+      });
       record?.(f, obs);
       return mlp(tf.tensor2d(f, [obs.length, IN])).arraySync() as number[][];
     }),
 });
-const evaluate = async (step: number) => {
+const evaluate = async (step: number, err?: Omit<ReadError, 'bias' | 'rng'>) => {
   const rates: string[] = [];
   let total = 0;
   for (const [k, e] of sources.entries()) {
-    const ctrl = learner(k);
-    const r = await runEpisodes(e, task, seedRange(25, 900_000 + k * 100), ctrl);
+    const ctrl = learner(
+      k,
+      undefined,
+      err ? { ...err, rng: new Rng(5_000 + k), bias: new Map() } : undefined,
+    );
+    const r = await runEpisodes(e, task, seedRange(25, 900_000 + k * 100), ctrl, { env });
     rates.push(`${(100 * r.successRate).toFixed(0)} (d ${r.meanFinalDistance.toFixed(2)})`);
     total += r.successRate;
   }
   console.log(
-    `step ${step}: ${task} success per source ${rates.join(' / ')} %, mean ${((100 * total) / sources.length).toFixed(0)}%`,
+    `step ${step}${err ? ` (read error ${err.sd} m per ${err.kind})` : ''}: ${task} success per source ${rates.join(' / ')} %, mean ${((100 * total) / sources.length).toFixed(0)}%`,
   );
 };
 /** DAgger: the learner acts, the expert labels what it visits; the rows join the data. */
@@ -139,6 +247,7 @@ const aggregate = async (round: number) => {
       task,
       seedRange(daggerEpisodes, 200_000 + round * 10_000 + k * 1000),
       ctrl,
+      { env },
     );
   }
   tf.dispose([X, Y]);
@@ -159,11 +268,20 @@ for (let s = 1; s <= steps; s++) {
     Array.from({ length: batch }, () => rng.int(n)),
     'int32',
   );
-  const r = optimizerStep(
-    opt,
-    params,
-    () => tf.mean(tf.square(tf.sub(mlp(tf.gather(X, idx)), tf.gather(Y, idx)))) as tf.Scalar,
-  );
+  const r = optimizerStep(opt, params, () => {
+    let x = tf.gather(X, idx);
+    if (trainNoise > 0) {
+      // fresh read error on the objects' columns only
+      const mask = tf.tensor1d(
+        Array.from({ length: IN }, (_, j) => (j >= 6 && j < 6 + OBJ ? 1 : 0)),
+      );
+      x = tf.add(
+        x,
+        tf.mul(tf.randomNormal([batch, IN], 0, trainNoise, 'float32', rng.int(1e9)), mask),
+      );
+    }
+    return tf.mean(tf.square(tf.sub(mlp(x), tf.gather(Y, idx)))) as tf.Scalar;
+  });
   idx.dispose();
   if (roundEvery > 0 && s % roundEvery === 0 && s / roundEvery <= daggerRounds)
     await aggregate(s / roundEvery);
@@ -172,3 +290,5 @@ for (let s = 1; s <= steps; s++) {
     await evaluate(s);
   }
 }
+for (const sd of evalNoise)
+  for (const kind of ['step', 'episode'] as const) await evaluate(steps, { sd, kind });
