@@ -36,6 +36,7 @@ import {
   seedRange,
 } from '@selfalign/sim';
 import { arg } from './args.js';
+import { colourCentroid } from './colour-centroid.js';
 
 const head = arg('--head', 'patch');
 if (!['patch', 'pixel', 'centroid'].includes(head))
@@ -98,6 +99,13 @@ else {
   tree.add('px/b1', tf.zeros([16]));
   tree.add('px/w2', randomNormal(rng, [16, K], 1 / 4));
 }
+// pixel centres (u, v) in image half-widths, row-major: [side * side, 2]
+const pixelCentres = tf.tensor2d(
+  Array.from({ length: side * side }, (_, i) => [
+    (((i % side) + 0.5) / side) * 2 - 1,
+    ((Math.floor(i / side) + 0.5) / side) * 2 - 1,
+  ]),
+);
 /** [N, side, side, 3] uint8 -> [N, K, 2] (u, v) */
 const predict = (images: tf.Tensor): tf.Tensor => {
   const n = images.shape[0]!;
@@ -121,15 +129,7 @@ const predict = (images: tf.Tensor): tf.Tensor => {
   const h = tf.relu(linear(f, tree.get('px/w1'), tree.get('px/b1')));
   const logits = linear(h, tree.get('px/w2')); // [N, P, K]
   const att = tf.softmax(tf.transpose(logits, [0, 2, 1])); // [N, K, P]
-  const centres = new Float32Array(side * side * 2);
-  for (let i = 0; i < side * side; i++) {
-    centres[2 * i] = (((i % side) + 0.5) / side) * 2 - 1;
-    centres[2 * i + 1] = ((Math.floor(i / side) + 0.5) / side) * 2 - 1;
-  }
-  return tf.reshape(
-    tf.matMul(tf.reshape(att, [n * K, side * side]), tf.tensor2d(centres, [side * side, 2])),
-    [n, K, 2],
-  );
+  return tf.reshape(tf.matMul(tf.reshape(att, [n * K, side * side]), pixelCentres), [n, K, 2]);
 };
 const rows = (set: typeof train, idx: number[]) => ({
   images: tf.tensor4d(
@@ -194,16 +194,8 @@ if (head === 'centroid') {
     if (i === 0 || test.episode[i] !== test.episode[i - 1]) last = [0, 0, 0, 0];
     const img = test.images.subarray(i * side * side * 3, (i + 1) * side * side * 3);
     colours.forEach((rgb, k) => {
-      let su = 0;
-      let sv = 0;
-      let m = 0;
-      for (let p = 0; p < side * side; p++)
-        if (img[3 * p] === rgb[0] && img[3 * p + 1] === rgb[1] && img[3 * p + 2] === rgb[2]) {
-          su += (((p % side) + 0.5) / side) * 2 - 1;
-          sv += ((Math.floor(p / side) + 0.5) / side) * 2 - 1;
-          m++;
-        }
-      if (m > 0) last.splice(2 * k, 2, su / m, sv / m);
+      const uv = colourCentroid(img, side, rgb);
+      if (uv) last.splice(2 * k, 2, ...uv);
       err[i * 2 * K + 2 * k] = last[2 * k]! - test.uv[i * 2 * K + 2 * k]!;
       err[i * 2 * K + 2 * k + 1] = last[2 * k + 1]! - test.uv[i * 2 * K + 2 * k + 1]!;
     });

@@ -50,6 +50,7 @@ import {
   seedRange,
 } from '@selfalign/sim';
 import { arg } from './args.js';
+import { colourCentroid } from './colour-centroid.js';
 
 const demos = Number(arg('--demos', '30'));
 const steps = Number(arg('--steps', '3000'));
@@ -80,18 +81,8 @@ const OBJ = task === 'reach' ? 2 : 4;
 const IN = 6 + OBJ + sources.length;
 /** The centroid of the pixels of colour `rgb` as a world point, or undefined when none shows. */
 const centroid = (img: Uint8Array, rgb: readonly number[]): [number, number] | undefined => {
-  let sx = 0;
-  let sy = 0;
-  let m = 0;
-  for (let i = 0; i < imageSize * imageSize; i++)
-    if (img[3 * i] === rgb[0] && img[3 * i + 1] === rgb[1] && img[3 * i + 2] === rgb[2]) {
-      sx += (i % imageSize) + 0.5;
-      sy += Math.floor(i / imageSize) + 0.5;
-      m++;
-    }
-  if (m === 0) return undefined;
-  const uv = (p: number) => (2 * p) / m / imageSize - 1;
-  return imageToWorld(DEFAULT_CAMERA, uv(sx), uv(sy));
+  const uv = colourCentroid(img, imageSize, rgb);
+  return uv && imageToWorld(DEFAULT_CAMERA, uv[0], uv[1]);
 };
 // the last pixel read of each running episode's objects (held while none shows)
 const held = new Map<number, [number, number][]>();
@@ -261,6 +252,10 @@ console.log(`${n} demo frames (${demos} demos per source)`);
 const schedule = arg('--schedule', 'constant');
 if (schedule !== 'constant' && schedule !== 'cosine')
   throw new Error(`--schedule must be constant or cosine, got ${schedule}`);
+// the objects' columns of the inputs (--train-noise perturbs only these)
+const objectColumns = tf.tensor1d(
+  Array.from({ length: IN }, (_, j) => (j >= 6 && j < 6 + OBJ ? 1 : 0)),
+);
 const opt = createOptimizer({ lr: schedule === 'cosine' ? warmupCosine(lr, 100, steps) : lr });
 const params = tree.select();
 for (let s = 1; s <= steps; s++) {
@@ -272,12 +267,9 @@ for (let s = 1; s <= steps; s++) {
     let x = tf.gather(X, idx);
     if (trainNoise > 0) {
       // fresh read error on the objects' columns only
-      const mask = tf.tensor1d(
-        Array.from({ length: IN }, (_, j) => (j >= 6 && j < 6 + OBJ ? 1 : 0)),
-      );
       x = tf.add(
         x,
-        tf.mul(tf.randomNormal([batch, IN], 0, trainNoise, 'float32', rng.int(1e9)), mask),
+        tf.mul(tf.randomNormal([batch, IN], 0, trainNoise, 'float32', rng.int(1e9)), objectColumns),
       );
     }
     return tf.mean(tf.square(tf.sub(mlp(x), tf.gather(Y, idx)))) as tf.Scalar;

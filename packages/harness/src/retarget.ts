@@ -290,14 +290,13 @@ export async function retarget(policy: Policy, opts: RetargetOptions): Promise<R
     return retargetMap(targetMap, B);
   };
   const candidates: RetargetResult['candidates'] = [];
-  // every recorded try so far (the candidates', then the rounds' under a judged keep 'best'):
-  // refitOnTries fits the reader again on all of them
+  // the reader of recorded tries: the judge, or with refitOnTries the judge fitted again on every
+  // try so far (the candidates', then the rounds' under a judged keep 'best'), kept only then
   const triesSoFar: Episode[] = [];
   const readerOf = (more: readonly Episode[]) => {
+    if (!(opts.judge && opts.refitOnTries)) return opts.judge;
     triesSoFar.push(...more);
-    return opts.judge && opts.refitOnTries
-      ? (opts.judge as TryReader).refit!(triesSoFar)
-      : opts.judge;
+    return (opts.judge as TryReader).refit!(triesSoFar);
   };
   let source = byName.get(ranking[0]!.name)!;
   // the ranking's first k, then alsoTry's sources not among them (a Set keeps the first place)
